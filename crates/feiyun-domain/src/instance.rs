@@ -1,0 +1,405 @@
+//! Instances and their lifecycle state machine.
+//!
+//! The API-visible `status` follows the ECS states exactly (Pending, Starting, Running, Stopping,
+//! Stopped). `desired` is the power state the user asked for; the host agent drives the runtime
+//! towards it and reports what happened as [`AgentEvent`]s. Both user commands and agent events go
+//! through [`InstanceStatus::apply`] / [`InstanceStatus::observe`], which are total functions over
+//! (state, input) and are tested exhaustively.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InstanceStatus {
+    Pending,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    /// Released: hidden from the API, kept until the host has cleaned up.
+    Deleted,
+}
+
+impl InstanceStatus {
+    pub const ALL: [InstanceStatus; 6] = [
+        InstanceStatus::Pending,
+        InstanceStatus::Starting,
+        InstanceStatus::Running,
+        InstanceStatus::Stopping,
+        InstanceStatus::Stopped,
+        InstanceStatus::Deleted,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InstanceStatus::Pending => "Pending",
+            InstanceStatus::Starting => "Starting",
+            InstanceStatus::Running => "Running",
+            InstanceStatus::Stopping => "Stopping",
+            InstanceStatus::Stopped => "Stopped",
+            InstanceStatus::Deleted => "Deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InstanceStatus> {
+        InstanceStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The power state the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PowerState {
+    Running,
+    Stopped,
+    /// Released: everything on the host must go.
+    Released,
+}
+
+impl PowerState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PowerState::Running => "Running",
+            PowerState::Stopped => "Stopped",
+            PowerState::Released => "Released",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PowerState> {
+        [
+            PowerState::Running,
+            PowerState::Stopped,
+            PowerState::Released,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoppedMode {
+    KeepCharging,
+    StopCharging,
+}
+
+impl StoppedMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StoppedMode::KeepCharging => "KeepCharging",
+            StoppedMode::StopCharging => "StopCharging",
+        }
+    }
+    pub fn parse(s: &str) -> Option<StoppedMode> {
+        match s {
+            "KeepCharging" => Some(StoppedMode::KeepCharging),
+            "StopCharging" => Some(StoppedMode::StopCharging),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChargeType {
+    PostPaid,
+}
+
+impl ChargeType {
+    pub fn as_str(&self) -> &'static str {
+        "PostPaid"
+    }
+}
+
+/// What a user asks of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAction {
+    Start,
+    Stop,
+    Reboot,
+    Delete { force: bool },
+}
+
+/// What the host agent observed while driving an instance towards its desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// The root filesystem and bundle exist; the instance can be booted.
+    Provisioned,
+    /// The instance's init process is running.
+    Booted,
+    /// The instance's processes have all exited (asked to, or on their own).
+    Halted,
+    /// Everything the instance had on the host is gone.
+    Cleaned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("The current status of the resource does not support this operation.")]
+    IncorrectStatus { status: InstanceStatus },
+    #[error("The instance is still being created.")]
+    Initializing,
+}
+
+/// The outcome of a transition: the new visible status and the new desired power state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub status: InstanceStatus,
+    pub desired: PowerState,
+}
+
+impl InstanceStatus {
+    /// A user command against an instance in this status with this desired power state.
+    pub fn apply(
+        self,
+        desired: PowerState,
+        action: UserAction,
+    ) -> Result<Transition, LifecycleError> {
+        use InstanceStatus as S;
+        let t = |status, desired| Ok(Transition { status, desired });
+        let refuse = Err(LifecycleError::IncorrectStatus { status: self });
+        match (self, action) {
+            (S::Deleted, _) => refuse,
+            (S::Stopped, UserAction::Start) => t(S::Starting, PowerState::Running),
+            (S::Running, UserAction::Stop) => t(S::Stopping, PowerState::Stopped),
+            // Reboot: stop, then (because desired stays Running) boot again.
+            (S::Running, UserAction::Reboot) => t(S::Stopping, PowerState::Running),
+            (S::Stopped, UserAction::Delete { .. }) => t(S::Deleted, PowerState::Released),
+            (S::Pending, UserAction::Delete { .. }) => Err(LifecycleError::Initializing),
+            (_, UserAction::Delete { force: true }) => t(S::Deleted, PowerState::Released),
+            _ => {
+                let _ = desired;
+                refuse
+            }
+        }
+    }
+
+    /// An observation by the host agent. Observations never fail: they describe what happened.
+    pub fn observe(self, desired: PowerState, event: AgentEvent) -> Transition {
+        use InstanceStatus as S;
+        let status = match (self, event, desired) {
+            (S::Deleted, _, _) => S::Deleted,
+            (_, _, PowerState::Released) => S::Deleted,
+            (S::Pending, AgentEvent::Provisioned, PowerState::Running) => S::Starting,
+            (S::Pending, AgentEvent::Provisioned, PowerState::Stopped) => S::Stopped,
+            (S::Pending | S::Starting, AgentEvent::Booted, PowerState::Running) => S::Running,
+            // Booted although the user has since asked to stop: the agent will stop it.
+            (_, AgentEvent::Booted, PowerState::Stopped) => S::Stopping,
+            (S::Stopped | S::Running | S::Stopping, AgentEvent::Booted, PowerState::Running) => {
+                S::Running
+            }
+            // Halted while meant to run: a reboot in progress, or the guest shut itself down.
+            (S::Stopping, AgentEvent::Halted, PowerState::Running) => S::Starting,
+            (S::Running, AgentEvent::Halted, PowerState::Running) => S::Stopped,
+            (S::Starting, AgentEvent::Halted, PowerState::Running) => S::Starting,
+            (_, AgentEvent::Halted, PowerState::Stopped) => S::Stopped,
+            (s, _, _) => s,
+        };
+        // A guest that halts on its own leaves the desired state at Stopped, as on ECS when the
+        // OS shuts down from inside.
+        let desired = match (self, event, desired) {
+            (S::Running, AgentEvent::Halted, PowerState::Running) => PowerState::Stopped,
+            (_, _, d) => d,
+        };
+        Transition { status, desired }
+    }
+}
+
+/// A user-supplied tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// An instance: intent (what the user asked for) and the last observed status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub hostname: String,
+    pub description: String,
+    pub region_id: String,
+    pub zone_id: String,
+    pub host_id: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub status: InstanceStatus,
+    pub desired: PowerState,
+    pub stopped_mode: Option<StoppedMode>,
+    pub charge_type: ChargeType,
+    /// Decoded user data (a shell script), run once at first boot.
+    pub user_data: Option<Vec<u8>>,
+    pub tags: Vec<Tag>,
+    pub created_at: Instant,
+    pub started_at: Option<Instant>,
+    pub updated_at: Instant,
+    /// Incremented whenever the intent changes, so the agent can tell stale work from new work.
+    pub generation: u64,
+}
+
+impl Instance {
+    pub fn tag_map(&self) -> BTreeMap<&str, &str> {
+        self.tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect()
+    }
+
+    /// Whether this instance holds host capacity (everything except a released instance).
+    pub fn holds_capacity(&self) -> bool {
+        self.status != InstanceStatus::Deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InstanceStatus as S;
+
+    const ACTIONS: [UserAction; 5] = [
+        UserAction::Start,
+        UserAction::Stop,
+        UserAction::Reboot,
+        UserAction::Delete { force: false },
+        UserAction::Delete { force: true },
+    ];
+
+    /// The full table of user actions: every (status, action) pair is listed once.
+    #[test]
+    fn user_actions_exhaustive_table() {
+        use PowerState::Running as R;
+        let ok = |s, d| {
+            Ok(Transition {
+                status: s,
+                desired: d,
+            })
+        };
+        let no = |s| Err(LifecycleError::IncorrectStatus { status: s });
+        let table: Vec<(S, UserAction, Result<Transition, LifecycleError>)> = vec![
+            (S::Pending, ACTIONS[0], no(S::Pending)),
+            (S::Pending, ACTIONS[1], no(S::Pending)),
+            (S::Pending, ACTIONS[2], no(S::Pending)),
+            (S::Pending, ACTIONS[3], Err(LifecycleError::Initializing)),
+            (S::Pending, ACTIONS[4], Err(LifecycleError::Initializing)),
+            (S::Starting, ACTIONS[0], no(S::Starting)),
+            (S::Starting, ACTIONS[1], no(S::Starting)),
+            (S::Starting, ACTIONS[2], no(S::Starting)),
+            (S::Starting, ACTIONS[3], no(S::Starting)),
+            (
+                S::Starting,
+                ACTIONS[4],
+                ok(S::Deleted, PowerState::Released),
+            ),
+            (S::Running, ACTIONS[0], no(S::Running)),
+            (S::Running, ACTIONS[1], ok(S::Stopping, PowerState::Stopped)),
+            (S::Running, ACTIONS[2], ok(S::Stopping, R)),
+            (S::Running, ACTIONS[3], no(S::Running)),
+            (S::Running, ACTIONS[4], ok(S::Deleted, PowerState::Released)),
+            (S::Stopping, ACTIONS[0], no(S::Stopping)),
+            (S::Stopping, ACTIONS[1], no(S::Stopping)),
+            (S::Stopping, ACTIONS[2], no(S::Stopping)),
+            (S::Stopping, ACTIONS[3], no(S::Stopping)),
+            (
+                S::Stopping,
+                ACTIONS[4],
+                ok(S::Deleted, PowerState::Released),
+            ),
+            (S::Stopped, ACTIONS[0], ok(S::Starting, R)),
+            (S::Stopped, ACTIONS[1], no(S::Stopped)),
+            (S::Stopped, ACTIONS[2], no(S::Stopped)),
+            (S::Stopped, ACTIONS[3], ok(S::Deleted, PowerState::Released)),
+            (S::Stopped, ACTIONS[4], ok(S::Deleted, PowerState::Released)),
+            (S::Deleted, ACTIONS[0], no(S::Deleted)),
+            (S::Deleted, ACTIONS[1], no(S::Deleted)),
+            (S::Deleted, ACTIONS[2], no(S::Deleted)),
+            (S::Deleted, ACTIONS[3], no(S::Deleted)),
+            (S::Deleted, ACTIONS[4], no(S::Deleted)),
+        ];
+        assert_eq!(table.len(), S::ALL.len() * ACTIONS.len());
+        for (s, a, want) in table {
+            // The desired state does not change which user actions are legal.
+            for d in [PowerState::Running, PowerState::Stopped] {
+                assert_eq!(s.apply(d, a), want, "{s:?} {a:?} desired {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn run_instances_path() {
+        let t = S::Pending.observe(PowerState::Running, AgentEvent::Provisioned);
+        assert_eq!(t.status, S::Starting);
+        let t = t.status.observe(t.desired, AgentEvent::Booted);
+        assert_eq!(
+            t,
+            Transition {
+                status: S::Running,
+                desired: PowerState::Running
+            }
+        );
+    }
+
+    #[test]
+    fn create_instance_path_ends_stopped() {
+        let t = S::Pending.observe(PowerState::Stopped, AgentEvent::Provisioned);
+        assert_eq!(t.status, S::Stopped);
+    }
+
+    #[test]
+    fn reboot_path() {
+        let t = S::Running
+            .apply(PowerState::Running, UserAction::Reboot)
+            .expect("legal");
+        let t = t.status.observe(t.desired, AgentEvent::Halted);
+        assert_eq!(t.status, S::Starting);
+        let t = t.status.observe(t.desired, AgentEvent::Booted);
+        assert_eq!(t.status, S::Running);
+    }
+
+    #[test]
+    fn guest_shutdown_leaves_it_stopped() {
+        let t = S::Running.observe(PowerState::Running, AgentEvent::Halted);
+        assert_eq!(
+            t,
+            Transition {
+                status: S::Stopped,
+                desired: PowerState::Stopped
+            }
+        );
+    }
+
+    #[test]
+    fn observations_never_resurrect_a_released_instance() {
+        for s in S::ALL {
+            for e in [
+                AgentEvent::Provisioned,
+                AgentEvent::Booted,
+                AgentEvent::Halted,
+                AgentEvent::Cleaned,
+            ] {
+                assert_eq!(s.observe(PowerState::Released, e).status, S::Deleted);
+                assert_eq!(
+                    S::Deleted.observe(PowerState::Running, e).status,
+                    S::Deleted
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stop_requested_while_booting_settles_stopped() {
+        let t = S::Starting.observe(PowerState::Stopped, AgentEvent::Booted);
+        assert_eq!(t.status, S::Stopping);
+        assert_eq!(
+            t.status.observe(t.desired, AgentEvent::Halted).status,
+            S::Stopped
+        );
+    }
+
+    #[test]
+    fn status_strings_round_trip() {
+        for s in S::ALL {
+            assert_eq!(S::parse(s.as_str()), Some(s));
+        }
+    }
+}

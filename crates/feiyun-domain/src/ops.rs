@@ -1,0 +1,103 @@
+//! Typed commands and queries the control plane executes. The OpenAPI layer builds these from
+//! wire parameters; nothing here knows a wire name.
+
+use crate::instance::{InstanceStatus, StoppedMode, Tag};
+
+/// Idempotency: the caller's token plus a fingerprint of the request's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientToken {
+    pub token: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateInstances {
+    pub zone_id: Option<String>,
+    pub instance_type: String,
+    pub image_id: String,
+    pub amount: u32,
+    /// Create as many as fit, at least this many (RunInstances MinAmount).
+    pub min_amount: Option<u32>,
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    /// Append -001, -002... to names and host names when creating several.
+    pub unique_suffix: bool,
+    pub description: String,
+    pub user_data: Option<Vec<u8>>,
+    pub tags: Vec<Tag>,
+    pub client_token: Option<ClientToken>,
+    pub dry_run: bool,
+    /// RunInstances starts the instances; CreateInstance leaves them Stopped.
+    pub auto_start: bool,
+}
+
+/// Filters on DescribeInstances, combined with AND. `None` means "no filter".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceFilter {
+    pub ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<InstanceStatus>>,
+    pub zone_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub instance_type_family: Option<String>,
+    /// Exact name, or a pattern with `*` wildcards.
+    pub name: Option<String>,
+    pub image_id: Option<String>,
+    /// Tag key, and the value it must have (any value when `None`).
+    pub tags: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopOptions {
+    pub force: bool,
+    pub mode: StoppedMode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunScript {
+    pub instance_ids: Vec<String>,
+    pub content: Vec<u8>,
+    pub name: String,
+    pub description: String,
+    pub working_dir: String,
+    pub timeout_s: u64,
+}
+
+/// Wildcard match where `*` matches any run of characters.
+pub fn wildcard_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let mut rest = s;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("web", "web"));
+        assert!(!wildcard_match("web", "web1"));
+        assert!(wildcard_match("web*", "web1"));
+        assert!(wildcard_match("*1", "web1"));
+        assert!(wildcard_match("w*b*1", "wxxbyy1"));
+        assert!(!wildcard_match("w*b*1", "wxxbyy2"));
+        assert!(wildcard_match("*", ""));
+    }
+}

@@ -1,0 +1,81 @@
+//! Durable storage of Feiyun's state.
+//!
+//! Owns the [`Store`] interface the control plane persists through, and its embedded SQLite
+//! implementation (WAL journal, in-tree migrations tracked by `PRAGMA user_version`). A
+//! PostgreSQL backend implements the same trait.
+//!
+//! Must not: make decisions (validation, state transitions and scheduling belong to the domain and
+//! the control plane), know about HTTP or the wire format, or see a secret in the clear (access
+//! key secrets arrive sealed).
+#![forbid(unsafe_code)]
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use feiyun_domain::account::Account;
+use feiyun_domain::assistant::{Command, Invocation};
+use feiyun_domain::instance::Instance;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("Stored record {0} is corrupt: {1}")]
+    Corrupt(String, String),
+    #[error("Account name {0} is taken")]
+    NameTaken(String),
+    #[error("Database schema version {found} is newer than this build knows ({known})")]
+    TooNew { found: i64, known: i64 },
+}
+
+/// An access key as stored: the secret sealed by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    pub id: String,
+    pub account_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub enabled: bool,
+}
+
+/// A remembered response to a ClientToken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub account_id: String,
+    pub scope: String,
+    pub token: String,
+    pub fingerprint: String,
+    pub result: String,
+}
+
+/// Everything the control plane needs in memory at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub accounts: Vec<Account>,
+    /// Every instance not yet cleaned from its host, released ones included.
+    pub instances: Vec<Instance>,
+    pub tokens: Vec<TokenRecord>,
+    pub commands: Vec<Command>,
+    pub invocations: Vec<Invocation>,
+}
+
+/// Persistence. Every method commits before it returns: a change is durable once acknowledged.
+pub trait Store: Send + Sync {
+    fn load(&self) -> Result<Loaded, StoreError>;
+    fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError>;
+    fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError>;
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
+    fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
+    /// Insert or update instances, and record an idempotency token, in one transaction.
+    fn put_instances(
+        &self,
+        instances: &[Instance],
+        token: Option<&TokenRecord>,
+    ) -> Result<(), StoreError>;
+    /// The host has removed everything a released instance had.
+    fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError>;
+    fn put_command(&self, command: &Command) -> Result<(), StoreError>;
+    fn delete_command(&self, id: &str) -> Result<(), StoreError>;
+    /// Insert or update an invocation and all of its runs.
+    fn put_invocation(&self, invocation: &Invocation) -> Result<(), StoreError>;
+}

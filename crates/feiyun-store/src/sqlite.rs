@@ -1,0 +1,580 @@
+//! The embedded SQLite store.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use feiyun_domain::account::Account;
+use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus};
+use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord};
+
+/// Migrations, applied in order; `PRAGMA user_version` is the number applied so far.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(id.to_string(), format!("time {s}: {e}")))
+}
+
+fn parse_opt_ts(id: &str, s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.map(|s| parse_ts(id, &s)).transpose()
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before we acknowledge it, even across power loss.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn account_from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn to_account((id, name, created): (String, String, String)) -> Result<Account, StoreError> {
+    let created_at = parse_ts(&id, &created)?;
+    Ok(Account {
+        id,
+        name,
+        created_at,
+    })
+}
+
+const INSTANCE_COLUMNS: &str = "id, account_id, name, hostname, description, region_id, zone_id, host_id, \
+    instance_type, image_id, status, desired, stopped_mode, charge_type, user_data, tags, created_at, \
+    started_at, updated_at, generation";
+
+fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
+    let id: String = r.get(0)?;
+    let corrupt = |what: &str| StoreError::Corrupt(id.clone(), what.to_string());
+    let status: String = r.get(10)?;
+    let desired: String = r.get(11)?;
+    let stopped_mode: Option<String> = r.get(12)?;
+    let tags: String = r.get(15)?;
+    let created: String = r.get(16)?;
+    let started: Option<String> = r.get(17)?;
+    let updated: String = r.get(18)?;
+    let generation: i64 = r.get(19)?;
+    Ok(Instance {
+        account_id: r.get(1)?,
+        name: r.get(2)?,
+        hostname: r.get(3)?,
+        description: r.get(4)?,
+        region_id: r.get(5)?,
+        zone_id: r.get(6)?,
+        host_id: r.get(7)?,
+        instance_type: r.get(8)?,
+        image_id: r.get(9)?,
+        status: InstanceStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        desired: PowerState::parse(&desired).ok_or_else(|| corrupt("desired"))?,
+        stopped_mode: match stopped_mode {
+            None => None,
+            Some(m) => Some(StoppedMode::parse(&m).ok_or_else(|| corrupt("stopped_mode"))?),
+        },
+        charge_type: ChargeType::PostPaid,
+        user_data: r.get(14)?,
+        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|_| corrupt("tags"))?,
+        created_at: parse_ts(&id, &created)?,
+        started_at: parse_opt_ts(&id, started)?,
+        updated_at: parse_ts(&id, &updated)?,
+        generation: generation as u64,
+        id,
+    })
+}
+
+fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
+    let inv: String = r.get(0)?;
+    let status: String = r.get(2)?;
+    let run = InvocationRun {
+        instance_id: r.get(1)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(inv.clone(), "run status".into()))?,
+        exit_code: r.get(3)?,
+        output: r.get(4)?,
+        dropped: r.get::<_, i64>(5)? as u64,
+        error_code: r.get(6)?,
+        error_info: r.get(7)?,
+        start_time: parse_opt_ts(&inv, r.get(8)?)?,
+        finish_time: parse_opt_ts(&inv, r.get(9)?)?,
+    };
+    Ok((inv, run))
+}
+
+impl Store for SqliteStore {
+    fn load(&self) -> Result<Loaded, StoreError> {
+        let conn = self.lock();
+        let mut out = Loaded::default();
+        let mut st = conn.prepare("SELECT id, name, created_at FROM accounts ORDER BY id")?;
+        for row in st.query_map([], account_from_row)? {
+            out.accounts.push(to_account(row?)?);
+        }
+        let mut st = conn.prepare(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE cleaned = 0 ORDER BY id"
+        ))?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            out.instances.push(instance_from_row(r)?);
+        }
+        let mut st = conn
+            .prepare("SELECT account_id, scope, token, fingerprint, result FROM client_tokens")?;
+        for t in st.query_map([], |r| {
+            Ok(TokenRecord {
+                account_id: r.get(0)?,
+                scope: r.get(1)?,
+                token: r.get(2)?,
+                fingerprint: r.get(3)?,
+                result: r.get(4)?,
+            })
+        })? {
+            out.tokens.push(t?);
+        }
+        let mut st = conn.prepare(
+            "SELECT id, account_id, name, description, kind, content, working_dir, timeout_s, created_at, ephemeral \
+             FROM commands WHERE deleted = 0 ORDER BY created_at, id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let kind: String = r.get(4)?;
+            let created: String = r.get(8)?;
+            out.commands.push(Command {
+                account_id: r.get(1)?,
+                name: r.get(2)?,
+                description: r.get(3)?,
+                kind: CommandType::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(id.clone(), "kind".into()))?,
+                content: r.get(5)?,
+                working_dir: r.get(6)?,
+                timeout_s: r.get::<_, i64>(7)? as u64,
+                created_at: parse_ts(&id, &created)?,
+                ephemeral: r.get(9)?,
+                id,
+            });
+        }
+        let mut st = conn.prepare(
+            "SELECT id, account_id, command_id, command_name, command_content, timeout_s, created_at \
+             FROM invocations ORDER BY created_at, id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let created: String = r.get(6)?;
+            out.invocations.push(Invocation {
+                account_id: r.get(1)?,
+                command_id: r.get(2)?,
+                command_name: r.get(3)?,
+                command_content: r.get(4)?,
+                timeout_s: r.get::<_, i64>(5)? as u64,
+                created_at: parse_ts(&id, &created)?,
+                runs: Vec::new(),
+                id,
+            });
+        }
+        let mut st = conn.prepare(
+            "SELECT invocation_id, instance_id, status, exit_code, output, dropped, error_code, error_info, \
+             start_time, finish_time FROM invocation_runs ORDER BY invocation_id, instance_id",
+        )?;
+        let mut rows = st.query([])?;
+        let index: std::collections::HashMap<String, usize> = out
+            .invocations
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.id.clone(), i))
+            .collect();
+        while let Some(r) = rows.next()? {
+            let (inv, run) = run_from_row(r)?;
+            if let Some(&i) = index.get(&inv) {
+                out.invocations[i].runs.push(run);
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let taken: Option<String> = tx
+            .query_row(
+                "SELECT id FROM accounts WHERE name = ?1",
+                [&account.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if taken.is_some() {
+            return Err(StoreError::NameTaken(account.name.clone()));
+        }
+        tx.execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![account.id, account.name, ts(&account.created_at)],
+        )?;
+        tx.execute(
+            "INSERT INTO access_keys (id, account_id, sealed_secret, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.id, key.account_id, key.sealed_secret, key.enabled, ts(&account.created_at)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT id, name, created_at FROM accounts WHERE name = ?1",
+                [name],
+                account_from_row,
+            )
+            .optional()?;
+        row.map(to_account).transpose()
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT id, name, created_at FROM accounts WHERE id = ?1",
+                [id],
+                account_from_row,
+            )
+            .optional()?;
+        row.map(to_account).transpose()
+    }
+
+    fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(StoredKey {
+                        id: r.get(0)?,
+                        account_id: r.get(1)?,
+                        sealed_secret: r.get(2)?,
+                        enabled: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn put_instances(
+        &self,
+        instances: &[Instance],
+        token: Option<&TokenRecord>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, \
+                 description = excluded.description, host_id = excluded.host_id, status = excluded.status, \
+                 desired = excluded.desired, stopped_mode = excluded.stopped_mode, tags = excluded.tags, \
+                 started_at = excluded.started_at, updated_at = excluded.updated_at, generation = excluded.generation"
+            ))?;
+            for i in instances {
+                let tags = serde_json::to_string(&i.tags)
+                    .map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
+                st.execute(params![
+                    i.id,
+                    i.account_id,
+                    i.name,
+                    i.hostname,
+                    i.description,
+                    i.region_id,
+                    i.zone_id,
+                    i.host_id,
+                    i.instance_type,
+                    i.image_id,
+                    i.status.as_str(),
+                    i.desired.as_str(),
+                    i.stopped_mode.map(|m| m.as_str()),
+                    i.charge_type.as_str(),
+                    i.user_data,
+                    tags,
+                    ts(&i.created_at),
+                    i.started_at.as_ref().map(ts),
+                    ts(&i.updated_at),
+                    i.generation as i64,
+                ])?;
+            }
+        }
+        if let Some(t) = token {
+            tx.execute(
+                "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE instances SET cleaned = 1, user_data = NULL WHERE id = ?1",
+            [instance_id],
+        )?;
+        Ok(())
+    }
+
+    fn put_command(&self, c: &Command) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR REPLACE INTO commands (id, account_id, name, description, kind, content, working_dir, \
+             timeout_s, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                c.id,
+                c.account_id,
+                c.name,
+                c.description,
+                c.kind.as_str(),
+                c.content,
+                c.working_dir,
+                c.timeout_s as i64,
+                ts(&c.created_at),
+                c.ephemeral
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_command(&self, id: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn put_invocation(&self, v: &Invocation) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO invocations (id, account_id, command_id, command_name, command_content, \
+             timeout_s, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                v.id,
+                v.account_id,
+                v.command_id,
+                v.command_name,
+                v.command_content,
+                v.timeout_s as i64,
+                ts(&v.created_at)
+            ],
+        )?;
+        for r in &v.runs {
+            tx.execute(
+                "INSERT OR REPLACE INTO invocation_runs (invocation_id, instance_id, status, exit_code, output, \
+                 dropped, error_code, error_info, start_time, finish_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    v.id,
+                    r.instance_id,
+                    r.status.as_str(),
+                    r.exit_code,
+                    r.output,
+                    r.dropped as i64,
+                    r.error_code,
+                    r.error_info,
+                    r.start_time.as_ref().map(ts),
+                    r.finish_time.as_ref().map(ts)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc)
+    }
+
+    fn account() -> (Account, StoredKey) {
+        let a = Account {
+            id: "1000000000000001".into(),
+            name: "alice".into(),
+            created_at: now(),
+        };
+        let k = StoredKey {
+            id: "LTAIx".into(),
+            account_id: a.id.clone(),
+            sealed_secret: vec![1, 2, 3],
+            enabled: true,
+        };
+        (a, k)
+    }
+
+    fn instance(id: &str, account: &str) -> Instance {
+        Instance {
+            id: id.into(),
+            account_id: account.into(),
+            name: "web".into(),
+            hostname: "web-1".into(),
+            description: String::new(),
+            region_id: "r".into(),
+            zone_id: "z".into(),
+            host_id: "h".into(),
+            instance_type: "ecs.g7.large".into(),
+            image_id: "img".into(),
+            status: InstanceStatus::Pending,
+            desired: PowerState::Running,
+            stopped_mode: None,
+            charge_type: ChargeType::PostPaid,
+            user_data: Some(b"echo hi".to_vec()),
+            tags: vec![Tag {
+                key: "env".into(),
+                value: "中文".into(),
+            }],
+            created_at: now(),
+            started_at: None,
+            updated_at: now(),
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn round_trips_everything() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let (a, k) = account();
+        let mut i = instance("i-1", &a.id);
+        {
+            let s = SqliteStore::open(&path).expect("open");
+            s.create_account(&a, &k).expect("account");
+            assert!(matches!(
+                s.create_account(&a, &k),
+                Err(StoreError::NameTaken(_))
+            ));
+            let tok = TokenRecord {
+                account_id: a.id.clone(),
+                scope: "RunInstances".into(),
+                token: "t".into(),
+                fingerprint: "f".into(),
+                result: "[\"i-1\"]".into(),
+            };
+            s.put_instances(&[i.clone()], Some(&tok)).expect("put");
+            i.status = InstanceStatus::Running;
+            i.started_at = Some(now());
+            i.stopped_mode = Some(StoppedMode::KeepCharging);
+            s.put_instances(&[i.clone()], None).expect("update");
+        }
+        let s = SqliteStore::open(&path).expect("reopen");
+        let l = s.load().expect("load");
+        assert_eq!(l.accounts, vec![a.clone()]);
+        assert_eq!(l.instances, vec![i.clone()]);
+        assert_eq!(l.tokens.len(), 1);
+        assert_eq!(s.access_key("LTAIx").expect("q"), Some(k));
+        assert_eq!(
+            s.account_by_name("alice").expect("q").map(|a| a.id),
+            Some(a.id.clone())
+        );
+        s.mark_cleaned("i-1").expect("clean");
+        assert!(s.load().expect("load").instances.is_empty());
+    }
+
+    #[test]
+    fn invocations_round_trip() {
+        let s = SqliteStore::in_memory().expect("open");
+        let v = Invocation {
+            id: "t-1".into(),
+            account_id: "a".into(),
+            command_id: "c-1".into(),
+            command_name: "n".into(),
+            command_content: b"hostname".to_vec(),
+            timeout_s: 60,
+            created_at: now(),
+            runs: vec![InvocationRun {
+                instance_id: "i-1".into(),
+                status: RunStatus::Success,
+                exit_code: Some(0),
+                output: b"host\n".to_vec(),
+                dropped: 0,
+                error_code: String::new(),
+                error_info: String::new(),
+                start_time: Some(now()),
+                finish_time: Some(now()),
+            }],
+        };
+        s.put_invocation(&v).expect("put");
+        s.put_invocation(&v).expect("idempotent");
+        assert_eq!(s.load().expect("load").invocations, vec![v]);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        drop(SqliteStore::open(&path).expect("open"));
+        let c = Connection::open(&path).expect("raw");
+        c.pragma_update(None, "user_version", 99).expect("bump");
+        drop(c);
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}
