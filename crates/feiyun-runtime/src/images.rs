@@ -1,0 +1,213 @@
+//! The image store: read-only root filesystems instances boot from.
+//!
+//! Layout: `<root>/<image-id>/rootfs/` holds the tree and `<root>/<image-id>/image.json` its
+//! metadata. An image is complete only once `image.json` exists (written last, atomically), so a
+//! crash while building leaves nothing that looks usable. Importing a root-filesystem tarball is
+//! the same two steps: unpack into `rootfs/`, then write `image.json`.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, RuntimeError};
+
+/// Id of the image built from the host's busybox at first start.
+pub const BUILTIN_IMAGE_ID: &str = "feiyun_busybox_x64";
+
+/// PID 1 of every instance: runs UserData once, then waits for a stop signal.
+pub const INIT_SCRIPT: &str = r#"#!/bin/sh
+# Feiyun instance init (PID 1). Its output is the instance's console.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+echo "[feiyun-init] booting $(hostname) at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+ud=/var/lib/feiyun/user-data
+if [ -f "$ud" ] && [ ! -e "$ud.done" ]; then
+    : > "$ud.done"
+    echo "[feiyun-init] running user data"
+    case "$(head -c 2 "$ud")" in
+        '#!') chmod 0700 "$ud"; "$ud" ;;
+        *) sh "$ud" ;;
+    esac
+    echo "[feiyun-init] user data exited with status $?"
+fi
+echo "[feiyun-init] ready"
+trap 'echo "[feiyun-init] shutting down"; exit 0' TERM INT
+while :; do
+    sleep 3600 &
+    wait $!
+done
+"#;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub os_name: String,
+    pub os_type: String,
+    pub architecture: String,
+    /// Size of the image's root filesystem, in bytes.
+    pub size_bytes: u64,
+    pub created_at: String,
+}
+
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
+    move |e| RuntimeError::Io(path.display().to_string(), e)
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = fs::read_dir(path) {
+        for e in rd.flatten() {
+            if let Ok(m) = e.path().symlink_metadata() {
+                if m.is_dir() {
+                    total += dir_size(&e.path());
+                } else {
+                    total += m.len();
+                }
+            }
+        }
+    }
+    total
+}
+
+impl ImageStore {
+    pub fn new(root: PathBuf) -> ImageStore {
+        ImageStore { root }
+    }
+
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.root.join(id).join("rootfs")
+    }
+
+    /// Every complete image, ordered by id.
+    pub fn list(&self) -> Vec<ImageInfo> {
+        let mut out = Vec::new();
+        if let Ok(rd) = fs::read_dir(&self.root) {
+            for e in rd.flatten() {
+                if let Ok(text) = fs::read(e.path().join("image.json")) {
+                    if let Ok(info) = serde_json::from_slice::<ImageInfo>(&text) {
+                        out.push(info);
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    pub fn get(&self, id: &str) -> Option<ImageInfo> {
+        if id.is_empty() || id.contains('/') || id.starts_with('.') {
+            return None;
+        }
+        let text = fs::read(self.root.join(id).join("image.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Build the built-in image from a static busybox binary, unless it already exists.
+    pub fn ensure_builtin(&self, busybox: &Path, created_at: &str) -> Result<ImageInfo> {
+        if let Some(info) = self.get(BUILTIN_IMAGE_ID) {
+            return Ok(info);
+        }
+        let dir = self.root.join(BUILTIN_IMAGE_ID);
+        if dir.exists() {
+            // A previous build was interrupted.
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        let rootfs = dir.join("rootfs");
+        for d in [
+            "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev", "run", "var/lib/feiyun",
+            "var/log", "home",
+        ] {
+            fs::create_dir_all(rootfs.join(d)).map_err(io(&rootfs))?;
+        }
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io(&rootfs))?;
+        fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).map_err(io(&rootfs))?;
+        let bb = rootfs.join("bin/busybox");
+        fs::copy(busybox, &bb).map_err(io(busybox))?;
+        fs::set_permissions(&bb, fs::Permissions::from_mode(0o755)).map_err(io(&bb))?;
+        let list = Command::new(busybox)
+            .arg("--list-full")
+            .output()
+            .map_err(|e| RuntimeError::Image(format!("cannot run {}: {e}", busybox.display())))?;
+        if !list.status.success() {
+            return Err(RuntimeError::Image(format!("{} --list-full failed", busybox.display())));
+        }
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let applet = applet.trim();
+            if applet.is_empty() || applet == "bin/busybox" || applet.contains("..") {
+                continue;
+            }
+            let link = rootfs.join(applet);
+            if link.symlink_metadata().is_ok() {
+                continue;
+            }
+            if let Some(parent) = link.parent() {
+                fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            symlink("/bin/busybox", &link).map_err(io(&link))?;
+        }
+        let files: [(&str, &str, u32); 5] = [
+            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644),
+            ("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644),
+            ("etc/hosts", "127.0.0.1 localhost\n::1 localhost\n", 0o644),
+            ("etc/os-release", "NAME=\"Feiyun BusyBox\"\nID=busybox\nPRETTY_NAME=\"Feiyun BusyBox Linux\"\n", 0o644),
+            ("sbin/feiyun-init", INIT_SCRIPT, 0o755),
+        ];
+        for (path, text, mode) in files {
+            let p = rootfs.join(path);
+            fs::write(&p, text).map_err(io(&p))?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(io(&p))?;
+        }
+        let info = ImageInfo {
+            id: BUILTIN_IMAGE_ID.to_string(),
+            name: "BusyBox minimal Linux userland (x86_64)".to_string(),
+            description: "Built at first start from the host's static busybox".to_string(),
+            os_name: "Feiyun BusyBox Linux".to_string(),
+            os_type: "linux".to_string(),
+            architecture: "x86_64".to_string(),
+            size_bytes: dir_size(&rootfs),
+            created_at: created_at.to_string(),
+        };
+        let tmp = dir.join("image.json.tmp");
+        let text = serde_json::to_vec_pretty(&info).map_err(|e| RuntimeError::Image(e.to_string()))?;
+        fs::write(&tmp, text).map_err(io(&tmp))?;
+        fs::rename(&tmp, dir.join("image.json")).map_err(io(&tmp))?;
+        Ok(info)
+    }
+}
+
+/// Find a static busybox on this machine.
+pub fn find_busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_builtin_image_once() {
+        let Some(bb) = find_busybox() else {
+            panic!("busybox-static must be installed for the runtime tests (the README's setup installs it)");
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(dir.path().to_path_buf());
+        assert!(store.list().is_empty());
+        let info = store.ensure_builtin(&bb, "2026-11-23T00:00Z").expect("build");
+        assert_eq!(info.id, BUILTIN_IMAGE_ID);
+        let root = store.rootfs(BUILTIN_IMAGE_ID);
+        assert!(root.join("bin/sh").symlink_metadata().is_ok());
+        assert!(root.join("sbin/feiyun-init").exists());
+        assert_eq!(store.list(), vec![info.clone()]);
+        assert_eq!(store.ensure_builtin(&bb, "later").expect("again"), info);
+        assert!(store.get("../x").is_none());
+    }
+}
