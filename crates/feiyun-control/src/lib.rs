@@ -1,14 +1,221 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The control plane.
+//!
+//! Owns the region's authoritative state in memory (loaded from the store at start, written
+//! through to it before any change is acknowledged), and executes the typed commands of
+//! [`feiyun_domain::ops`]: it validates them against the catalog, asks the scheduler for a
+//! placement, applies the domain's lifecycle rules, persists, and wakes the host agent. It also
+//! implements the agent's [`feiyun_agent::HostControl`] side, authenticates access keys and keeps
+//! the anti-replay nonce cache.
+//!
+//! Must not: parse or render wire formats (that is `feiyun-openapi`), speak HTTP, run processes
+//! itself (the runtime does, driven by the agent), or read the wall clock other than through its
+//! [`Clock`].
+
+mod accounts;
+mod assistant;
+mod hostctl;
+mod instances;
+pub mod secrets;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use feiyun_domain::account::AccessKey;
+use feiyun_domain::assistant::{Command, Invocation};
+use feiyun_domain::catalog::Catalog;
+use feiyun_domain::host::Host;
+use feiyun_domain::instance::Instance;
+use feiyun_domain::region::Region;
+use feiyun_domain::{DomainError, Instant};
+use feiyun_runtime::images::ImageStore;
+use feiyun_runtime::Runtime;
+use feiyun_store::{Store, StoreError, TokenRecord};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::Notify;
+
+pub use accounts::{create_account, open_key, NonceCheck, NONCE_WINDOW};
+pub use assistant::InvocationFilter;
+pub use instances::AvailableType;
+pub use secrets::Sealer;
+
+/// The control plane's only source of time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub struct SystemClock;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        chrono::Utc::now()
+    }
+}
+
+/// Static description of the region this control plane runs.
+#[derive(Debug, Clone)]
+pub struct RegionSetup {
+    pub region: Region,
+    pub hosts: Vec<Host>,
+    /// How long a polite stop may take before the instance is killed.
+    pub stop_grace: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every instance not yet cleaned from its host (released ones have status Deleted).
+    instances: BTreeMap<String, Instance>,
+    tokens: HashMap<(String, String, String), TokenRecord>,
+    commands: BTreeMap<String, Command>,
+    invocations: BTreeMap<String, Invocation>,
+    /// Last runtime error per instance, shown in logs and kept for diagnosis.
+    errors: HashMap<String, String>,
+}
+
+pub struct ControlPlane {
+    state: RwLock<State>,
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    setup: RegionSetup,
+    images: Arc<ImageStore>,
+    runtime: Arc<dyn Runtime>,
+    clock: Arc<dyn Clock>,
+    rng: Mutex<StdRng>,
+    sealer: Sealer,
+    agent_wake: Arc<Notify>,
+    keys: RwLock<HashMap<String, AccessKey>>,
+    nonces: Mutex<accounts::NonceCache>,
+    started_at: Instant,
+    /// Handle to spawn Cloud Assistant runs on.
+    tokio: tokio::runtime::Handle,
+}
+
+pub(crate) fn store_err(e: StoreError) -> DomainError {
+    DomainError::Internal(e.to_string())
+}
+
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub catalog: Catalog,
+    pub setup: RegionSetup,
+    pub images: Arc<ImageStore>,
+    pub runtime: Arc<dyn Runtime>,
+    pub clock: Arc<dyn Clock>,
+    pub sealer: Sealer,
+    /// Seed for identifiers; `None` draws one from the operating system.
+    pub seed: Option<u64>,
+}
+
+impl ControlPlane {
+    /// Load state from the store. Must be called inside a tokio runtime.
+    pub fn new(parts: Parts) -> Result<Arc<ControlPlane>, DomainError> {
+        let loaded = parts.store.load().map_err(store_err)?;
+        let mut state = State::default();
+        for i in loaded.instances {
+            state.instances.insert(i.id.clone(), i);
+        }
+        for t in loaded.tokens {
+            state
+                .tokens
+                .insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+        }
+        for c in loaded.commands {
+            state.commands.insert(c.id.clone(), c);
+        }
+        let now = parts.clock.now();
+        let mut interrupted = Vec::new();
+        for mut v in loaded.invocations {
+            if assistant::interrupt_unfinished(&mut v, now) {
+                interrupted.push(v.clone());
+            }
+            state.invocations.insert(v.id.clone(), v);
+        }
+        for v in &interrupted {
+            parts.store.put_invocation(v).map_err(store_err)?;
+        }
+        let rng = match parts.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_entropy(),
+        };
+        Ok(Arc::new(ControlPlane {
+            state: RwLock::new(state),
+            store: parts.store,
+            catalog: parts.catalog,
+            setup: parts.setup,
+            images: parts.images,
+            runtime: parts.runtime,
+            started_at: parts.clock.now(),
+            clock: parts.clock,
+            rng: Mutex::new(rng),
+            sealer: parts.sealer,
+            agent_wake: Arc::new(Notify::new()),
+            keys: RwLock::new(HashMap::new()),
+            nonces: Mutex::new(accounts::NonceCache::default()),
+            tokio: tokio::runtime::Handle::current(),
+        }))
+    }
+
+    pub fn agent_wake(&self) -> Arc<Notify> {
+        self.agent_wake.clone()
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.setup.region
+    }
+
+    pub fn hosts(&self) -> &[Host] {
+        &self.setup.hosts
+    }
+
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    pub fn started_at(&self) -> Instant {
+        self.started_at
+    }
+
+    pub fn image_rootfs(&self, image_id: &str) -> PathBuf {
+        self.images.rootfs(image_id)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        f(&mut self.rng.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Check the region id a request names.
+    pub fn check_region(&self, region_id: &str) -> Result<(), DomainError> {
+        if region_id == self.setup.region.id {
+            Ok(())
+        } else {
+            Err(DomainError::RegionNotFound(region_id.to_string()))
+        }
+    }
+}
+
+/// Randomness for callers outside the control plane (the command line).
+pub mod rng {
+    pub use rand::Rng;
+
+    pub fn from_entropy() -> rand::rngs::StdRng {
+        rand::SeedableRng::from_entropy()
     }
 }

@@ -1,14 +1,64 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The Alibaba Cloud OpenAPI wire layer.
+//!
+//! Owns everything a client sees on the wire: the V2 and V3 signature schemes, form decoding of
+//! query and body parameters, routing by Version then Action, the exact response field names and
+//! list wrapping of ECS 2014-05-26, and the mapping of domain errors to error codes and HTTP
+//! statuses. It turns parameters into the typed commands of `feiyun_domain::ops`, calls the
+//! control plane, and renders the result.
+//!
+//! Must not: decide anything about instances (the domain and control plane do), speak HTTP
+//! (the server hands it decoded parts), or hold state.
+#![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+pub mod ecs;
+pub mod error;
+pub mod params;
+pub mod sign;
+
+pub use error::ApiError;
+pub use params::Params;
+
+/// API versions this server speaks, and the product each belongs to.
+pub fn product_of(version: &str) -> Option<&'static str> {
+    match version {
+        "2014-05-26" => Some("Ecs"),
+        _ => None,
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A new request id: an uppercase UUID, as Alibaba Cloud returns.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Parameters that belong to the signature or the protocol, not to the API call.
+pub const PROTOCOL_PARAMS: &[&str] = &[
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+    "SignatureType",
+    "Timestamp",
+    "Format",
+    "Version",
+    "Action",
+    "SecurityToken",
+    "ClientToken",
+];
+
+/// A stable digest of a call's API parameters (protocol parameters excluded), for idempotency.
+pub fn fingerprint(action: &str, params: &Params) -> String {
+    let mut s = String::from(action);
+    for (k, v) in params.iter() {
+        if PROTOCOL_PARAMS.contains(&k.as_str()) {
+            continue;
+        }
+        s.push('&');
+        s.push_str(&sign::pct(k));
+        s.push('=');
+        s.push_str(&sign::pct(v));
     }
+    sign::sha256_hex(s.as_bytes())
 }

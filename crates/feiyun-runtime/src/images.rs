@@ -123,13 +123,27 @@ impl ImageStore {
         }
         let rootfs = dir.join("rootfs");
         for d in [
-            "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev", "run", "var/lib/feiyun",
-            "var/log", "home",
+            "bin",
+            "sbin",
+            "usr/bin",
+            "usr/sbin",
+            "etc",
+            "root",
+            "tmp",
+            "proc",
+            "sys",
+            "dev",
+            "run",
+            "var/lib/feiyun",
+            "var/log",
+            "home",
         ] {
             fs::create_dir_all(rootfs.join(d)).map_err(io(&rootfs))?;
         }
-        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io(&rootfs))?;
-        fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).map_err(io(&rootfs))?;
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
+            .map_err(io(&rootfs))?;
+        fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700))
+            .map_err(io(&rootfs))?;
         let bb = rootfs.join("bin/busybox");
         fs::copy(busybox, &bb).map_err(io(busybox))?;
         fs::set_permissions(&bb, fs::Permissions::from_mode(0o755)).map_err(io(&bb))?;
@@ -138,7 +152,10 @@ impl ImageStore {
             .output()
             .map_err(|e| RuntimeError::Image(format!("cannot run {}: {e}", busybox.display())))?;
         if !list.status.success() {
-            return Err(RuntimeError::Image(format!("{} --list-full failed", busybox.display())));
+            return Err(RuntimeError::Image(format!(
+                "{} --list-full failed",
+                busybox.display()
+            )));
         }
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let applet = applet.trim();
@@ -177,7 +194,8 @@ impl ImageStore {
             created_at: created_at.to_string(),
         };
         let tmp = dir.join("image.json.tmp");
-        let text = serde_json::to_vec_pretty(&info).map_err(|e| RuntimeError::Image(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(&info).map_err(|e| RuntimeError::Image(e.to_string()))?;
         fs::write(&tmp, text).map_err(io(&tmp))?;
         fs::rename(&tmp, dir.join("image.json")).map_err(io(&tmp))?;
         Ok(info)
@@ -186,7 +204,10 @@ impl ImageStore {
 
 /// Find a static busybox on this machine.
 pub fn find_busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 #[cfg(test)]
@@ -201,7 +222,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ImageStore::new(dir.path().to_path_buf());
         assert!(store.list().is_empty());
-        let info = store.ensure_builtin(&bb, "2026-11-23T00:00Z").expect("build");
+        let info = store
+            .ensure_builtin(&bb, "2026-11-23T00:00Z")
+            .expect("build");
         assert_eq!(info.id, BUILTIN_IMAGE_ID);
         let root = store.rootfs(BUILTIN_IMAGE_ID);
         assert!(root.join("bin/sh").symlink_metadata().is_ok());

@@ -78,7 +78,14 @@ pub trait Runtime: Send + Sync {
     /// Remove everything the instance had on this host: processes, cgroups, mounts, files.
     fn destroy(&self, id: &str) -> Result<()>;
     /// Run a shell script inside a running instance.
-    fn exec(&self, id: &str, script: &[u8], working_dir: &str, timeout: Duration, max_output: usize) -> Result<ExecOutcome>;
+    fn exec(
+        &self,
+        id: &str,
+        script: &[u8],
+        working_dir: &str,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutcome>;
     /// The instance's console output (most recent `max` bytes) and when it last changed.
     fn console(&self, id: &str, max: usize) -> Result<(Vec<u8>, Option<SystemTime>)>;
     /// Ids of every instance with anything on this host.

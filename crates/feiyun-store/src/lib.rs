@@ -66,6 +66,7 @@ pub trait Store: Send + Sync {
     fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError>;
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
+    fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError>;
     /// Insert or update instances, and record an idempotency token, in one transaction.
     fn put_instances(
         &self,

@@ -313,6 +313,22 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
+    fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
+        )?;
+        let rows = st.query_map([account_id], |r| {
+            Ok(StoredKey {
+                id: r.get(0)?,
+                account_id: r.get(1)?,
+                sealed_secret: r.get(2)?,
+                enabled: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn put_instances(
         &self,
         instances: &[Instance],
@@ -527,7 +543,8 @@ mod tests {
         assert_eq!(l.accounts, vec![a.clone()]);
         assert_eq!(l.instances, vec![i.clone()]);
         assert_eq!(l.tokens.len(), 1);
-        assert_eq!(s.access_key("LTAIx").expect("q"), Some(k));
+        assert_eq!(s.access_key("LTAIx").expect("q"), Some(k.clone()));
+        assert_eq!(s.account_keys(&a.id).expect("q"), vec![k]);
         assert_eq!(
             s.account_by_name("alice").expect("q").map(|a| a.id),
             Some(a.id.clone())

@@ -1,3 +1,261 @@
-fn main() {
-    println!("Hello, world!");
+//! The `feiyun` command: run a one-machine region, call its API, administer accounts.
+//!
+//! Must not: hold any logic of its own beyond parsing arguments and printing results; it calls
+//! the server crate to run a region and signs API calls like the official SDKs do.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use feiyun_server::{Config, DataDir};
+use serde_json::json;
+
+const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
+
+#[derive(Parser)]
+#[command(
+    name = "feiyun",
+    version,
+    about = "Feiyun: an open-source cloud region with an Alibaba Cloud compatible API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a one-machine region in the foreground (control plane, host agent, store).
+    Up {
+        /// Where state, images and instances live.
+        #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Address of the API endpoint.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Region configuration (TOML); defaults describe this machine as one host in one zone.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Call an ECS action, e.g. `feiyun ecs DescribeInstances --PageSize 50`.
+    #[command(disable_help_flag = false, allow_hyphen_values = true)]
+    Ecs(EcsArgs),
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCmd,
+    },
+}
+
+#[derive(Args)]
+struct EcsArgs {
+    /// The action, e.g. RunInstances.
+    action: String,
+    /// Data directory whose credentials.json to use (unless FEIYUN_ACCESS_KEY_ID and friends are set).
+    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Parameters as `--Name value` pairs (RegionId defaults to the region's id).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "--Name value"
+    )]
+    params: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Create an account with an access key; prints it as JSON (works while the server runs).
+    Create {
+        name: String,
+        #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", json!({"Error": format!("{e:#}")}));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Up {
+            data_dir,
+            listen,
+            config,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG")
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let config = Config::load(config.as_deref())?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(feiyun_server::up(feiyun_server::UpOptions {
+                data_dir,
+                listen,
+                config,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Account {
+            command: AccountCmd::Create { name, data_dir },
+        } => {
+            let dd = DataDir::new(&data_dir);
+            let (store, sealer) = dd.open()?;
+            let mut rng = feiyun_control::rng::from_entropy();
+            let (account, key) = feiyun_control::create_account(
+                store.as_ref(),
+                &sealer,
+                &mut rng,
+                chrono::Utc::now(),
+                &name,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"AccountName": account.name, "AccessKeyId": key.id, "AccessKeySecret": key.secret})
+                )?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ecs(args) => ecs(args),
+    }
+}
+
+struct Credentials {
+    key_id: String,
+    secret: String,
+    endpoint: String,
+}
+
+fn credentials(data_dir: &std::path::Path) -> anyhow::Result<Credentials> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(key_id), Some(secret), Some(endpoint)) = (
+        env("FEIYUN_ACCESS_KEY_ID"),
+        env("FEIYUN_ACCESS_KEY_SECRET"),
+        env("FEIYUN_ENDPOINT"),
+    ) {
+        return Ok(Credentials {
+            key_id,
+            secret,
+            endpoint,
+        });
+    }
+    let path = DataDir::new(data_dir).credentials();
+    let text = std::fs::read(&path).with_context(|| {
+        format!("no credentials: set FEIYUN_ACCESS_KEY_ID, FEIYUN_ACCESS_KEY_SECRET and FEIYUN_ENDPOINT, or pass --data-dir (tried {})", path.display())
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let get = |k: &str| {
+        v[k].as_str()
+            .map(str::to_string)
+            .with_context(|| format!("{} has no {k}", path.display()))
+    };
+    Ok(Credentials {
+        key_id: env("FEIYUN_ACCESS_KEY_ID")
+            .map(Ok)
+            .unwrap_or_else(|| get("AccessKeyId"))?,
+        secret: env("FEIYUN_ACCESS_KEY_SECRET")
+            .map(Ok)
+            .unwrap_or_else(|| get("AccessKeySecret"))?,
+        endpoint: env("FEIYUN_ENDPOINT")
+            .map(Ok)
+            .unwrap_or_else(|| get("Endpoint"))?,
+    })
+}
+
+fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
+    let mut query: Vec<(String, String)> = Vec::new();
+    let mut it = args.params.into_iter();
+    while let Some(name) = it.next() {
+        let Some(name) = name.strip_prefix("--") else {
+            bail!("expected --Name value, got {name:?}")
+        };
+        let (name, value) = match name.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => (
+                name.to_string(),
+                it.next()
+                    .with_context(|| format!("--{name} needs a value"))?,
+            ),
+        };
+        query.push((name, value));
+    }
+    let creds = credentials(&args.data_dir)?;
+    if !query.iter().any(|(k, _)| k == "RegionId") && args.action != "DescribeRegions" {
+        query.push((
+            "RegionId".into(),
+            std::env::var("FEIYUN_REGION_ID").unwrap_or_else(|_| "cn-local".into()),
+        ));
+    }
+    let host = creds
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let headers = vec![
+        ("host".to_string(), host.clone()),
+        ("x-acs-action".to_string(), args.action.clone()),
+        ("x-acs-version".to_string(), "2014-05-26".to_string()),
+        (
+            "x-acs-date".to_string(),
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ),
+        (
+            "x-acs-signature-nonce".to_string(),
+            uuid::Uuid::new_v4().simple().to_string(),
+        ),
+        (
+            "x-acs-content-sha256".to_string(),
+            feiyun_openapi::sign::sha256_hex(b""),
+        ),
+    ];
+    let auth =
+        feiyun_openapi::sign::sign_v3("POST", &query, &headers, b"", &creds.key_id, &creds.secret);
+    let qs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                feiyun_openapi::sign::pct(k),
+                feiyun_openapi::sign::pct(v)
+            )
+        })
+        .collect();
+    let url = format!("http://{host}/?{}", qs.join("&"));
+    let mut req = ureq::post(&url).set("Authorization", &auth);
+    for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
+        req = req.set(k, v);
+    }
+    let (status, body) = match req.send_bytes(b"") {
+        Ok(r) => (r.status(), r.into_string()?),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string()?),
+        Err(e) => bail!("cannot reach {host}: {e}"),
+    };
+    let pretty = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(body);
+    println!("{pretty}");
+    Ok(if status < 300 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

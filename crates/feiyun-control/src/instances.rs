@@ -1,0 +1,483 @@
+//! Instance commands and queries.
+
+use std::collections::HashMap;
+
+use feiyun_domain::catalog::InstanceTypeSpec;
+use feiyun_domain::instance::{
+    ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction,
+};
+use feiyun_domain::ops::{wildcard_match, CreateInstances, InstanceFilter, StopOptions};
+use feiyun_domain::{ids, DomainError, Resources};
+use feiyun_scheduler::{HostView, Policy, Request, Snapshot};
+use feiyun_store::TokenRecord;
+
+use crate::{store_err, ControlPlane, State};
+
+/// Remaining stock of one instance type in one zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvailableType {
+    pub zone_id: String,
+    pub instance_type: String,
+    /// How many more instances of the type fit right now.
+    pub remaining: u64,
+}
+
+/// Host names: 2-64 characters, letters, digits, '.', '-'; no leading or trailing '.' or '-'.
+pub fn valid_hostname(h: &str) -> bool {
+    h.len() >= 2
+        && h.len() <= 64
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !h.starts_with(['.', '-'])
+        && !h.ends_with(['.', '-'])
+        && !h.contains("..")
+}
+
+/// Instance names: 2-128 characters, starting with a letter (any script), no `http://`.
+pub fn valid_instance_name(n: &str) -> bool {
+    let len = n.chars().count();
+    (2..=128).contains(&len)
+        && n.chars().next().map(|c| c.is_alphabetic()).unwrap_or(false)
+        && !n.starts_with("http://")
+        && !n.starts_with("https://")
+}
+
+fn request_for(t: &InstanceTypeSpec, zone: Option<String>, count: u32, min_count: u32) -> Request {
+    Request {
+        resources: t.resources(),
+        zone_id: zone,
+        gpu_model: t.required_gpu_model().map(str::to_string),
+        local_disk_category: t.required_local_disk().map(str::to_string),
+        count,
+        min_count,
+        policy: Policy::Pack,
+    }
+}
+
+impl ControlPlane {
+    /// The scheduler's view of the hosts, with what live instances hold.
+    fn snapshot(&self, state: &State) -> Snapshot {
+        let mut used: HashMap<&str, Resources> = HashMap::new();
+        for i in state.instances.values().filter(|i| i.holds_capacity()) {
+            if let Some(t) = self.catalog.instance_type(&i.instance_type) {
+                let e = used.entry(i.host_id.as_str()).or_default();
+                *e = e.add(&t.resources());
+            }
+        }
+        Snapshot {
+            hosts: self
+                .setup
+                .hosts
+                .iter()
+                .map(|h| HostView {
+                    id: h.id.clone(),
+                    zone_id: h.zone_id.clone(),
+                    state: h.state,
+                    capacity: h.capacity,
+                    allocated: used.get(h.id.as_str()).copied().unwrap_or_default(),
+                    gpu_model: h.gpu_model.clone(),
+                    local_disk_category: h.local_disk_category.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Remaining stock per (zone, type), for every type or one.
+    pub fn available(
+        &self,
+        zone: Option<&str>,
+        instance_type: Option<&str>,
+    ) -> Result<Vec<AvailableType>, DomainError> {
+        if let Some(z) = zone {
+            if self.setup.region.zone(z).is_none() {
+                return Err(DomainError::ZoneNotFound(z.to_string()));
+            }
+        }
+        if let Some(t) = instance_type {
+            if self.catalog.instance_type(t).is_none() {
+                return Err(DomainError::InstanceTypeNotFound(t.to_string()));
+            }
+        }
+        let state = self.read();
+        let snap = self.snapshot(&state);
+        drop(state);
+        let mut out = Vec::new();
+        for z in &self.setup.region.zones {
+            if zone.map(|w| w != z.id).unwrap_or(false) {
+                continue;
+            }
+            for t in self.catalog.instance_types() {
+                if instance_type.map(|w| w != t.id).unwrap_or(false) {
+                    continue;
+                }
+                let req = request_for(t, Some(z.id.clone()), 1, 1);
+                out.push(AvailableType {
+                    zone_id: z.id.clone(),
+                    instance_type: t.id.clone(),
+                    remaining: feiyun_scheduler::remaining_slots(&snap, &req),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// RunInstances / CreateInstance. Returns the new instance ids.
+    pub fn create_instances(
+        &self,
+        account_id: &str,
+        spec: &CreateInstances,
+    ) -> Result<Vec<String>, DomainError> {
+        let t = self
+            .catalog
+            .instance_type(&spec.instance_type)
+            .ok_or_else(|| DomainError::InstanceTypeNotFound(spec.instance_type.clone()))?;
+        if self.images.get(&spec.image_id).is_none() {
+            return Err(DomainError::ImageNotFound(spec.image_id.clone()));
+        }
+        if let Some(z) = &spec.zone_id {
+            if self.setup.region.zone(z).is_none() {
+                return Err(DomainError::ZoneNotFound(z.clone()));
+            }
+        }
+        if spec.amount == 0 || spec.amount > 100 {
+            return Err(DomainError::invalid("Amount", "must be 1 to 100"));
+        }
+        if let Some(h) = &spec.hostname {
+            if !valid_hostname(h) {
+                return Err(DomainError::invalid(
+                    "HostName",
+                    "2-64 letters, digits, '.' or '-'",
+                ));
+            }
+        }
+        if let Some(n) = &spec.name {
+            if !valid_instance_name(n) {
+                return Err(DomainError::invalid(
+                    "InstanceName",
+                    "2-128 characters starting with a letter",
+                ));
+            }
+        }
+        let scope = if spec.auto_start {
+            "RunInstances"
+        } else {
+            "CreateInstance"
+        };
+        let mut state = self.write();
+        if let Some(ct) = &spec.client_token {
+            let key = (account_id.to_string(), scope.to_string(), ct.token.clone());
+            if let Some(rec) = state.tokens.get(&key) {
+                if rec.fingerprint != ct.fingerprint {
+                    return Err(DomainError::IdempotentParameterMismatch);
+                }
+                let ids: Vec<String> = serde_json::from_str(&rec.result)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                return Ok(ids);
+            }
+        }
+        let snap = self.snapshot(&state);
+        let req = request_for(
+            t,
+            spec.zone_id.clone(),
+            spec.amount,
+            spec.min_amount.unwrap_or(spec.amount),
+        );
+        let hosts = feiyun_scheduler::place(&snap, &req).map_err(|_| {
+            // A zone that never offers the type is a different error from a full one.
+            let zone_can = snap.hosts.iter().any(|h| {
+                spec.zone_id
+                    .as_ref()
+                    .map(|z| &h.zone_id == z)
+                    .unwrap_or(true)
+                    && feiyun_scheduler::feasible(
+                        h,
+                        &Request {
+                            resources: Resources::ZERO,
+                            ..req.clone()
+                        },
+                        &h.capacity,
+                    )
+                    .is_ok()
+                    && t.resources().fits_in(&h.capacity)
+            });
+            match (&spec.zone_id, zone_can) {
+                (Some(z), false) if snap.hosts.iter().all(|h| &h.zone_id != z) => {
+                    DomainError::InstanceTypeNotInZone {
+                        instance_type: t.id.clone(),
+                        zone: z.clone(),
+                    }
+                }
+                _ => DomainError::NoStock,
+            }
+        })?;
+        if spec.dry_run {
+            return Err(DomainError::DryRunOk);
+        }
+        let now = self.now();
+        let several = hosts.len() > 1;
+        let mut created = Vec::with_capacity(hosts.len());
+        for (n, host_id) in hosts.iter().enumerate() {
+            let id = self.with_rng(ids::instance_id);
+            let suffix = |base: &str| {
+                if several && spec.unique_suffix {
+                    format!("{base}{:03}", n + 1)
+                } else {
+                    base.to_string()
+                }
+            };
+            let zone_id = self
+                .setup
+                .hosts
+                .iter()
+                .find(|h| &h.id == host_id)
+                .map(|h| h.zone_id.clone())
+                .unwrap_or_default();
+            created.push(Instance {
+                name: spec
+                    .name
+                    .as_deref()
+                    .map(suffix)
+                    .unwrap_or_else(|| id.clone()),
+                hostname: spec
+                    .hostname
+                    .as_deref()
+                    .map(suffix)
+                    .unwrap_or_else(|| format!("iZ{}Z", &id[2..])),
+                description: spec.description.clone(),
+                account_id: account_id.to_string(),
+                region_id: self.setup.region.id.clone(),
+                zone_id,
+                host_id: host_id.clone(),
+                instance_type: t.id.clone(),
+                image_id: spec.image_id.clone(),
+                status: InstanceStatus::Pending,
+                desired: if spec.auto_start {
+                    PowerState::Running
+                } else {
+                    PowerState::Stopped
+                },
+                stopped_mode: None,
+                charge_type: ChargeType::PostPaid,
+                user_data: spec.user_data.clone(),
+                tags: spec.tags.clone(),
+                created_at: now,
+                started_at: None,
+                updated_at: now,
+                generation: 1,
+                id,
+            });
+        }
+        let ids: Vec<String> = created.iter().map(|i| i.id.clone()).collect();
+        let token = spec.client_token.as_ref().map(|ct| TokenRecord {
+            account_id: account_id.to_string(),
+            scope: scope.to_string(),
+            token: ct.token.clone(),
+            fingerprint: ct.fingerprint.clone(),
+            result: serde_json::to_string(&ids).unwrap_or_default(),
+        });
+        self.store
+            .put_instances(&created, token.as_ref())
+            .map_err(store_err)?;
+        for i in created {
+            state.instances.insert(i.id.clone(), i);
+        }
+        if let Some(t) = token {
+            state
+                .tokens
+                .insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+        }
+        drop(state);
+        self.agent_wake.notify_one();
+        Ok(ids)
+    }
+
+    /// Instances of an account matching a filter, oldest first.
+    pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
+        let state = self.read();
+        let matches = |i: &&Instance| {
+            i.account_id == account_id
+                && i.status != InstanceStatus::Deleted
+                && f.statuses
+                    .as_ref()
+                    .map(|s| s.contains(&i.status))
+                    .unwrap_or(true)
+                && f.zone_id.as_ref().map(|z| &i.zone_id == z).unwrap_or(true)
+                && f.instance_type
+                    .as_ref()
+                    .map(|t| &i.instance_type == t)
+                    .unwrap_or(true)
+                && f.instance_type_family
+                    .as_ref()
+                    .map(|fam| {
+                        self.catalog
+                            .instance_type(&i.instance_type)
+                            .map(|t| &t.family == fam)
+                            .unwrap_or(false)
+                    })
+                    .unwrap_or(true)
+                && f.name
+                    .as_ref()
+                    .map(|n| wildcard_match(n, &i.name))
+                    .unwrap_or(true)
+                && f.image_id
+                    .as_ref()
+                    .map(|m| &i.image_id == m)
+                    .unwrap_or(true)
+                && f.tags.iter().all(|(k, v)| {
+                    i.tags
+                        .iter()
+                        .any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
+                })
+        };
+        let mut out: Vec<Instance> = match &f.ids {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| state.instances.get(id))
+                .filter(matches)
+                .cloned()
+                .collect(),
+            None => state.instances.values().filter(matches).cloned().collect(),
+        };
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out.dedup_by(|a, b| a.id == b.id);
+        out
+    }
+
+    pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {
+        let state = self.read();
+        state
+            .instances
+            .get(id)
+            .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
+            .cloned()
+            .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))
+    }
+
+    /// Apply one user action to several instances. With `all_or_nothing`, any failure fails the
+    /// whole call before anything changes; otherwise each instance gets its own outcome.
+    /// Returns (id, previous status, new status) per instance, or the per-instance error.
+    #[allow(clippy::type_complexity)]
+    pub fn act(
+        &self,
+        account_id: &str,
+        ids: &[String],
+        action: UserAction,
+        stop: Option<StopOptions>,
+        all_or_nothing: bool,
+        dry_run: bool,
+    ) -> Result<
+        Vec<(
+            String,
+            Result<(InstanceStatus, InstanceStatus), DomainError>,
+        )>,
+        DomainError,
+    > {
+        let mut state = self.write();
+        let now = self.now();
+        let mut outcomes = Vec::with_capacity(ids.len());
+        let mut changed = Vec::new();
+        for id in ids {
+            let res = match state
+                .instances
+                .get(id)
+                .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
+            {
+                None => Err(DomainError::InstanceNotFound(id.clone())),
+                Some(i) => match i.status.apply(i.desired, action) {
+                    Err(e) => Err(e.into()),
+                    Ok(t) => {
+                        let mut n = i.clone();
+                        n.status = t.status;
+                        n.desired = t.desired;
+                        n.updated_at = now;
+                        n.generation += 1;
+                        if let (UserAction::Stop, Some(s)) = (action, stop) {
+                            n.stopped_mode = Some(s.mode);
+                        }
+                        if action == UserAction::Start {
+                            n.stopped_mode = None;
+                        }
+                        let prev = i.status;
+                        let cur = n.status;
+                        changed.push(n);
+                        Ok((prev, cur))
+                    }
+                },
+            };
+            if all_or_nothing {
+                if let Err(e) = res {
+                    return Err(e);
+                }
+            }
+            outcomes.push((id.clone(), res));
+        }
+        if dry_run {
+            return Err(DomainError::DryRunOk);
+        }
+        if !changed.is_empty() {
+            self.store
+                .put_instances(&changed, None)
+                .map_err(store_err)?;
+            for i in changed {
+                state.instances.insert(i.id.clone(), i);
+            }
+            drop(state);
+            self.agent_wake.notify_one();
+        }
+        Ok(outcomes)
+    }
+
+    /// Stop grace for an instance: zero when forced.
+    pub(crate) fn stop_grace(&self, force: bool) -> std::time::Duration {
+        if force {
+            std::time::Duration::ZERO
+        } else {
+            self.setup.stop_grace
+        }
+    }
+
+    /// Console output of an instance: its most recent bytes and when they were written.
+    pub fn console_output(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<(Vec<u8>, Option<feiyun_domain::Instant>), DomainError> {
+        let i = self.instance(account_id, id)?;
+        if i.status == InstanceStatus::Pending {
+            return Err(DomainError::IncorrectStatus { status: i.status });
+        }
+        let (bytes, modified) = self
+            .runtime
+            .console(id, 64 * 1024)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        Ok((bytes, modified.map(feiyun_domain::Instant::from)))
+    }
+
+    /// The mode an instance stops in when the caller did not say.
+    pub fn default_stopped_mode(&self) -> StoppedMode {
+        StoppedMode::KeepCharging
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert!(valid_hostname("web-1.example"));
+        assert!(!valid_hostname("a"));
+        assert!(!valid_hostname("-web"));
+        assert!(!valid_hostname("web_1"));
+        assert!(!valid_hostname(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_instance_name("web"));
+        assert!(valid_instance_name("中文名"));
+        assert!(!valid_instance_name("1web"));
+        assert!(!valid_instance_name("w"));
+        assert!(!valid_instance_name("http://x"));
+    }
+}

@@ -1,0 +1,130 @@
+//! Wire errors: code, HTTP status and the documented message. Domain errors are mapped here, once.
+
+use feiyun_domain::DomainError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn missing(param: &str) -> ApiError {
+        ApiError::new(
+            400,
+            "MissingParameter",
+            format!("The input parameter \"{param}\" that is mandatory for processing this request is not supplied."),
+        )
+    }
+
+    pub fn invalid(param: &str) -> ApiError {
+        ApiError::new(
+            400,
+            "InvalidParameter",
+            format!("The specified parameter \"{param}\" is not valid."),
+        )
+    }
+
+    pub fn invalid_because(param: &str, why: &str) -> ApiError {
+        ApiError::new(
+            400,
+            "InvalidParameter",
+            format!("The specified parameter \"{param}\" is not valid: {why}"),
+        )
+    }
+
+    pub fn unknown_action() -> ApiError {
+        ApiError::new(
+            404,
+            "InvalidAction.NotFound",
+            "Specified api is not found, please check your url and method.",
+        )
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            500,
+            "InternalError",
+            "The request processing has failed due to some unknown error, exception or failure.",
+        )
+    }
+
+    /// Cloud Assistant actions name some errors differently from the rest of ECS.
+    pub fn from_domain_assistant(e: DomainError) -> ApiError {
+        match e {
+            DomainError::InstanceNotFound(_) => ApiError::new(
+                404,
+                "InvalidInstance.NotFound",
+                "The specified instance does not exist.",
+            ),
+            other => ApiError::from(other),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> ApiError {
+        match e {
+            DomainError::MissingParameter { name } => ApiError::missing(&name),
+            DomainError::InvalidParameter { name, .. } if name == "HostName" => {
+                ApiError::new(400, "InvalidHostName.Malformed", "The specified parameter \"HostName\" is not valid.")
+            }
+            DomainError::InvalidParameter { name, .. } if name == "InstanceName" => {
+                ApiError::new(400, "InvalidInstanceName.Malformed", "The specified parameter \"InstanceName\" is not valid.")
+            }
+            DomainError::InvalidParameter { name, reason } => ApiError::invalid_because(&name, &reason),
+            DomainError::RegionNotFound(_) => ApiError::new(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist."),
+            DomainError::ZoneNotFound(_) => ApiError::new(404, "InvalidZoneId.NotFound", "The specified zoneId does not exist."),
+            DomainError::InstanceTypeNotFound(_) => {
+                ApiError::new(400, "InvalidInstanceType.ValueNotSupported", "The specified InstanceType beyond the permitted range.")
+            }
+            DomainError::InstanceTypeNotInZone { .. } => {
+                ApiError::new(403, "InvalidInstanceType.ZoneNotSupported", "The specified zone does not support this instancetype.")
+            }
+            DomainError::ImageNotFound(_) => ApiError::new(404, "InvalidImageId.NotFound", "The specified ImageId does not exist."),
+            DomainError::InstanceNotFound(_) => {
+                ApiError::new(404, "InvalidInstanceId.NotFound", "The specified InstanceId does not exist.")
+            }
+            DomainError::IncorrectStatus { .. } => {
+                ApiError::new(403, "IncorrectInstanceStatus", "The current status of the resource does not support this operation.")
+            }
+            DomainError::Initializing => ApiError::new(
+                403,
+                "IncorrectInstanceStatus.Initializing",
+                "The specified instance is in the process of initialization.",
+            ),
+            DomainError::NoStock => ApiError::new(
+                403,
+                "OperationDenied.NoStock",
+                "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.",
+            ),
+            DomainError::IdempotentParameterMismatch => ApiError::new(
+                400,
+                "IdempotentParameterMismatch",
+                "Request uses a client token in a previous request but is not identical to that request.",
+            ),
+            DomainError::LastTokenProcessing => ApiError::new(403, "LastTokenProcessing", "The last token request is processing."),
+            DomainError::CommandNotFound(_) => ApiError::new(404, "InvalidCmdId.NotFound", "The specified command ID does not exist."),
+            DomainError::InvocationNotFound(_) => {
+                ApiError::new(404, "InvalidInvokeId.NotFound", "The specified invoke ID does not exist.")
+            }
+            DomainError::InstanceNotRunning(_) => {
+                ApiError::new(403, "IncorrectInstanceStatus", "The current status of the resource does not support this operation.")
+            }
+            DomainError::AccountExists(n) => ApiError::new(409, "AccountName.Exists", format!("Account {n} already exists.")),
+            DomainError::DryRunOk => {
+                ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
+            }
+            DomainError::Internal(_) => ApiError::internal(),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The region configuration file (TOML). Every field has a default: with no file, the region is
+//! one zone with this machine as its only host.
+
+use std::path::Path;
+
+use feiyun_domain::host::{Host, HostState, Overcommit};
+use feiyun_domain::region::{Region, Zone};
+use feiyun_domain::Resources;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub region: RegionConfig,
+    pub host: HostConfig,
+    pub api: ApiConfig,
+    pub instances: InstanceConfig,
+    /// Path of an instance-type catalog replacing the built-in one.
+    pub catalog: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegionConfig {
+    pub id: String,
+    pub name: String,
+    pub zones: Vec<ZoneConfig>,
+}
+
+impl Default for RegionConfig {
+    fn default() -> Self {
+        RegionConfig {
+            id: "cn-local".into(),
+            name: "Feiyun local region".into(),
+            zones: vec![ZoneConfig {
+                id: "cn-local-a".into(),
+                name: "Local zone A".into(),
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Host id; defaults to `host-<machine hostname>`.
+    pub id: Option<String>,
+    /// Zone of this host; defaults to the region's first zone.
+    pub zone: Option<String>,
+    /// Physical CPUs; defaults to what this machine has.
+    pub cpus: Option<u32>,
+    /// Physical memory in MiB; defaults to what this machine has.
+    pub memory_mib: Option<u64>,
+    pub reserved_cpus: u32,
+    pub reserved_memory_mib: u64,
+    pub cpu_allocation_ratio: f64,
+    pub memory_allocation_ratio: f64,
+    pub gpus: u32,
+    pub gpu_model: Option<String>,
+    pub local_disk_category: Option<String>,
+    pub local_disk_gib: u64,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        let o = Overcommit::default();
+        HostConfig {
+            id: None,
+            zone: None,
+            cpus: None,
+            memory_mib: None,
+            reserved_cpus: o.reserved_vcpus,
+            reserved_memory_mib: o.reserved_memory_mib,
+            cpu_allocation_ratio: o.cpu_allocation_ratio,
+            memory_allocation_ratio: o.memory_allocation_ratio,
+            gpus: 0,
+            gpu_model: None,
+            local_disk_category: None,
+            local_disk_gib: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Sustained requests per second allowed per access key.
+    pub requests_per_second: f64,
+    /// Burst size of the per-key token bucket.
+    pub burst: f64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            requests_per_second: 5000.0,
+            burst: 10000.0,
+            max_body_bytes: 512 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstanceConfig {
+    /// Seconds a polite stop may take before the instance is killed.
+    pub stop_grace_seconds: u64,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        InstanceConfig {
+            stop_grace_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("Cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("Configuration {0} is invalid: {1}")]
+    Invalid(String, String),
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
+        let c: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Invalid(name.clone(), e.to_string()))?;
+        c.validate().map_err(|e| ConfigError::Invalid(name, e))?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.region.id.is_empty() || self.region.zones.is_empty() {
+            return Err("a region needs an id and at least one zone".into());
+        }
+        if let Some(z) = &self.host.zone {
+            if !self.region.zones.iter().any(|x| &x.id == z) {
+                return Err(format!("host zone {z} is not a zone of the region"));
+            }
+        }
+        if self.host.cpu_allocation_ratio <= 0.0 || self.host.memory_allocation_ratio <= 0.0 {
+            return Err("allocation ratios must be positive".into());
+        }
+        if self.host.gpus > 0 && self.host.gpu_model.is_none() {
+            return Err("a host with GPUs needs gpu_model".into());
+        }
+        if self.api.requests_per_second <= 0.0 || self.api.burst < 1.0 {
+            return Err("api rate limits must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn region(&self) -> Region {
+        Region {
+            id: self.region.id.clone(),
+            local_name: self.region.name.clone(),
+            zones: self
+                .region
+                .zones
+                .iter()
+                .map(|z| Zone {
+                    id: z.id.clone(),
+                    local_name: z.name.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// This machine as a host, its capacity derived from its real size unless configured.
+    pub fn local_host(&self) -> Host {
+        let h = &self.host;
+        let cpus = h.cpus.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        });
+        let mem = h.memory_mib.unwrap_or_else(physical_memory_mib);
+        let o = Overcommit {
+            reserved_vcpus: h.reserved_cpus,
+            reserved_memory_mib: h.reserved_memory_mib,
+            cpu_allocation_ratio: h.cpu_allocation_ratio,
+            memory_allocation_ratio: h.memory_allocation_ratio,
+        };
+        let (vcpus, memory_mib) = o.allocatable(cpus, mem);
+        let machine =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "local".into());
+        Host {
+            id: h
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("host-{}", machine.trim())),
+            zone_id: h
+                .zone
+                .clone()
+                .unwrap_or_else(|| self.region.zones[0].id.clone()),
+            capacity: Resources {
+                vcpus,
+                memory_mib,
+                gpus: h.gpus,
+                local_disk_gib: h.local_disk_gib,
+            },
+            gpu_model: h.gpu_model.clone(),
+            local_disk_category: h.local_disk_category.clone(),
+            state: HostState::Up,
+        }
+    }
+}
+
+fn physical_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_describe_this_machine() {
+        let c = Config::default();
+        let h = c.local_host();
+        assert_eq!(h.zone_id, "cn-local-a");
+        assert!(h.capacity.vcpus >= 16);
+    }
+
+    #[test]
+    fn rejects_bad_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[host]\nzone = \"nowhere\"\n").expect("write");
+        assert!(matches!(
+            Config::load(Some(&p)),
+            Err(ConfigError::Invalid(..))
+        ));
+        std::fs::write(&p, "[host]\nunknown = 1\n").expect("write");
+        assert!(matches!(
+            Config::load(Some(&p)),
+            Err(ConfigError::Invalid(..))
+        ));
+        std::fs::write(&p, "[host]\ncpus = 4\ncpu_allocation_ratio = 2.0\n").expect("write");
+        assert_eq!(
+            Config::load(Some(&p))
+                .expect("valid")
+                .local_host()
+                .capacity
+                .vcpus,
+            8
+        );
+    }
+}

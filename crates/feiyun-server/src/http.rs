@@ -1,0 +1,242 @@
+//! The HTTP front: one port, every path, routed by Version then Action.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant as StdInstant;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use feiyun_control::{ControlPlane, NonceCheck};
+use feiyun_openapi::params::{form_decode, Params};
+use feiyun_openapi::sign::{claimed_key, verify, SignedRequest};
+use feiyun_openapi::{ecs, product_of, request_id, ApiError};
+use serde_json::{json, Value};
+
+use crate::config::ApiConfig;
+
+pub struct Api {
+    pub cp: Arc<ControlPlane>,
+    pub limits: ApiConfig,
+    buckets: Mutex<HashMap<String, (f64, StdInstant)>>,
+}
+
+impl Api {
+    pub fn new(cp: Arc<ControlPlane>, limits: ApiConfig) -> Api {
+        Api {
+            cp,
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Per-key token bucket.
+    fn allow(&self, key: &str) -> bool {
+        let now = StdInstant::now();
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = b.entry(key.to_string()).or_insert((self.limits.burst, now));
+        *tokens = (*tokens
+            + now.duration_since(*last).as_secs_f64() * self.limits.requests_per_second)
+            .min(self.limits.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    r
+}
+
+fn error_response(e: &ApiError, request_id: &str, host: &str) -> Response<Body> {
+    json_response(
+        e.status,
+        &json!({
+            "RequestId": request_id,
+            "HostId": host,
+            "Code": e.code,
+            "Message": e.message,
+            "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={}", e.code, request_id),
+        }),
+    )
+}
+
+/// The one handler for every request.
+pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response<Body> {
+    let rid = request_id();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    match serve(&api, req, &rid).await {
+        Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("RequestId".into(), json!(rid));
+            }
+            json_response(200, &v)
+        }
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(request = %rid, code = %e.code, "request failed");
+            }
+            error_response(&e, &rid, &host)
+        }
+    }
+}
+
+async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str) -> Result<Value, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, api.limits.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                413,
+                "InvalidParameter.TooLarge",
+                "The request body is larger than the server accepts.",
+            )
+        })?;
+    let query = form_decode(parts.uri.query().unwrap_or(""))?;
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.to_ascii_lowercase()
+                .contains("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    let form = if is_form && !body.is_empty() {
+        let text = std::str::from_utf8(&body).map_err(|_| {
+            ApiError::new(400, "InvalidParameter", "Request parameters must be UTF-8.")
+        })?;
+        form_decode(text)?
+    } else {
+        Vec::new()
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let params = Params::from_pairs(query.iter().chain(form.iter()).cloned())?;
+    let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let version = header("x-acs-version")
+        .or_else(|| params.get("Version").map(str::to_string))
+        .ok_or_else(|| ApiError::missing("Version"))?;
+    let action = header("x-acs-action")
+        .or_else(|| params.get("Action").map(str::to_string))
+        .ok_or_else(|| ApiError::missing("Action"))?;
+    if product_of(&version).is_none() {
+        return Err(ApiError::new(
+            400,
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        ));
+    }
+    if !ecs::ACTIONS.contains(&action.as_str()) {
+        return Err(ApiError::unknown_action());
+    }
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        form: &form,
+        headers: &headers,
+        body: &body,
+    };
+    let key_id = claimed_key(&signed)?;
+    let cp = api.cp.clone();
+    let key = {
+        let k = key_id.clone();
+        tokio::task::spawn_blocking(move || cp.access_key(&k))
+            .await
+            .map_err(|_| ApiError::internal())??
+    };
+    let key = key.ok_or_else(|| {
+        ApiError::new(
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        )
+    })?;
+    if !key.enabled {
+        return Err(ApiError::new(
+            403,
+            "Forbidden.AccessKeyDisabled",
+            "The Access Key is disabled.",
+        ));
+    }
+    let verified = verify(&signed, &key.secret)?;
+    match api
+        .cp
+        .check_nonce(&key.id, &verified.nonce, verified.timestamp)
+    {
+        NonceCheck::Fresh => {}
+        NonceCheck::Expired => {
+            return Err(ApiError::new(
+                400,
+                "InvalidTimeStamp.Expired",
+                "Specified time stamp or date value is expired.",
+            ))
+        }
+        NonceCheck::Replayed => {
+            return Err(ApiError::new(
+                400,
+                "SignatureNonceUsed",
+                "Specified signature nonce was used already.",
+            ))
+        }
+    }
+    if !api.allow(&key.id) {
+        return Err(ApiError::new(
+            400,
+            "Throttling",
+            "Request was denied due to request throttling.",
+        ));
+    }
+    let cp = api.cp.clone();
+    let account = key.account_id.clone();
+    let mutating = !action.starts_with("Describe") && !action.starts_with("Get");
+    let started = StdInstant::now();
+    let act = action.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        ecs::handle(&ecs::Call {
+            cp: &cp,
+            account_id: &account,
+            action: &act,
+            params: &params,
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    if mutating {
+        // The audit trail: every change attempt, who made it and how it ended.
+        tracing::info!(
+            target: "feiyun::audit",
+            request = %rid,
+            account = %key.account_id,
+            access_key = %key.id,
+            action = %action,
+            outcome = %result.as_ref().map(|_| "Success".to_string()).unwrap_or_else(|e| e.code.clone()),
+            ms = started.elapsed().as_millis() as u64,
+        );
+    }
+    result
+}
