@@ -115,18 +115,18 @@ fn page(p: &Params, default: i64, max: i64) -> Result<(usize, usize, i64), ApiEr
     Ok((((number - 1) * size) as usize, size as usize, number))
 }
 
+/// Paging tokens are offsets, masked so clients treat them as opaque.
+const TOKEN_MASK: u128 = 0x5f37_59df_0000_0000_0000_0000_0000_0000;
+
 fn encode_token(offset: usize) -> String {
-    format!(
-        "{:032x}",
-        offset as u128 ^ 0x5f3759df_0000_0000_0000_0000_0000_0000u128
-    )
+    format!("{:032x}", offset as u128 ^ TOKEN_MASK)
 }
 
 fn decode_token(t: &str) -> Result<usize, ApiError> {
     u128::from_str_radix(t, 16)
         .ok()
         .filter(|_| t.len() == 32)
-        .map(|v| v ^ 0x5f3759df_0000_0000_0000_0000_0000_0000u128)
+        .map(|v| v ^ TOKEN_MASK)
         .and_then(|v| usize::try_from(v).ok())
         .ok_or_else(|| ApiError::invalid("NextToken"))
 }
@@ -815,10 +815,10 @@ fn batch(c: &Call<'_>, action: UserAction, list: &str) -> Result<Value, ApiError
         UserAction::Stop | UserAction::Reboot => Some(stop_options(p, force)?),
         _ => None,
     };
-    let all_together = match p.choice("BatchOptimization", &["AllTogether", "SuccessFirst"])? {
-        Some("SuccessFirst") => false,
-        _ => true,
-    };
+    let all_together = !matches!(
+        p.choice("BatchOptimization", &["AllTogether", "SuccessFirst"])?,
+        Some("SuccessFirst")
+    );
     let dry = p.bool("DryRun")?.unwrap_or(false);
     let out =
         c.cp.act(c.account_id, &ids, action, stop, all_together, dry)?;

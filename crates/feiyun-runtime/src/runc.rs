@@ -527,10 +527,7 @@ impl Runtime for RuncRuntime {
         };
         let _ = fs::remove_file(&pid_file);
         let (output, dropped) = collector.join().unwrap_or_default();
-        let exit_code = match status {
-            Some(s) => Some(s.code().map(i64::from).unwrap_or(-1)),
-            None => None,
-        };
+        let exit_code = status.map(|s| s.code().map(i64::from).unwrap_or(-1));
         Ok(ExecOutcome {
             exit_code,
             output,

@@ -207,8 +207,8 @@ pub fn remaining_slots(snapshot: &Snapshot, req: &Request) -> u64 {
             let r = &req.resources;
             let mut n = u64::MAX;
             let mut lim = |need: u64, have: u64| {
-                if need > 0 {
-                    n = n.min(have / need);
+                if let Some(k) = have.checked_div(need) {
+                    n = n.min(k);
                 }
             };
             lim(r.vcpus as u64, f.vcpus as u64);

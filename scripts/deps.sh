@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the system components Feiyun needs on a Debian machine: runc (the instance runtime)
+# and busybox-static (the built-in image's userland). Safe to run again.
+set -euo pipefail
+missing=()
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Feiyun needs ${missing[*]}; run this as root (it runs apt-get install)." >&2
+        exit 1
+    fi
+    echo "Installing ${missing[*]} ..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
