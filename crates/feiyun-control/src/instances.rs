@@ -293,6 +293,18 @@ impl ControlPlane {
 
     /// Instances of an account matching a filter, oldest first.
     pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
+        self.with_instances(account_id, f, |list| {
+            list.iter().map(|i| (*i).clone()).collect()
+        })
+    }
+
+    /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
+    pub fn with_instances<R>(
+        &self,
+        account_id: &str,
+        f: &InstanceFilter,
+        then: impl FnOnce(&[&Instance]) -> R,
+    ) -> R {
         let state = self.read();
         let matches = |i: &&Instance| {
             i.account_id == account_id
@@ -329,18 +341,17 @@ impl ControlPlane {
                         .any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
         };
-        let mut out: Vec<Instance> = match &f.ids {
+        let mut out: Vec<&Instance> = match &f.ids {
             Some(ids) => ids
                 .iter()
                 .filter_map(|id| state.instances.get(id))
                 .filter(matches)
-                .cloned()
                 .collect(),
-            None => state.instances.values().filter(matches).cloned().collect(),
+            None => state.instances.values().filter(matches).collect(),
         };
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out.dedup_by(|a, b| a.id == b.id);
-        out
+        then(&out)
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {

@@ -1,5 +1,6 @@
 //! ECS 2014-05-26: actions, their parameters and their response shapes.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -10,6 +11,8 @@ use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{Instance, InstanceStatus, StoppedMode, Tag, UserAction};
 use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter, RunScript, StopOptions};
 use feiyun_domain::{DomainError, Instant};
+use feiyun_runtime::images::ImageInfo;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -21,6 +24,8 @@ pub struct Call<'a> {
     pub account_id: &'a str,
     pub action: &'a str,
     pub params: &'a Params,
+    /// The endpoint the client called (its Host header).
+    pub endpoint: &'a str,
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -56,10 +61,20 @@ pub const ACTIONS: &[&str] = &[
     "GetInstanceConsoleOutput",
 ];
 
-pub fn handle(c: &Call<'_>) -> Result<Value, ApiError> {
-    if c.action != "DescribeRegions" {
-        c.cp.check_region(c.params.required("RegionId")?)?;
+/// Run an action; the result is the response's JSON object (without `RequestId`).
+pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+    // Several actions' SDK models carry no RegionId (StopInstance, DescribeInstanceAttribute...):
+    // check it when given.
+    if let Some(region) = c.params.get("RegionId") {
+        c.cp.check_region(region)?;
     }
+    if c.action == "DescribeInstances" {
+        return describe_instances(c);
+    }
+    handle_value(c).map(|v| v.to_string())
+}
+
+fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
     match c.action {
         "DescribeRegions" => describe_regions(c),
         "DescribeZones" => describe_zones(c),
@@ -69,7 +84,6 @@ pub fn handle(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeAvailableResource" => describe_available_resource(c),
         "RunInstances" => run_instances(c, true),
         "CreateInstance" => run_instances(c, false),
-        "DescribeInstances" => describe_instances(c),
         "DescribeInstanceStatus" => describe_instance_status(c),
         "DescribeInstanceAttribute" => describe_instance_attribute(c),
         "StartInstance" => single(c, UserAction::Start),
@@ -97,7 +111,15 @@ pub fn handle(c: &Call<'_>) -> Result<Value, ApiError> {
 
 /// ECS instance times have minute precision: `2017-12-10T04:04Z`.
 fn minutes(t: &Instant) -> String {
-    t.format("%Y-%m-%dT%H:%MZ").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 fn seconds(t: &Instant) -> String {
@@ -131,10 +153,6 @@ fn decode_token(t: &str) -> Result<usize, ApiError> {
         .ok_or_else(|| ApiError::invalid("NextToken"))
 }
 
-fn tags_json(tags: &[Tag]) -> Value {
-    json!({"Tag": tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect::<Vec<_>>()})
-}
-
 fn content_encoding(p: &Params, default_plain: bool) -> Result<bool, ApiError> {
     Ok(match p.get("ContentEncoding") {
         None => default_plain,
@@ -160,7 +178,7 @@ fn describe_regions(c: &Call<'_>) -> Result<Value, ApiError> {
     Ok(json!({"Regions": {"Region": [{
         "RegionId": r.id,
         "LocalName": r.local_name,
-        "RegionEndpoint": "",
+        "RegionEndpoint": c.endpoint,
         "Status": "available",
     }]}}))
 }
@@ -455,7 +473,9 @@ fn describe_available_resource(c: &Call<'_>) -> Result<Value, ApiError> {
             let any = types.iter().any(|a| a.remaining > 0);
             let (status, category) = if any { ("Available", "WithStock") } else { ("SoldOut", "WithoutStock") };
             let resources = match dest {
-                "Zone" => vec![],
+                "Zone" => vec![json!({"Type": "Zone", "SupportedResources": {"SupportedResource": [
+                    {"Value": z.id, "Status": status, "StatusCategory": category, "Min": 0, "Max": 0, "Unit": ""}
+                ]}})],
                 "InstanceType" | "IoOptimized" | "SystemDisk" | "DataDisk" | "Network" | "ddh" => {
                     let supported: Vec<Value> = types
                         .iter()
@@ -590,65 +610,269 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
     }
 }
 
-fn instance_json(c: &Call<'_>, i: &Instance) -> Value {
-    let t = c.cp.catalog().instance_type(&i.instance_type);
-    let image = c.cp.images().get(&i.image_id);
-    json!({
-        "InstanceId": i.id,
-        "InstanceName": i.name,
-        "Description": i.description,
-        "HostName": i.hostname,
-        "RegionId": i.region_id,
-        "ZoneId": i.zone_id,
-        "ImageId": i.image_id,
-        "OSType": image.as_ref().map(|m| m.os_type.as_str()).unwrap_or("linux"),
-        "OSName": image.as_ref().map(|m| m.os_name.as_str()).unwrap_or(""),
-        "OSNameEn": image.as_ref().map(|m| m.os_name.as_str()).unwrap_or(""),
-        "InstanceType": i.instance_type,
-        "InstanceTypeFamily": t.map(|t| t.family.as_str()).unwrap_or(""),
-        "Cpu": t.map(|t| t.vcpus).unwrap_or(0),
-        "Memory": t.map(|t| t.memory_mib()).unwrap_or(0),
-        "GPUAmount": t.map(|t| t.gpu_count).unwrap_or(0),
-        "GPUSpec": t.map(|t| t.gpu_model.as_str()).unwrap_or(""),
-        "LocalStorageAmount": t.map(|t| t.local_disk_count).unwrap_or(0),
-        "LocalStorageCapacity": t.map(|t| t.local_disk_gib * t.local_disk_count as u64).unwrap_or(0),
-        "CpuOptions": {"CoreCount": t.map(|t| t.vcpus.div_ceil(2)).unwrap_or(0), "ThreadsPerCore": 2, "Numa": ""},
-        "Status": i.status.as_str(),
-        "StoppedMode": i.stopped_mode.map(|m| m.as_str()).unwrap_or(""),
-        "CreationTime": minutes(&i.created_at),
-        "StartTime": i.started_at.as_ref().map(minutes).unwrap_or_default(),
-        "ExpiredTime": "2099-12-31T15:59Z",
-        "AutoReleaseTime": "",
-        "InstanceChargeType": i.charge_type.as_str(),
-        "SpotStrategy": "NoSpot",
-        "SpotPriceLimit": 0.0,
-        "SpotDuration": 0,
-        "InternetChargeType": "PayByTraffic",
-        "InternetMaxBandwidthOut": 0,
-        "InternetMaxBandwidthIn": 0,
-        "InstanceNetworkType": "vpc",
-        "IoOptimized": true,
-        "DeviceAvailable": true,
-        "Recyclable": false,
-        "DeletionProtection": false,
-        "SaleCycle": "",
-        "SerialNumber": i.id,
-        "KeyPairName": "",
-        "ResourceGroupId": "",
-        "VlanId": "",
-        "VpcAttributes": {"VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": {"IpAddress": []}},
-        "PublicIpAddress": {"IpAddress": []},
-        "InnerIpAddress": {"IpAddress": []},
-        "EipAddress": {"AllocationId": "", "IpAddress": "", "InternetChargeType": "", "Bandwidth": 0},
-        "SecurityGroupIds": {"SecurityGroupId": []},
-        "NetworkInterfaces": {"NetworkInterface": []},
-        "OperationLocks": {"LockReason": []},
-        "Tags": tags_json(&i.tags),
-        "MetadataOptions": {"HttpEndpoint": "disabled", "HttpTokens": "optional", "HttpPutResponseHopLimit": 0},
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireInstancePage<'a> {
+    instances: WireInstances<'a>,
+    total_count: usize,
+    page_number: i64,
+    page_size: usize,
+    next_token: String,
 }
 
-fn describe_instances(c: &Call<'_>) -> Result<Value, ApiError> {
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireInstances<'a> {
+    instance: Vec<WireInstance<'a>>,
+}
+
+#[derive(Serialize)]
+struct IpList {
+    #[serde(rename = "IpAddress")]
+    ip_address: [&'static str; 0],
+}
+
+const NO_IPS: IpList = IpList { ip_address: [] };
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireVpc {
+    vpc_id: &'static str,
+    #[serde(rename = "VSwitchId")]
+    vswitch_id: &'static str,
+    nat_ip_address: &'static str,
+    private_ip_address: IpList,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireEip {
+    allocation_id: &'static str,
+    ip_address: &'static str,
+    internet_charge_type: &'static str,
+    bandwidth: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireCpuOptions {
+    core_count: u32,
+    threads_per_core: u32,
+    numa: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireMetadataOptions {
+    http_endpoint: &'static str,
+    http_tokens: &'static str,
+    http_put_response_hop_limit: u32,
+}
+
+#[derive(Serialize)]
+struct WireTag<'a> {
+    #[serde(rename = "TagKey")]
+    key: &'a str,
+    #[serde(rename = "TagValue")]
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireTags<'a> {
+    #[serde(rename = "Tag")]
+    tag: Vec<WireTag<'a>>,
+}
+
+#[derive(Serialize)]
+struct SgIds {
+    #[serde(rename = "SecurityGroupId")]
+    ids: [&'static str; 0],
+}
+
+#[derive(Serialize)]
+struct Nics {
+    #[serde(rename = "NetworkInterface")]
+    nics: [&'static str; 0],
+}
+
+#[derive(Serialize)]
+struct Locks {
+    #[serde(rename = "LockReason")]
+    locks: [&'static str; 0],
+}
+
+/// One instance as DescribeInstances (and, trimmed, DescribeInstanceAttribute) returns it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireInstance<'a> {
+    instance_id: &'a str,
+    instance_name: &'a str,
+    description: &'a str,
+    host_name: &'a str,
+    region_id: &'a str,
+    zone_id: &'a str,
+    image_id: &'a str,
+    #[serde(rename = "OSType")]
+    os_type: Cow<'a, str>,
+    #[serde(rename = "OSName")]
+    os_name: Cow<'a, str>,
+    #[serde(rename = "OSNameEn")]
+    os_name_en: Cow<'a, str>,
+    instance_type: &'a str,
+    instance_type_family: &'a str,
+    cpu: u32,
+    memory: u64,
+    #[serde(rename = "GPUAmount")]
+    gpu_amount: u32,
+    #[serde(rename = "GPUSpec")]
+    gpu_spec: &'a str,
+    local_storage_amount: u32,
+    local_storage_capacity: u64,
+    cpu_options: WireCpuOptions,
+    status: &'static str,
+    stopped_mode: &'static str,
+    creation_time: String,
+    start_time: String,
+    expired_time: &'static str,
+    auto_release_time: &'static str,
+    instance_charge_type: &'static str,
+    spot_strategy: &'static str,
+    spot_price_limit: f64,
+    spot_duration: u32,
+    internet_charge_type: &'static str,
+    internet_max_bandwidth_out: u32,
+    internet_max_bandwidth_in: u32,
+    instance_network_type: &'static str,
+    io_optimized: bool,
+    device_available: bool,
+    recyclable: bool,
+    deletion_protection: bool,
+    sale_cycle: &'static str,
+    serial_number: &'a str,
+    key_pair_name: &'static str,
+    resource_group_id: &'static str,
+    vlan_id: &'static str,
+    vpc_attributes: WireVpc,
+    public_ip_address: IpList,
+    inner_ip_address: IpList,
+    eip_address: WireEip,
+    security_group_ids: SgIds,
+    network_interfaces: Nics,
+    operation_locks: Locks,
+    tags: WireTags<'a>,
+    metadata_options: WireMetadataOptions,
+}
+
+fn wire_instance<'a>(
+    c: &'a Call<'_>,
+    i: &'a Instance,
+    builtin: Option<&'a ImageInfo>,
+) -> WireInstance<'a> {
+    let cat = c.cp.catalog();
+    let t = cat.instance_type(&i.instance_type);
+    let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) =
+        match builtin.filter(|b| b.id == i.image_id) {
+            Some(b) => (
+                Cow::Borrowed(b.os_type.as_str()),
+                Cow::Borrowed(b.os_name.as_str()),
+            ),
+            None => match c.cp.images().get(&i.image_id) {
+                Some(m) => (Cow::Owned(m.os_type), Cow::Owned(m.os_name)),
+                None => (Cow::Borrowed("linux"), Cow::Borrowed("")),
+            },
+        };
+    let (family, gpu_spec) = t
+        .map(|t| (t.family.as_str(), t.gpu_model.as_str()))
+        .unwrap_or(("", ""));
+    WireInstance {
+        instance_id: &i.id,
+        instance_name: &i.name,
+        description: &i.description,
+        host_name: &i.hostname,
+        region_id: &i.region_id,
+        zone_id: &i.zone_id,
+        image_id: &i.image_id,
+        os_type,
+        os_name_en: os_name.clone(),
+        os_name,
+        instance_type: &i.instance_type,
+        instance_type_family: family,
+        cpu: t.map(|t| t.vcpus).unwrap_or(0),
+        memory: t.map(|t| t.memory_mib()).unwrap_or(0),
+        gpu_amount: t.map(|t| t.gpu_count).unwrap_or(0),
+        gpu_spec,
+        local_storage_amount: t.map(|t| t.local_disk_count).unwrap_or(0),
+        local_storage_capacity: t
+            .map(|t| t.local_disk_gib * t.local_disk_count as u64)
+            .unwrap_or(0),
+        cpu_options: WireCpuOptions {
+            core_count: t.map(|t| t.vcpus.div_ceil(2)).unwrap_or(0),
+            threads_per_core: 2,
+            numa: "",
+        },
+        status: i.status.as_str(),
+        stopped_mode: i.stopped_mode.map(|m| m.as_str()).unwrap_or(""),
+        creation_time: minutes(&i.created_at),
+        start_time: i.started_at.as_ref().map(minutes).unwrap_or_default(),
+        expired_time: "2099-12-31T15:59Z",
+        auto_release_time: "",
+        instance_charge_type: i.charge_type.as_str(),
+        spot_strategy: "NoSpot",
+        spot_price_limit: 0.0,
+        spot_duration: 0,
+        internet_charge_type: "PayByTraffic",
+        internet_max_bandwidth_out: 0,
+        internet_max_bandwidth_in: 0,
+        instance_network_type: "vpc",
+        io_optimized: true,
+        device_available: true,
+        recyclable: false,
+        deletion_protection: false,
+        sale_cycle: "",
+        serial_number: &i.id,
+        key_pair_name: "",
+        resource_group_id: "",
+        vlan_id: "",
+        vpc_attributes: WireVpc {
+            vpc_id: "",
+            vswitch_id: "",
+            nat_ip_address: "",
+            private_ip_address: NO_IPS,
+        },
+        public_ip_address: NO_IPS,
+        inner_ip_address: NO_IPS,
+        eip_address: WireEip {
+            allocation_id: "",
+            ip_address: "",
+            internet_charge_type: "",
+            bandwidth: 0,
+        },
+        security_group_ids: SgIds { ids: [] },
+        network_interfaces: Nics { nics: [] },
+        operation_locks: Locks { locks: [] },
+        tags: WireTags {
+            tag: i
+                .tags
+                .iter()
+                .map(|t| WireTag {
+                    key: &t.key,
+                    value: &t.value,
+                })
+                .collect(),
+        },
+        metadata_options: WireMetadataOptions {
+            http_endpoint: "disabled",
+            http_tokens: "optional",
+            http_put_response_hop_limit: 0,
+        },
+    }
+}
+
+fn instance_json(c: &Call<'_>, i: &Instance) -> Value {
+    serde_json::to_value(wire_instance(c, i, None)).unwrap_or(Value::Null)
+}
+
+fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
     let p = c.params;
     let statuses = match p.get("Status") {
         None => None,
@@ -669,48 +893,52 @@ fn describe_instances(c: &Call<'_>) -> Result<Value, ApiError> {
     if p.bool("DryRun")?.unwrap_or(false) {
         return Err(DomainError::DryRunOk.into());
     }
-    let all = c.cp.describe_instances(c.account_id, &filter);
-    let total = all.len();
-    if p.get("NextToken").is_some() || p.get("MaxResults").is_some() {
+    let token_mode = p.get("NextToken").is_some() || p.get("MaxResults").is_some();
+    let (offset, size, number) = if token_mode {
         let max = p
             .get("MaxResults")
             .map(|v| {
-                v.parse::<i64>()
+                v.trim()
+                    .parse::<i64>()
                     .map_err(|_| ApiError::invalid("MaxResults"))
             })
             .transpose()?
             .unwrap_or(10)
             .clamp(10, 100) as usize;
-        let offset = p
-            .get("NextToken")
-            .map(decode_token)
-            .transpose()?
-            .unwrap_or(0);
-        let items: Vec<Value> = all
+        (
+            p.get("NextToken")
+                .map(decode_token)
+                .transpose()?
+                .unwrap_or(0),
+            max,
+            1,
+        )
+    } else {
+        page(p, 10, 100)?
+    };
+    let image = c.cp.images().get(feiyun_runtime::images::BUILTIN_IMAGE_ID);
+    c.cp.with_instances(c.account_id, &filter, |all| {
+        let total = all.len();
+        let items: Vec<WireInstance<'_>> = all
             .iter()
             .skip(offset)
-            .take(max)
-            .map(|i| instance_json(c, i))
+            .take(size)
+            .map(|i| wire_instance(c, i, image.as_ref()))
             .collect();
-        let next = if offset + max < total {
-            encode_token(offset + max)
+        let next = if token_mode && offset + size < total {
+            encode_token(offset + size)
         } else {
             String::new()
         };
-        return Ok(
-            json!({"Instances": {"Instance": items}, "NextToken": next, "TotalCount": total, "PageNumber": 1, "PageSize": max}),
-        );
-    }
-    let (offset, size, number) = page(p, 10, 100)?;
-    let items: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(size)
-        .map(|i| instance_json(c, i))
-        .collect();
-    Ok(
-        json!({"Instances": {"Instance": items}, "TotalCount": total, "PageNumber": number, "PageSize": size, "NextToken": ""}),
-    )
+        let page = WireInstancePage {
+            instances: WireInstances { instance: items },
+            total_count: total,
+            page_number: number,
+            page_size: size,
+            next_token: next,
+        };
+        serde_json::to_string(&page).map_err(|_| ApiError::internal())
+    })
 }
 
 fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -1267,6 +1495,14 @@ mod tests {
         }
         assert!(decode_token("zz").is_err());
         assert!(decode_token(&"f".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn instance_times_have_minute_precision() {
+        let t = chrono::DateTime::parse_from_rfc3339("2017-12-10T04:04:59.9Z")
+            .expect("valid")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(minutes(&t), "2017-12-10T04:04Z");
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct ImageInfo {
 
 pub struct ImageStore {
     root: PathBuf,
+    /// Complete images never change, so their metadata is read from disk once.
+    cache: std::sync::RwLock<std::collections::HashMap<String, ImageInfo>>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
@@ -80,7 +82,10 @@ fn dir_size(path: &Path) -> u64 {
 
 impl ImageStore {
     pub fn new(root: PathBuf) -> ImageStore {
-        ImageStore { root }
+        ImageStore {
+            root,
+            cache: Default::default(),
+        }
     }
 
     pub fn rootfs(&self, id: &str) -> PathBuf {
@@ -107,8 +112,16 @@ impl ImageStore {
         if id.is_empty() || id.contains('/') || id.starts_with('.') {
             return None;
         }
+        if let Some(i) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Some(i.clone());
+        }
         let text = fs::read(self.root.join(id).join("image.json")).ok()?;
-        serde_json::from_slice(&text).ok()
+        let info: ImageInfo = serde_json::from_slice(&text).ok()?;
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), info.clone());
+        Some(info)
     }
 
     /// Build the built-in image from a static busybox binary, unless it already exists.

@@ -80,12 +80,27 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_string();
-    match serve(&api, req, &rid).await {
-        Ok(mut v) => {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("RequestId".into(), json!(rid));
-            }
-            json_response(200, &v)
+    match serve(&api, req, &rid, &host).await {
+        Ok(body) => {
+            // `body` is a JSON object; put the request id first.
+            let rest = body
+                .trim_start()
+                .strip_prefix('{')
+                .unwrap_or("}")
+                .trim_start();
+            let sep = if rest.starts_with('}') { "" } else { "," };
+            let mut out = String::with_capacity(body.len() + rid.len() + 16);
+            out.push_str("{\"RequestId\":\"");
+            out.push_str(&rid);
+            out.push('"');
+            out.push_str(sep);
+            out.push_str(rest);
+            let mut r = Response::new(Body::from(out));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json;charset=utf-8"),
+            );
+            r
         }
         Err(e) => {
             if e.status >= 500 {
@@ -96,7 +111,12 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response
     }
 }
 
-async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str) -> Result<Value, ApiError> {
+async fn serve(
+    api: &Arc<Api>,
+    req: Request<Body>,
+    rid: &str,
+    host: &str,
+) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, api.limits.max_body_bytes)
         .await
@@ -216,16 +236,24 @@ async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str) -> Result<Value, A
     let mutating = !action.starts_with("Describe") && !action.starts_with("Get");
     let started = StdInstant::now();
     let act = action.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let host = host.to_string();
+    let call = move || {
         ecs::handle(&ecs::Call {
             cp: &cp,
             account_id: &account,
             action: &act,
             params: &params,
+            endpoint: &host,
         })
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    };
+    // Queries only read memory: answer them on the event loop. Changes write to disk: off it.
+    let result = if mutating {
+        tokio::task::spawn_blocking(call)
+            .await
+            .map_err(|_| ApiError::internal())?
+    } else {
+        call()
+    };
     if mutating {
         // The audit trail: every change attempt, who made it and how it ended.
         tracing::info!(

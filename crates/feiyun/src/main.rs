@@ -182,6 +182,7 @@ fn credentials(data_dir: &std::path::Path) -> anyhow::Result<Credentials> {
 
 fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
     let mut query: Vec<(String, String)> = Vec::new();
+    let mut data_dir = args.data_dir.clone();
     let mut it = args.params.into_iter();
     while let Some(name) = it.next() {
         let Some(name) = name.strip_prefix("--") else {
@@ -195,65 +196,34 @@ fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("--{name} needs a value"))?,
             ),
         };
+        if name == "data-dir" {
+            data_dir = PathBuf::from(value);
+            continue;
+        }
         query.push((name, value));
     }
-    let creds = credentials(&args.data_dir)?;
+    let creds = credentials(&data_dir)?;
     if !query.iter().any(|(k, _)| k == "RegionId") && args.action != "DescribeRegions" {
         query.push((
             "RegionId".into(),
             std::env::var("FEIYUN_REGION_ID").unwrap_or_else(|_| "cn-local".into()),
         ));
     }
-    let host = creds
-        .endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let headers = vec![
-        ("host".to_string(), host.clone()),
-        ("x-acs-action".to_string(), args.action.clone()),
-        ("x-acs-version".to_string(), "2014-05-26".to_string()),
-        (
-            "x-acs-date".to_string(),
-            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        ),
-        (
-            "x-acs-signature-nonce".to_string(),
-            uuid::Uuid::new_v4().simple().to_string(),
-        ),
-        (
-            "x-acs-content-sha256".to_string(),
-            feiyun_openapi::sign::sha256_hex(b""),
-        ),
-    ];
-    let auth =
-        feiyun_openapi::sign::sign_v3("POST", &query, &headers, b"", &creds.key_id, &creds.secret);
-    let qs: Vec<String> = query
+    let client = feiyun::client::Client::new(&creds.endpoint, &creds.key_id, &creds.secret);
+    let params: Vec<(&str, &str)> = query
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                feiyun_openapi::sign::pct(k),
-                feiyun_openapi::sign::pct(v)
-            )
-        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let url = format!("http://{host}/?{}", qs.join("&"));
-    let mut req = ureq::post(&url).set("Authorization", &auth);
-    for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
-        req = req.set(k, v);
-    }
-    let (status, body) = match req.send_bytes(b"") {
-        Ok(r) => (r.status(), r.into_string()?),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string()?),
-        Err(e) => bail!("cannot reach {host}: {e}"),
+    let reply = client
+        .call(&args.action, &params)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let pretty = if reply.body.is_null() {
+        reply.text.clone()
+    } else {
+        serde_json::to_string_pretty(&reply.body)?
     };
-    let pretty = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or(body);
     println!("{pretty}");
-    Ok(if status < 300 {
+    Ok(if reply.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -1,0 +1,303 @@
+//! End-to-end API benchmarks against the real `feiyun` binary on loopback, with real containers.
+//!
+//! `cargo bench -p feiyun --bench api` (as root, with runc and busybox-static installed).
+//! Scenarios (the targets of the foundation issue):
+//! 1. RunInstances (Amount=1) until DescribeInstanceStatus says Running: p50 under 250 ms.
+//! 2. RunInstances Amount=50 of ecs.t5-lc2m1.nano until all are Running: under 10 s.
+//! 3. DescribeInstances over 200 instances with PageSize=100: at least 2,000 requests/s.
+//!
+//! The host is configured with a 128:1 CPU and 8:1 memory allocation ratio so that 200 small
+//! instances fit on a 2-core machine (they idle; limits are ceilings, not reservations of real use).
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use feiyun::client::Client;
+use serde_json::Value;
+
+const TYPE: &str = "ecs.t5-lc2m1.nano";
+const IMAGE: &str = "feiyun_busybox_x64";
+
+struct Server {
+    child: Child,
+    client: Client,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Remove the benchmark's containers.
+        let root = self.dir.path().join("host/runc");
+        if let Ok(out) = Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .arg("list")
+            .arg("-q")
+            .output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force", id])
+                    .status();
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("host/instances")) {
+            for e in rd.flatten() {
+                let _ = Command::new("umount")
+                    .arg(e.path().join("rootfs"))
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let cfg = dir.path().join("bench.toml");
+    std::fs::File::create(&cfg)
+        .and_then(|mut f| f.write_all(b"[host]\ncpu_allocation_ratio = 128.0\nmemory_allocation_ratio = 8.0\n[instances]\nstop_grace_seconds = 0\n"))
+        .expect("config");
+    let child = Command::new(env!("CARGO_BIN_EXE_feiyun"))
+        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .env("FEIYUN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start feiyun");
+    let creds = dir.path().join("credentials.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(c) = read_creds(&creds) {
+            let client = Client::new(&c.2, &c.0, &c.1);
+            if client
+                .call("DescribeRegions", &[])
+                .map(|r| r.ok())
+                .unwrap_or(false)
+            {
+                return Server { child, client, dir };
+            }
+        }
+        assert!(Instant::now() < deadline, "feiyun did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn read_creds(p: &Path) -> Option<(String, String, String)> {
+    let v: Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
+    Some((
+        v["AccessKeyId"].as_str()?.into(),
+        v["AccessKeySecret"].as_str()?.into(),
+        v["Endpoint"].as_str()?.into(),
+    ))
+}
+
+fn call(c: &Client, action: &str, params: &[(&str, &str)]) -> Value {
+    let r = c.call(action, params).expect("reachable");
+    assert!(r.ok(), "{action} failed: {}", r.text);
+    r.body
+}
+
+fn run(c: &Client, amount: u32) -> Vec<String> {
+    let n = amount.to_string();
+    let v = call(
+        c,
+        "RunInstances",
+        &[
+            ("RegionId", "cn-local"),
+            ("InstanceType", TYPE),
+            ("ImageId", IMAGE),
+            ("Amount", &n),
+        ],
+    );
+    v["InstanceIdSets"]["InstanceIdSet"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|x| x.as_str().expect("id").to_string())
+        .collect()
+}
+
+fn running_count(c: &Client, ids: &[String]) -> usize {
+    let mut n = 0;
+    for chunk in ids.chunks(50) {
+        let mut p: Vec<(String, String)> = vec![
+            ("RegionId".into(), "cn-local".into()),
+            ("PageSize".into(), "50".into()),
+        ];
+        for (i, id) in chunk.iter().enumerate() {
+            p.push((format!("InstanceId.{}", i + 1), id.clone()));
+        }
+        let p: Vec<(&str, &str)> = p.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let v = call(c, "DescribeInstanceStatus", &p);
+        n += v["InstanceStatuses"]["InstanceStatus"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|s| s["Status"] == "Running")
+            .count();
+    }
+    n
+}
+
+fn wait_running(c: &Client, ids: &[String], timeout: Duration) -> Duration {
+    let t0 = Instant::now();
+    while running_count(c, ids) < ids.len() {
+        assert!(
+            t0.elapsed() < timeout,
+            "instances not Running after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    t0.elapsed()
+}
+
+fn delete_all(c: &Client, ids: &[String]) {
+    for chunk in ids.chunks(100) {
+        let mut p: Vec<(String, String)> = vec![
+            ("RegionId".into(), "cn-local".into()),
+            ("Force".into(), "true".into()),
+        ];
+        for (i, id) in chunk.iter().enumerate() {
+            p.push((format!("InstanceId.{}", i + 1), id.clone()));
+        }
+        let p: Vec<(&str, &str)> = p.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        call(c, "DeleteInstances", &p);
+    }
+}
+
+fn wait_host_empty(s: &Server) {
+    let dir = s.dir.path().join("host/instances");
+    let t0 = Instant::now();
+    while std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) > 0
+        && t0.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let s = start();
+    let c = &s.client;
+
+    // 1. One instance to Running.
+    let mut lat = Vec::new();
+    for _ in 0..30 {
+        let t0 = Instant::now();
+        let ids = run(c, 1);
+        wait_running(c, &ids, Duration::from_secs(10));
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+        delete_all(c, &ids);
+        wait_host_empty(&s);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "run_one_to_running: n={} p50={:.1}ms p90={:.1}ms max={:.1}ms",
+        lat.len(),
+        pct(&lat, 0.5),
+        pct(&lat, 0.9),
+        lat[lat.len() - 1]
+    );
+
+    // 2. Fifty at once.
+    let mut batch = Vec::new();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let ids = run(c, 50);
+        wait_running(c, &ids, Duration::from_secs(60));
+        batch.push(t0.elapsed().as_secs_f64());
+        delete_all(c, &ids);
+        wait_host_empty(&s);
+    }
+    println!(
+        "run_fifty_to_running: runs={:?} (seconds)",
+        batch.iter().map(|b| format!("{b:.2}")).collect::<Vec<_>>()
+    );
+
+    // 3. DescribeInstances throughput over 200 instances.
+    let mut ids = run(c, 100);
+    ids.extend(run(c, 100));
+    wait_running(c, &ids, Duration::from_secs(120));
+    let threads = 16;
+    let secs = 10.0;
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let lats = Arc::new(Mutex::new(Vec::new()));
+    let creds = read_creds(&s.dir.path().join("credentials.json")).expect("creds");
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (stop, count, lats, creds) =
+                (stop.clone(), count.clone(), lats.clone(), creds.clone());
+            std::thread::spawn(move || {
+                let client = Client::new(&creds.2, &creds.0, &creds.1);
+                let mut mine = Vec::new();
+                let mut page = 1 + t % 2;
+                while !stop.load(Ordering::Relaxed) {
+                    let p = page.to_string();
+                    let t0 = Instant::now();
+                    let (status, text) = client
+                        .call_text(
+                            "DescribeInstances",
+                            &[
+                                ("RegionId", "cn-local"),
+                                ("PageSize", "100"),
+                                ("PageNumber", &p),
+                            ],
+                        )
+                        .expect("reachable");
+                    mine.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    // The load generator shares the two cores with the server: count, don't parse.
+                    assert_eq!(status, 200, "{text}");
+                    assert_eq!(text.matches("\"InstanceId\":").count(), 100);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    page = 3 - page;
+                }
+                lats.lock().expect("lock").extend(mine);
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().expect("worker");
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let n = count.load(Ordering::Relaxed);
+    let mut l = lats.lock().expect("lock").clone();
+    l.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "describe_instances_200_pagesize_100: {} requests in {:.1}s = {:.0} req/s with {threads} client threads, p50={:.2}ms p99={:.2}ms",
+        n,
+        elapsed,
+        n as f64 / elapsed,
+        pct(&l, 0.5),
+        pct(&l, 0.99)
+    );
+    delete_all(c, &ids);
+    wait_host_empty(&s);
+}
