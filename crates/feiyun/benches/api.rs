@@ -72,7 +72,7 @@ fn start() -> Server {
     std::fs::File::create(&cfg)
         .and_then(|mut f| f.write_all(b"[host]\ncpu_allocation_ratio = 128.0\nmemory_allocation_ratio = 8.0\n[instances]\nstop_grace_seconds = 0\n"))
         .expect("config");
-    let child = Command::new(env!("CARGO_BIN_EXE_feiyun"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feiyun"))
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
         .arg("--config")
@@ -95,7 +95,11 @@ fn start() -> Server {
                 return Server { child, client, dir };
             }
         }
-        assert!(Instant::now() < deadline, "feiyun did not come up");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("feiyun did not come up");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
