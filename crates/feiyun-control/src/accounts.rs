@@ -67,7 +67,7 @@ impl ControlPlane {
         let window = ChronoDuration::seconds(NONCE_WINDOW);
         // Timestamps have whole seconds; compare with this process's start at that precision.
         let started = self.started_at
-            - ChronoDuration::milliseconds(self.started_at.timestamp_subsec_millis() as i64);
+            - ChronoDuration::nanoseconds(self.started_at.timestamp_subsec_nanos() as i64);
         if signed_at < now - window || signed_at > now + window || signed_at < started {
             return NonceCheck::Expired;
         }

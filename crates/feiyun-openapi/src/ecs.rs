@@ -62,11 +62,23 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// Run an action; the result is the response's JSON object (without `RequestId`).
+const REGION_OPTIONAL: &[&str] = &[
+    "DescribeRegions",
+    "DescribeInstanceTypes",
+    "DescribeInstanceAttribute",
+    "StartInstance",
+    "StopInstance",
+    "RebootInstance",
+    "DeleteInstance",
+];
+
 pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
-    // Several actions' SDK models carry no RegionId (StopInstance, DescribeInstanceAttribute...):
-    // check it when given.
-    if let Some(region) = c.params.get("RegionId") {
-        c.cp.check_region(region)?;
+    // The SDK models of DescribeRegions, DescribeInstanceTypes, DescribeInstanceAttribute and the
+    // single-instance actions carry no RegionId; every other action requires it.
+    match c.params.get("RegionId") {
+        Some(region) => c.cp.check_region(region)?,
+        None if REGION_OPTIONAL.contains(&c.action) => {}
+        None => return Err(ApiError::missing("RegionId")),
     }
     if c.action == "DescribeInstances" {
         return describe_instances(c);
