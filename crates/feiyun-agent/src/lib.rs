@@ -50,12 +50,7 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn new(
-        host_id: &str,
-        runtime: Arc<dyn Runtime>,
-        control: Arc<dyn HostControl>,
-        wake: Arc<Notify>,
-    ) -> Agent {
+    pub fn new(host_id: &str, runtime: Arc<dyn Runtime>, control: Arc<dyn HostControl>, wake: Arc<Notify>) -> Agent {
         Agent {
             host_id: host_id.to_string(),
             runtime,
@@ -120,9 +115,7 @@ impl Agent {
                 let id = a.spec.id.clone();
                 let c2 = control.clone();
                 let changed =
-                    tokio::task::spawn_blocking(move || step(runtime.as_ref(), c2.as_ref(), &a))
-                        .await
-                        .unwrap_or(false);
+                    tokio::task::spawn_blocking(move || step(runtime.as_ref(), c2.as_ref(), &a)).await.unwrap_or(false);
                 busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 if changed {
                     // Intent may have moved on while we worked: look again now.
@@ -147,8 +140,7 @@ pub fn step(runtime: &dyn Runtime, control: &dyn HostControl, a: &Assignment) ->
         }
         let observed = runtime.observe(id)?;
         match (a.desired, observed, a.status) {
-            (_, Observed::Absent, S::Pending)
-            | (PowerState::Stopped, Observed::Stopped, S::Pending) => {
+            (_, Observed::Absent, S::Pending) | (PowerState::Stopped, Observed::Stopped, S::Pending) => {
                 runtime.prepare(&a.spec)?;
                 control.report(id, AgentEvent::Provisioned);
                 Ok(true)
@@ -169,11 +161,7 @@ pub fn step(runtime: &dyn Runtime, control: &dyn HostControl, a: &Assignment) ->
                 Ok(true)
             }
             // It was running and is not: the guest halted (or the host restarted).
-            (
-                PowerState::Running,
-                Observed::Stopped | Observed::Absent,
-                S::Running | S::Stopping,
-            ) => {
+            (PowerState::Running, Observed::Stopped | Observed::Absent, S::Running | S::Stopping) => {
                 control.report(id, AgentEvent::Halted);
                 Ok(true)
             }
@@ -220,49 +208,25 @@ mod tests {
 
     impl Runtime for FakeRuntime {
         fn prepare(&self, s: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-            self.calls
-                .lock()
-                .expect("lock")
-                .push(format!("prepare {}", s.id));
-            self.state
-                .lock()
-                .expect("lock")
-                .entry(s.id.clone())
-                .or_insert(Observed::Stopped);
+            self.calls.lock().expect("lock").push(format!("prepare {}", s.id));
+            self.state.lock().expect("lock").entry(s.id.clone()).or_insert(Observed::Stopped);
             Ok(())
         }
         fn start(&self, s: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-            self.calls
-                .lock()
-                .expect("lock")
-                .push(format!("start {}", s.id));
-            self.state
-                .lock()
-                .expect("lock")
-                .insert(s.id.clone(), Observed::Running);
+            self.calls.lock().expect("lock").push(format!("start {}", s.id));
+            self.state.lock().expect("lock").insert(s.id.clone(), Observed::Running);
             Ok(())
         }
         fn stop(&self, id: &str, _: Duration) -> feiyun_runtime::Result<()> {
             self.calls.lock().expect("lock").push(format!("stop {id}"));
-            self.state
-                .lock()
-                .expect("lock")
-                .insert(id.into(), Observed::Stopped);
+            self.state.lock().expect("lock").insert(id.into(), Observed::Stopped);
             Ok(())
         }
         fn observe(&self, id: &str) -> feiyun_runtime::Result<Observed> {
-            Ok(*self
-                .state
-                .lock()
-                .expect("lock")
-                .get(id)
-                .unwrap_or(&Observed::Absent))
+            Ok(*self.state.lock().expect("lock").get(id).unwrap_or(&Observed::Absent))
         }
         fn destroy(&self, id: &str) -> feiyun_runtime::Result<()> {
-            self.calls
-                .lock()
-                .expect("lock")
-                .push(format!("destroy {id}"));
+            self.calls.lock().expect("lock").push(format!("destroy {id}"));
             self.state.lock().expect("lock").remove(id);
             Ok(())
         }
@@ -276,11 +240,7 @@ mod tests {
         ) -> feiyun_runtime::Result<feiyun_runtime::ExecOutcome> {
             unreachable!("not used by the agent")
         }
-        fn console(
-            &self,
-            _: &str,
-            _: usize,
-        ) -> feiyun_runtime::Result<(Vec<u8>, Option<SystemTime>)> {
+        fn console(&self, _: &str, _: usize) -> feiyun_runtime::Result<(Vec<u8>, Option<SystemTime>)> {
             Ok((Vec::new(), None))
         }
         fn list(&self) -> feiyun_runtime::Result<Vec<String>> {
@@ -323,19 +283,8 @@ mod tests {
             image_rootfs: "/nonexistent".into(),
             user_data: None,
         };
-        let a = Assignment {
-            status,
-            desired,
-            stop_grace: Duration::ZERO,
-            spec,
-        };
-        (
-            FakeRuntime::default(),
-            OneInstance {
-                a: Mutex::new(a),
-                events: Mutex::new(Vec::new()),
-            },
-        )
+        let a = Assignment { status, desired, stop_grace: Duration::ZERO, spec };
+        (FakeRuntime::default(), OneInstance { a: Mutex::new(a), events: Mutex::new(Vec::new()) })
     }
 
     fn settle(rt: &FakeRuntime, c: &OneInstance) -> InstanceStatus {
@@ -352,10 +301,7 @@ mod tests {
     fn run_instances_reaches_running() {
         let (rt, c) = setup(InstanceStatus::Pending, PowerState::Running);
         assert_eq!(settle(&rt, &c), InstanceStatus::Running);
-        assert_eq!(
-            *rt.calls.lock().expect("lock"),
-            vec!["prepare i-1", "start i-1"]
-        );
+        assert_eq!(*rt.calls.lock().expect("lock"), vec!["prepare i-1", "start i-1"]);
     }
 
     #[test]
@@ -371,27 +317,18 @@ mod tests {
         settle(&rt, &c);
         {
             let mut a = c.a.lock().expect("lock");
-            let t = a
-                .status
-                .apply(a.desired, feiyun_domain::instance::UserAction::Reboot)
-                .expect("legal");
+            let t = a.status.apply(a.desired, feiyun_domain::instance::UserAction::Reboot).expect("legal");
             a.status = t.status;
             a.desired = t.desired;
         }
         assert_eq!(settle(&rt, &c), InstanceStatus::Running);
-        assert_eq!(
-            rt.calls.lock().expect("lock")[2..],
-            ["stop i-1".to_string(), "start i-1".to_string()]
-        );
+        assert_eq!(rt.calls.lock().expect("lock")[2..], ["stop i-1".to_string(), "start i-1".to_string()]);
     }
 
     #[test]
     fn readopts_a_running_instance_without_touching_it() {
         let (rt, c) = setup(InstanceStatus::Running, PowerState::Running);
-        rt.state
-            .lock()
-            .expect("lock")
-            .insert("i-1".into(), Observed::Running);
+        rt.state.lock().expect("lock").insert("i-1".into(), Observed::Running);
         assert_eq!(settle(&rt, &c), InstanceStatus::Running);
         assert!(rt.calls.lock().expect("lock").is_empty());
     }
@@ -399,20 +336,14 @@ mod tests {
     #[test]
     fn guest_halt_is_reported_as_stopped() {
         let (rt, c) = setup(InstanceStatus::Running, PowerState::Running);
-        rt.state
-            .lock()
-            .expect("lock")
-            .insert("i-1".into(), Observed::Stopped);
+        rt.state.lock().expect("lock").insert("i-1".into(), Observed::Stopped);
         assert_eq!(settle(&rt, &c), InstanceStatus::Stopped);
     }
 
     #[test]
     fn release_destroys() {
         let (rt, c) = setup(InstanceStatus::Deleted, PowerState::Released);
-        rt.state
-            .lock()
-            .expect("lock")
-            .insert("i-1".into(), Observed::Running);
+        rt.state.lock().expect("lock").insert("i-1".into(), Observed::Running);
         settle(&rt, &c);
         assert_eq!(*rt.calls.lock().expect("lock"), vec!["destroy i-1"]);
         assert_eq!(*c.events.lock().expect("lock"), vec![AgentEvent::Cleaned]);

@@ -32,12 +32,9 @@ pub enum NonceCheck {
 impl ControlPlane {
     /// Create an account with one access key. The secret is returned once and stored sealed.
     pub fn create_account(&self, name: &str) -> Result<(Account, AccessKey), DomainError> {
-        let (account, key) = self
-            .with_rng(|r| create_account(self.store.as_ref(), &self.sealer, r, self.now(), name))?;
-        self.keys
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.id.clone(), key.clone());
+        let (account, key) =
+            self.with_rng(|r| create_account(self.store.as_ref(), &self.sealer, r, self.now(), name))?;
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(key.id.clone(), key.clone());
         Ok((account, key))
     }
 
@@ -54,10 +51,7 @@ impl ControlPlane {
         let Some(key) = open_key(self.store.as_ref(), &self.sealer, id)? else {
             return Ok(None);
         };
-        self.keys
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.id.clone(), key.clone());
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(key.id.clone(), key.clone());
         Ok(Some(key))
     }
 
@@ -66,20 +60,14 @@ impl ControlPlane {
         let now = self.now();
         let window = ChronoDuration::seconds(NONCE_WINDOW);
         // Timestamps have whole seconds; compare with this process's start at that precision.
-        let started = self.started_at
-            - ChronoDuration::nanoseconds(self.started_at.timestamp_subsec_nanos() as i64);
+        let started = self.started_at - ChronoDuration::nanoseconds(self.started_at.timestamp_subsec_nanos() as i64);
         if signed_at < now - window || signed_at > now + window || signed_at < started {
             return NonceCheck::Expired;
         }
         let mut cache = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
         // Entries are kept until no timestamp they could carry is acceptable any more. The queue is
         // in arrival order, so eviction from the front is conservative: it never drops early.
-        while cache
-            .order
-            .front()
-            .map(|(expires, _, _)| *expires < now)
-            .unwrap_or(false)
-        {
+        while cache.order.front().map(|(expires, _, _)| *expires < now).unwrap_or(false) {
             if let Some((_, k, n)) = cache.order.pop_front() {
                 cache.seen.remove(&(k, n));
             }
@@ -87,11 +75,7 @@ impl ControlPlane {
         if !cache.seen.insert((key_id.to_string(), nonce.to_string())) {
             return NonceCheck::Replayed;
         }
-        cache.order.push_back((
-            signed_at + window + window,
-            key_id.to_string(),
-            nonce.to_string(),
-        ));
+        cache.order.push_back((signed_at + window + window, key_id.to_string(), nonce.to_string()));
         NonceCheck::Fresh
     }
 }
@@ -106,16 +90,9 @@ pub fn create_account(
     name: &str,
 ) -> Result<(Account, AccessKey), DomainError> {
     if !valid_account_name(name) {
-        return Err(DomainError::invalid(
-            "AccountName",
-            "use 1-64 letters, digits, '-', '_' or '.'",
-        ));
+        return Err(DomainError::invalid("AccountName", "use 1-64 letters, digits, '-', '_' or '.'"));
     }
-    let account = Account {
-        id: ids::account_id(rng),
-        name: name.to_string(),
-        created_at: now,
-    };
+    let account = Account { id: ids::account_id(rng), name: name.to_string(), created_at: now };
     let key = AccessKey {
         id: ids::access_key_id(rng),
         account_id: account.id.clone(),
@@ -144,13 +121,6 @@ pub fn open_key(
     let Some(stored) = store.access_key(id).map_err(store_err)? else {
         return Ok(None);
     };
-    let secret = sealer
-        .open(&stored.id, &stored.sealed_secret)
-        .map_err(|e| DomainError::Internal(e.to_string()))?;
-    Ok(Some(AccessKey {
-        id: stored.id,
-        account_id: stored.account_id,
-        secret,
-        enabled: stored.enabled,
-    }))
+    let secret = sealer.open(&stored.id, &stored.sealed_secret).map_err(|e| DomainError::Internal(e.to_string()))?;
+    Ok(Some(AccessKey { id: stored.id, account_id: stored.account_id, secret, enabled: stored.enabled }))
 }

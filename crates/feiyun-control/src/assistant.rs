@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use feiyun_domain::assistant::{
-    Command, CommandType, Invocation, InvocationRun, RunStatus, MAX_OUTPUT_BYTES,
-};
+use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus, MAX_OUTPUT_BYTES};
 use feiyun_domain::instance::InstanceStatus;
 use feiyun_domain::ops::{wildcard_match, RunScript};
 use feiyun_domain::{ids, DomainError, Instant};
@@ -87,11 +85,7 @@ impl ControlPlane {
     }
 
     pub fn invoke_times(&self, command_id: &str) -> usize {
-        self.read()
-            .invocations
-            .values()
-            .filter(|v| v.command_id == command_id)
-            .count()
+        self.read().invocations.values().filter(|v| v.command_id == command_id).count()
     }
 
     pub fn delete_command(&self, account_id: &str, id: &str) -> Result<(), DomainError> {
@@ -126,13 +120,8 @@ impl ControlPlane {
             ephemeral: !keep,
         };
         let command_id = self.create_command(account_id, command)?;
-        let invoke_id = self.invoke(
-            account_id,
-            &command_id,
-            &run.instance_ids,
-            Some(run.timeout_s),
-            Some(&run.working_dir),
-        )?;
+        let invoke_id =
+            self.invoke(account_id, &command_id, &run.instance_ids, Some(run.timeout_s), Some(&run.working_dir))?;
         Ok((command_id, invoke_id))
     }
 
@@ -159,10 +148,7 @@ impl ControlPlane {
         self.check_targets(account_id, instance_ids)?;
         let now = self.now();
         let timeout_s = timeout_s.unwrap_or(command.timeout_s);
-        let working_dir = working_dir
-            .filter(|w| !w.is_empty())
-            .unwrap_or(&command.working_dir)
-            .to_string();
+        let working_dir = working_dir.filter(|w| !w.is_empty()).unwrap_or(&command.working_dir).to_string();
         let mut unique: Vec<String> = Vec::new();
         for id in instance_ids {
             if !unique.contains(id) {
@@ -173,10 +159,7 @@ impl ControlPlane {
         let mut to_start = Vec::new();
         for id in &unique {
             let mut r = new_run(id);
-            let running = self
-                .instance(account_id, id)
-                .map(|i| i.status == InstanceStatus::Running)
-                .unwrap_or(false);
+            let running = self.instance(account_id, id).map(|i| i.status == InstanceStatus::Running).unwrap_or(false);
             if running {
                 to_start.push(id.clone());
             } else {
@@ -206,14 +189,7 @@ impl ControlPlane {
             let script = command.content.clone();
             let wd = working_dir.clone();
             self.tokio.spawn(async move {
-                me.execute_run(
-                    &invoke_id,
-                    &instance_id,
-                    script,
-                    wd,
-                    Duration::from_secs(timeout_s),
-                )
-                .await;
+                me.execute_run(&invoke_id, &instance_id, script, wd, Duration::from_secs(timeout_s)).await;
             });
         }
         Ok(invoke_id)
@@ -253,10 +229,7 @@ impl ControlPlane {
         });
         let rt = self.runtime.clone();
         let id = instance_id.to_string();
-        let res = tokio::task::spawn_blocking(move || {
-            rt.exec(&id, &script, &wd, timeout, MAX_OUTPUT_BYTES)
-        })
-        .await;
+        let res = tokio::task::spawn_blocking(move || rt.exec(&id, &script, &wd, timeout, MAX_OUTPUT_BYTES)).await;
         let now = self.now();
         self.update_run(invoke_id, instance_id, |r| {
             r.finish_time = Some(now);
@@ -304,24 +277,9 @@ impl ControlPlane {
             .values()
             .filter(|v| v.account_id == account_id)
             .filter(|v| f.invoke_id.as_ref().map(|i| i == &v.id).unwrap_or(true))
-            .filter(|v| {
-                f.command_id
-                    .as_ref()
-                    .map(|i| i == &v.command_id)
-                    .unwrap_or(true)
-            })
-            .filter(|v| {
-                f.command_name
-                    .as_ref()
-                    .map(|n| wildcard_match(n, &v.command_name))
-                    .unwrap_or(true)
-            })
-            .filter(|v| {
-                f.instance_id
-                    .as_ref()
-                    .map(|i| v.runs.iter().any(|r| &r.instance_id == i))
-                    .unwrap_or(true)
-            })
+            .filter(|v| f.command_id.as_ref().map(|i| i == &v.command_id).unwrap_or(true))
+            .filter(|v| f.command_name.as_ref().map(|n| wildcard_match(n, &v.command_name)).unwrap_or(true))
+            .filter(|v| f.instance_id.as_ref().map(|i| v.runs.iter().any(|r| &r.instance_id == i)).unwrap_or(true))
             .cloned()
             .collect();
         out.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));

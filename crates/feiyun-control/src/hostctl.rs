@@ -74,10 +74,7 @@ impl HostControl for ControlPlane {
         if t.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
             next.started_at = Some(next.updated_at);
         }
-        if t.desired == PowerState::Stopped
-            && cur.desired == PowerState::Running
-            && next.stopped_mode.is_none()
-        {
+        if t.desired == PowerState::Stopped && cur.desired == PowerState::Running && next.stopped_mode.is_none() {
             // The guest shut itself down.
             next.stopped_mode = Some(self.default_stopped_mode());
         }
@@ -92,8 +89,6 @@ impl HostControl for ControlPlane {
     }
 
     fn report_error(&self, instance_id: &str, error: &str) {
-        self.write()
-            .errors
-            .insert(instance_id.to_string(), error.to_string());
+        self.write().errors.insert(instance_id.to_string(), error.to_string());
     }
 }

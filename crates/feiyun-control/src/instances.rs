@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use feiyun_domain::catalog::InstanceTypeSpec;
-use feiyun_domain::instance::{
-    ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction,
-};
+use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction};
 use feiyun_domain::ops::{wildcard_match, CreateInstances, InstanceFilter, StopOptions};
 use feiyun_domain::{ids, DomainError, Resources};
 use feiyun_scheduler::{HostView, Policy, Request, Snapshot};
@@ -26,8 +24,7 @@ pub struct AvailableType {
 pub fn valid_hostname(h: &str) -> bool {
     h.len() >= 2
         && h.len() <= 64
-        && h.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && !h.starts_with(['.', '-'])
         && !h.ends_with(['.', '-'])
         && !h.contains("..")
@@ -122,11 +119,7 @@ impl ControlPlane {
     }
 
     /// RunInstances / CreateInstance. Returns the new instance ids.
-    pub fn create_instances(
-        &self,
-        account_id: &str,
-        spec: &CreateInstances,
-    ) -> Result<Vec<String>, DomainError> {
+    pub fn create_instances(&self, account_id: &str, spec: &CreateInstances) -> Result<Vec<String>, DomainError> {
         let t = self
             .catalog
             .instance_type(&spec.instance_type)
@@ -144,25 +137,15 @@ impl ControlPlane {
         }
         if let Some(h) = &spec.hostname {
             if !valid_hostname(h) {
-                return Err(DomainError::invalid(
-                    "HostName",
-                    "2-64 letters, digits, '.' or '-'",
-                ));
+                return Err(DomainError::invalid("HostName", "2-64 letters, digits, '.' or '-'"));
             }
         }
         if let Some(n) = &spec.name {
             if !valid_instance_name(n) {
-                return Err(DomainError::invalid(
-                    "InstanceName",
-                    "2-128 characters starting with a letter",
-                ));
+                return Err(DomainError::invalid("InstanceName", "2-128 characters starting with a letter"));
             }
         }
-        let scope = if spec.auto_start {
-            "RunInstances"
-        } else {
-            "CreateInstance"
-        };
+        let scope = if spec.auto_start { "RunInstances" } else { "CreateInstance" };
         let mut state = self.write();
         if let Some(ct) = &spec.client_token {
             let key = (account_id.to_string(), scope.to_string(), ct.token.clone());
@@ -170,31 +153,20 @@ impl ControlPlane {
                 if rec.fingerprint != ct.fingerprint {
                     return Err(DomainError::IdempotentParameterMismatch);
                 }
-                let ids: Vec<String> = serde_json::from_str(&rec.result)
-                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                let ids: Vec<String> =
+                    serde_json::from_str(&rec.result).map_err(|e| DomainError::Internal(e.to_string()))?;
                 return Ok(ids);
             }
         }
         let snap = self.snapshot(&state);
-        let req = request_for(
-            t,
-            spec.zone_id.clone(),
-            spec.amount,
-            spec.min_amount.unwrap_or(spec.amount),
-        );
+        let req = request_for(t, spec.zone_id.clone(), spec.amount, spec.min_amount.unwrap_or(spec.amount));
         let hosts = feiyun_scheduler::place(&snap, &req).map_err(|_| {
             // A zone that never offers the type is a different error from a full one.
             let zone_can = snap.hosts.iter().any(|h| {
-                spec.zone_id
-                    .as_ref()
-                    .map(|z| &h.zone_id == z)
-                    .unwrap_or(true)
+                spec.zone_id.as_ref().map(|z| &h.zone_id == z).unwrap_or(true)
                     && feiyun_scheduler::feasible(
                         h,
-                        &Request {
-                            resources: Resources::ZERO,
-                            ..req.clone()
-                        },
+                        &Request { resources: Resources::ZERO, ..req.clone() },
                         &h.capacity,
                     )
                     .is_ok()
@@ -202,10 +174,7 @@ impl ControlPlane {
             });
             match (&spec.zone_id, zone_can) {
                 (Some(z), false) if snap.hosts.iter().all(|h| &h.zone_id != z) => {
-                    DomainError::InstanceTypeNotInZone {
-                        instance_type: t.id.clone(),
-                        zone: z.clone(),
-                    }
+                    DomainError::InstanceTypeNotInZone { instance_type: t.id.clone(), zone: z.clone() }
                 }
                 _ => DomainError::NoStock,
             }
@@ -225,24 +194,11 @@ impl ControlPlane {
                     base.to_string()
                 }
             };
-            let zone_id = self
-                .setup
-                .hosts
-                .iter()
-                .find(|h| &h.id == host_id)
-                .map(|h| h.zone_id.clone())
-                .unwrap_or_default();
+            let zone_id =
+                self.setup.hosts.iter().find(|h| &h.id == host_id).map(|h| h.zone_id.clone()).unwrap_or_default();
             created.push(Instance {
-                name: spec
-                    .name
-                    .as_deref()
-                    .map(suffix)
-                    .unwrap_or_else(|| id.clone()),
-                hostname: spec
-                    .hostname
-                    .as_deref()
-                    .map(suffix)
-                    .unwrap_or_else(|| format!("iZ{}Z", &id[2..])),
+                name: spec.name.as_deref().map(suffix).unwrap_or_else(|| id.clone()),
+                hostname: spec.hostname.as_deref().map(suffix).unwrap_or_else(|| format!("iZ{}Z", &id[2..])),
                 description: spec.description.clone(),
                 account_id: account_id.to_string(),
                 region_id: self.setup.region.id.clone(),
@@ -251,11 +207,7 @@ impl ControlPlane {
                 instance_type: t.id.clone(),
                 image_id: spec.image_id.clone(),
                 status: InstanceStatus::Pending,
-                desired: if spec.auto_start {
-                    PowerState::Running
-                } else {
-                    PowerState::Stopped
-                },
+                desired: if spec.auto_start { PowerState::Running } else { PowerState::Stopped },
                 stopped_mode: None,
                 charge_type: ChargeType::PostPaid,
                 user_data: spec.user_data.clone(),
@@ -275,16 +227,12 @@ impl ControlPlane {
             fingerprint: ct.fingerprint.clone(),
             result: serde_json::to_string(&ids).unwrap_or_default(),
         });
-        self.store
-            .put_instances(&created, token.as_ref())
-            .map_err(store_err)?;
+        self.store.put_instances(&created, token.as_ref()).map_err(store_err)?;
         for i in created {
             state.instances.insert(i.id.clone(), i);
         }
         if let Some(t) = token {
-            state
-                .tokens
-                .insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
         }
         drop(state);
         self.agent_wake.notify_one();
@@ -293,60 +241,30 @@ impl ControlPlane {
 
     /// Instances of an account matching a filter, oldest first.
     pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
-        self.with_instances(account_id, f, |list| {
-            list.iter().map(|i| (*i).clone()).collect()
-        })
+        self.with_instances(account_id, f, |list| list.iter().map(|i| (*i).clone()).collect())
     }
 
     /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
-    pub fn with_instances<R>(
-        &self,
-        account_id: &str,
-        f: &InstanceFilter,
-        then: impl FnOnce(&[&Instance]) -> R,
-    ) -> R {
+    pub fn with_instances<R>(&self, account_id: &str, f: &InstanceFilter, then: impl FnOnce(&[&Instance]) -> R) -> R {
         let state = self.read();
         let matches = |i: &&Instance| {
             i.account_id == account_id
                 && i.status != InstanceStatus::Deleted
-                && f.statuses
-                    .as_ref()
-                    .map(|s| s.contains(&i.status))
-                    .unwrap_or(true)
+                && f.statuses.as_ref().map(|s| s.contains(&i.status)).unwrap_or(true)
                 && f.zone_id.as_ref().map(|z| &i.zone_id == z).unwrap_or(true)
-                && f.instance_type
-                    .as_ref()
-                    .map(|t| &i.instance_type == t)
-                    .unwrap_or(true)
+                && f.instance_type.as_ref().map(|t| &i.instance_type == t).unwrap_or(true)
                 && f.instance_type_family
                     .as_ref()
-                    .map(|fam| {
-                        self.catalog
-                            .instance_type(&i.instance_type)
-                            .map(|t| &t.family == fam)
-                            .unwrap_or(false)
-                    })
+                    .map(|fam| self.catalog.instance_type(&i.instance_type).map(|t| &t.family == fam).unwrap_or(false))
                     .unwrap_or(true)
-                && f.name
-                    .as_ref()
-                    .map(|n| wildcard_match(n, &i.name))
-                    .unwrap_or(true)
-                && f.image_id
-                    .as_ref()
-                    .map(|m| &i.image_id == m)
-                    .unwrap_or(true)
+                && f.name.as_ref().map(|n| wildcard_match(n, &i.name)).unwrap_or(true)
+                && f.image_id.as_ref().map(|m| &i.image_id == m).unwrap_or(true)
                 && f.tags.iter().all(|(k, v)| {
-                    i.tags
-                        .iter()
-                        .any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
+                    i.tags.iter().any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
         };
         let mut out: Vec<&Instance> = match &f.ids {
-            Some(ids) => ids
-                .iter()
-                .filter_map(|id| state.instances.get(id))
-                .filter(matches)
-                .collect(),
+            Some(ids) => ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect(),
             None => state.instances.values().filter(matches).collect(),
         };
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -376,13 +294,7 @@ impl ControlPlane {
         stop: Option<StopOptions>,
         all_or_nothing: bool,
         dry_run: bool,
-    ) -> Result<
-        Vec<(
-            String,
-            Result<(InstanceStatus, InstanceStatus), DomainError>,
-        )>,
-        DomainError,
-    > {
+    ) -> Result<Vec<(String, Result<(InstanceStatus, InstanceStatus), DomainError>)>, DomainError> {
         let mut state = self.write();
         let now = self.now();
         let mut outcomes = Vec::with_capacity(ids.len());
@@ -426,9 +338,7 @@ impl ControlPlane {
             return Err(DomainError::DryRunOk);
         }
         if !changed.is_empty() {
-            self.store
-                .put_instances(&changed, None)
-                .map_err(store_err)?;
+            self.store.put_instances(&changed, None).map_err(store_err)?;
             for i in changed {
                 state.instances.insert(i.id.clone(), i);
             }
@@ -457,10 +367,8 @@ impl ControlPlane {
         if i.status == InstanceStatus::Pending {
             return Err(DomainError::IncorrectStatus { status: i.status });
         }
-        let (bytes, modified) = self
-            .runtime
-            .console(id, 64 * 1024)
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let (bytes, modified) =
+            self.runtime.console(id, 64 * 1024).map_err(|e| DomainError::Internal(e.to_string()))?;
         Ok((bytes, modified.map(feiyun_domain::Instant::from)))
     }
 

@@ -117,9 +117,7 @@ impl ControlPlane {
             state.instances.insert(i.id.clone(), i);
         }
         for t in loaded.tokens {
-            state
-                .tokens
-                .insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
         }
         for c in loaded.commands {
             state.commands.insert(c.id.clone(), c);

@@ -41,24 +41,18 @@ impl Sealer {
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| SealError::Io(name.clone(), e))?;
-            f.write_all(&key)
-                .and_then(|_| f.sync_all())
-                .map_err(|e| SealError::Io(name.clone(), e))?;
+            f.write_all(&key).and_then(|_| f.sync_all()).map_err(|e| SealError::Io(name.clone(), e))?;
         }
         let bytes = fs::read(path).map_err(|e| SealError::Io(name.clone(), e))?;
         let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
         if bytes.len() != 32 {
             return Err(SealError::BadKey(name));
         }
-        Ok(Sealer {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
-        })
+        Ok(Sealer { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)) })
     }
 
     pub fn from_key(key: [u8; 32]) -> Sealer {
-        Sealer {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
-        }
+        Sealer { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) }
     }
 
     /// nonce (12 bytes) || ciphertext+tag
@@ -67,13 +61,7 @@ impl Sealer {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret.as_bytes(),
-                    aad: key_id.as_bytes(),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad: key_id.as_bytes() })
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend(ct);
@@ -87,13 +75,7 @@ impl Sealer {
         let (nonce, ct) = sealed.split_at(12);
         let pt = self
             .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: key_id.as_bytes(),
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: key_id.as_bytes() })
             .map_err(|_| SealError::Open)?;
         String::from_utf8(pt).map_err(|_| SealError::Open)
     }

@@ -132,11 +132,7 @@ impl Invocation {
         if self.runs.iter().any(|r| !r.status.is_final()) {
             return InvocationStatus::Running;
         }
-        let ok = self
-            .runs
-            .iter()
-            .filter(|r| r.status == RunStatus::Success)
-            .count();
+        let ok = self.runs.iter().filter(|r| r.status == RunStatus::Success).count();
         if ok == self.runs.len() {
             InvocationStatus::Success
         } else if ok == 0 {

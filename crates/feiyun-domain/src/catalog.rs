@@ -109,8 +109,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
-        let file: CatalogFile =
-            toml::from_str(text).map_err(|e| CatalogError::Parse(e.to_string()))?;
+        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse(e.to_string()))?;
         let mut c = Catalog::default();
         for f in file.family {
             if c.families.insert(f.id.clone(), f.clone()).is_some() {
@@ -128,8 +127,7 @@ impl Catalog {
             if t.gpu_count > 0 && t.gpu_model.is_empty() {
                 return Err(bad("GPU type without a GPU model"));
             }
-            if t.local_disk_count > 0 && (t.local_disk_category.is_empty() || t.local_disk_gib == 0)
-            {
+            if t.local_disk_count > 0 && (t.local_disk_category.is_empty() || t.local_disk_gib == 0) {
                 return Err(bad("local disks without category or size"));
             }
             if c.types.insert(t.id.clone(), t.clone()).is_some() {
@@ -182,32 +180,18 @@ memory_gib = 8.0
     fn parses_and_derives_resources() {
         let c = Catalog::from_toml(SMALL).expect("valid");
         let t = c.instance_type("ecs.g7.large").expect("present");
-        assert_eq!(
-            t.resources(),
-            Resources {
-                vcpus: 2,
-                memory_mib: 8192,
-                gpus: 0,
-                local_disk_gib: 0
-            }
-        );
+        assert_eq!(t.resources(), Resources { vcpus: 2, memory_mib: 8192, gpus: 0, local_disk_gib: 0 });
         assert!(t.required_gpu_model().is_none());
     }
 
     #[test]
     fn rejects_unknown_family() {
         let bad = SMALL.replace("family = \"ecs.g7\"", "family = \"ecs.zz\"");
-        assert!(matches!(
-            Catalog::from_toml(&bad),
-            Err(CatalogError::Invalid(..))
-        ));
+        assert!(matches!(Catalog::from_toml(&bad), Err(CatalogError::Invalid(..))));
     }
 
     #[test]
     fn rejects_bad_toml() {
-        assert!(matches!(
-            Catalog::from_toml("[[family]"),
-            Err(CatalogError::Parse(_))
-        ));
+        assert!(matches!(Catalog::from_toml("[[family]"), Err(CatalogError::Parse(_))));
     }
 }

@@ -55,14 +55,9 @@ impl From<LifecycleError> for DomainError {
 
 impl DomainError {
     pub fn invalid(name: &str, reason: impl Into<String>) -> DomainError {
-        DomainError::InvalidParameter {
-            name: name.to_string(),
-            reason: reason.into(),
-        }
+        DomainError::InvalidParameter { name: name.to_string(), reason: reason.into() }
     }
     pub fn missing(name: &str) -> DomainError {
-        DomainError::MissingParameter {
-            name: name.to_string(),
-        }
+        DomainError::MissingParameter { name: name.to_string() }
     }
 }

@@ -50,10 +50,8 @@ impl Default for Overcommit {
 
 impl Overcommit {
     pub fn allocatable(&self, physical_cpus: u32, physical_memory_mib: u64) -> (u32, u64) {
-        let cpus =
-            physical_cpus.saturating_sub(self.reserved_vcpus) as f64 * self.cpu_allocation_ratio;
-        let mem = physical_memory_mib.saturating_sub(self.reserved_memory_mib) as f64
-            * self.memory_allocation_ratio;
+        let cpus = physical_cpus.saturating_sub(self.reserved_vcpus) as f64 * self.cpu_allocation_ratio;
+        let mem = physical_memory_mib.saturating_sub(self.reserved_memory_mib) as f64 * self.memory_allocation_ratio;
         (cpus.floor() as u32, mem.floor() as u64)
     }
 }

@@ -51,9 +51,7 @@ pub fn access_key_id(rng: &mut impl Rng) -> String {
 /// An AccessKeySecret: 30 alphanumerics.
 pub fn access_key_secret(rng: &mut impl Rng) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..30)
-        .map(|_| A[rng.gen_range(0..A.len())] as char)
-        .collect()
+    (0..30).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
 }
 
 #[cfg(test)]

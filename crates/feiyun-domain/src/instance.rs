@@ -67,13 +67,7 @@ impl PowerState {
         }
     }
     pub fn parse(s: &str) -> Option<PowerState> {
-        [
-            PowerState::Running,
-            PowerState::Stopped,
-            PowerState::Released,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        [PowerState::Running, PowerState::Stopped, PowerState::Released].into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -149,11 +143,7 @@ pub struct Transition {
 
 impl InstanceStatus {
     /// A user command against an instance in this status with this desired power state.
-    pub fn apply(
-        self,
-        desired: PowerState,
-        action: UserAction,
-    ) -> Result<Transition, LifecycleError> {
+    pub fn apply(self, desired: PowerState, action: UserAction) -> Result<Transition, LifecycleError> {
         use InstanceStatus as S;
         let t = |status, desired| Ok(Transition { status, desired });
         let refuse = Err(LifecycleError::IncorrectStatus { status: self });
@@ -184,9 +174,7 @@ impl InstanceStatus {
             (S::Pending | S::Starting, AgentEvent::Booted, PowerState::Running) => S::Running,
             // Booted although the user has since asked to stop: the agent will stop it.
             (_, AgentEvent::Booted, PowerState::Stopped) => S::Stopping,
-            (S::Stopped | S::Running | S::Stopping, AgentEvent::Booted, PowerState::Running) => {
-                S::Running
-            }
+            (S::Stopped | S::Running | S::Stopping, AgentEvent::Booted, PowerState::Running) => S::Running,
             // Halted while meant to run: a reboot in progress, or the guest shut itself down.
             (S::Stopping, AgentEvent::Halted, PowerState::Running) => S::Starting,
             (S::Running, AgentEvent::Halted, PowerState::Running) => S::Stopped,
@@ -240,10 +228,7 @@ pub struct Instance {
 
 impl Instance {
     pub fn tag_map(&self) -> BTreeMap<&str, &str> {
-        self.tags
-            .iter()
-            .map(|t| (t.key.as_str(), t.value.as_str()))
-            .collect()
+        self.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect()
     }
 
     /// Whether this instance holds host capacity (everything except a released instance).
@@ -269,12 +254,7 @@ mod tests {
     #[test]
     fn user_actions_exhaustive_table() {
         use PowerState::Running as R;
-        let ok = |s, d| {
-            Ok(Transition {
-                status: s,
-                desired: d,
-            })
-        };
+        let ok = |s, d| Ok(Transition { status: s, desired: d });
         let no = |s| Err(LifecycleError::IncorrectStatus { status: s });
         let table: Vec<(S, UserAction, Result<Transition, LifecycleError>)> = vec![
             (S::Pending, ACTIONS[0], no(S::Pending)),
@@ -286,11 +266,7 @@ mod tests {
             (S::Starting, ACTIONS[1], no(S::Starting)),
             (S::Starting, ACTIONS[2], no(S::Starting)),
             (S::Starting, ACTIONS[3], no(S::Starting)),
-            (
-                S::Starting,
-                ACTIONS[4],
-                ok(S::Deleted, PowerState::Released),
-            ),
+            (S::Starting, ACTIONS[4], ok(S::Deleted, PowerState::Released)),
             (S::Running, ACTIONS[0], no(S::Running)),
             (S::Running, ACTIONS[1], ok(S::Stopping, PowerState::Stopped)),
             (S::Running, ACTIONS[2], ok(S::Stopping, R)),
@@ -300,11 +276,7 @@ mod tests {
             (S::Stopping, ACTIONS[1], no(S::Stopping)),
             (S::Stopping, ACTIONS[2], no(S::Stopping)),
             (S::Stopping, ACTIONS[3], no(S::Stopping)),
-            (
-                S::Stopping,
-                ACTIONS[4],
-                ok(S::Deleted, PowerState::Released),
-            ),
+            (S::Stopping, ACTIONS[4], ok(S::Deleted, PowerState::Released)),
             (S::Stopped, ACTIONS[0], ok(S::Starting, R)),
             (S::Stopped, ACTIONS[1], no(S::Stopped)),
             (S::Stopped, ACTIONS[2], no(S::Stopped)),
@@ -330,13 +302,7 @@ mod tests {
         let t = S::Pending.observe(PowerState::Running, AgentEvent::Provisioned);
         assert_eq!(t.status, S::Starting);
         let t = t.status.observe(t.desired, AgentEvent::Booted);
-        assert_eq!(
-            t,
-            Transition {
-                status: S::Running,
-                desired: PowerState::Running
-            }
-        );
+        assert_eq!(t, Transition { status: S::Running, desired: PowerState::Running });
     }
 
     #[test]
@@ -347,9 +313,7 @@ mod tests {
 
     #[test]
     fn reboot_path() {
-        let t = S::Running
-            .apply(PowerState::Running, UserAction::Reboot)
-            .expect("legal");
+        let t = S::Running.apply(PowerState::Running, UserAction::Reboot).expect("legal");
         let t = t.status.observe(t.desired, AgentEvent::Halted);
         assert_eq!(t.status, S::Starting);
         let t = t.status.observe(t.desired, AgentEvent::Booted);
@@ -359,29 +323,15 @@ mod tests {
     #[test]
     fn guest_shutdown_leaves_it_stopped() {
         let t = S::Running.observe(PowerState::Running, AgentEvent::Halted);
-        assert_eq!(
-            t,
-            Transition {
-                status: S::Stopped,
-                desired: PowerState::Stopped
-            }
-        );
+        assert_eq!(t, Transition { status: S::Stopped, desired: PowerState::Stopped });
     }
 
     #[test]
     fn observations_never_resurrect_a_released_instance() {
         for s in S::ALL {
-            for e in [
-                AgentEvent::Provisioned,
-                AgentEvent::Booted,
-                AgentEvent::Halted,
-                AgentEvent::Cleaned,
-            ] {
+            for e in [AgentEvent::Provisioned, AgentEvent::Booted, AgentEvent::Halted, AgentEvent::Cleaned] {
                 assert_eq!(s.observe(PowerState::Released, e).status, S::Deleted);
-                assert_eq!(
-                    S::Deleted.observe(PowerState::Running, e).status,
-                    S::Deleted
-                );
+                assert_eq!(S::Deleted.observe(PowerState::Running, e).status, S::Deleted);
             }
         }
     }
@@ -390,10 +340,7 @@ mod tests {
     fn stop_requested_while_booting_settles_stopped() {
         let t = S::Starting.observe(PowerState::Stopped, AgentEvent::Booted);
         assert_eq!(t.status, S::Stopping);
-        assert_eq!(
-            t.status.observe(t.desired, AgentEvent::Halted).status,
-            S::Stopped
-        );
+        assert_eq!(t.status.observe(t.desired, AgentEvent::Halted).status, S::Stopped);
     }
 
     #[test]

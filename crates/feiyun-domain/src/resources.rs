@@ -16,12 +16,7 @@ pub struct Resources {
 }
 
 impl Resources {
-    pub const ZERO: Resources = Resources {
-        vcpus: 0,
-        memory_mib: 0,
-        gpus: 0,
-        local_disk_gib: 0,
-    };
+    pub const ZERO: Resources = Resources { vcpus: 0, memory_mib: 0, gpus: 0, local_disk_gib: 0 };
 
     pub fn fits_in(&self, free: &Resources) -> bool {
         self.vcpus <= free.vcpus

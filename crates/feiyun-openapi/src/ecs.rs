@@ -124,14 +124,7 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
 /// ECS instance times have minute precision: `2017-12-10T04:04Z`.
 fn minutes(t: &Instant) -> String {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}Z", t.year(), t.month(), t.day(), t.hour(), t.minute())
 }
 
 fn seconds(t: &Instant) -> String {
@@ -198,66 +191,63 @@ fn describe_regions(c: &Call<'_>) -> Result<Value, ApiError> {
 fn describe_zones(c: &Call<'_>) -> Result<Value, ApiError> {
     let verbose = c.params.bool("Verbose")?.unwrap_or(true);
     let available = c.cp.available(None, None)?;
-    let zones: Vec<Value> = c
-        .cp
-        .region()
-        .zones
-        .iter()
-        .map(|z| {
-            let types: Vec<&str> = available
-                .iter()
-                .filter(|a| a.zone_id == z.id)
-                .filter(|a| {
-                    c.cp.hosts().iter().any(|h| {
-                        h.zone_id == z.id
-                            && c.cp
-                                .catalog()
-                                .instance_type(&a.instance_type)
-                                .map(|t| {
-                                    t.resources().fits_in(&h.capacity)
-                                        && t.required_gpu_model()
-                                            .map(|m| h.gpu_model.as_deref() == Some(m))
-                                            .unwrap_or(true)
-                                        && t.required_local_disk()
-                                            .map(|d| h.local_disk_category.as_deref() == Some(d))
-                                            .unwrap_or(true)
-                                })
-                                .unwrap_or(false)
+    let zones: Vec<Value> =
+        c.cp.region()
+            .zones
+            .iter()
+            .map(|z| {
+                let types: Vec<&str> = available
+                    .iter()
+                    .filter(|a| a.zone_id == z.id)
+                    .filter(|a| {
+                        c.cp.hosts().iter().any(|h| {
+                            h.zone_id == z.id
+                                && c.cp
+                                    .catalog()
+                                    .instance_type(&a.instance_type)
+                                    .map(|t| {
+                                        t.resources().fits_in(&h.capacity)
+                                            && t.required_gpu_model()
+                                                .map(|m| h.gpu_model.as_deref() == Some(m))
+                                                .unwrap_or(true)
+                                            && t.required_local_disk()
+                                                .map(|d| h.local_disk_category.as_deref() == Some(d))
+                                                .unwrap_or(true)
+                                    })
+                                    .unwrap_or(false)
+                        })
                     })
-                })
-                .map(|a| a.instance_type.as_str())
-                .collect();
-            let mut families: Vec<String> = types
-                .iter()
-                .filter_map(|t| c.cp.catalog().instance_type(t).map(|t| t.family.clone()))
-                .collect();
-            families.sort();
-            families.dedup();
-            let mut zone = json!({
-                "ZoneId": z.id,
-                "LocalName": z.local_name,
-                "ZoneType": "AvailabilityZone",
-                "AvailableResourceCreation": {"ResourceTypes": ["Instance"]},
-                "AvailableDiskCategories": {"DiskCategories": []},
-                "AvailableVolumeCategories": {"VolumeCategories": []},
-                "AvailableDedicatedHostTypes": {"DedicatedHostType": []},
-                "DedicatedHostGenerations": {"DedicatedHostGeneration": []},
-                "AvailableInstanceTypes": {"InstanceTypes": types},
-            });
-            if verbose {
-                zone["AvailableResources"] = json!({"ResourcesInfo": [{
-                    "IoOptimized": true,
-                    "InstanceTypes": {"supportedInstanceType": types},
-                    "InstanceTypeFamilies": {"supportedInstanceTypeFamily": families},
-                    "InstanceGenerations": {"supportedInstanceGeneration": []},
-                    "SystemDiskCategories": {"supportedSystemDiskCategory": []},
-                    "DataDiskCategories": {"supportedDataDiskCategory": []},
-                    "NetworkTypes": {"supportedNetworkCategory": ["vpc"]},
-                }]});
-            }
-            zone
-        })
-        .collect();
+                    .map(|a| a.instance_type.as_str())
+                    .collect();
+                let mut families: Vec<String> =
+                    types.iter().filter_map(|t| c.cp.catalog().instance_type(t).map(|t| t.family.clone())).collect();
+                families.sort();
+                families.dedup();
+                let mut zone = json!({
+                    "ZoneId": z.id,
+                    "LocalName": z.local_name,
+                    "ZoneType": "AvailabilityZone",
+                    "AvailableResourceCreation": {"ResourceTypes": ["Instance"]},
+                    "AvailableDiskCategories": {"DiskCategories": []},
+                    "AvailableVolumeCategories": {"VolumeCategories": []},
+                    "AvailableDedicatedHostTypes": {"DedicatedHostType": []},
+                    "DedicatedHostGenerations": {"DedicatedHostGeneration": []},
+                    "AvailableInstanceTypes": {"InstanceTypes": types},
+                });
+                if verbose {
+                    zone["AvailableResources"] = json!({"ResourcesInfo": [{
+                        "IoOptimized": true,
+                        "InstanceTypes": {"supportedInstanceType": types},
+                        "InstanceTypeFamilies": {"supportedInstanceTypeFamily": families},
+                        "InstanceGenerations": {"supportedInstanceGeneration": []},
+                        "SystemDiskCategories": {"supportedSystemDiskCategory": []},
+                        "DataDiskCategories": {"supportedDataDiskCategory": []},
+                        "NetworkTypes": {"supportedNetworkCategory": ["vpc"]},
+                    }]});
+                }
+                zone
+            })
+            .collect();
     Ok(json!({"Zones": {"Zone": zones}}))
 }
 
@@ -306,65 +296,37 @@ fn describe_instance_types(c: &Call<'_>) -> Result<Value, ApiError> {
     let min_gpu = p.int("MinimumGPUAmount", 0, i64::MAX)?;
     let max_gpu = p.int("MaximumGPUAmount", 0, i64::MAX)?;
     let mem = |n: &str| -> Result<Option<f64>, ApiError> {
-        p.get(n)
-            .map(|v| v.parse::<f64>().map_err(|_| ApiError::invalid(n)))
-            .transpose()
+        p.get(n).map(|v| v.parse::<f64>().map_err(|_| ApiError::invalid(n))).transpose()
     };
     let (min_mem, max_mem) = (mem("MinimumMemorySize")?, mem("MaximumMemorySize")?);
     let gpu_spec = p.get("GPUSpec");
     let category = p.get("InstanceCategory");
     let level = p.get("InstanceFamilyLevel");
     let max_results = p.int("MaxResults", 1, 1600)?.unwrap_or(1600) as usize;
-    let offset = p
-        .get("NextToken")
-        .map(decode_token)
-        .transpose()?
-        .unwrap_or(0);
-    let all: Vec<&InstanceTypeSpec> =
-        c.cp.catalog()
-            .instance_types()
-            .filter(|t| ids.is_empty() || ids.contains(&t.id))
-            .filter(|t| families.is_empty() || families.contains(&t.family))
-            .filter(|t| family.map(|f| f == t.family).unwrap_or(true))
-            .filter(|t| min_cpu.map(|m| t.vcpus as i64 >= m).unwrap_or(true))
-            .filter(|t| max_cpu.map(|m| t.vcpus as i64 <= m).unwrap_or(true))
-            .filter(|t| min_gpu.map(|m| t.gpu_count as i64 >= m).unwrap_or(true))
-            .filter(|t| max_gpu.map(|m| t.gpu_count as i64 <= m).unwrap_or(true))
-            .filter(|t| min_mem.map(|m| t.memory_gib >= m).unwrap_or(true))
-            .filter(|t| max_mem.map(|m| t.memory_gib <= m).unwrap_or(true))
-            .filter(|t| gpu_spec.map(|g| g == t.gpu_model).unwrap_or(true))
-            .filter(|t| {
-                category
-                    .map(|g| {
-                        c.cp.catalog()
-                            .family(&t.family)
-                            .map(|f| f.category == g)
-                            .unwrap_or(false)
-                    })
-                    .unwrap_or(true)
-            })
-            .filter(|t| {
-                level
-                    .map(|g| {
-                        c.cp.catalog()
-                            .family(&t.family)
-                            .map(|f| f.level == g)
-                            .unwrap_or(false)
-                    })
-                    .unwrap_or(true)
-            })
-            .collect();
-    let page: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(max_results)
-        .map(|t| instance_type_json(c, t))
+    let offset = p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0);
+    let all: Vec<&InstanceTypeSpec> = c
+        .cp
+        .catalog()
+        .instance_types()
+        .filter(|t| ids.is_empty() || ids.contains(&t.id))
+        .filter(|t| families.is_empty() || families.contains(&t.family))
+        .filter(|t| family.map(|f| f == t.family).unwrap_or(true))
+        .filter(|t| min_cpu.map(|m| t.vcpus as i64 >= m).unwrap_or(true))
+        .filter(|t| max_cpu.map(|m| t.vcpus as i64 <= m).unwrap_or(true))
+        .filter(|t| min_gpu.map(|m| t.gpu_count as i64 >= m).unwrap_or(true))
+        .filter(|t| max_gpu.map(|m| t.gpu_count as i64 <= m).unwrap_or(true))
+        .filter(|t| min_mem.map(|m| t.memory_gib >= m).unwrap_or(true))
+        .filter(|t| max_mem.map(|m| t.memory_gib <= m).unwrap_or(true))
+        .filter(|t| gpu_spec.map(|g| g == t.gpu_model).unwrap_or(true))
+        .filter(|t| {
+            category.map(|g| c.cp.catalog().family(&t.family).map(|f| f.category == g).unwrap_or(false)).unwrap_or(true)
+        })
+        .filter(|t| {
+            level.map(|g| c.cp.catalog().family(&t.family).map(|f| f.level == g).unwrap_or(false)).unwrap_or(true)
+        })
         .collect();
-    let next = if offset + max_results < all.len() {
-        encode_token(offset + max_results)
-    } else {
-        String::new()
-    };
+    let page: Vec<Value> = all.iter().skip(offset).take(max_results).map(|t| instance_type_json(c, t)).collect();
+    let next = if offset + max_results < all.len() { encode_token(offset + max_results) } else { String::new() };
     Ok(json!({"InstanceTypes": {"InstanceType": page}, "NextToken": next}))
 }
 
@@ -387,23 +349,15 @@ fn describe_images(c: &Call<'_>) -> Result<Value, ApiError> {
     let os = p.get("OSType");
     let arch = p.get("Architecture");
     let owner = p.get("ImageOwnerAlias");
-    let statuses: Vec<&str> = p
-        .get("Status")
-        .map(|s| s.split(',').map(str::trim).collect())
-        .unwrap_or_else(|| vec!["Available"]);
+    let statuses: Vec<&str> =
+        p.get("Status").map(|s| s.split(',').map(str::trim).collect()).unwrap_or_else(|| vec!["Available"]);
     let images: Vec<Value> =
         c.cp.images()
             .list()
             .into_iter()
-            .filter(|i| {
-                id.map(|x| x.split(',').any(|x| x.trim() == i.id))
-                    .unwrap_or(true)
-            })
+            .filter(|i| id.map(|x| x.split(',').any(|x| x.trim() == i.id)).unwrap_or(true))
             .filter(|i| name.map(|n| i.name.contains(n)).unwrap_or(true))
-            .filter(|i| {
-                os.map(|o| o.eq_ignore_ascii_case(&i.os_type))
-                    .unwrap_or(true)
-            })
+            .filter(|i| os.map(|o| o.eq_ignore_ascii_case(&i.os_type)).unwrap_or(true))
             .filter(|i| arch.map(|a| a == i.architecture).unwrap_or(true))
             .filter(|_| owner.map(|o| o == "system").unwrap_or(true))
             .filter(|_| statuses.iter().any(|s| *s == "Available" || *s == "ALL"))
@@ -447,24 +401,13 @@ fn describe_available_resource(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let dest = p.choice(
         "DestinationResource",
-        &[
-            "Zone",
-            "IoOptimized",
-            "InstanceType",
-            "SystemDisk",
-            "DataDisk",
-            "Network",
-            "ddh",
-        ],
+        &["Zone", "IoOptimized", "InstanceType", "SystemDisk", "DataDisk", "Network", "ddh"],
     )?;
     let dest = dest.ok_or_else(|| ApiError::missing("DestinationResource"))?;
     let zone = p.get("ZoneId");
     let itype = p.get("InstanceType");
     let cores = p.int("Cores", 1, i64::MAX)?;
-    let memory = p
-        .get("Memory")
-        .map(|v| v.parse::<f64>().map_err(|_| ApiError::invalid("Memory")))
-        .transpose()?;
+    let memory = p.get("Memory").map(|v| v.parse::<f64>().map_err(|_| ApiError::invalid("Memory"))).transpose()?;
     let avail = c.cp.available(zone, itype)?;
     let zones: Vec<Value> = c
         .cp
@@ -539,16 +482,8 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
     let p = c.params;
     let instance_type = p.required("InstanceType")?.to_string();
     let image_id = p.required("ImageId")?.to_string();
-    let amount = if run {
-        p.int("Amount", 1, 100)?.unwrap_or(1) as u32
-    } else {
-        1
-    };
-    let min_amount = if run {
-        p.int("MinAmount", 1, 100)?.map(|n| n as u32)
-    } else {
-        None
-    };
+    let amount = if run { p.int("Amount", 1, 100)?.unwrap_or(1) as u32 } else { 1 };
+    let min_amount = if run { p.int("MinAmount", 1, 100)?.map(|n| n as u32) } else { None };
     if let Some(m) = min_amount {
         if m > amount {
             return Err(ApiError::new(
@@ -568,10 +503,7 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
             ))
         }
     }
-    match p.choice(
-        "SpotStrategy",
-        &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"],
-    )? {
+    match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
         None | Some("NoSpot") => {}
         Some(_) => {
             return Err(ApiError::new(
@@ -587,14 +519,7 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
             return Err(ApiError::invalid("ClientToken"));
         }
     }
-    let tags = p
-        .tags("Tag", 20)?
-        .into_iter()
-        .map(|(k, v)| Tag {
-            key: k,
-            value: v.unwrap_or_default(),
-        })
-        .collect();
+    let tags = p.tags("Tag", 20)?.into_iter().map(|(k, v)| Tag { key: k, value: v.unwrap_or_default() }).collect();
     let spec = CreateInstances {
         zone_id: p.get("ZoneId").map(str::to_string),
         instance_type,
@@ -607,10 +532,7 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
         description: p.string("Description", 256)?.unwrap_or_default(),
         user_data: decode_user_data(p)?,
         tags,
-        client_token: token.map(|t| ClientToken {
-            token: t,
-            fingerprint: crate::fingerprint(c.action, p),
-        }),
+        client_token: token.map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
         dry_run: p.bool("DryRun")?.unwrap_or(false),
         auto_start: run,
     };
@@ -775,27 +697,17 @@ struct WireInstance<'a> {
     metadata_options: WireMetadataOptions,
 }
 
-fn wire_instance<'a>(
-    c: &'a Call<'_>,
-    i: &'a Instance,
-    builtin: Option<&'a ImageInfo>,
-) -> WireInstance<'a> {
+fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a ImageInfo>) -> WireInstance<'a> {
     let cat = c.cp.catalog();
     let t = cat.instance_type(&i.instance_type);
-    let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) =
-        match builtin.filter(|b| b.id == i.image_id) {
-            Some(b) => (
-                Cow::Borrowed(b.os_type.as_str()),
-                Cow::Borrowed(b.os_name.as_str()),
-            ),
-            None => match c.cp.images().get(&i.image_id) {
-                Some(m) => (Cow::Owned(m.os_type), Cow::Owned(m.os_name)),
-                None => (Cow::Borrowed("linux"), Cow::Borrowed("")),
-            },
-        };
-    let (family, gpu_spec) = t
-        .map(|t| (t.family.as_str(), t.gpu_model.as_str()))
-        .unwrap_or(("", ""));
+    let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) = match builtin.filter(|b| b.id == i.image_id) {
+        Some(b) => (Cow::Borrowed(b.os_type.as_str()), Cow::Borrowed(b.os_name.as_str())),
+        None => match c.cp.images().get(&i.image_id) {
+            Some(m) => (Cow::Owned(m.os_type), Cow::Owned(m.os_name)),
+            None => (Cow::Borrowed("linux"), Cow::Borrowed("")),
+        },
+    };
+    let (family, gpu_spec) = t.map(|t| (t.family.as_str(), t.gpu_model.as_str())).unwrap_or(("", ""));
     WireInstance {
         instance_id: &i.id,
         instance_name: &i.name,
@@ -814,9 +726,7 @@ fn wire_instance<'a>(
         gpu_amount: t.map(|t| t.gpu_count).unwrap_or(0),
         gpu_spec,
         local_storage_amount: t.map(|t| t.local_disk_count).unwrap_or(0),
-        local_storage_capacity: t
-            .map(|t| t.local_disk_gib * t.local_disk_count as u64)
-            .unwrap_or(0),
+        local_storage_capacity: t.map(|t| t.local_disk_gib * t.local_disk_count as u64).unwrap_or(0),
         cpu_options: WireCpuOptions {
             core_count: t.map(|t| t.vcpus.div_ceil(2)).unwrap_or(0),
             threads_per_core: 2,
@@ -845,33 +755,14 @@ fn wire_instance<'a>(
         key_pair_name: "",
         resource_group_id: "",
         vlan_id: "",
-        vpc_attributes: WireVpc {
-            vpc_id: "",
-            vswitch_id: "",
-            nat_ip_address: "",
-            private_ip_address: NO_IPS,
-        },
+        vpc_attributes: WireVpc { vpc_id: "", vswitch_id: "", nat_ip_address: "", private_ip_address: NO_IPS },
         public_ip_address: NO_IPS,
         inner_ip_address: NO_IPS,
-        eip_address: WireEip {
-            allocation_id: "",
-            ip_address: "",
-            internet_charge_type: "",
-            bandwidth: 0,
-        },
+        eip_address: WireEip { allocation_id: "", ip_address: "", internet_charge_type: "", bandwidth: 0 },
         security_group_ids: SgIds { ids: [] },
         network_interfaces: Nics { nics: [] },
         operation_locks: Locks { locks: [] },
-        tags: WireTags {
-            tag: i
-                .tags
-                .iter()
-                .map(|t| WireTag {
-                    key: &t.key,
-                    value: &t.value,
-                })
-                .collect(),
-        },
+        tags: WireTags { tag: i.tags.iter().map(|t| WireTag { key: &t.key, value: &t.value }).collect() },
         metadata_options: WireMetadataOptions {
             http_endpoint: "disabled",
             http_tokens: "optional",
@@ -909,39 +800,20 @@ fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
     let (offset, size, number) = if token_mode {
         let max = p
             .get("MaxResults")
-            .map(|v| {
-                v.trim()
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::invalid("MaxResults"))
-            })
+            .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::invalid("MaxResults")))
             .transpose()?
             .unwrap_or(10)
             .clamp(10, 100) as usize;
-        (
-            p.get("NextToken")
-                .map(decode_token)
-                .transpose()?
-                .unwrap_or(0),
-            max,
-            1,
-        )
+        (p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0), max, 1)
     } else {
         page(p, 10, 100)?
     };
     let image = c.cp.images().get(feiyun_runtime::images::BUILTIN_IMAGE_ID);
     c.cp.with_instances(c.account_id, &filter, |all| {
         let total = all.len();
-        let items: Vec<WireInstance<'_>> = all
-            .iter()
-            .skip(offset)
-            .take(size)
-            .map(|i| wire_instance(c, i, image.as_ref()))
-            .collect();
-        let next = if token_mode && offset + size < total {
-            encode_token(offset + size)
-        } else {
-            String::new()
-        };
+        let items: Vec<WireInstance<'_>> =
+            all.iter().skip(offset).take(size).map(|i| wire_instance(c, i, image.as_ref())).collect();
+        let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
         let page = WireInstancePage {
             instances: WireInstances { instance: items },
             total_count: total,
@@ -963,12 +835,8 @@ fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> {
         ..Default::default()
     };
     let all = c.cp.describe_instances(c.account_id, &filter);
-    let items: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(size)
-        .map(|i| json!({"InstanceId": i.id, "Status": i.status.as_str()}))
-        .collect();
+    let items: Vec<Value> =
+        all.iter().skip(offset).take(size).map(|i| json!({"InstanceId": i.id, "Status": i.status.as_str()})).collect();
     Ok(
         json!({"InstanceStatuses": {"InstanceStatus": items}, "TotalCount": all.len(), "PageNumber": number, "PageSize": size}),
     )
@@ -983,13 +851,7 @@ fn describe_instance_attribute(c: &Call<'_>) -> Result<Value, ApiError> {
         obj.insert("ClusterId".into(), json!(""));
         obj.insert(
             "CreditSpecification".into(),
-            json!(if c
-                .cp
-                .catalog()
-                .instance_type(&i.instance_type)
-                .map(|t| t.is_burstable())
-                .unwrap_or(false)
-            {
+            json!(if c.cp.catalog().instance_type(&i.instance_type).map(|t| t.is_burstable()).unwrap_or(false) {
                 "Standard"
             } else {
                 ""
@@ -1020,10 +882,7 @@ fn stop_options(p: &Params, force_param: &str) -> Result<StopOptions, ApiError> 
         Some(m) => StoppedMode::parse(m).unwrap_or(StoppedMode::KeepCharging),
         None => StoppedMode::KeepCharging,
     };
-    Ok(StopOptions {
-        force: p.bool(force_param)?.unwrap_or(false),
-        mode,
-    })
+    Ok(StopOptions { force: p.bool(force_param)?.unwrap_or(false), mode })
 }
 
 /// StartInstance, StopInstance, RebootInstance, DeleteInstance: one instance, all-or-nothing.
@@ -1046,22 +905,15 @@ fn batch(c: &Call<'_>, action: UserAction, list: &str) -> Result<Value, ApiError
     if ids.is_empty() {
         return Err(ApiError::missing(&format!("{list}.1")));
     }
-    let force = if action == UserAction::Reboot {
-        "ForceReboot"
-    } else {
-        "ForceStop"
-    };
+    let force = if action == UserAction::Reboot { "ForceReboot" } else { "ForceStop" };
     let stop = match action {
         UserAction::Stop | UserAction::Reboot => Some(stop_options(p, force)?),
         _ => None,
     };
-    let all_together = !matches!(
-        p.choice("BatchOptimization", &["AllTogether", "SuccessFirst"])?,
-        Some("SuccessFirst")
-    );
+    let all_together =
+        !matches!(p.choice("BatchOptimization", &["AllTogether", "SuccessFirst"])?, Some("SuccessFirst"));
     let dry = p.bool("DryRun")?.unwrap_or(false);
-    let out =
-        c.cp.act(c.account_id, &ids, action, stop, all_together, dry)?;
+    let out = c.cp.act(c.account_id, &ids, action, stop, all_together, dry)?;
     let items: Vec<Value> = out
         .into_iter()
         .map(|(id, r)| match r {
@@ -1084,14 +936,7 @@ fn delete_instances(c: &Call<'_>) -> Result<Value, ApiError> {
     }
     let force = p.bool("Force")?.unwrap_or(false);
     let dry = p.bool("DryRun")?.unwrap_or(false);
-    c.cp.act(
-        c.account_id,
-        &ids,
-        UserAction::Delete { force },
-        None,
-        true,
-        dry,
-    )?;
+    c.cp.act(c.account_id, &ids, UserAction::Delete { force }, None, true, dry)?;
     Ok(json!({}))
 }
 
@@ -1102,10 +947,7 @@ fn console_output(c: &Call<'_>) -> Result<Value, ApiError> {
         DomainError::IncorrectStatus { status } => ApiError::new(
             405,
             "IncorrectInstanceStatus",
-            format!(
-                "The instance status \"{}\" is not applicable",
-                status.as_str()
-            ),
+            format!("The instance status \"{}\" is not applicable", status.as_str()),
         ),
         other => other.into(),
     })?;
@@ -1114,9 +956,7 @@ fn console_output(c: &Call<'_>) -> Result<Value, ApiError> {
     }
     // Documented as UTC+8, `yyyy-MM-dd HH:mm:ss`.
     let tz = FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    let last = modified
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default();
+    let last = modified.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
     Ok(json!({"InstanceId": id, "ConsoleOutput": B64.encode(bytes), "LastUpdateTime": last}))
 }
 
@@ -1149,13 +989,9 @@ fn strip_escapes(b: &[u8]) -> Vec<u8> {
 fn command_type(p: &Params, name: &str) -> Result<Option<CommandType>, ApiError> {
     match p.get(name) {
         None => Ok(None),
-        Some(t) => CommandType::parse(t).map(Some).ok_or_else(|| {
-            ApiError::new(
-                403,
-                "InvalidCmdType.NotFound",
-                "The specified command type does not exist.",
-            )
-        }),
+        Some(t) => CommandType::parse(t)
+            .map(Some)
+            .ok_or_else(|| ApiError::new(403, "InvalidCmdType.NotFound", "The specified command type does not exist.")),
     }
 }
 
@@ -1166,19 +1002,11 @@ fn command_content(p: &Params, default_plain: bool) -> Result<Vec<u8>, ApiError>
         raw.as_bytes().to_vec()
     } else {
         B64.decode(raw.trim()).map_err(|_| {
-            ApiError::new(
-                400,
-                "CmdContent.DecodeError",
-                "The CommandContent can not be base64 decoded.",
-            )
+            ApiError::new(400, "CmdContent.DecodeError", "The CommandContent can not be base64 decoded.")
         })?
     };
     if B64.encode(&bytes).len() > 24 * 1024 {
-        return Err(ApiError::new(
-            403,
-            "CmdContent.ExceedLimit",
-            "The command content exceeds the limit.",
-        ));
+        return Err(ApiError::new(403, "CmdContent.ExceedLimit", "The command content exceeds the limit."));
     }
     Ok(bytes)
 }
@@ -1198,11 +1026,7 @@ fn check_repeat_mode(p: &Params) -> Result<(), ApiError> {
             ))
         }
         Some(_) => {
-            return Err(ApiError::new(
-                404,
-                "InvalidRepeatMode.NotFound",
-                "The specified repeat mode does not exist.",
-            ))
+            return Err(ApiError::new(404, "InvalidRepeatMode.NotFound", "The specified repeat mode does not exist."))
         }
     }
     if p.get("Frequency").is_some() {
@@ -1217,9 +1041,7 @@ fn check_repeat_mode(p: &Params) -> Result<(), ApiError> {
 
 fn create_command(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let name = p
-        .string("Name", 128)?
-        .ok_or_else(|| ApiError::missing("Name"))?;
+    let name = p.string("Name", 128)?.ok_or_else(|| ApiError::missing("Name"))?;
     let kind = command_type(p, "Type")?.ok_or_else(|| ApiError::missing("Type"))?;
     let content = command_content(p, false)?;
     let command = Command {
@@ -1234,9 +1056,7 @@ fn create_command(c: &Call<'_>) -> Result<Value, ApiError> {
         created_at: c.cp.now(),
         ephemeral: false,
     };
-    let id =
-        c.cp.create_command(c.account_id, command)
-            .map_err(ApiError::from_domain_assistant)?;
+    let id = c.cp.create_command(c.account_id, command).map_err(ApiError::from_domain_assistant)?;
     Ok(json!({"CommandId": id}))
 }
 
@@ -1245,8 +1065,7 @@ fn describe_commands(c: &Call<'_>) -> Result<Value, ApiError> {
     let plain = content_encoding(p, false)?;
     let (offset, size, number) = page(p, 10, 50)?;
     let kind = command_type(p, "Type")?;
-    let all =
-        c.cp.describe_commands(c.account_id, p.get("CommandId"), p.get("Name"), kind);
+    let all = c.cp.describe_commands(c.account_id, p.get("CommandId"), p.get("Name"), kind);
     let items: Vec<Value> = all
         .iter()
         .skip(offset)
@@ -1282,19 +1101,14 @@ fn describe_commands(c: &Call<'_>) -> Result<Value, ApiError> {
 
 fn delete_command(c: &Call<'_>) -> Result<Value, ApiError> {
     let id = c.params.required("CommandId")?;
-    c.cp.delete_command(c.account_id, id)
-        .map_err(ApiError::from_domain_assistant)?;
+    c.cp.delete_command(c.account_id, id).map_err(ApiError::from_domain_assistant)?;
     Ok(json!({}))
 }
 
 fn targets(p: &Params) -> Result<Vec<String>, ApiError> {
     let ids = p.list("InstanceId", 100)?;
     if ids.is_empty() {
-        return Err(ApiError::new(
-            400,
-            "MissingParam.InstanceId",
-            "The parameter InstanceId is missing.",
-        ));
+        return Err(ApiError::new(400, "MissingParam.InstanceId", "The parameter InstanceId is missing."));
     }
     Ok(ids)
 }
@@ -1320,17 +1134,14 @@ fn run_command(c: &Call<'_>) -> Result<Value, ApiError> {
     let run = RunScript {
         instance_ids: ids,
         content,
-        name: p
-            .string("Name", 128)?
-            .unwrap_or_else(|| "RunCommand".to_string()),
+        name: p.string("Name", 128)?.unwrap_or_else(|| "RunCommand".to_string()),
         description: p.string("Description", 512)?.unwrap_or_default(),
         working_dir: p.string("WorkingDir", 200)?.unwrap_or_default(),
         timeout_s: timeout(p)?.unwrap_or(60),
     };
     let keep = p.bool("KeepCommand")?.unwrap_or(false);
     let (command_id, invoke_id) =
-        c.cp.run_command(c.account_id, kind, keep, run)
-            .map_err(ApiError::from_domain_assistant)?;
+        c.cp.run_command(c.account_id, kind, keep, run).map_err(ApiError::from_domain_assistant)?;
     Ok(json!({"CommandId": command_id, "InvokeId": invoke_id}))
 }
 
@@ -1347,19 +1158,9 @@ fn legacy_invoke_status(v: &Invocation) -> &'static str {
     if v.runs.iter().any(|r| !r.status.is_final()) {
         return "Running";
     }
-    if v.runs.iter().all(|r| {
-        matches!(
-            r.status,
-            RunStatus::Timeout | RunStatus::Aborted | RunStatus::Error
-        )
-    }) {
+    if v.runs.iter().all(|r| matches!(r.status, RunStatus::Timeout | RunStatus::Aborted | RunStatus::Error)) {
         "Failed"
-    } else if v.runs.iter().any(|r| {
-        matches!(
-            r.status,
-            RunStatus::Timeout | RunStatus::Aborted | RunStatus::Error
-        )
-    }) {
+    } else if v.runs.iter().any(|r| matches!(r.status, RunStatus::Timeout | RunStatus::Aborted | RunStatus::Error)) {
         "PartialFailed"
     } else {
         "Finished"
@@ -1384,11 +1185,7 @@ fn describe_invocations(c: &Call<'_>) -> Result<Value, ApiError> {
     let all: Vec<Invocation> =
         c.cp.describe_invocations(c.account_id, &invocation_filter(p))
             .into_iter()
-            .filter(|v| {
-                status_filter
-                    .map(|s| s == v.status().as_str() || s == legacy_invoke_status(v))
-                    .unwrap_or(true)
-            })
+            .filter(|v| status_filter.map(|s| s == v.status().as_str() || s == legacy_invoke_status(v)).unwrap_or(true))
             .collect();
     let items: Vec<Value> = all
         .iter()
@@ -1452,8 +1249,7 @@ fn describe_invocation_results(c: &Call<'_>) -> Result<Value, ApiError> {
     let record_filter = p.get("InvokeRecordStatus");
     let instance = p.get("InstanceId");
     let mut rows: Vec<(&Invocation, &InvocationRun)> = Vec::new();
-    let invs =
-        c.cp.describe_invocations(c.account_id, &invocation_filter(p));
+    let invs = c.cp.describe_invocations(c.account_id, &invocation_filter(p));
     for v in &invs {
         for r in &v.runs {
             if instance.map(|i| i == r.instance_id).unwrap_or(true)
@@ -1511,9 +1307,8 @@ mod tests {
 
     #[test]
     fn instance_times_have_minute_precision() {
-        let t = chrono::DateTime::parse_from_rfc3339("2017-12-10T04:04:59.9Z")
-            .expect("valid")
-            .with_timezone(&chrono::Utc);
+        let t =
+            chrono::DateTime::parse_from_rfc3339("2017-12-10T04:04:59.9Z").expect("valid").with_timezone(&chrono::Utc);
         assert_eq!(minutes(&t), "2017-12-10T04:04Z");
     }
 

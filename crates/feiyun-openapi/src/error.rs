@@ -11,11 +11,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code: code.to_string(),
-            message: message.into(),
-        }
+        ApiError { status, code: code.to_string(), message: message.into() }
     }
 
     pub fn missing(param: &str) -> ApiError {
@@ -27,27 +23,15 @@ impl ApiError {
     }
 
     pub fn invalid(param: &str) -> ApiError {
-        ApiError::new(
-            400,
-            "InvalidParameter",
-            format!("The specified parameter \"{param}\" is not valid."),
-        )
+        ApiError::new(400, "InvalidParameter", format!("The specified parameter \"{param}\" is not valid."))
     }
 
     pub fn invalid_because(param: &str, why: &str) -> ApiError {
-        ApiError::new(
-            400,
-            "InvalidParameter",
-            format!("The specified parameter \"{param}\" is not valid: {why}"),
-        )
+        ApiError::new(400, "InvalidParameter", format!("The specified parameter \"{param}\" is not valid: {why}"))
     }
 
     pub fn unknown_action() -> ApiError {
-        ApiError::new(
-            404,
-            "InvalidAction.NotFound",
-            "Specified api is not found, please check your url and method.",
-        )
+        ApiError::new(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
     }
 
     pub fn internal() -> ApiError {
@@ -61,11 +45,9 @@ impl ApiError {
     /// Cloud Assistant actions name some errors differently from the rest of ECS.
     pub fn from_domain_assistant(e: DomainError) -> ApiError {
         match e {
-            DomainError::InstanceNotFound(_) => ApiError::new(
-                404,
-                "InvalidInstance.NotFound",
-                "The specified instance does not exist.",
-            ),
+            DomainError::InstanceNotFound(_) => {
+                ApiError::new(404, "InvalidInstance.NotFound", "The specified instance does not exist.")
+            }
             other => ApiError::from(other),
         }
     }

@@ -32,21 +32,11 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).ok_or_else(|| {
-                    ApiError::new(
-                        400,
-                        "InvalidParameter",
-                        "Malformed percent-encoding in the request.",
-                    )
+                    ApiError::new(400, "InvalidParameter", "Malformed percent-encoding in the request.")
                 })?;
-                let v = std::str::from_utf8(hex)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            400,
-                            "InvalidParameter",
-                            "Malformed percent-encoding in the request.",
-                        )
+                let v =
+                    std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
+                        ApiError::new(400, "InvalidParameter", "Malformed percent-encoding in the request.")
                     })?;
                 out.push(v);
                 i += 2;
@@ -55,14 +45,11 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|_| ApiError::new(400, "InvalidParameter", "Request parameters must be UTF-8."))
+    String::from_utf8(out).map_err(|_| ApiError::new(400, "InvalidParameter", "Request parameters must be UTF-8."))
 }
 
 impl Params {
-    pub fn from_pairs(
-        pairs: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Params, ApiError> {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Params, ApiError> {
         let mut map = BTreeMap::new();
         for (k, v) in pairs {
             if v.len() > MAX_PARAM_LEN {
@@ -79,10 +66,7 @@ impl Params {
 
     /// A present, non-empty value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.map
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.map.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     pub fn required(&self, name: &str) -> Result<&str, ApiError> {
@@ -92,10 +76,9 @@ impl Params {
     pub fn string(&self, name: &str, max_len: usize) -> Result<Option<String>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) if v.chars().count() > max_len => Err(ApiError::invalid_because(
-                name,
-                &format!("longer than {max_len} characters"),
-            )),
+            Some(v) if v.chars().count() > max_len => {
+                Err(ApiError::invalid_because(name, &format!("longer than {max_len} characters")))
+            }
             Some(v) => Ok(Some(v.to_string())),
         }
     }
@@ -115,10 +98,7 @@ impl Params {
             None => Ok(None),
             Some(v) => match v.trim().parse::<i64>() {
                 Ok(n) if n >= min && n <= max => Ok(Some(n)),
-                _ => Err(ApiError::invalid_because(
-                    name,
-                    &format!("must be an integer from {min} to {max}"),
-                )),
+                _ => Err(ApiError::invalid_because(name, &format!("must be an integer from {min} to {max}"))),
             },
         }
     }
@@ -127,12 +107,7 @@ impl Params {
     pub fn choice<'a>(&self, name: &str, allowed: &[&'a str]) -> Result<Option<&'a str>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => allowed
-                .iter()
-                .find(|a| **a == v)
-                .copied()
-                .map(Some)
-                .ok_or_else(|| ApiError::invalid(name)),
+            Some(v) => allowed.iter().find(|a| **a == v).copied().map(Some).ok_or_else(|| ApiError::invalid(name)),
         }
     }
 
@@ -155,10 +130,7 @@ impl Params {
         }
         items.sort();
         if items.len() > max {
-            return Err(ApiError::invalid_because(
-                name,
-                &format!("at most {max} items"),
-            ));
+            return Err(ApiError::invalid_because(name, &format!("at most {max} items")));
         }
         Ok(items.into_iter().map(|(_, v)| v).collect())
     }
@@ -176,10 +148,7 @@ impl Params {
             };
             let Ok(n) = n.parse::<usize>() else { continue };
             if n == 0 || n > max {
-                return Err(ApiError::invalid_because(
-                    name,
-                    &format!("at most {max} tags"),
-                ));
+                return Err(ApiError::invalid_because(name, &format!("at most {max} tags")));
             }
             let e = out.entry(n).or_default();
             match field {
@@ -220,13 +189,10 @@ impl Params {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
-        let list: Vec<String> = serde_json::from_str(v)
-            .map_err(|_| ApiError::invalid_because(name, "must be a JSON array of strings"))?;
+        let list: Vec<String> =
+            serde_json::from_str(v).map_err(|_| ApiError::invalid_because(name, "must be a JSON array of strings"))?;
         if list.len() > max {
-            return Err(ApiError::invalid_because(
-                name,
-                &format!("at most {max} items"),
-            ));
+            return Err(ApiError::invalid_because(name, &format!("at most {max} items")));
         }
         Ok(Some(list))
     }
@@ -253,8 +219,7 @@ mod tests {
 
     #[test]
     fn typed_accessors() {
-        let x =
-            p("B1=True&B2=false&B3=yes&N=5&Bad=5x&InstanceId.2=b&InstanceId.1=a&InstanceId.10=c");
+        let x = p("B1=True&B2=false&B3=yes&N=5&Bad=5x&InstanceId.2=b&InstanceId.1=a&InstanceId.10=c");
         assert_eq!(x.bool("B1").expect("ok"), Some(true));
         assert_eq!(x.bool("B2").expect("ok"), Some(false));
         assert_eq!(x.bool("B3").expect_err("bad").code, "InvalidParameter");
@@ -263,10 +228,7 @@ mod tests {
         assert!(x.int("Bad", 0, 10).is_err());
         assert_eq!(x.list("InstanceId", 100).expect("ok"), vec!["a", "b", "c"]);
         assert!(x.list("InstanceId", 2).is_err());
-        assert_eq!(
-            x.required("Nope").expect_err("missing").code,
-            "MissingParameter"
-        );
+        assert_eq!(x.required("Nope").expect_err("missing").code, "MissingParameter");
     }
 
     #[test]
@@ -274,15 +236,9 @@ mod tests {
         let x = p("Tag.1.Key=env&Tag.1.Value=dev&Tag.2.Key=team&Ids=%5B%22i-1%22%2C+%22i-2%22%5D");
         assert_eq!(
             x.tags("Tag", 20).expect("ok"),
-            vec![
-                ("env".to_string(), Some("dev".to_string())),
-                ("team".to_string(), None)
-            ]
+            vec![("env".to_string(), Some("dev".to_string())), ("team".to_string(), None)]
         );
-        assert_eq!(
-            x.json_list("Ids", 100).expect("ok"),
-            Some(vec!["i-1".to_string(), "i-2".to_string()])
-        );
+        assert_eq!(x.json_list("Ids", 100).expect("ok"), Some(vec!["i-1".to_string(), "i-2".to_string()]));
         assert!(p("Ids=notjson").json_list("Ids", 100).is_err());
         assert!(p("Tag.21.Key=x").tags("Tag", 20).is_err());
         assert!(p("Tag.1.Value=x").tags("Tag", 20).is_err());

@@ -41,10 +41,7 @@ pub fn canonical_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) 
 }
 
 /// V2: `METHOD&%2F&pct(canonical query)`, over every parameter but `Signature`.
-pub fn v2_string_to_sign<'a>(
-    method: &str,
-    params: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> String {
+pub fn v2_string_to_sign<'a>(method: &str, params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let canon = canonical_query(params.into_iter().filter(|(k, _)| *k != "Signature"));
     format!("{}&%2F&{}", method, pct(&canon))
 }
@@ -86,17 +83,9 @@ impl V3Authorization {
                 _ => {}
             }
         }
-        let signed_headers: Vec<String> = signed?
-            .split(';')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        Some(V3Authorization {
-            algorithm: alg.to_string(),
-            access_key_id: cred?,
-            signed_headers,
-            signature: sig?,
-        })
+        let signed_headers: Vec<String> =
+            signed?.split(';').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+        Some(V3Authorization { algorithm: alg.to_string(), access_key_id: cred?, signed_headers, signature: sig? })
     }
 }
 
@@ -114,16 +103,10 @@ pub fn v3_canonical_request(
     out.push('\n');
     out.push_str(if path.is_empty() { "/" } else { path });
     out.push('\n');
-    out.push_str(&canonical_query(
-        query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
+    out.push_str(&canonical_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
     out.push('\n');
     for name in signed_headers {
-        let mut values: Vec<&str> = headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .collect();
+        let mut values: Vec<&str> = headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim()).collect();
         values.sort();
         out.push_str(name);
         out.push(':');
@@ -138,10 +121,7 @@ pub fn v3_canonical_request(
 }
 
 pub fn v3_string_to_sign(canonical_request: &str) -> String {
-    format!(
-        "ACS3-HMAC-SHA256\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    format!("ACS3-HMAC-SHA256\n{}", sha256_hex(canonical_request.as_bytes()))
 }
 
 pub fn v3_signature(secret: &str, string_to_sign: &str) -> String {
@@ -155,11 +135,7 @@ pub fn v3_signature(secret: &str, string_to_sign: &str) -> String {
 
 /// Constant-time comparison of two signatures.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A request as it arrived, decoded but not interpreted.
@@ -178,18 +154,10 @@ pub struct SignedRequest<'a> {
 
 impl SignedRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .chain(self.form.iter())
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().chain(self.form.iter()).rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -214,11 +182,7 @@ pub fn claimed_key(req: &SignedRequest<'_>) -> Result<String, ApiError> {
 }
 
 fn incomplete() -> ApiError {
-    ApiError::new(
-        400,
-        "IncompleteSignature",
-        "The request signature does not conform to Aliyun standards.",
-    )
+    ApiError::new(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards.")
 }
 
 fn mismatch(sts: &str) -> ApiError {
@@ -230,21 +194,13 @@ fn mismatch(sts: &str) -> ApiError {
 }
 
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ")
-        .ok()
-        .map(|t| t.and_utc())
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").ok().map(|t| t.and_utc())
 }
 
 fn timestamp(s: Option<&str>, name: &str) -> Result<DateTime<Utc>, ApiError> {
-    let s = s
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::missing(name))?;
+    let s = s.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing(name))?;
     parse_timestamp(s).ok_or_else(|| {
-        ApiError::new(
-            400,
-            "InvalidTimeStamp.Format",
-            "Specified time stamp or date value is not well formatted.",
-        )
+        ApiError::new(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
     })
 }
 
@@ -257,68 +213,40 @@ pub fn verify(req: &SignedRequest<'_>, secret: &str) -> Result<Verified, ApiErro
 }
 
 fn verify_v2(req: &SignedRequest<'_>, secret: &str) -> Result<Verified, ApiError> {
-    let key = req
-        .param("AccessKeyId")
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::missing("AccessKeyId"))?;
-    let sig = req
-        .param("Signature")
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::missing("Signature"))?;
+    let key = req.param("AccessKeyId").filter(|k| !k.is_empty()).ok_or_else(|| ApiError::missing("AccessKeyId"))?;
+    let sig = req.param("Signature").filter(|k| !k.is_empty()).ok_or_else(|| ApiError::missing("Signature"))?;
     match req.param("SignatureMethod") {
         Some("HMAC-SHA1") => {}
         None | Some("") => return Err(ApiError::missing("SignatureMethod")),
         Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidSignatureMethod",
-                "Specified signature method is not supported.",
-            ))
+            return Err(ApiError::new(400, "InvalidSignatureMethod", "Specified signature method is not supported."))
         }
     }
     match req.param("SignatureVersion") {
         Some("1.0") => {}
         None | Some("") => return Err(ApiError::missing("SignatureVersion")),
         Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidSignatureVersion",
-                "Specified signature version is not supported.",
-            ))
+            return Err(ApiError::new(400, "InvalidSignatureVersion", "Specified signature version is not supported."))
         }
     }
-    let nonce = req
-        .param("SignatureNonce")
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::missing("SignatureNonce"))?;
+    let nonce =
+        req.param("SignatureNonce").filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing("SignatureNonce"))?;
     let ts = timestamp(req.param("Timestamp"), "Timestamp")?;
     // Query and body together; a key in both would be ambiguous.
-    let all: Vec<(&str, &str)> = req
-        .query
-        .iter()
-        .chain(req.form.iter())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let all: Vec<(&str, &str)> =
+        req.query.iter().chain(req.form.iter()).map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let sts = v2_string_to_sign(req.method, all.iter().copied());
     let want = v2_signature(secret, &sts);
     if !same(&want, sig) {
         return Err(mismatch(&sts));
     }
-    Ok(Verified {
-        access_key_id: key.to_string(),
-        nonce: nonce.to_string(),
-        timestamp: ts,
-    })
+    Ok(Verified { access_key_id: key.to_string(), nonce: nonce.to_string(), timestamp: ts })
 }
 
 fn verify_v3(req: &SignedRequest<'_>, auth: &str, secret: &str) -> Result<Verified, ApiError> {
     let a = V3Authorization::parse(auth).ok_or_else(incomplete)?;
     if a.algorithm != "ACS3-HMAC-SHA256" {
-        return Err(ApiError::new(
-            400,
-            "InvalidSignatureMethod",
-            "Specified signature method is not supported.",
-        ));
+        return Err(ApiError::new(400, "InvalidSignatureMethod", "Specified signature method is not supported."));
     }
     // The nonce and date must be covered by the signature, or replay protection means nothing.
     for must in ["x-acs-date", "x-acs-signature-nonce"] {
@@ -332,31 +260,14 @@ fn verify_v3(req: &SignedRequest<'_>, auth: &str, secret: &str) -> Result<Verifi
             return Err(ApiError::new(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. server string to sign is:x-acs-content-sha256 does not match the body"));
         }
     }
-    let creq = v3_canonical_request(
-        req.method,
-        req.path,
-        req.query,
-        req.headers,
-        &a.signed_headers,
-        &body_hash,
-    );
+    let creq = v3_canonical_request(req.method, req.path, req.query, req.headers, &a.signed_headers, &body_hash);
     let sts = v3_string_to_sign(&creq);
-    if !same(
-        &v3_signature(secret, &sts),
-        &a.signature.to_ascii_lowercase(),
-    ) {
+    if !same(&v3_signature(secret, &sts), &a.signature.to_ascii_lowercase()) {
         return Err(mismatch(&sts));
     }
-    let nonce = req
-        .header("x-acs-signature-nonce")
-        .filter(|n| !n.is_empty())
-        .ok_or_else(incomplete)?;
+    let nonce = req.header("x-acs-signature-nonce").filter(|n| !n.is_empty()).ok_or_else(incomplete)?;
     let ts = timestamp(req.header("x-acs-date"), "x-acs-date")?;
-    Ok(Verified {
-        access_key_id: a.access_key_id,
-        nonce: nonce.to_string(),
-        timestamp: ts,
-    })
+    Ok(Verified { access_key_id: a.access_key_id, nonce: nonce.to_string(), timestamp: ts })
 }
 
 /// Sign a request the way the V3 SDKs do. `headers` must include `host`, `x-acs-action`,
@@ -370,22 +281,13 @@ pub fn sign_v3(
     key_id: &str,
     secret: &str,
 ) -> String {
-    let mut names: Vec<String> = headers
-        .iter()
-        .map(|(k, _)| k.to_ascii_lowercase())
-        .collect();
+    let mut names: Vec<String> = headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
     names.sort();
     names.dedup();
-    let lower: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
+    let lower: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
     let creq = v3_canonical_request(method, "/", query, &lower, &names, &sha256_hex(body));
     let sig = v3_signature(secret, &v3_string_to_sign(&creq));
-    format!(
-        "ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={},Signature={sig}",
-        names.join(";")
-    )
+    format!("ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={},Signature={sig}", names.join(";"))
 }
 
 #[cfg(test)]
@@ -406,28 +308,19 @@ mod tests {
         ];
         let sts = v2_string_to_sign("GET", params);
         assert_eq!(sts, "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26");
-        assert_eq!(
-            v2_signature("testsecret", &sts),
-            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
-        );
+        assert_eq!(v2_signature("testsecret", &sts), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
     }
 
     #[test]
     fn official_v3_vector() {
         let q = vec![
-            (
-                "ImageId".to_string(),
-                "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd".to_string(),
-            ),
+            ("ImageId".to_string(), "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd".to_string()),
             ("RegionId".to_string(), "cn-shanghai".to_string()),
         ];
         let h: Vec<(String, String)> = [
             ("host", "ecs.cn-shanghai.aliyuncs.com"),
             ("x-acs-action", "RunInstances"),
-            (
-                "x-acs-content-sha256",
-                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            ),
+            ("x-acs-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
             ("x-acs-date", "2023-10-26T09:01:01Z"),
             ("x-acs-signature-nonce", "d410180a5abf7fe235dd9b74aca91fc0"),
             ("x-acs-version", "2014-05-26"),
@@ -441,14 +334,7 @@ mod tests {
             v3_signature("YourAccessKeySecret", &v3_string_to_sign(&creq)),
             "e521358f7776c97df52e6b2891a8bc73026794a071b50c3323388c4e0df64804"
         );
-        let auth = sign_v3(
-            "POST",
-            &q,
-            &h,
-            b"",
-            "YourAccessKeyId",
-            "YourAccessKeySecret",
-        );
+        let auth = sign_v3("POST", &q, &h, b"", "YourAccessKeyId", "YourAccessKeySecret");
         assert!(auth.ends_with("e521358f7776c97df52e6b2891a8bc73026794a071b50c3323388c4e0df64804"));
     }
 
@@ -459,10 +345,8 @@ mod tests {
 
     #[test]
     fn parses_authorization_tolerantly() {
-        let a = V3Authorization::parse(
-            "ACS3-HMAC-SHA256 Credential=k, SignedHeaders=Host;x-acs-date ,Signature=ab",
-        )
-        .expect("parses");
+        let a = V3Authorization::parse("ACS3-HMAC-SHA256 Credential=k, SignedHeaders=Host;x-acs-date ,Signature=ab")
+            .expect("parses");
         assert_eq!(a.signed_headers, vec!["host", "x-acs-date"]);
         assert_eq!(a.access_key_id, "k");
         assert!(V3Authorization::parse("garbage").is_none());

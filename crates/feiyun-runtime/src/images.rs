@@ -82,10 +82,7 @@ fn dir_size(path: &Path) -> u64 {
 
 impl ImageStore {
     pub fn new(root: PathBuf) -> ImageStore {
-        ImageStore {
-            root,
-            cache: Default::default(),
-        }
+        ImageStore { root, cache: Default::default() }
     }
 
     pub fn rootfs(&self, id: &str) -> PathBuf {
@@ -117,10 +114,7 @@ impl ImageStore {
         }
         let text = fs::read(self.root.join(id).join("image.json")).ok()?;
         let info: ImageInfo = serde_json::from_slice(&text).ok()?;
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), info.clone());
+        self.cache.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), info.clone());
         Some(info)
     }
 
@@ -153,10 +147,8 @@ impl ImageStore {
         ] {
             fs::create_dir_all(rootfs.join(d)).map_err(io(&rootfs))?;
         }
-        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
-            .map_err(io(&rootfs))?;
-        fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700))
-            .map_err(io(&rootfs))?;
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io(&rootfs))?;
+        fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).map_err(io(&rootfs))?;
         let bb = rootfs.join("bin/busybox");
         fs::copy(busybox, &bb).map_err(io(busybox))?;
         fs::set_permissions(&bb, fs::Permissions::from_mode(0o755)).map_err(io(&bb))?;
@@ -165,10 +157,7 @@ impl ImageStore {
             .output()
             .map_err(|e| RuntimeError::Image(format!("cannot run {}: {e}", busybox.display())))?;
         if !list.status.success() {
-            return Err(RuntimeError::Image(format!(
-                "{} --list-full failed",
-                busybox.display()
-            )));
+            return Err(RuntimeError::Image(format!("{} --list-full failed", busybox.display())));
         }
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let applet = applet.trim();
@@ -185,7 +174,11 @@ impl ImageStore {
             symlink("/bin/busybox", &link).map_err(io(&link))?;
         }
         let files: [(&str, &str, u32); 5] = [
-            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644),
+            (
+                "etc/passwd",
+                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+                0o644,
+            ),
             ("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644),
             ("etc/hosts", "127.0.0.1 localhost\n::1 localhost\n", 0o644),
             ("etc/os-release", "NAME=\"Feiyun BusyBox\"\nID=busybox\nPRETTY_NAME=\"Feiyun BusyBox Linux\"\n", 0o644),
@@ -207,8 +200,7 @@ impl ImageStore {
             created_at: created_at.to_string(),
         };
         let tmp = dir.join("image.json.tmp");
-        let text =
-            serde_json::to_vec_pretty(&info).map_err(|e| RuntimeError::Image(e.to_string()))?;
+        let text = serde_json::to_vec_pretty(&info).map_err(|e| RuntimeError::Image(e.to_string()))?;
         fs::write(&tmp, text).map_err(io(&tmp))?;
         fs::rename(&tmp, dir.join("image.json")).map_err(io(&tmp))?;
         Ok(info)
@@ -217,10 +209,7 @@ impl ImageStore {
 
 /// Find a static busybox on this machine.
 pub fn find_busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists())
 }
 
 #[cfg(test)]
@@ -235,9 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ImageStore::new(dir.path().to_path_buf());
         assert!(store.list().is_empty());
-        let info = store
-            .ensure_builtin(&bb, "2026-11-23T00:00Z")
-            .expect("build");
+        let info = store.ensure_builtin(&bb, "2026-11-23T00:00Z").expect("build");
         assert_eq!(info.id, BUILTIN_IMAGE_ID);
         let root = store.rootfs(BUILTIN_IMAGE_ID);
         assert!(root.join("bin/sh").symlink_metadata().is_ok());

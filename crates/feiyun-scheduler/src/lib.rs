@@ -131,10 +131,7 @@ fn leftover(capacity: &Resources, free_after: &Resources) -> f64 {
     dim(capacity.vcpus as f64, free_after.vcpus as f64);
     dim(capacity.memory_mib as f64, free_after.memory_mib as f64);
     dim(capacity.gpus as f64, free_after.gpus as f64);
-    dim(
-        capacity.local_disk_gib as f64,
-        free_after.local_disk_gib as f64,
-    );
+    dim(capacity.local_disk_gib as f64, free_after.local_disk_gib as f64);
     if n == 0.0 {
         0.0
     } else {
@@ -182,11 +179,7 @@ pub fn place(snapshot: &Snapshot, req: &Request) -> Result<Vec<String>, Unschedu
     if out.len() as u32 >= req.min_count.max(1).min(req.count) && !out.is_empty() {
         Ok(out)
     } else {
-        Err(Unschedulable {
-            wanted: req.count,
-            placed: out.len() as u32,
-            reasons,
-        })
+        Err(Unschedulable { wanted: req.count, placed: out.len() as u32, reasons })
     }
 }
 
@@ -196,10 +189,7 @@ pub fn remaining_slots(snapshot: &Snapshot, req: &Request) -> u64 {
         .hosts
         .iter()
         .filter(|h| {
-            let probe = Request {
-                resources: Resources::ZERO,
-                ..req.clone()
-            };
+            let probe = Request { resources: Resources::ZERO, ..req.clone() };
             feasible(h, &probe, &h.free()).is_ok()
         })
         .map(|h| {
@@ -234,12 +224,7 @@ mod tests {
             id: id.into(),
             zone_id: zone.into(),
             state: HostState::Up,
-            capacity: Resources {
-                vcpus,
-                memory_mib: mem,
-                gpus: 0,
-                local_disk_gib: 0,
-            },
+            capacity: Resources { vcpus, memory_mib: mem, gpus: 0, local_disk_gib: 0 },
             allocated: Resources::ZERO,
             gpu_model: None,
             local_disk_category: None,
@@ -248,12 +233,7 @@ mod tests {
 
     fn req(vcpus: u32, mem: u64, count: u32) -> Request {
         Request {
-            resources: Resources {
-                vcpus,
-                memory_mib: mem,
-                gpus: 0,
-                local_disk_gib: 0,
-            },
+            resources: Resources { vcpus, memory_mib: mem, gpus: 0, local_disk_gib: 0 },
             zone_id: None,
             gpu_model: None,
             local_disk_category: None,
@@ -266,12 +246,7 @@ mod tests {
     #[test]
     fn packs_onto_the_fullest_host() {
         let mut a = host("a", "z", 8, 8192);
-        a.allocated = Resources {
-            vcpus: 6,
-            memory_mib: 6144,
-            gpus: 0,
-            local_disk_gib: 0,
-        };
+        a.allocated = Resources { vcpus: 6, memory_mib: 6144, gpus: 0, local_disk_gib: 0 };
         let b = host("b", "z", 8, 8192);
         let s = Snapshot { hosts: vec![b, a] };
         assert_eq!(place(&s, &req(2, 2048, 1)).expect("fits"), vec!["a"]);
@@ -282,9 +257,7 @@ mod tests {
 
     #[test]
     fn batch_accounts_for_its_own_placements() {
-        let s = Snapshot {
-            hosts: vec![host("a", "z", 4, 4096), host("b", "z", 4, 4096)],
-        };
+        let s = Snapshot { hosts: vec![host("a", "z", 4, 4096), host("b", "z", 4, 4096)] };
         let got = place(&s, &req(2, 1024, 4)).expect("fits");
         assert_eq!(got.iter().filter(|h| *h == "a").count(), 2);
         assert_eq!(got.iter().filter(|h| *h == "b").count(), 2);
@@ -295,9 +268,7 @@ mod tests {
 
     #[test]
     fn min_count_allows_partial() {
-        let s = Snapshot {
-            hosts: vec![host("a", "z", 4, 4096)],
-        };
+        let s = Snapshot { hosts: vec![host("a", "z", 4, 4096)] };
         let mut r = req(2, 1024, 5);
         r.min_count = 2;
         assert_eq!(place(&s, &r).expect("partial").len(), 2);
@@ -309,9 +280,7 @@ mod tests {
         g.capacity.gpus = 1;
         g.gpu_model = Some("NVIDIA T4".into());
         let plain = host("p", "z2", 64, 262144);
-        let s = Snapshot {
-            hosts: vec![g, plain],
-        };
+        let s = Snapshot { hosts: vec![g, plain] };
         let mut r = req(4, 15 * 1024, 1);
         r.resources.gpus = 1;
         r.gpu_model = Some("NVIDIA T4".into());
@@ -337,9 +306,7 @@ mod tests {
 
     #[test]
     fn remaining_slots_counts_whole_instances() {
-        let s = Snapshot {
-            hosts: vec![host("a", "z", 5, 4096), host("b", "z", 3, 8192)],
-        };
+        let s = Snapshot { hosts: vec![host("a", "z", 5, 4096), host("b", "z", 3, 8192)] };
         assert_eq!(remaining_slots(&s, &req(2, 1024, 1)), 2 + 1);
     }
 

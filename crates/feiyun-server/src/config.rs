@@ -32,10 +32,7 @@ impl Default for RegionConfig {
         RegionConfig {
             id: "cn-local".into(),
             name: "Feiyun local region".into(),
-            zones: vec![ZoneConfig {
-                id: "cn-local-a".into(),
-                name: "Local zone A".into(),
-            }],
+            zones: vec![ZoneConfig { id: "cn-local-a".into(), name: "Local zone A".into() }],
         }
     }
 }
@@ -101,11 +98,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig {
-            requests_per_second: 5000.0,
-            burst: 10000.0,
-            max_body_bytes: 512 * 1024,
-        }
+        ApiConfig { requests_per_second: 5000.0, burst: 10000.0, max_body_bytes: 512 * 1024 }
     }
 }
 
@@ -118,9 +111,7 @@ pub struct InstanceConfig {
 
 impl Default for InstanceConfig {
     fn default() -> Self {
-        InstanceConfig {
-            stop_grace_seconds: 5,
-        }
+        InstanceConfig { stop_grace_seconds: 5 }
     }
 }
 
@@ -139,8 +130,7 @@ impl Config {
         };
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
-        let c: Config =
-            toml::from_str(&text).map_err(|e| ConfigError::Invalid(name.clone(), e.to_string()))?;
+        let c: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid(name.clone(), e.to_string()))?;
         c.validate().map_err(|e| ConfigError::Invalid(name, e))?;
         Ok(c)
     }
@@ -170,26 +160,14 @@ impl Config {
         Region {
             id: self.region.id.clone(),
             local_name: self.region.name.clone(),
-            zones: self
-                .region
-                .zones
-                .iter()
-                .map(|z| Zone {
-                    id: z.id.clone(),
-                    local_name: z.name.clone(),
-                })
-                .collect(),
+            zones: self.region.zones.iter().map(|z| Zone { id: z.id.clone(), local_name: z.name.clone() }).collect(),
         }
     }
 
     /// This machine as a host, its capacity derived from its real size unless configured.
     pub fn local_host(&self) -> Host {
         let h = &self.host;
-        let cpus = h.cpus.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1)
-        });
+        let cpus = h.cpus.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1));
         let mem = h.memory_mib.unwrap_or_else(physical_memory_mib);
         let o = Overcommit {
             reserved_vcpus: h.reserved_cpus,
@@ -198,23 +176,11 @@ impl Config {
             memory_allocation_ratio: h.memory_allocation_ratio,
         };
         let (vcpus, memory_mib) = o.allocatable(cpus, mem);
-        let machine =
-            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "local".into());
+        let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "local".into());
         Host {
-            id: h
-                .id
-                .clone()
-                .unwrap_or_else(|| format!("host-{}", machine.trim())),
-            zone_id: h
-                .zone
-                .clone()
-                .unwrap_or_else(|| self.region.zones[0].id.clone()),
-            capacity: Resources {
-                vcpus,
-                memory_mib,
-                gpus: h.gpus,
-                local_disk_gib: h.local_disk_gib,
-            },
+            id: h.id.clone().unwrap_or_else(|| format!("host-{}", machine.trim())),
+            zone_id: h.zone.clone().unwrap_or_else(|| self.region.zones[0].id.clone()),
+            capacity: Resources { vcpus, memory_mib, gpus: h.gpus, local_disk_gib: h.local_disk_gib },
             gpu_model: h.gpu_model.clone(),
             local_disk_category: h.local_disk_category.clone(),
             state: HostState::Up,
@@ -252,23 +218,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("c.toml");
         std::fs::write(&p, "[host]\nzone = \"nowhere\"\n").expect("write");
-        assert!(matches!(
-            Config::load(Some(&p)),
-            Err(ConfigError::Invalid(..))
-        ));
+        assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))));
         std::fs::write(&p, "[host]\nunknown = 1\n").expect("write");
-        assert!(matches!(
-            Config::load(Some(&p)),
-            Err(ConfigError::Invalid(..))
-        ));
+        assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))));
         std::fs::write(&p, "[host]\ncpus = 4\ncpu_allocation_ratio = 2.0\n").expect("write");
-        assert_eq!(
-            Config::load(Some(&p))
-                .expect("valid")
-                .local_host()
-                .capacity
-                .vcpus,
-            8
-        );
+        assert_eq!(Config::load(Some(&p)).expect("valid").local_host().capacity.vcpus, 8);
     }
 }

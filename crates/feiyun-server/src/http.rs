@@ -23,38 +23,33 @@ pub struct Api {
 
 impl Api {
     pub fn new(cp: Arc<ControlPlane>, limits: ApiConfig) -> Api {
-        Api {
-            cp,
-            limits,
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Api { cp, limits, buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Per-key token bucket.
     fn allow(&self, key: &str) -> bool {
-        let now = StdInstant::now();
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = b.entry(key.to_string()).or_insert((self.limits.burst, now));
-        *tokens = (*tokens
-            + now.duration_since(*last).as_secs_f64() * self.limits.requests_per_second)
-            .min(self.limits.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        bucket_allows(&mut b, &self.limits, key, StdInstant::now())
+    }
+}
+
+fn bucket_allows(b: &mut HashMap<String, (f64, StdInstant)>, limits: &ApiConfig, key: &str, now: StdInstant) -> bool {
+    let (tokens, last) = b.entry(key.to_string()).or_insert((limits.burst, now));
+    let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+    *tokens = (*tokens + elapsed * limits.requests_per_second).min(limits.burst);
+    *last = (*last).max(now);
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        true
+    } else {
+        false
     }
 }
 
 fn json_response(status: u16, body: &Value) -> Response<Body> {
     let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
     r
 }
 
@@ -74,20 +69,11 @@ fn error_response(e: &ApiError, request_id: &str, host: &str) -> Response<Body> 
 /// The one handler for every request.
 pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response<Body> {
     let rid = request_id();
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
     match serve(&api, req, &rid, &host).await {
         Ok(body) => {
             // `body` is a JSON object; put the request id first.
-            let rest = body
-                .trim_start()
-                .strip_prefix('{')
-                .unwrap_or("}")
-                .trim_start();
+            let rest = body.trim_start().strip_prefix('{').unwrap_or("}").trim_start();
             let sep = if rest.starts_with('}') { "" } else { "," };
             let mut out = String::with_capacity(body.len() + rid.len() + 16);
             out.push_str("{\"RequestId\":\"");
@@ -96,10 +82,7 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response
             out.push_str(sep);
             out.push_str(rest);
             let mut r = Response::new(Body::from(out));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json;charset=utf-8"),
-            );
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
             r
         }
         Err(e) => {
@@ -111,36 +94,21 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response
     }
 }
 
-async fn serve(
-    api: &Arc<Api>,
-    req: Request<Body>,
-    rid: &str,
-    host: &str,
-) -> Result<String, ApiError> {
+async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str, host: &str) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = to_bytes(body, api.limits.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                413,
-                "InvalidParameter.TooLarge",
-                "The request body is larger than the server accepts.",
-            )
-        })?;
+    let body = to_bytes(body, api.limits.max_body_bytes).await.map_err(|_| {
+        ApiError::new(413, "InvalidParameter.TooLarge", "The request body is larger than the server accepts.")
+    })?;
     let query = form_decode(parts.uri.query().unwrap_or(""))?;
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.to_ascii_lowercase()
-                .contains("application/x-www-form-urlencoded")
-        })
+        .map(|v| v.to_ascii_lowercase().contains("application/x-www-form-urlencoded"))
         .unwrap_or(false);
     let form = if is_form && !body.is_empty() {
-        let text = std::str::from_utf8(&body).map_err(|_| {
-            ApiError::new(400, "InvalidParameter", "Request parameters must be UTF-8.")
-        })?;
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::new(400, "InvalidParameter", "Request parameters must be UTF-8."))?;
         form_decode(text)?
     } else {
         Vec::new()
@@ -148,12 +116,7 @@ async fn serve(
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let params = Params::from_pairs(query.iter().chain(form.iter()).cloned())?;
     let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
@@ -164,11 +127,7 @@ async fn serve(
         .or_else(|| params.get("Action").map(str::to_string))
         .ok_or_else(|| ApiError::missing("Action"))?;
     if product_of(&version).is_none() {
-        return Err(ApiError::new(
-            400,
-            "InvalidVersion",
-            "Specified parameter Version is not valid.",
-        ));
+        return Err(ApiError::new(400, "InvalidVersion", "Specified parameter Version is not valid."));
     }
     if !ecs::ACTIONS.contains(&action.as_str()) {
         return Err(ApiError::unknown_action());
@@ -185,29 +144,15 @@ async fn serve(
     let cp = api.cp.clone();
     let key = {
         let k = key_id.clone();
-        tokio::task::spawn_blocking(move || cp.access_key(&k))
-            .await
-            .map_err(|_| ApiError::internal())??
+        tokio::task::spawn_blocking(move || cp.access_key(&k)).await.map_err(|_| ApiError::internal())??
     };
-    let key = key.ok_or_else(|| {
-        ApiError::new(
-            404,
-            "InvalidAccessKeyId.NotFound",
-            "Specified access key is not found.",
-        )
-    })?;
+    let key =
+        key.ok_or_else(|| ApiError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."))?;
     if !key.enabled {
-        return Err(ApiError::new(
-            403,
-            "Forbidden.AccessKeyDisabled",
-            "The Access Key is disabled.",
-        ));
+        return Err(ApiError::new(403, "Forbidden.AccessKeyDisabled", "The Access Key is disabled."));
     }
     let verified = verify(&signed, &key.secret)?;
-    match api
-        .cp
-        .check_nonce(&key.id, &verified.nonce, verified.timestamp)
-    {
+    match api.cp.check_nonce(&key.id, &verified.nonce, verified.timestamp) {
         NonceCheck::Fresh => {}
         NonceCheck::Expired => {
             return Err(ApiError::new(
@@ -217,19 +162,11 @@ async fn serve(
             ))
         }
         NonceCheck::Replayed => {
-            return Err(ApiError::new(
-                400,
-                "SignatureNonceUsed",
-                "Specified signature nonce was used already.",
-            ))
+            return Err(ApiError::new(400, "SignatureNonceUsed", "Specified signature nonce was used already."))
         }
     }
     if !api.allow(&key.id) {
-        return Err(ApiError::new(
-            400,
-            "Throttling",
-            "Request was denied due to request throttling.",
-        ));
+        return Err(ApiError::new(400, "Throttling", "Request was denied due to request throttling."));
     }
     let cp = api.cp.clone();
     let account = key.account_id.clone();
@@ -238,22 +175,11 @@ async fn serve(
     let act = action.clone();
     let host = host.to_string();
     let call = move || {
-        ecs::handle(&ecs::Call {
-            cp: &cp,
-            account_id: &account,
-            action: &act,
-            params: &params,
-            endpoint: &host,
-        })
+        ecs::handle(&ecs::Call { cp: &cp, account_id: &account, action: &act, params: &params, endpoint: &host })
     };
     // Queries only read memory: answer them on the event loop. Changes write to disk: off it.
-    let result = if mutating {
-        tokio::task::spawn_blocking(call)
-            .await
-            .map_err(|_| ApiError::internal())?
-    } else {
-        call()
-    };
+    let result =
+        if mutating { tokio::task::spawn_blocking(call).await.map_err(|_| ApiError::internal())? } else { call() };
     if mutating {
         // The audit trail: every change attempt, who made it and how it ended.
         tracing::info!(
@@ -267,4 +193,23 @@ async fn serve(
         );
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_refuses_past_the_burst_and_refills() {
+        let limits = ApiConfig { requests_per_second: 10.0, burst: 3.0, max_body_bytes: 1024 };
+        let mut buckets = HashMap::new();
+        let t0 = StdInstant::now();
+        let allow = |b: &mut HashMap<String, (f64, StdInstant)>, at: StdInstant| bucket_allows(b, &limits, "k", at);
+        assert!(allow(&mut buckets, t0));
+        assert!(allow(&mut buckets, t0));
+        assert!(allow(&mut buckets, t0));
+        assert!(!allow(&mut buckets, t0), "burst of 3 used up");
+        assert!(allow(&mut buckets, t0 + std::time::Duration::from_millis(150)), "refilled at 10/s");
+        assert!(bucket_allows(&mut buckets, &limits, "other", t0), "buckets are per key");
+    }
 }

@@ -41,9 +41,7 @@ pub struct DataDir {
 
 impl DataDir {
     pub fn new(root: &Path) -> DataDir {
-        DataDir {
-            root: root.to_path_buf(),
-        }
+        DataDir { root: root.to_path_buf() }
     }
     pub fn db(&self) -> PathBuf {
         self.root.join("feiyun.db")
@@ -63,10 +61,8 @@ impl DataDir {
 
     /// Open the store and master key (creating the directory if needed).
     pub fn open(&self) -> anyhow::Result<(Arc<dyn Store>, Sealer)> {
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
-        let store = SqliteStore::open(&self.db())
-            .with_context(|| format!("cannot open {}", self.db().display()))?;
+        fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        let store = SqliteStore::open(&self.db()).with_context(|| format!("cannot open {}", self.db().display()))?;
         let sealer = Sealer::open_or_create(&self.master_key())?;
         Ok((Arc::new(store), sealer))
     }
@@ -75,11 +71,7 @@ impl DataDir {
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;
@@ -102,9 +94,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         None => BUILTIN_CATALOG.to_string(),
     };
     let catalog = Catalog::from_toml(&catalog_text)?;
-    let Some(runc) = find_runc() else {
-        bail!("runc is not installed: install it (Debian: apt-get install runc)")
-    };
+    let Some(runc) = find_runc() else { bail!("runc is not installed: install it (Debian: apt-get install runc)") };
     let Some(busybox) = find_busybox() else {
         bail!("busybox is not installed: install it (Debian: apt-get install busybox-static)")
     };
@@ -145,18 +135,13 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let api = Arc::new(http::Api::new(cp.clone(), opts.config.api.clone()));
     let app = axum::Router::new().fallback(http::handle).with_state(api);
     tracing::info!(endpoint = %endpoint, host = %host.id, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "feiyun region is up");
-    eprintln!(
-        "Feiyun region {} is serving on http://{endpoint} (data in {})",
-        cp.region().id,
-        dd.root.display()
-    );
+    eprintln!("Feiyun region {} is serving on http://{endpoint} (data in {})", cp.region().id, dd.root.display());
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = server_stop.wait_for(|s| *s).await;
     });
     let signals = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
@@ -179,23 +164,14 @@ pub fn ensure_admin(cp: &Arc<ControlPlane>, dd: &DataDir, endpoint: &str) -> any
             (key.id, key.secret, true)
         }
         Some(_) => {
-            let existing: Option<serde_json::Value> = fs::read(dd.credentials())
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            match existing
-                .as_ref()
-                .and_then(|v| v["AccessKeyId"].as_str())
-                .map(str::to_string)
-            {
+            let existing: Option<serde_json::Value> =
+                fs::read(dd.credentials()).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match existing.as_ref().and_then(|v| v["AccessKeyId"].as_str()).map(str::to_string) {
                 Some(id) => {
-                    let key = cp
-                        .access_key(&id)?
-                        .context("credentials.json names an unknown access key")?;
+                    let key = cp.access_key(&id)?.context("credentials.json names an unknown access key")?;
                     (key.id, key.secret, false)
                 }
-                None => bail!(
-                    "credentials.json is missing; run `feiyun account create NAME` for a new key"
-                ),
+                None => bail!("credentials.json is missing; run `feiyun account create NAME` for a new key"),
             }
         }
     };

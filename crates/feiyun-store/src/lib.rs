@@ -68,11 +68,7 @@ pub trait Store: Send + Sync {
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError>;
     /// Insert or update instances, and record an idempotency token, in one transaction.
-    fn put_instances(
-        &self,
-        instances: &[Instance],
-        token: Option<&TokenRecord>,
-    ) -> Result<(), StoreError>;
+    fn put_instances(&self, instances: &[Instance], token: Option<&TokenRecord>) -> Result<(), StoreError>;
     /// The host has removed everything a released instance had.
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError>;
     fn put_command(&self, command: &Command) -> Result<(), StoreError>;

@@ -50,9 +50,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let store = SqliteStore {
-            conn: Mutex::new(conn),
-        };
+        let store = SqliteStore { conn: Mutex::new(conn) };
         store.migrate()?;
         Ok(store)
     }
@@ -63,10 +61,7 @@ impl SqliteStore {
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
+            return Err(StoreError::TooNew { found: version, known });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
@@ -89,11 +84,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
 
 fn to_account((id, name, created): (String, String, String)) -> Result<Account, StoreError> {
     let created_at = parse_ts(&id, &created)?;
-    Ok(Account {
-        id,
-        name,
-        created_at,
-    })
+    Ok(Account { id, name, created_at })
 }
 
 const INSTANCE_COLUMNS: &str = "id, account_id, name, hostname, description, region_id, zone_id, host_id, \
@@ -143,8 +134,7 @@ fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
     let status: String = r.get(2)?;
     let run = InvocationRun {
         instance_id: r.get(1)?,
-        status: RunStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(inv.clone(), "run status".into()))?,
+        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(inv.clone(), "run status".into()))?,
         exit_code: r.get(3)?,
         output: r.get(4)?,
         dropped: r.get::<_, i64>(5)? as u64,
@@ -164,15 +154,13 @@ impl Store for SqliteStore {
         for row in st.query_map([], account_from_row)? {
             out.accounts.push(to_account(row?)?);
         }
-        let mut st = conn.prepare(&format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE cleaned = 0 ORDER BY id"
-        ))?;
+        let mut st =
+            conn.prepare(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE cleaned = 0 ORDER BY id"))?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             out.instances.push(instance_from_row(r)?);
         }
-        let mut st = conn
-            .prepare("SELECT account_id, scope, token, fingerprint, result FROM client_tokens")?;
+        let mut st = conn.prepare("SELECT account_id, scope, token, fingerprint, result FROM client_tokens")?;
         for t in st.query_map([], |r| {
             Ok(TokenRecord {
                 account_id: r.get(0)?,
@@ -197,8 +185,7 @@ impl Store for SqliteStore {
                 account_id: r.get(1)?,
                 name: r.get(2)?,
                 description: r.get(3)?,
-                kind: CommandType::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(id.clone(), "kind".into()))?,
+                kind: CommandType::parse(&kind).ok_or_else(|| StoreError::Corrupt(id.clone(), "kind".into()))?,
                 content: r.get(5)?,
                 working_dir: r.get(6)?,
                 timeout_s: r.get::<_, i64>(7)? as u64,
@@ -231,12 +218,8 @@ impl Store for SqliteStore {
              start_time, finish_time FROM invocation_runs ORDER BY invocation_id, instance_id",
         )?;
         let mut rows = st.query([])?;
-        let index: std::collections::HashMap<String, usize> = out
-            .invocations
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.id.clone(), i))
-            .collect();
+        let index: std::collections::HashMap<String, usize> =
+            out.invocations.iter().enumerate().map(|(i, v)| (v.id.clone(), i)).collect();
         while let Some(r) = rows.next()? {
             let (inv, run) = run_from_row(r)?;
             if let Some(&i) = index.get(&inv) {
@@ -249,13 +232,8 @@ impl Store for SqliteStore {
     fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let taken: Option<String> = tx
-            .query_row(
-                "SELECT id FROM accounts WHERE name = ?1",
-                [&account.name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let taken: Option<String> =
+            tx.query_row("SELECT id FROM accounts WHERE name = ?1", [&account.name], |r| r.get(0)).optional()?;
         if taken.is_some() {
             return Err(StoreError::NameTaken(account.name.clone()));
         }
@@ -274,11 +252,7 @@ impl Store for SqliteStore {
     fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
         let conn = self.lock();
         let row = conn
-            .query_row(
-                "SELECT id, name, created_at FROM accounts WHERE name = ?1",
-                [name],
-                account_from_row,
-            )
+            .query_row("SELECT id, name, created_at FROM accounts WHERE name = ?1", [name], account_from_row)
             .optional()?;
         row.map(to_account).transpose()
     }
@@ -286,11 +260,7 @@ impl Store for SqliteStore {
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         let conn = self.lock();
         let row = conn
-            .query_row(
-                "SELECT id, name, created_at FROM accounts WHERE id = ?1",
-                [id],
-                account_from_row,
-            )
+            .query_row("SELECT id, name, created_at FROM accounts WHERE id = ?1", [id], account_from_row)
             .optional()?;
         row.map(to_account).transpose()
     }
@@ -298,18 +268,9 @@ impl Store for SqliteStore {
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
         let conn = self.lock();
         Ok(conn
-            .query_row(
-                "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(StoredKey {
-                        id: r.get(0)?,
-                        account_id: r.get(1)?,
-                        sealed_secret: r.get(2)?,
-                        enabled: r.get(3)?,
-                    })
-                },
-            )
+            .query_row("SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE id = ?1", [id], |r| {
+                Ok(StoredKey { id: r.get(0)?, account_id: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)? })
+            })
             .optional()?)
     }
 
@@ -319,21 +280,12 @@ impl Store for SqliteStore {
             "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
         )?;
         let rows = st.query_map([account_id], |r| {
-            Ok(StoredKey {
-                id: r.get(0)?,
-                account_id: r.get(1)?,
-                sealed_secret: r.get(2)?,
-                enabled: r.get(3)?,
-            })
+            Ok(StoredKey { id: r.get(0)?, account_id: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)? })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn put_instances(
-        &self,
-        instances: &[Instance],
-        token: Option<&TokenRecord>,
-    ) -> Result<(), StoreError> {
+    fn put_instances(&self, instances: &[Instance], token: Option<&TokenRecord>) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
@@ -346,8 +298,8 @@ impl Store for SqliteStore {
                  started_at = excluded.started_at, updated_at = excluded.updated_at, generation = excluded.generation"
             ))?;
             for i in instances {
-                let tags = serde_json::to_string(&i.tags)
-                    .map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
+                let tags =
+                    serde_json::to_string(&i.tags).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
                 st.execute(params![
                     i.id,
                     i.account_id,
@@ -385,10 +337,7 @@ impl Store for SqliteStore {
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute(
-            "UPDATE instances SET cleaned = 1, user_data = NULL WHERE id = ?1",
-            [instance_id],
-        )?;
+        conn.execute("UPDATE instances SET cleaned = 1, user_data = NULL WHERE id = ?1", [instance_id])?;
         Ok(())
     }
 
@@ -464,23 +413,12 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z")
-            .expect("valid")
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z").expect("valid").with_timezone(&Utc)
     }
 
     fn account() -> (Account, StoredKey) {
-        let a = Account {
-            id: "1000000000000001".into(),
-            name: "alice".into(),
-            created_at: now(),
-        };
-        let k = StoredKey {
-            id: "LTAIx".into(),
-            account_id: a.id.clone(),
-            sealed_secret: vec![1, 2, 3],
-            enabled: true,
-        };
+        let a = Account { id: "1000000000000001".into(), name: "alice".into(), created_at: now() };
+        let k = StoredKey { id: "LTAIx".into(), account_id: a.id.clone(), sealed_secret: vec![1, 2, 3], enabled: true };
         (a, k)
     }
 
@@ -501,10 +439,7 @@ mod tests {
             stopped_mode: None,
             charge_type: ChargeType::PostPaid,
             user_data: Some(b"echo hi".to_vec()),
-            tags: vec![Tag {
-                key: "env".into(),
-                value: "中文".into(),
-            }],
+            tags: vec![Tag { key: "env".into(), value: "中文".into() }],
             created_at: now(),
             started_at: None,
             updated_at: now(),
@@ -521,10 +456,7 @@ mod tests {
         {
             let s = SqliteStore::open(&path).expect("open");
             s.create_account(&a, &k).expect("account");
-            assert!(matches!(
-                s.create_account(&a, &k),
-                Err(StoreError::NameTaken(_))
-            ));
+            assert!(matches!(s.create_account(&a, &k), Err(StoreError::NameTaken(_))));
             let tok = TokenRecord {
                 account_id: a.id.clone(),
                 scope: "RunInstances".into(),
@@ -545,10 +477,7 @@ mod tests {
         assert_eq!(l.tokens.len(), 1);
         assert_eq!(s.access_key("LTAIx").expect("q"), Some(k.clone()));
         assert_eq!(s.account_keys(&a.id).expect("q"), vec![k]);
-        assert_eq!(
-            s.account_by_name("alice").expect("q").map(|a| a.id),
-            Some(a.id.clone())
-        );
+        assert_eq!(s.account_by_name("alice").expect("q").map(|a| a.id), Some(a.id.clone()));
         s.mark_cleaned("i-1").expect("clean");
         assert!(s.load().expect("load").instances.is_empty());
     }
@@ -589,9 +518,6 @@ mod tests {
         let c = Connection::open(&path).expect("raw");
         c.pragma_update(None, "user_version", 99).expect("bump");
         drop(c);
-        assert!(matches!(
-            SqliteStore::open(&path),
-            Err(StoreError::TooNew { found: 99, .. })
-        ));
+        assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
     }
 }

@@ -35,27 +35,14 @@ impl Drop for Server {
         let _ = self.child.wait();
         // Remove the benchmark's containers.
         let root = self.dir.path().join("host/runc");
-        if let Ok(out) = Command::new("runc")
-            .arg("--root")
-            .arg(&root)
-            .arg("list")
-            .arg("-q")
-            .output()
-        {
+        if let Ok(out) = Command::new("runc").arg("--root").arg(&root).arg("list").arg("-q").output() {
             for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = Command::new("runc")
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["delete", "--force", id])
-                    .status();
+                let _ = Command::new("runc").arg("--root").arg(&root).args(["delete", "--force", id]).status();
             }
         }
         if let Ok(rd) = std::fs::read_dir(self.dir.path().join("host/instances")) {
             for e in rd.flatten() {
-                let _ = Command::new("umount")
-                    .arg(e.path().join("rootfs"))
-                    .stderr(Stdio::null())
-                    .status();
+                let _ = Command::new("umount").arg(e.path().join("rootfs")).stderr(Stdio::null()).status();
             }
         }
     }
@@ -65,11 +52,7 @@ impl Drop for Server {
 #[allow(clippy::zombie_processes)]
 fn start() -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let cfg = dir.path().join("bench.toml");
     std::fs::File::create(&cfg)
         .and_then(|mut f| f.write_all(b"[host]\ncpu_allocation_ratio = 128.0\nmemory_allocation_ratio = 8.0\n[instances]\nstop_grace_seconds = 0\n"))
@@ -89,11 +72,7 @@ fn start() -> Server {
     loop {
         if let Some(c) = read_creds(&creds) {
             let client = Client::new(&c.2, &c.0, &c.1);
-            if client
-                .call("DescribeRegions", &[])
-                .map(|r| r.ok())
-                .unwrap_or(false)
-            {
+            if client.call("DescribeRegions", &[]).map(|r| r.ok()).unwrap_or(false) {
                 return Server { child, client, dir };
             }
         }
@@ -108,11 +87,7 @@ fn start() -> Server {
 
 fn read_creds(p: &Path) -> Option<(String, String, String)> {
     let v: Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
-    Some((
-        v["AccessKeyId"].as_str()?.into(),
-        v["AccessKeySecret"].as_str()?.into(),
-        v["Endpoint"].as_str()?.into(),
-    ))
+    Some((v["AccessKeyId"].as_str()?.into(), v["AccessKeySecret"].as_str()?.into(), v["Endpoint"].as_str()?.into()))
 }
 
 fn call(c: &Client, action: &str, params: &[(&str, &str)]) -> Value {
@@ -126,12 +101,7 @@ fn run(c: &Client, amount: u32) -> Vec<String> {
     let v = call(
         c,
         "RunInstances",
-        &[
-            ("RegionId", "cn-local"),
-            ("InstanceType", TYPE),
-            ("ImageId", IMAGE),
-            ("Amount", &n),
-        ],
+        &[("RegionId", "cn-local"), ("InstanceType", TYPE), ("ImageId", IMAGE), ("Amount", &n)],
     );
     v["InstanceIdSets"]["InstanceIdSet"]
         .as_array()
@@ -144,10 +114,8 @@ fn run(c: &Client, amount: u32) -> Vec<String> {
 fn running_count(c: &Client, ids: &[String]) -> usize {
     let mut n = 0;
     for chunk in ids.chunks(50) {
-        let mut p: Vec<(String, String)> = vec![
-            ("RegionId".into(), "cn-local".into()),
-            ("PageSize".into(), "50".into()),
-        ];
+        let mut p: Vec<(String, String)> =
+            vec![("RegionId".into(), "cn-local".into()), ("PageSize".into(), "50".into())];
         for (i, id) in chunk.iter().enumerate() {
             p.push((format!("InstanceId.{}", i + 1), id.clone()));
         }
@@ -166,10 +134,7 @@ fn running_count(c: &Client, ids: &[String]) -> usize {
 fn wait_running(c: &Client, ids: &[String], timeout: Duration) -> Duration {
     let t0 = Instant::now();
     while running_count(c, ids) < ids.len() {
-        assert!(
-            t0.elapsed() < timeout,
-            "instances not Running after {timeout:?}"
-        );
+        assert!(t0.elapsed() < timeout, "instances not Running after {timeout:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
     t0.elapsed()
@@ -177,10 +142,8 @@ fn wait_running(c: &Client, ids: &[String], timeout: Duration) -> Duration {
 
 fn delete_all(c: &Client, ids: &[String]) {
     for chunk in ids.chunks(100) {
-        let mut p: Vec<(String, String)> = vec![
-            ("RegionId".into(), "cn-local".into()),
-            ("Force".into(), "true".into()),
-        ];
+        let mut p: Vec<(String, String)> =
+            vec![("RegionId".into(), "cn-local".into()), ("Force".into(), "true".into())];
         for (i, id) in chunk.iter().enumerate() {
             p.push((format!("InstanceId.{}", i + 1), id.clone()));
         }
@@ -192,9 +155,7 @@ fn delete_all(c: &Client, ids: &[String]) {
 fn wait_host_empty(s: &Server) {
     let dir = s.dir.path().join("host/instances");
     let t0 = Instant::now();
-    while std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) > 0
-        && t0.elapsed() < Duration::from_secs(60)
-    {
+    while std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) > 0 && t0.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -239,10 +200,7 @@ fn main() {
         delete_all(c, &ids);
         wait_host_empty(&s);
     }
-    println!(
-        "run_fifty_to_running: runs={:?} (seconds)",
-        batch.iter().map(|b| format!("{b:.2}")).collect::<Vec<_>>()
-    );
+    println!("run_fifty_to_running: runs={:?} (seconds)", batch.iter().map(|b| format!("{b:.2}")).collect::<Vec<_>>());
 
     // 3. DescribeInstances throughput over 200 instances.
     let mut ids = run(c, 100);
@@ -256,8 +214,7 @@ fn main() {
     let creds = read_creds(&s.dir.path().join("credentials.json")).expect("creds");
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (stop, count, lats, creds) =
-                (stop.clone(), count.clone(), lats.clone(), creds.clone());
+            let (stop, count, lats, creds) = (stop.clone(), count.clone(), lats.clone(), creds.clone());
             std::thread::spawn(move || {
                 let client = Client::new(&creds.2, &creds.0, &creds.1);
                 let mut mine = Vec::new();
@@ -268,11 +225,7 @@ fn main() {
                     let (status, text) = client
                         .call_text(
                             "DescribeInstances",
-                            &[
-                                ("RegionId", "cn-local"),
-                                ("PageSize", "100"),
-                                ("PageNumber", &p),
-                            ],
+                            &[("RegionId", "cn-local"), ("PageSize", "100"), ("PageNumber", &p)],
                         )
                         .expect("reachable");
                     mine.push(t0.elapsed().as_secs_f64() * 1000.0);

@@ -29,16 +29,11 @@ impl Reply {
 impl Client {
     /// `endpoint` is `host:port` (an `http://` prefix is accepted).
     pub fn new(endpoint: &str, key_id: &str, secret: &str) -> Client {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .max_idle_connections_per_host(64)
-            .build();
+        let agent =
+            ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).max_idle_connections_per_host(64).build();
         Client {
             agent,
-            host: endpoint
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_string(),
+            host: endpoint.trim_start_matches("http://").trim_end_matches('/').to_string(),
             key_id: key_id.to_string(),
             secret: secret.to_string(),
         }
@@ -52,34 +47,18 @@ impl Client {
     }
 
     /// Like [`Client::call`], returning the raw body without parsing it.
-    pub fn call_text(
-        &self,
-        action: &str,
-        params: &[(&str, &str)],
-    ) -> Result<(u16, String), String> {
-        let query: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    pub fn call_text(&self, action: &str, params: &[(&str, &str)]) -> Result<(u16, String), String> {
+        let query: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let headers = vec![
             ("host".to_string(), self.host.clone()),
             ("x-acs-action".to_string(), action.to_string()),
             ("x-acs-version".to_string(), "2014-05-26".to_string()),
-            (
-                "x-acs-date".to_string(),
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            ),
-            (
-                "x-acs-signature-nonce".to_string(),
-                uuid::Uuid::new_v4().simple().to_string(),
-            ),
+            ("x-acs-date".to_string(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            ("x-acs-signature-nonce".to_string(), uuid::Uuid::new_v4().simple().to_string()),
             ("x-acs-content-sha256".to_string(), sha256_hex(b"")),
         ];
         let auth = sign_v3("POST", &query, &headers, b"", &self.key_id, &self.secret);
-        let qs: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-            .collect();
+        let qs: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect();
         let url = format!("http://{}/?{}", self.host, qs.join("&"));
         let mut req = self.agent.post(&url).set("Authorization", &auth);
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
@@ -87,9 +66,7 @@ impl Client {
         }
         let (status, text) = match req.send_bytes(b"") {
             Ok(r) => (r.status(), r.into_string().map_err(|e| e.to_string())?),
-            Err(ureq::Error::Status(code, r)) => {
-                (code, r.into_string().map_err(|e| e.to_string())?)
-            }
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().map_err(|e| e.to_string())?),
             Err(e) => return Err(format!("cannot reach {}: {e}", self.host)),
         };
         Ok((status, text))

@@ -15,11 +15,7 @@ use serde_json::json;
 const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
 
 #[derive(Parser)]
-#[command(
-    name = "feiyun",
-    version,
-    about = "Feiyun: an open-source cloud region with an Alibaba Cloud compatible API"
-)]
+#[command(name = "feiyun", version, about = "Feiyun: an open-source cloud region with an Alibaba Cloud compatible API")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -57,11 +53,7 @@ struct EcsArgs {
     #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
     data_dir: PathBuf,
     /// Parameters as `--Name value` pairs (RegionId defaults to the region's id).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "--Name value"
-    )]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--Name value")]
     params: Vec<String>,
 }
 
@@ -88,43 +80,25 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Cmd::Up {
-            data_dir,
-            listen,
-            config,
-        } => {
+        Cmd::Up { data_dir, listen, config } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG")
-                        .unwrap_or_else(|_| "info".into()),
+                    tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG").unwrap_or_else(|_| "info".into()),
                 )
                 .with_writer(std::io::stderr)
                 .init();
             let config = Config::load(config.as_deref())?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(feiyun_server::up(feiyun_server::UpOptions {
-                data_dir,
-                listen,
-                config,
-            }))?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(feiyun_server::up(feiyun_server::UpOptions { data_dir, listen, config }))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Account {
-            command: AccountCmd::Create { name, data_dir },
-        } => {
+        Cmd::Account { command: AccountCmd::Create { name, data_dir } } => {
             let dd = DataDir::new(&data_dir);
             let (store, sealer) = dd.open()?;
             let mut rng = feiyun_control::rng::from_entropy();
-            let (account, key) = feiyun_control::create_account(
-                store.as_ref(),
-                &sealer,
-                &mut rng,
-                chrono::Utc::now(),
-                &name,
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (account, key) =
+                feiyun_control::create_account(store.as_ref(), &sealer, &mut rng, chrono::Utc::now(), &name)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(
@@ -145,16 +119,10 @@ struct Credentials {
 
 fn credentials(data_dir: &std::path::Path) -> anyhow::Result<Credentials> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(key_id), Some(secret), Some(endpoint)) = (
-        env("FEIYUN_ACCESS_KEY_ID"),
-        env("FEIYUN_ACCESS_KEY_SECRET"),
-        env("FEIYUN_ENDPOINT"),
-    ) {
-        return Ok(Credentials {
-            key_id,
-            secret,
-            endpoint,
-        });
+    if let (Some(key_id), Some(secret), Some(endpoint)) =
+        (env("FEIYUN_ACCESS_KEY_ID"), env("FEIYUN_ACCESS_KEY_SECRET"), env("FEIYUN_ENDPOINT"))
+    {
+        return Ok(Credentials { key_id, secret, endpoint });
     }
     let path = DataDir::new(data_dir).credentials();
     let text = std::fs::read(&path).with_context(|| {
@@ -162,21 +130,11 @@ fn credentials(data_dir: &std::path::Path) -> anyhow::Result<Credentials> {
     })?;
     let v: serde_json::Value =
         serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let get = |k: &str| {
-        v[k].as_str()
-            .map(str::to_string)
-            .with_context(|| format!("{} has no {k}", path.display()))
-    };
+    let get = |k: &str| v[k].as_str().map(str::to_string).with_context(|| format!("{} has no {k}", path.display()));
     Ok(Credentials {
-        key_id: env("FEIYUN_ACCESS_KEY_ID")
-            .map(Ok)
-            .unwrap_or_else(|| get("AccessKeyId"))?,
-        secret: env("FEIYUN_ACCESS_KEY_SECRET")
-            .map(Ok)
-            .unwrap_or_else(|| get("AccessKeySecret"))?,
-        endpoint: env("FEIYUN_ENDPOINT")
-            .map(Ok)
-            .unwrap_or_else(|| get("Endpoint"))?,
+        key_id: env("FEIYUN_ACCESS_KEY_ID").map(Ok).unwrap_or_else(|| get("AccessKeyId"))?,
+        secret: env("FEIYUN_ACCESS_KEY_SECRET").map(Ok).unwrap_or_else(|| get("AccessKeySecret"))?,
+        endpoint: env("FEIYUN_ENDPOINT").map(Ok).unwrap_or_else(|| get("Endpoint"))?,
     })
 }
 
@@ -185,16 +143,10 @@ fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
     let mut data_dir = args.data_dir.clone();
     let mut it = args.params.into_iter();
     while let Some(name) = it.next() {
-        let Some(name) = name.strip_prefix("--") else {
-            bail!("expected --Name value, got {name:?}")
-        };
+        let Some(name) = name.strip_prefix("--") else { bail!("expected --Name value, got {name:?}") };
         let (name, value) = match name.split_once('=') {
             Some((n, v)) => (n.to_string(), v.to_string()),
-            None => (
-                name.to_string(),
-                it.next()
-                    .with_context(|| format!("--{name} needs a value"))?,
-            ),
+            None => (name.to_string(), it.next().with_context(|| format!("--{name} needs a value"))?),
         };
         if name == "data-dir" {
             data_dir = PathBuf::from(value);
@@ -204,28 +156,12 @@ fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
     }
     let creds = credentials(&data_dir)?;
     if !query.iter().any(|(k, _)| k == "RegionId") && args.action != "DescribeRegions" {
-        query.push((
-            "RegionId".into(),
-            std::env::var("FEIYUN_REGION_ID").unwrap_or_else(|_| "cn-local".into()),
-        ));
+        query.push(("RegionId".into(), std::env::var("FEIYUN_REGION_ID").unwrap_or_else(|_| "cn-local".into())));
     }
     let client = feiyun::client::Client::new(&creds.endpoint, &creds.key_id, &creds.secret);
-    let params: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let reply = client
-        .call(&args.action, &params)
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let pretty = if reply.body.is_null() {
-        reply.text.clone()
-    } else {
-        serde_json::to_string_pretty(&reply.body)?
-    };
+    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let reply = client.call(&args.action, &params).map_err(|e| anyhow::anyhow!(e))?;
+    let pretty = if reply.body.is_null() { reply.text.clone() } else { serde_json::to_string_pretty(&reply.body)? };
     println!("{pretty}");
-    Ok(if reply.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if reply.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
