@@ -8,6 +8,8 @@
 //! anything itself.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 
 use feiyun_domain::host::HostState;

@@ -1,0 +1,760 @@
+//! The incremental capacity index.
+//!
+//! Hosts that have the same shape (capacity, zone, GPU model, local disk) and the same free
+//! vector are interchangeable: they form a *host class*. Requests that ask for the same demand
+//! under the same constraints and policy are the same question: they form a *request class*.
+//! For every request class in use, the index keeps its feasible, non-empty host classes ordered
+//! by score, and updates those orders as hosts move between classes. A placement is then a lookup
+//! of the first entry (plus a skip over hosts excluded by a deployment set), not a scan of hosts.
+//!
+//! Scores are functions of (host capacity, free vector after placement) only, which is what makes
+//! them cacheable per host class. Ties break on the class key and then the lowest host id, so the
+//! result is deterministic.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// An amount of every schedulable dimension, in integer units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Demand {
+    pub cpu_milli: u64,
+    pub mem_mib: u64,
+    /// 1000 = one whole GPU.
+    pub gpu_milli: u64,
+    pub disk_gib: u64,
+}
+
+impl Demand {
+    pub const ZERO: Demand = Demand { cpu_milli: 0, mem_mib: 0, gpu_milli: 0, disk_gib: 0 };
+
+    pub fn fits_in(&self, free: &Demand) -> bool {
+        self.cpu_milli <= free.cpu_milli
+            && self.mem_mib <= free.mem_mib
+            && self.gpu_milli <= free.gpu_milli
+            && self.disk_gib <= free.disk_gib
+    }
+
+    pub fn minus(&self, o: &Demand) -> Demand {
+        Demand {
+            cpu_milli: self.cpu_milli - o.cpu_milli,
+            mem_mib: self.mem_mib - o.mem_mib,
+            gpu_milli: self.gpu_milli - o.gpu_milli,
+            disk_gib: self.disk_gib - o.disk_gib,
+        }
+    }
+
+    pub fn plus(&self, o: &Demand) -> Demand {
+        Demand {
+            cpu_milli: self.cpu_milli + o.cpu_milli,
+            mem_mib: self.mem_mib + o.mem_mib,
+            gpu_milli: self.gpu_milli + o.gpu_milli,
+            disk_gib: self.disk_gib + o.disk_gib,
+        }
+    }
+
+    fn dims(&self) -> [u64; 4] {
+        [self.cpu_milli, self.mem_mib, self.gpu_milli, self.disk_gib]
+    }
+}
+
+/// What a host is, apart from how full it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shape {
+    pub capacity: Demand,
+    pub zone: String,
+    pub gpu_model: Option<String>,
+    pub disk_category: Option<String>,
+}
+
+pub type HostId = u32;
+
+/// How to choose among hosts that fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Policy {
+    /// Feiyun's default packing policy (see [`score`]).
+    Feiyun,
+    /// The host with the lowest id that fits.
+    FirstFit,
+    /// The host left with the least free capacity (sum over dimensions of the free fraction).
+    BestFit,
+    /// The host left with the most free capacity.
+    WorstFit,
+    /// Kubernetes' LeastAllocated: the highest mean free fraction of CPU and memory (spread).
+    LeastAllocated,
+    /// Nomad's bin-pack score: 20 − (10^freeCpu + 10^freeMem), clamped to [0, 18], highest wins.
+    NomadBinpack,
+}
+
+impl Policy {
+    pub const ALL: [Policy; 6] = [
+        Policy::Feiyun,
+        Policy::FirstFit,
+        Policy::BestFit,
+        Policy::WorstFit,
+        Policy::LeastAllocated,
+        Policy::NomadBinpack,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Policy::Feiyun => "feiyun",
+            Policy::FirstFit => "first-fit",
+            Policy::BestFit => "best-fit",
+            Policy::WorstFit => "worst-fit",
+            Policy::LeastAllocated => "least-allocated",
+            Policy::NomadBinpack => "nomad-binpack",
+        }
+    }
+
+    /// Also accepts `pack` (Feiyun's default) and `spread` (LeastAllocated).
+    pub fn parse(s: &str) -> Option<Policy> {
+        match s {
+            "pack" => Some(Policy::Feiyun),
+            "spread" => Some(Policy::LeastAllocated),
+            _ => Policy::ALL.into_iter().find(|p| p.name() == s),
+        }
+    }
+}
+
+/// Free fraction of each dimension the host has, after placing.
+fn free_fractions(cap: &Demand, free_after: &Demand) -> ([f64; 4], [bool; 4]) {
+    let c = cap.dims();
+    let f = free_after.dims();
+    let mut out = [0.0; 4];
+    let mut has = [false; 4];
+    for d in 0..4 {
+        if c[d] > 0 {
+            out[d] = f[d] as f64 / c[d] as f64;
+            has[d] = true;
+        }
+    }
+    (out, has)
+}
+
+/// Weight of the balance term in Feiyun's score.
+pub const FEIYUN_BALANCE_WEIGHT: f64 = 0.25;
+
+/// Score of placing `demand` on a host of capacity `cap` that would be left with `free_after`;
+/// lower is better. Integer so that ordering is total and exact.
+pub fn score(policy: Policy, cap: &Demand, free_after: &Demand, demand: &Demand) -> i64 {
+    let (ff, has) = free_fractions(cap, free_after);
+    let leftover: f64 = (0..4).filter(|d| has[*d]).map(|d| ff[d]).sum();
+    let s = match policy {
+        Policy::FirstFit => 0.0,
+        Policy::BestFit => leftover,
+        Policy::WorstFit => -leftover,
+        Policy::LeastAllocated => -(ff[0] + ff[1]) / 2.0,
+        Policy::NomadBinpack => -(20.0 - (10f64.powf(ff[0]) + 10f64.powf(ff[1]))).clamp(0.0, 18.0),
+        Policy::Feiyun => {
+            // Best fit, plus a penalty for leaving the host unbalanced: capacity left in one
+            // dimension while another is exhausted is capacity nobody can use (stranded).
+            let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+            for d in 0..2 {
+                if has[d] {
+                    lo = lo.min(ff[d]);
+                    hi = hi.max(ff[d]);
+                }
+            }
+            let imbalance = if hi >= lo { hi - lo } else { 0.0 };
+            // GPUs on a host are only for GPU work: a CPU-only request on a GPU host pays for
+            // the GPUs it leaves stranded.
+            let gpu_waste = if demand.gpu_milli == 0 && has[2] { ff[2] * 4.0 } else { 0.0 };
+            leftover + FEIYUN_BALANCE_WEIGHT * imbalance + gpu_waste
+        }
+    };
+    (s * 1e9).round() as i64
+}
+
+/// One placement question.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ask {
+    pub demand: Demand,
+    pub zone: Option<String>,
+    pub gpu_model: Option<String>,
+    pub disk_category: Option<String>,
+    pub policy: Policy,
+    /// Instances of one deployment set go to distinct hosts.
+    pub deployment_set: Option<String>,
+}
+
+impl Ask {
+    pub fn new(demand: Demand, policy: Policy) -> Ask {
+        Ask { demand, zone: None, gpu_model: None, disk_category: None, policy, deployment_set: None }
+    }
+
+    fn shape_ok(&self, s: &Shape) -> bool {
+        self.zone.as_ref().map(|z| z == &s.zone).unwrap_or(true)
+            && match &self.gpu_model {
+                Some(m) => s.gpu_model.as_ref() == Some(m),
+                None => true,
+            }
+            && match &self.disk_category {
+                Some(d) => s.disk_category.as_ref() == Some(d),
+                None => true,
+            }
+            && self.demand.fits_in(&s.capacity)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReqKey {
+    demand: Demand,
+    zone: Option<String>,
+    gpu_model: Option<String>,
+    disk_category: Option<String>,
+    policy: Policy,
+}
+
+impl From<&Ask> for ReqKey {
+    fn from(a: &Ask) -> ReqKey {
+        ReqKey {
+            demand: a.demand,
+            zone: a.zone.clone(),
+            gpu_model: a.gpu_model.clone(),
+            disk_category: a.disk_category.clone(),
+            policy: a.policy,
+        }
+    }
+}
+
+type ClassKey = (u32, Demand);
+
+struct Cache {
+    order: BTreeSet<(i64, ClassKey)>,
+    shape_ok: Vec<bool>,
+    last_used: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostRec {
+    shape: u32,
+    free: Demand,
+    instances: u32,
+    enabled: bool,
+}
+
+/// Why nothing fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("No host can take the request ({placed} of {wanted} placed)")]
+pub struct NoFit {
+    pub wanted: u32,
+    pub placed: u32,
+}
+
+/// How many request classes keep a cached order at once.
+const MAX_CACHES: usize = 256;
+
+/// Hosts, what is free on them, and the indexes that answer placement questions.
+pub struct Cluster {
+    shapes: Vec<Shape>,
+    shape_ids: HashMap<Shape, u32>,
+    hosts: Vec<HostRec>,
+    classes: HashMap<ClassKey, BTreeSet<HostId>>,
+    caches: HashMap<ReqKey, Cache>,
+    clock: u64,
+    /// Shapes of which new hosts can be opened when nothing fits (an unlimited fleet).
+    unlimited: Vec<u32>,
+    used_hosts: u64,
+    sets: HashMap<String, HashSet<HostId>>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster::new()
+    }
+}
+
+impl Cluster {
+    pub fn new() -> Cluster {
+        Cluster {
+            shapes: Vec::new(),
+            shape_ids: HashMap::new(),
+            hosts: Vec::new(),
+            classes: HashMap::new(),
+            caches: HashMap::new(),
+            clock: 0,
+            unlimited: Vec::new(),
+            used_hosts: 0,
+            sets: HashMap::new(),
+        }
+    }
+
+    fn shape_id(&mut self, shape: Shape) -> u32 {
+        if let Some(id) = self.shape_ids.get(&shape) {
+            return *id;
+        }
+        let id = self.shapes.len() as u32;
+        for c in self.caches.values_mut() {
+            c.shape_ok.push(false);
+        }
+        // Existing caches learn whether the new shape suits them.
+        let keys: Vec<ReqKey> = self.caches.keys().cloned().collect();
+        for k in keys {
+            let ask = Ask {
+                demand: k.demand,
+                zone: k.zone.clone(),
+                gpu_model: k.gpu_model.clone(),
+                disk_category: k.disk_category.clone(),
+                policy: k.policy,
+                deployment_set: None,
+            };
+            let ok = ask.shape_ok(&shape);
+            if let Some(c) = self.caches.get_mut(&k) {
+                c.shape_ok[id as usize] = ok;
+            }
+        }
+        self.shapes.push(shape.clone());
+        self.shape_ids.insert(shape, id);
+        id
+    }
+
+    /// Add an (empty) host; returns its id. Ids are dense, in order of addition.
+    pub fn add_host(&mut self, shape: Shape) -> HostId {
+        let s = self.shape_id(shape);
+        let id = self.hosts.len() as HostId;
+        let free = self.shapes[s as usize].capacity;
+        self.hosts.push(HostRec { shape: s, free, instances: 0, enabled: true });
+        self.enter_class(id, (s, free));
+        id
+    }
+
+    /// Allow hosts of this shape to be opened on demand when nothing fits.
+    pub fn allow_unlimited(&mut self, shape: Shape) {
+        let s = self.shape_id(shape);
+        if !self.unlimited.contains(&s) {
+            self.unlimited.push(s);
+        }
+    }
+
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Hosts with at least one instance.
+    pub fn used_hosts(&self) -> u64 {
+        self.used_hosts
+    }
+
+    pub fn free(&self, host: HostId) -> Demand {
+        self.hosts[host as usize].free
+    }
+
+    pub fn shape(&self, host: HostId) -> &Shape {
+        &self.shapes[self.hosts[host as usize].shape as usize]
+    }
+
+    pub fn instances(&self, host: HostId) -> u32 {
+        self.hosts[host as usize].instances
+    }
+
+    /// Ids of every host, with their shape and free capacity.
+    pub fn hosts(&self) -> impl Iterator<Item = (HostId, &Shape, Demand, u32)> {
+        self.hosts.iter().enumerate().map(|(i, h)| (i as HostId, &self.shapes[h.shape as usize], h.free, h.instances))
+    }
+
+    /// Stop (or resume) placing on a host. Its instances stay.
+    pub fn set_enabled(&mut self, host: HostId, enabled: bool) {
+        let h = &self.hosts[host as usize];
+        if h.enabled == enabled {
+            return;
+        }
+        let key = (h.shape, h.free);
+        if enabled {
+            self.hosts[host as usize].enabled = true;
+            self.enter_class(host, key);
+        } else {
+            self.leave_class(host, key);
+            self.hosts[host as usize].enabled = false;
+        }
+    }
+
+    fn enter_class(&mut self, host: HostId, key: ClassKey) {
+        let set = self.classes.entry(key).or_default();
+        let was_empty = set.is_empty();
+        set.insert(host);
+        if was_empty {
+            let cap = self.shapes[key.0 as usize].capacity;
+            for (rk, c) in self.caches.iter_mut() {
+                if c.shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
+                    c.order.insert((score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), key));
+                }
+            }
+        }
+    }
+
+    fn leave_class(&mut self, host: HostId, key: ClassKey) {
+        let Some(set) = self.classes.get_mut(&key) else { return };
+        set.remove(&host);
+        if set.is_empty() {
+            self.classes.remove(&key);
+            let cap = self.shapes[key.0 as usize].capacity;
+            for (rk, c) in self.caches.iter_mut() {
+                if c.shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
+                    c.order.remove(&(score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), key));
+                }
+            }
+        }
+    }
+
+    /// Make sure a cache exists for the request class and mark it used.
+    fn ensure_cache(&mut self, rk: &ReqKey, ask: &Ask) {
+        self.clock += 1;
+        if !self.caches.contains_key(rk) {
+            if self.caches.len() >= MAX_CACHES {
+                if let Some(old) = self.caches.iter().min_by_key(|(_, c)| c.last_used).map(|(k, _)| k.clone()) {
+                    self.caches.remove(&old);
+                }
+            }
+            let shape_ok: Vec<bool> = self.shapes.iter().map(|s| ask.shape_ok(s)).collect();
+            let mut order = BTreeSet::new();
+            for key in self.classes.keys() {
+                if shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
+                    let cap = self.shapes[key.0 as usize].capacity;
+                    order.insert((score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), *key));
+                }
+            }
+            self.caches.insert(rk.clone(), Cache { order, shape_ok, last_used: 0 });
+        }
+        let clock = self.clock;
+        if let Some(c) = self.caches.get_mut(rk) {
+            c.last_used = clock;
+        }
+    }
+
+    /// The host the next instance of `ask` would go to, without placing it.
+    pub fn choose(&mut self, ask: &Ask) -> Option<HostId> {
+        let rk = ReqKey::from(ask);
+        let excluded = ask.deployment_set.as_ref().and_then(|s| self.sets.get(s)).cloned();
+        let first_fit = ask.policy == Policy::FirstFit;
+        self.ensure_cache(&rk, ask);
+        let cache = self.caches.get(&rk)?;
+        let mut best: Option<HostId> = None;
+        for (_, key) in cache.order.iter() {
+            let Some(hosts) = self.classes.get(key) else { continue };
+            let pick = match &excluded {
+                None => hosts.iter().next().copied(),
+                Some(ex) => hosts.iter().find(|h| !ex.contains(h)).copied(),
+            };
+            if let Some(h) = pick {
+                if !first_fit {
+                    return Some(h);
+                }
+                best = Some(best.map_or(h, |b| b.min(h)));
+            }
+        }
+        best
+    }
+
+    /// Place one instance on a specific host (it must fit). Used when re-building the index from
+    /// existing instances, and by [`Cluster::place`].
+    pub fn assign(&mut self, host: HostId, demand: &Demand, deployment_set: Option<&str>) -> bool {
+        let h = &self.hosts[host as usize];
+        if !demand.fits_in(&h.free) {
+            return false;
+        }
+        let (shape, old, enabled) = (h.shape, h.free, h.enabled);
+        let new = old.minus(demand);
+        if enabled {
+            self.leave_class(host, (shape, old));
+        }
+        let h = &mut self.hosts[host as usize];
+        h.free = new;
+        h.instances += 1;
+        if h.instances == 1 {
+            self.used_hosts += 1;
+        }
+        if enabled {
+            self.enter_class(host, (shape, new));
+        }
+        if let Some(s) = deployment_set {
+            self.sets.entry(s.to_string()).or_default().insert(host);
+        }
+        true
+    }
+
+    /// Give back what an instance held.
+    pub fn release(&mut self, host: HostId, demand: &Demand, deployment_set: Option<&str>) {
+        let h = &self.hosts[host as usize];
+        let (shape, old, enabled) = (h.shape, h.free, h.enabled);
+        let cap = self.shapes[shape as usize].capacity;
+        let new = old.plus(demand);
+        debug_assert!(new.fits_in(&cap), "released more than was placed");
+        if enabled {
+            self.leave_class(host, (shape, old));
+        }
+        let h = &mut self.hosts[host as usize];
+        h.free = Demand {
+            cpu_milli: new.cpu_milli.min(cap.cpu_milli),
+            mem_mib: new.mem_mib.min(cap.mem_mib),
+            gpu_milli: new.gpu_milli.min(cap.gpu_milli),
+            disk_gib: new.disk_gib.min(cap.disk_gib),
+        };
+        h.instances = h.instances.saturating_sub(1);
+        if h.instances == 0 {
+            self.used_hosts -= 1;
+        }
+        let free = h.free;
+        if enabled {
+            self.enter_class(host, (shape, free));
+        }
+        if let Some(s) = deployment_set {
+            if let Some(set) = self.sets.get_mut(s) {
+                set.remove(&host);
+                if set.is_empty() {
+                    self.sets.remove(s);
+                }
+            }
+        }
+    }
+
+    /// Open a new host of an unlimited shape that can take `ask`, if any.
+    fn open_for(&mut self, ask: &Ask) -> Option<HostId> {
+        let s = *self.unlimited.iter().find(|s| ask.shape_ok(&self.shapes[**s as usize]))?;
+        Some(self.add_host(self.shapes[s as usize].clone()))
+    }
+
+    /// Place `count` instances of `ask`, at least `min_count` of them or none.
+    pub fn place(&mut self, ask: &Ask, count: u32, min_count: u32) -> Result<Vec<HostId>, NoFit> {
+        let mut placed = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let host = match self.choose(ask) {
+                Some(h) => Some(h),
+                None => self.open_for(ask),
+            };
+            match host {
+                Some(h) if self.assign(h, &ask.demand, ask.deployment_set.as_deref()) => placed.push(h),
+                _ => break,
+            }
+        }
+        if placed.len() as u32 >= min_count.clamp(1, count.max(1)) {
+            Ok(placed)
+        } else {
+            let n = placed.len() as u32;
+            for h in placed.into_iter().rev() {
+                self.release(h, &ask.demand, ask.deployment_set.as_deref());
+            }
+            Err(NoFit { wanted: count, placed: n })
+        }
+    }
+
+    /// How many more instances of `ask` fit on existing hosts right now.
+    pub fn slots(&mut self, ask: &Ask) -> u64 {
+        let rk = ReqKey::from(ask);
+        let d = ask.demand;
+        self.ensure_cache(&rk, ask);
+        let keys: Vec<ClassKey> =
+            self.caches.get(&rk).map(|c| c.order.iter().map(|(_, k)| *k).collect()).unwrap_or_default();
+        let mut n = 0;
+        for key in keys {
+            let hosts = self.classes.get(&key).map(|s| s.len() as u64).unwrap_or(0);
+            let f = key.1;
+            let per = [
+                (d.cpu_milli, f.cpu_milli),
+                (d.mem_mib, f.mem_mib),
+                (d.gpu_milli, f.gpu_milli),
+                (d.disk_gib, f.disk_gib),
+            ]
+            .iter()
+            .filter_map(|(need, have)| have.checked_div(*need))
+            .min()
+            .unwrap_or(0);
+            n += per * hosts;
+        }
+        n
+    }
+
+    /// Check every internal invariant (for tests): classes and caches agree with the hosts.
+    pub fn check(&self) -> Result<(), String> {
+        let mut used = 0;
+        for (i, h) in self.hosts.iter().enumerate() {
+            let cap = self.shapes[h.shape as usize].capacity;
+            if !h.free.fits_in(&cap) {
+                return Err(format!("host {i} has more free than capacity"));
+            }
+            if h.instances > 0 {
+                used += 1;
+            }
+            let in_class = self.classes.get(&(h.shape, h.free)).map(|s| s.contains(&(i as HostId))).unwrap_or(false);
+            if in_class != h.enabled {
+                return Err(format!("host {i} class membership is wrong"));
+            }
+        }
+        if used != self.used_hosts {
+            return Err("used host count is wrong".into());
+        }
+        for (rk, c) in &self.caches {
+            let mut expected = 0;
+            for key in self.classes.keys() {
+                if c.shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
+                    let cap = self.shapes[key.0 as usize].capacity;
+                    let entry = (score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), *key);
+                    if !c.order.contains(&entry) {
+                        return Err(format!("cache for {:?} misses class {:?}", rk.demand, key));
+                    }
+                    expected += 1;
+                }
+            }
+            if c.order.len() != expected {
+                return Err(format!("cache for {:?} holds classes it should not", rk.demand));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shape(cpus: u64, gib: u64) -> Shape {
+        Shape {
+            capacity: Demand { cpu_milli: cpus * 1000, mem_mib: gib * 1024, gpu_milli: 0, disk_gib: 0 },
+            zone: "z".into(),
+            gpu_model: None,
+            disk_category: None,
+        }
+    }
+
+    fn d(cpus: u64, gib: u64) -> Demand {
+        Demand { cpu_milli: cpus * 1000, mem_mib: gib * 1024, gpu_milli: 0, disk_gib: 0 }
+    }
+
+    #[test]
+    fn best_fit_prefers_the_fullest_host_and_spread_the_emptiest() {
+        let mut c = Cluster::new();
+        let a = c.add_host(shape(8, 32));
+        let b = c.add_host(shape(8, 32));
+        assert!(c.assign(a, &d(4, 16), None));
+        for p in [Policy::Feiyun, Policy::BestFit, Policy::NomadBinpack] {
+            assert_eq!(c.choose(&Ask::new(d(2, 8), p)), Some(a), "{p:?}");
+        }
+        for p in [Policy::WorstFit, Policy::LeastAllocated] {
+            assert_eq!(c.choose(&Ask::new(d(2, 8), p)), Some(b), "{p:?}");
+        }
+        assert_eq!(c.choose(&Ask::new(d(2, 8), Policy::FirstFit)), Some(a));
+        c.check().expect("consistent");
+    }
+
+    #[test]
+    fn batches_roll_back_when_short_of_min_count() {
+        let mut c = Cluster::new();
+        c.add_host(shape(4, 16));
+        let ask = Ask::new(d(2, 4), Policy::Feiyun);
+        let err = c.place(&ask, 3, 3).expect_err("only two fit");
+        assert_eq!(err.placed, 2);
+        assert_eq!(c.used_hosts(), 0, "rolled back");
+        assert_eq!(c.place(&ask, 3, 2).expect("partial").len(), 2);
+        c.check().expect("consistent");
+    }
+
+    #[test]
+    fn unlimited_fleet_opens_hosts_only_when_nothing_fits() {
+        let mut c = Cluster::new();
+        c.allow_unlimited(shape(4, 16));
+        let ask = Ask::new(d(1, 4), Policy::Feiyun);
+        let hosts = c.place(&ask, 9, 9).expect("opens hosts");
+        assert_eq!(c.host_count(), 3);
+        assert_eq!(hosts, vec![0, 0, 0, 0, 1, 1, 1, 1, 2]);
+        assert!(c.place(&Ask::new(d(8, 1), Policy::Feiyun), 1, 1).is_err(), "no shape can take it");
+        c.check().expect("consistent");
+    }
+
+    #[test]
+    fn deployment_sets_spread_across_hosts() {
+        let mut c = Cluster::new();
+        for _ in 0..3 {
+            c.add_host(shape(16, 64));
+        }
+        let mut ask = Ask::new(d(1, 1), Policy::Feiyun);
+        ask.deployment_set = Some("ds-1".into());
+        let hosts = c.place(&ask, 3, 3).expect("three hosts");
+        let distinct: HashSet<_> = hosts.iter().collect();
+        assert_eq!(distinct.len(), 3);
+        assert!(c.place(&ask, 1, 1).is_err(), "a fourth member has no host of its own");
+        c.release(hosts[0], &ask.demand, Some("ds-1"));
+        assert_eq!(c.place(&ask, 1, 1).expect("room again"), vec![hosts[0]]);
+        c.check().expect("consistent");
+    }
+
+    #[test]
+    fn constraints_zone_gpu_disk() {
+        let mut c = Cluster::new();
+        let mut g = shape(16, 64);
+        g.capacity.gpu_milli = 1000;
+        g.gpu_model = Some("T4".into());
+        g.zone = "z1".into();
+        let gpu_host = c.add_host(g);
+        let mut local = shape(16, 64);
+        local.capacity.disk_gib = 1788;
+        local.disk_category = Some("local_ssd_pro".into());
+        local.zone = "z2".into();
+        let disk_host = c.add_host(local);
+        let mut ask = Ask::new(Demand { gpu_milli: 1000, ..d(4, 15) }, Policy::Feiyun);
+        ask.gpu_model = Some("T4".into());
+        assert_eq!(c.choose(&ask), Some(gpu_host));
+        ask.gpu_model = Some("A100".into());
+        assert_eq!(c.choose(&ask), None);
+        let mut ask = Ask::new(Demand { disk_gib: 894, ..d(4, 32) }, Policy::Feiyun);
+        ask.disk_category = Some("local_ssd_pro".into());
+        assert_eq!(c.choose(&ask), Some(disk_host));
+        let mut z = Ask::new(d(1, 1), Policy::Feiyun);
+        z.zone = Some("z2".into());
+        assert_eq!(c.choose(&z), Some(disk_host));
+        // CPU-only work avoids stranding GPUs.
+        assert_eq!(c.choose(&Ask::new(d(1, 1), Policy::Feiyun)), Some(disk_host));
+    }
+
+    #[test]
+    fn disabled_hosts_take_nothing_but_keep_their_instances() {
+        let mut c = Cluster::new();
+        let h = c.add_host(shape(4, 4));
+        assert!(c.assign(h, &d(1, 1), None));
+        c.set_enabled(h, false);
+        assert_eq!(c.choose(&Ask::new(d(1, 1), Policy::Feiyun)), None);
+        c.release(h, &d(1, 1), None);
+        c.set_enabled(h, true);
+        assert_eq!(c.choose(&Ask::new(d(1, 1), Policy::Feiyun)), Some(h));
+        c.check().expect("consistent");
+    }
+
+    #[test]
+    fn slots_count_whole_instances() {
+        let mut c = Cluster::new();
+        c.add_host(shape(5, 64));
+        c.add_host(shape(3, 64));
+        assert_eq!(c.slots(&Ask::new(d(2, 1), Policy::Feiyun)), 2 + 1);
+    }
+
+    proptest! {
+        /// Whatever the sequence of placements and releases, no host is ever over capacity and
+        /// the indexes agree with the hosts, for every policy.
+        #[test]
+        fn never_overcommits_and_indexes_stay_consistent(
+            hosts in prop::collection::vec((1u64..32, 1u64..128), 1..12),
+            ops in prop::collection::vec((0u8..4, 1u64..12, 1u64..48, 1u32..4, 0usize..6), 1..80),
+        ) {
+            let mut c = Cluster::new();
+            for (cpu, mem) in &hosts {
+                c.add_host(shape(*cpu, *mem));
+            }
+            let mut live: Vec<(HostId, Demand)> = Vec::new();
+            for (op, cpu, mem, n, p) in ops {
+                if op == 0 && !live.is_empty() {
+                    let (h, dm) = live.remove((cpu as usize) % live.len());
+                    c.release(h, &dm, None);
+                } else {
+                    let ask = Ask::new(d(cpu, mem), Policy::ALL[p]);
+                    if let Ok(placed) = c.place(&ask, n, n) {
+                        prop_assert_eq!(placed.len() as u32, n);
+                        live.extend(placed.into_iter().map(|h| (h, ask.demand)));
+                    }
+                }
+                prop_assert!(c.check().is_ok(), "{:?}", c.check());
+            }
+            for (h, _, free, _) in c.hosts() {
+                let used: Demand = live.iter().filter(|(x, _)| *x == h).fold(Demand::ZERO, |a, (_, dm)| a.plus(dm));
+                prop_assert_eq!(free.plus(&used), c.shape(h).capacity);
+            }
+        }
+    }
+}
