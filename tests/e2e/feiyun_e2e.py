@@ -559,6 +559,9 @@ class FeiyunServer:
         return self
 
     def wait_ready(self, timeout: float) -> None:
+        """Ready = this process answers HTTP with the server's JSON error shape. A bare TCP connect
+        is not enough: right after a kill -9, the dead server's port can still complete a
+        handshake for a moment, and credentials.json is left over from the previous run."""
         cred_file = self.data_dir / "credentials.json"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -566,13 +569,13 @@ class FeiyunServer:
                 raise RuntimeError(f"feiyun exited with {self.proc.returncode} during start-up:\n{self.log_tail()}")
             if cred_file.exists():
                 try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                        pass
-                    self.creds = json.loads(cred_file.read_text())
-                    return
-                except (OSError, ValueError):
+                    r = requests.get(f"http://{self.endpoint}/", timeout=1)
+                    if "RequestId" in r.json():
+                        self.creds = json.loads(cred_file.read_text())
+                        return
+                except (OSError, ValueError, requests.RequestException):
                     pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RuntimeError(f"feiyun not ready after {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 60) -> str:

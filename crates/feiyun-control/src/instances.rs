@@ -1,12 +1,10 @@
 //! Instance commands and queries.
 
-use std::collections::HashMap;
-
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction};
 use feiyun_domain::ops::{wildcard_match, CreateInstances, InstanceFilter, StopOptions};
-use feiyun_domain::{ids, DomainError, Resources};
-use feiyun_scheduler::{HostView, Policy, Request, Snapshot};
+use feiyun_domain::{ids, DomainError};
+use feiyun_scheduler::cluster::{Ask, Demand};
 use feiyun_store::TokenRecord;
 
 use crate::{store_err, ControlPlane, State};
@@ -39,43 +37,26 @@ pub fn valid_instance_name(n: &str) -> bool {
         && !n.starts_with("https://")
 }
 
-fn request_for(t: &InstanceTypeSpec, zone: Option<String>, count: u32, min_count: u32) -> Request {
-    Request {
-        resources: t.resources(),
-        zone_id: zone,
-        gpu_model: t.required_gpu_model().map(str::to_string),
-        local_disk_category: t.required_local_disk().map(str::to_string),
-        count,
-        min_count,
-        policy: Policy::Pack,
+/// What one instance of a type takes from a host, in the scheduler's units.
+pub(crate) fn demand_of(t: &InstanceTypeSpec) -> Demand {
+    let r = t.resources();
+    Demand {
+        cpu_milli: r.vcpus as u64 * 1000,
+        mem_mib: r.memory_mib,
+        gpu_milli: r.gpus as u64 * 1000,
+        disk_gib: r.local_disk_gib,
     }
 }
 
 impl ControlPlane {
-    /// The scheduler's view of the hosts, with what live instances hold.
-    fn snapshot(&self, state: &State) -> Snapshot {
-        let mut used: HashMap<&str, Resources> = HashMap::new();
-        for i in state.instances.values().filter(|i| i.holds_capacity()) {
-            if let Some(t) = self.catalog.instance_type(&i.instance_type) {
-                let e = used.entry(i.host_id.as_str()).or_default();
-                *e = e.add(&t.resources());
-            }
-        }
-        Snapshot {
-            hosts: self
-                .setup
-                .hosts
-                .iter()
-                .map(|h| HostView {
-                    id: h.id.clone(),
-                    zone_id: h.zone_id.clone(),
-                    state: h.state,
-                    capacity: h.capacity,
-                    allocated: used.get(h.id.as_str()).copied().unwrap_or_default(),
-                    gpu_model: h.gpu_model.clone(),
-                    local_disk_category: h.local_disk_category.clone(),
-                })
-                .collect(),
+    fn ask_for(&self, t: &InstanceTypeSpec, zone: Option<String>) -> Ask {
+        Ask {
+            demand: demand_of(t),
+            zone,
+            gpu_model: t.required_gpu_model().map(str::to_string),
+            disk_category: t.required_local_disk().map(str::to_string),
+            policy: self.setup.policy,
+            deployment_set: None,
         }
     }
 
@@ -95,9 +76,7 @@ impl ControlPlane {
                 return Err(DomainError::InstanceTypeNotFound(t.to_string()));
             }
         }
-        let state = self.read();
-        let snap = self.snapshot(&state);
-        drop(state);
+        let mut state = self.write();
         let mut out = Vec::new();
         for z in &self.setup.region.zones {
             if zone.map(|w| w != z.id).unwrap_or(false) {
@@ -107,11 +86,11 @@ impl ControlPlane {
                 if instance_type.map(|w| w != t.id).unwrap_or(false) {
                     continue;
                 }
-                let req = request_for(t, Some(z.id.clone()), 1, 1);
+                let ask = self.ask_for(t, Some(z.id.clone()));
                 out.push(AvailableType {
                     zone_id: z.id.clone(),
                     instance_type: t.id.clone(),
-                    remaining: feiyun_scheduler::remaining_slots(&snap, &req),
+                    remaining: state.cluster.slots(&ask),
                 });
             }
         }
@@ -158,28 +137,21 @@ impl ControlPlane {
                 return Ok(ids);
             }
         }
-        let snap = self.snapshot(&state);
-        let req = request_for(t, spec.zone_id.clone(), spec.amount, spec.min_amount.unwrap_or(spec.amount));
-        let hosts = feiyun_scheduler::place(&snap, &req).map_err(|_| {
-            // A zone that never offers the type is a different error from a full one.
-            let zone_can = snap.hosts.iter().any(|h| {
-                spec.zone_id.as_ref().map(|z| &h.zone_id == z).unwrap_or(true)
-                    && feiyun_scheduler::feasible(
-                        h,
-                        &Request { resources: Resources::ZERO, ..req.clone() },
-                        &h.capacity,
-                    )
-                    .is_ok()
-                    && t.resources().fits_in(&h.capacity)
-            });
-            match (&spec.zone_id, zone_can) {
-                (Some(z), false) if snap.hosts.iter().all(|h| &h.zone_id != z) => {
+        let ask = self.ask_for(t, spec.zone_id.clone());
+        let placed = state.cluster.place(&ask, spec.amount, spec.min_amount.unwrap_or(spec.amount)).map_err(|_| {
+            // A zone whose hosts can never run the type is a different error from a full one.
+            match &spec.zone_id {
+                Some(z) if !state.cluster.hosts().any(|(_, shape, _, _)| &shape.zone == z) => {
                     DomainError::InstanceTypeNotInZone { instance_type: t.id.clone(), zone: z.clone() }
                 }
                 _ => DomainError::NoStock,
             }
         })?;
+        let hosts: Vec<String> = placed.iter().map(|h| state.host_names[*h as usize].clone()).collect();
         if spec.dry_run {
+            for h in &placed {
+                state.cluster.release(*h, &ask.demand, None);
+            }
             return Err(DomainError::DryRunOk);
         }
         let now = self.now();
@@ -227,7 +199,12 @@ impl ControlPlane {
             fingerprint: ct.fingerprint.clone(),
             result: serde_json::to_string(&ids).unwrap_or_default(),
         });
-        self.store.put_instances(&created, token.as_ref()).map_err(store_err)?;
+        if let Err(e) = self.store.put_instances(&created, token.as_ref()) {
+            for h in &placed {
+                state.cluster.release(*h, &ask.demand, None);
+            }
+            return Err(store_err(e));
+        }
         for i in created {
             state.instances.insert(i.id.clone(), i);
         }
@@ -340,12 +317,23 @@ impl ControlPlane {
         if !changed.is_empty() {
             self.store.put_instances(&changed, None).map_err(store_err)?;
             for i in changed {
+                if i.status == InstanceStatus::Deleted {
+                    self.release_capacity(&mut state, &i);
+                }
                 state.instances.insert(i.id.clone(), i);
             }
             drop(state);
             self.agent_wake.notify_one();
         }
         Ok(outcomes)
+    }
+
+    /// Give a released instance's capacity back to the scheduler.
+    fn release_capacity(&self, state: &mut State, i: &Instance) {
+        if let (Some(t), Some(h)) = (self.catalog.instance_type(&i.instance_type), state.host_index.get(&i.host_id)) {
+            let h = *h;
+            state.cluster.release(h, &demand_of(t), None);
+        }
     }
 
     /// Stop grace for an instance: zero when forced.

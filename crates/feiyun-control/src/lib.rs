@@ -61,10 +61,15 @@ pub struct RegionSetup {
     pub hosts: Vec<Host>,
     /// How long a polite stop may take before the instance is killed.
     pub stop_grace: Duration,
+    /// How the scheduler chooses among hosts that fit.
+    pub policy: feiyun_scheduler::cluster::Policy,
 }
 
-#[derive(Default)]
 struct State {
+    /// The scheduler's capacity index over the region's hosts.
+    cluster: feiyun_scheduler::cluster::Cluster,
+    host_names: Vec<String>,
+    host_index: HashMap<String, feiyun_scheduler::cluster::HostId>,
     /// Every instance not yet cleaned from its host (released ones have status Deleted).
     instances: BTreeMap<String, Instance>,
     tokens: HashMap<(String, String, String), TokenRecord>,
@@ -112,8 +117,53 @@ impl ControlPlane {
     /// Load state from the store. Must be called inside a tokio runtime.
     pub fn new(parts: Parts) -> Result<Arc<ControlPlane>, DomainError> {
         let loaded = parts.store.load().map_err(store_err)?;
-        let mut state = State::default();
+        let mut state = State {
+            cluster: feiyun_scheduler::cluster::Cluster::new(),
+            host_names: Vec::new(),
+            host_index: HashMap::new(),
+            instances: BTreeMap::new(),
+            tokens: HashMap::new(),
+            commands: BTreeMap::new(),
+            invocations: BTreeMap::new(),
+            errors: HashMap::new(),
+        };
+        for h in &parts.setup.hosts {
+            let shape = feiyun_scheduler::cluster::Shape {
+                capacity: feiyun_scheduler::cluster::Demand {
+                    cpu_milli: h.capacity.vcpus as u64 * 1000,
+                    mem_mib: h.capacity.memory_mib,
+                    gpu_milli: h.capacity.gpus as u64 * 1000,
+                    disk_gib: h.capacity.local_disk_gib,
+                },
+                zone: h.zone_id.clone(),
+                gpu_model: h.gpu_model.clone(),
+                disk_category: h.local_disk_category.clone(),
+            };
+            let id = state.cluster.add_host(shape);
+            if h.state != feiyun_domain::host::HostState::Up {
+                state.cluster.set_enabled(id, false);
+            }
+            state.host_names.push(h.id.clone());
+            state.host_index.insert(h.id.clone(), id);
+        }
         for i in loaded.instances {
+            if i.holds_capacity() {
+                let t = parts.catalog.instance_type(&i.instance_type);
+                match (t, state.host_index.get(&i.host_id)) {
+                    (Some(t), Some(h)) => {
+                        let h = *h;
+                        if !state.cluster.assign(h, &instances::demand_of(t), None) {
+                            // The host's configured capacity shrank below what runs on it: take
+                            // nothing new there rather than overcommit it.
+                            tracing::warn!(instance = %i.id, host = %i.host_id, "instances exceed the host's configured capacity; host closed to new placements");
+                            state.cluster.set_enabled(h, false);
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(instance = %i.id, host = %i.host_id, "instance on an unknown host or of an unknown type")
+                    }
+                }
+            }
             state.instances.insert(i.id.clone(), i);
         }
         for t in loaded.tokens {

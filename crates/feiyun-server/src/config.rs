@@ -6,6 +6,7 @@ use std::path::Path;
 use feiyun_domain::host::{Host, HostState, Overcommit};
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
+use feiyun_scheduler::cluster::Policy;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -15,6 +16,7 @@ pub struct Config {
     pub host: HostConfig,
     pub api: ApiConfig,
     pub instances: InstanceConfig,
+    pub scheduler: SchedulerConfig,
     /// Path of an instance-type catalog replacing the built-in one.
     pub catalog: Option<String>,
 }
@@ -115,6 +117,20 @@ impl Default for InstanceConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// `pack` (Feiyun's default: fewest hosts), `spread` (emptiest host first), or a named policy:
+    /// first-fit, best-fit, worst-fit, least-allocated, nomad-binpack.
+    pub policy: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { policy: "pack".into() }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("Cannot read {0}: {1}")]
@@ -150,10 +166,18 @@ impl Config {
         if self.host.gpus > 0 && self.host.gpu_model.is_none() {
             return Err("a host with GPUs needs gpu_model".into());
         }
+        if Policy::parse(&self.scheduler.policy).is_none() {
+            return Err(format!("unknown scheduler policy {:?}", self.scheduler.policy));
+        }
         if self.api.requests_per_second <= 0.0 || self.api.burst < 1.0 {
             return Err("api rate limits must be positive".into());
         }
         Ok(())
+    }
+
+    pub fn scheduler_policy(&self) -> Result<Policy, ConfigError> {
+        Policy::parse(&self.scheduler.policy)
+            .ok_or_else(|| ConfigError::Invalid("scheduler.policy".into(), self.scheduler.policy.clone()))
     }
 
     pub fn region(&self) -> Region {

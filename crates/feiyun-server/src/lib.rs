@@ -107,6 +107,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         region: opts.config.region(),
         hosts: vec![host.clone()],
         stop_grace: Duration::from_secs(opts.config.instances.stop_grace_seconds),
+        policy: opts.config.scheduler_policy()?,
     };
     let cp = ControlPlane::new(Parts {
         store: store.clone(),
