@@ -11,6 +11,9 @@
 //! them cacheable per host class. Ties break on the class key and then the lowest host id, so the
 //! result is deterministic.
 
+// Loops over the four dimensions index several parallel arrays at once.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// An amount of every schedulable dimension, in integer units.
@@ -131,11 +134,23 @@ fn free_fractions(cap: &Demand, free_after: &Demand) -> ([f64; 4], [bool; 4]) {
 }
 
 /// Weight of the balance term in Feiyun's score.
-pub const FEIYUN_BALANCE_WEIGHT: f64 = 0.25;
+pub const FEIYUN_BALANCE_WEIGHT: f64 = 0.1;
+
+/// How much each dimension counts in Feiyun's best fit, in tenths: the scarcest dimension of the
+/// hosts in use counts fully, the others by how close they are to being scarce (see
+/// [`Cluster::reweigh`]). Defaults to all dimensions alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Weights(pub [u16; 4]);
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights([10; 4])
+    }
+}
 
 /// Score of placing `demand` on a host of capacity `cap` that would be left with `free_after`;
 /// lower is better. Integer so that ordering is total and exact.
-pub fn score(policy: Policy, cap: &Demand, free_after: &Demand, demand: &Demand) -> i64 {
+pub fn score(policy: Policy, cap: &Demand, free_after: &Demand, demand: &Demand, w: &Weights) -> i64 {
     let (ff, has) = free_fractions(cap, free_after);
     let leftover: f64 = (0..4).filter(|d| has[*d]).map(|d| ff[d]).sum();
     let s = match policy {
@@ -145,20 +160,14 @@ pub fn score(policy: Policy, cap: &Demand, free_after: &Demand, demand: &Demand)
         Policy::LeastAllocated => -(ff[0] + ff[1]) / 2.0,
         Policy::NomadBinpack => -(20.0 - (10f64.powf(ff[0]) + 10f64.powf(ff[1]))).clamp(0.0, 18.0),
         Policy::Feiyun => {
-            // Best fit, plus a penalty for leaving the host unbalanced: capacity left in one
-            // dimension while another is exhausted is capacity nobody can use (stranded).
-            let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-            for d in 0..2 {
-                if has[d] {
-                    lo = lo.min(ff[d]);
-                    hi = hi.max(ff[d]);
-                }
-            }
-            let imbalance = if hi >= lo { hi - lo } else { 0.0 };
-            // GPUs on a host are only for GPU work: a CPU-only request on a GPU host pays for
-            // the GPUs it leaves stranded.
+            // Best fit where the scarce dimension counts most: leftover of a plentiful dimension
+            // costs little, leftover of the one that runs out first is what opens new hosts.
+            let weighted: f64 = (0..4).filter(|d| has[*d]).map(|d| w.0[d] as f64 / 10.0 * ff[d]).sum();
+            // Leaving a host lopsided strands capacity nobody can use.
+            let imbalance = if has[0] && has[1] { (ff[0] - ff[1]).abs() } else { 0.0 };
+            // GPUs are only for GPU work: CPU-only work on a GPU host pays for the GPUs it strands.
             let gpu_waste = if demand.gpu_milli == 0 && has[2] { ff[2] * 4.0 } else { 0.0 };
-            leftover + FEIYUN_BALANCE_WEIGHT * imbalance + gpu_waste
+            weighted + FEIYUN_BALANCE_WEIGHT * imbalance + gpu_waste
         }
     };
     (s * 1e9).round() as i64
@@ -232,6 +241,67 @@ struct HostRec {
     enabled: bool,
 }
 
+/// Per-dimension maxima of free capacity over ranges of host ids, so that first fit finds the
+/// lowest-numbered host that fits without scanning every host.
+#[derive(Default)]
+struct MaxTree {
+    size: usize,
+    nodes: Vec<[u64; 4]>,
+}
+
+impl MaxTree {
+    fn set(&mut self, i: usize, v: [u64; 4]) {
+        if i >= self.size {
+            let mut size = self.size.max(1);
+            while size <= i {
+                size *= 2;
+            }
+            let mut nodes = vec![[0u64; 4]; 2 * size];
+            for j in 0..self.size {
+                nodes[size + j] = self.nodes[self.size + j];
+            }
+            for k in (1..size).rev() {
+                nodes[k] = max4(&nodes[2 * k], &nodes[2 * k + 1]);
+            }
+            self.size = size;
+            self.nodes = nodes;
+        }
+        let mut k = self.size + i;
+        self.nodes[k] = v;
+        while k > 1 {
+            k /= 2;
+            self.nodes[k] = max4(&self.nodes[2 * k], &self.nodes[2 * k + 1]);
+        }
+    }
+
+    /// The lowest index whose value covers `need` and that `accept` takes.
+    fn first(&self, need: &[u64; 4], accept: &dyn Fn(usize) -> bool) -> Option<usize> {
+        if self.size == 0 {
+            return None;
+        }
+        let covers = |v: &[u64; 4]| (0..4).all(|d| v[d] >= need[d]);
+        let mut stack = vec![1usize];
+        while let Some(k) = stack.pop() {
+            if !covers(&self.nodes[k]) {
+                continue;
+            }
+            if k >= self.size {
+                if accept(k - self.size) {
+                    return Some(k - self.size);
+                }
+                continue;
+            }
+            stack.push(2 * k + 1);
+            stack.push(2 * k);
+        }
+        None
+    }
+}
+
+fn max4(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    [a[0].max(b[0]), a[1].max(b[1]), a[2].max(b[2]), a[3].max(b[3])]
+}
+
 /// Why nothing fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("No host can take the request ({placed} of {wanted} placed)")]
@@ -255,6 +325,13 @@ pub struct Cluster {
     unlimited: Vec<u32>,
     used_hosts: u64,
     sets: HashMap<String, HashSet<HostId>>,
+    /// Free capacity by host id, for first fit (disabled hosts count as full).
+    by_id: MaxTree,
+    weights: Weights,
+    /// What instances hold, and the capacity of the hosts in use, per dimension.
+    allocated: [u64; 4],
+    in_use_capacity: [u64; 4],
+    placements_since_reweigh: u32,
 }
 
 impl Default for Cluster {
@@ -275,6 +352,42 @@ impl Cluster {
             unlimited: Vec::new(),
             used_hosts: 0,
             sets: HashMap::new(),
+            by_id: MaxTree::default(),
+            weights: Weights::default(),
+            allocated: [0; 4],
+            in_use_capacity: [0; 4],
+            placements_since_reweigh: 0,
+        }
+    }
+
+    pub fn weights(&self) -> Weights {
+        self.weights
+    }
+
+    /// Recompute Feiyun's dimension weights from the hosts in use: each dimension's utilization
+    /// relative to the most utilized one, to the fourth power, in tenths. When they change, the
+    /// cached orders are dropped and rebuilt on demand. Called every few hundred placements, so
+    /// weights follow the workload without churning the caches.
+    pub fn reweigh(&mut self) {
+        let mut util = [0.0f64; 4];
+        for d in 0..4 {
+            if self.in_use_capacity[d] > 0 {
+                util[d] = self.allocated[d] as f64 / self.in_use_capacity[d] as f64;
+            }
+        }
+        let top = util.iter().cloned().fold(0.0, f64::max);
+        let new = if top <= 0.0 {
+            Weights::default()
+        } else {
+            let mut w = [0u16; 4];
+            for d in 0..4 {
+                w[d] = ((util[d] / top).powi(4) * 10.0).round().clamp(1.0, 10.0) as u16;
+            }
+            Weights(w)
+        };
+        if new != self.weights {
+            self.weights = new;
+            self.caches.clear();
         }
     }
 
@@ -368,28 +481,32 @@ impl Cluster {
     }
 
     fn enter_class(&mut self, host: HostId, key: ClassKey) {
+        self.by_id.set(host as usize, key.1.dims());
         let set = self.classes.entry(key).or_default();
         let was_empty = set.is_empty();
         set.insert(host);
         if was_empty {
+            let w = self.weights;
             let cap = self.shapes[key.0 as usize].capacity;
             for (rk, c) in self.caches.iter_mut() {
                 if c.shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
-                    c.order.insert((score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), key));
+                    c.order.insert((score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand, &w), key));
                 }
             }
         }
     }
 
     fn leave_class(&mut self, host: HostId, key: ClassKey) {
+        self.by_id.set(host as usize, [0; 4]);
         let Some(set) = self.classes.get_mut(&key) else { return };
         set.remove(&host);
         if set.is_empty() {
             self.classes.remove(&key);
+            let w = self.weights;
             let cap = self.shapes[key.0 as usize].capacity;
             for (rk, c) in self.caches.iter_mut() {
                 if c.shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
-                    c.order.remove(&(score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), key));
+                    c.order.remove(&(score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand, &w), key));
                 }
             }
         }
@@ -405,11 +522,12 @@ impl Cluster {
                 }
             }
             let shape_ok: Vec<bool> = self.shapes.iter().map(|s| ask.shape_ok(s)).collect();
+            let w = self.weights;
             let mut order = BTreeSet::new();
             for key in self.classes.keys() {
                 if shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
                     let cap = self.shapes[key.0 as usize].capacity;
-                    order.insert((score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), *key));
+                    order.insert((score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand, &w), *key));
                 }
             }
             self.caches.insert(rk.clone(), Cache { order, shape_ok, last_used: 0 });
@@ -424,24 +542,29 @@ impl Cluster {
     pub fn choose(&mut self, ask: &Ask) -> Option<HostId> {
         let rk = ReqKey::from(ask);
         let excluded = ask.deployment_set.as_ref().and_then(|s| self.sets.get(s)).cloned();
-        let first_fit = ask.policy == Policy::FirstFit;
+        if ask.policy == Policy::FirstFit {
+            let accept = |i: usize| {
+                let h = &self.hosts[i];
+                h.enabled
+                    && ask.shape_ok(&self.shapes[h.shape as usize])
+                    && ask.demand.fits_in(&h.free)
+                    && excluded.as_ref().map(|e| !e.contains(&(i as HostId))).unwrap_or(true)
+            };
+            return self.by_id.first(&ask.demand.dims(), &accept).map(|i| i as HostId);
+        }
         self.ensure_cache(&rk, ask);
         let cache = self.caches.get(&rk)?;
-        let mut best: Option<HostId> = None;
         for (_, key) in cache.order.iter() {
             let Some(hosts) = self.classes.get(key) else { continue };
             let pick = match &excluded {
                 None => hosts.iter().next().copied(),
                 Some(ex) => hosts.iter().find(|h| !ex.contains(h)).copied(),
             };
-            if let Some(h) = pick {
-                if !first_fit {
-                    return Some(h);
-                }
-                best = Some(best.map_or(h, |b| b.min(h)));
+            if pick.is_some() {
+                return pick;
             }
         }
-        best
+        None
     }
 
     /// Place one instance on a specific host (it must fit). Used when re-building the index from
@@ -456,11 +579,19 @@ impl Cluster {
         if enabled {
             self.leave_class(host, (shape, old));
         }
+        let cap = self.shapes[shape as usize].capacity.dims();
         let h = &mut self.hosts[host as usize];
         h.free = new;
         h.instances += 1;
         if h.instances == 1 {
             self.used_hosts += 1;
+            for d in 0..4 {
+                self.in_use_capacity[d] += cap[d];
+            }
+        }
+        let dd = demand.dims();
+        for d in 0..4 {
+            self.allocated[d] += dd[d];
         }
         if enabled {
             self.enter_class(host, (shape, new));
@@ -491,6 +622,14 @@ impl Cluster {
         h.instances = h.instances.saturating_sub(1);
         if h.instances == 0 {
             self.used_hosts -= 1;
+            let c = cap.dims();
+            for d in 0..4 {
+                self.in_use_capacity[d] -= c[d];
+            }
+        }
+        let dd = demand.dims();
+        for d in 0..4 {
+            self.allocated[d] = self.allocated[d].saturating_sub(dd[d]);
         }
         let free = h.free;
         if enabled {
@@ -514,6 +653,11 @@ impl Cluster {
 
     /// Place `count` instances of `ask`, at least `min_count` of them or none.
     pub fn place(&mut self, ask: &Ask, count: u32, min_count: u32) -> Result<Vec<HostId>, NoFit> {
+        self.placements_since_reweigh += count;
+        if self.placements_since_reweigh >= 256 {
+            self.placements_since_reweigh = 0;
+            self.reweigh();
+        }
         let mut placed = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let host = match self.choose(ask) {
@@ -578,15 +722,36 @@ impl Cluster {
                 return Err(format!("host {i} class membership is wrong"));
             }
         }
+        for (i, h) in self.hosts.iter().enumerate() {
+            let want = if h.enabled { h.free.dims() } else { [0; 4] };
+            if self.by_id.nodes.get(self.by_id.size + i) != Some(&want) {
+                return Err(format!("first-fit tree is wrong for host {i}"));
+            }
+        }
+        let (mut cap_used, mut alloc) = ([0u64; 4], [0u64; 4]);
+        for h in &self.hosts {
+            let cap = self.shapes[h.shape as usize].capacity.dims();
+            let free = h.free.dims();
+            for d in 0..4 {
+                alloc[d] += cap[d] - free[d];
+                if h.instances > 0 {
+                    cap_used[d] += cap[d];
+                }
+            }
+        }
+        if cap_used != self.in_use_capacity || alloc != self.allocated {
+            return Err("utilization totals are wrong".into());
+        }
         if used != self.used_hosts {
             return Err("used host count is wrong".into());
         }
+        let w = self.weights;
         for (rk, c) in &self.caches {
             let mut expected = 0;
             for key in self.classes.keys() {
                 if c.shape_ok[key.0 as usize] && rk.demand.fits_in(&key.1) {
                     let cap = self.shapes[key.0 as usize].capacity;
-                    let entry = (score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand), *key);
+                    let entry = (score(rk.policy, &cap, &key.1.minus(&rk.demand), &rk.demand, &w), *key);
                     if !c.order.contains(&entry) {
                         return Err(format!("cache for {:?} misses class {:?}", rk.demand, key));
                     }
