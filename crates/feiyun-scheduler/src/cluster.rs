@@ -136,6 +136,9 @@ fn free_fractions(cap: &Demand, free_after: &Demand) -> ([f64; 4], [bool; 4]) {
 /// Weight of the balance term in Feiyun's score.
 pub const FEIYUN_BALANCE_WEIGHT: f64 = 0.1;
 
+/// Score of opening an empty host: above any host in use.
+const EMPTY_HOST_COST: f64 = 1_000.0;
+
 /// How much each dimension counts in Feiyun's best fit, in tenths: the scarcest dimension of the
 /// hosts in use counts fully, the others by how close they are to being scarce (see
 /// [`Cluster::reweigh`]). Defaults to all dimensions alike.
@@ -167,7 +170,18 @@ pub fn score(policy: Policy, cap: &Demand, free_after: &Demand, demand: &Demand,
             let imbalance = if has[0] && has[1] { (ff[0] - ff[1]).abs() } else { 0.0 };
             // GPUs are only for GPU work: CPU-only work on a GPU host pays for the GPUs it strands.
             let gpu_waste = if demand.gpu_milli == 0 && has[2] { ff[2] * 4.0 } else { 0.0 };
-            weighted + FEIYUN_BALANCE_WEIGHT * imbalance + gpu_waste
+            if free_after.plus(demand) == *cap {
+                // An empty host is opened only when no host in use fits; then the one that can
+                // take the most requests like this one (the largest, for its profile).
+                let copies = (0..4)
+                    .filter(|d| demand.dims()[*d] > 0)
+                    .map(|d| cap.dims()[d] as f64 / demand.dims()[d] as f64)
+                    .fold(f64::MAX, f64::min)
+                    .min(999.0);
+                EMPTY_HOST_COST - copies + gpu_waste
+            } else {
+                weighted + FEIYUN_BALANCE_WEIGHT * imbalance + gpu_waste
+            }
         }
     };
     (s * 1e9).round() as i64

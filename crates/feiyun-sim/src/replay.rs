@@ -138,21 +138,12 @@ pub struct Report {
 }
 
 /// The fluid lower bound: at the busiest moment, total demand over host capacity, per dimension,
-/// rounded up; the largest over dimensions. Uses the shape of the first unlimited group, or the
-/// mean host of a fixed fleet.
+/// rounded up; the largest over dimensions. In a fleet of mixed hosts, the fewest hosts whose
+/// capacities add up to the demand (largest first); an unlimited group covers what the fixed
+/// hosts do not. Returns (hosts, dimension, trace second of that dimension's peak).
 pub fn lower_bound(requests: &[TraceRequest], fleet: &FleetSpec) -> (u64, String, u64) {
-    let (cap_cpu, cap_mem, cap_gpu) = match fleet.groups.iter().find(|g| g.count.is_none()) {
-        Some(g) => (g.shape.cpu_milli as f64, g.shape.memory_mib as f64, g.shape.gpus as f64 * 1000.0),
-        None => {
-            let n: f64 = fleet.groups.iter().map(|g| g.count.unwrap_or(0) as f64).sum::<f64>().max(1.0);
-            let sum = |f: &dyn Fn(&HostShape) -> f64| -> f64 {
-                fleet.groups.iter().map(|g| f(&g.shape) * g.count.unwrap_or(0) as f64).sum::<f64>() / n
-            };
-            (sum(&|s| s.cpu_milli as f64), sum(&|s| s.memory_mib as f64), sum(&|s| s.gpus as f64 * 1000.0))
-        }
-    };
-    // Sweep over arrivals and departures.
-    let mut events: Vec<(u64, i8, usize)> = Vec::with_capacity(requests.len() * 2);
+    // Sweep over arrivals and departures for each dimension's peak.
+    let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(requests.len() * 2);
     for (i, r) in requests.iter().enumerate() {
         events.push((r.arrival_s, 1, i));
         if let Some(l) = r.lifetime_s {
@@ -162,26 +153,55 @@ pub fn lower_bound(requests: &[TraceRequest], fleet: &FleetSpec) -> (u64, String
         }
     }
     events.sort_unstable();
-    let (mut cpu, mut mem, mut gpu) = (0u64, 0u64, 0u64);
-    let mut best = (0u64, String::from("cpu"), 0u64);
+    let mut total = [0u64; 3];
+    let mut peak = [(0u64, 0u64); 3];
     for (t, kind, i) in events {
         let r = &requests[i];
-        if kind == 1 {
-            cpu += r.cpu_milli;
-            mem += r.memory_mib;
-            gpu += r.gpu_milli;
-        } else {
-            cpu -= r.cpu_milli;
-            mem -= r.memory_mib;
-            gpu -= r.gpu_milli;
-        }
-        for (name, total, cap) in [("cpu", cpu, cap_cpu), ("memory", mem, cap_mem), ("gpu", gpu, cap_gpu)] {
-            if cap > 0.0 {
-                let need = (total as f64 / cap).ceil() as u64;
-                if need > best.0 {
-                    best = (need, name.to_string(), t);
-                }
+        let d = [r.cpu_milli, r.memory_mib, r.gpu_milli];
+        for k in 0..3 {
+            if kind == 1 {
+                total[k] += d[k];
+            } else {
+                total[k] -= d[k];
             }
+            if total[k] > peak[k].0 {
+                peak[k] = (total[k], t);
+            }
+        }
+    }
+    let caps = |s: &HostShape| [s.cpu_milli, s.memory_mib, s.gpus as u64 * 1000];
+    let unlimited = fleet.groups.iter().find(|g| g.count.is_none()).map(|g| caps(&g.shape));
+    let mut best = (0u64, String::from("cpu"), 0u64);
+    for (k, name) in ["cpu", "memory", "gpu"].iter().enumerate() {
+        let need = peak[k].0;
+        if need == 0 {
+            continue;
+        }
+        let mut fixed: Vec<(u64, u64)> = fleet
+            .groups
+            .iter()
+            .filter_map(|g| g.count.map(|n| (caps(&g.shape)[k], n)))
+            .filter(|(c, _)| *c > 0)
+            .collect();
+        fixed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let (mut left, mut hosts) = (need, 0u64);
+        for (cap, n) in fixed {
+            if left == 0 {
+                break;
+            }
+            let take = left.div_ceil(cap).min(n);
+            hosts += take;
+            left = left.saturating_sub(take * cap);
+        }
+        if left > 0 {
+            match unlimited.map(|c| c[k]).filter(|c| *c > 0) {
+                Some(c) => hosts += left.div_ceil(c),
+                // The fleet cannot hold it at all; every host is needed (and some is rejected).
+                None => hosts = fleet.host_count().unwrap_or(hosts),
+            }
+        }
+        if hosts > best.0 {
+            best = (hosts, name.to_string(), peak[k].1);
         }
     }
     best
@@ -463,6 +483,15 @@ mod tests {
         // Departure at 10 frees room before the arrival at 10.
         let r = vec![req(0, Some(10), 16, 1), req(10, None, 16, 1)];
         assert_eq!(lower_bound(&r, &fleet("16c64g")).0, 1);
+    }
+
+    #[test]
+    fn lower_bound_of_a_mixed_fleet_takes_the_largest_hosts_first() {
+        // 40 vCPUs at once: one 32-core host plus one 8-core host cover it.
+        let r = vec![req(0, None, 20, 1), req(0, None, 20, 1)];
+        assert_eq!(lower_bound(&r, &fleet("4x8c32g,1x32c128g")).0, 2);
+        // With an unlimited group, the fixed hosts go first and the rest is opened on demand.
+        assert_eq!(lower_bound(&r, &fleet("1x8c32g,16c64g")).0, 1 + 2);
     }
 
     #[test]
