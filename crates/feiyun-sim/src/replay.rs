@@ -183,7 +183,7 @@ pub fn lower_bound(requests: &[TraceRequest], fleet: &FleetSpec) -> (u64, String
             .filter_map(|g| g.count.map(|n| (caps(&g.shape)[k], n)))
             .filter(|(c, _)| *c > 0)
             .collect();
-        fixed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        fixed.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
         let (mut left, mut hosts) = (need, 0u64);
         for (cap, n) in fixed {
             if left == 0 {
