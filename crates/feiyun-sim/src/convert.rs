@@ -345,7 +345,7 @@ fn csv_error(e: csv::Error, path: &Path) -> ConvertError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const AZURE: &str = "split,vm_seq,arrival_bin_end_s,tenant_batch_seq,flavor,vcpu,memory_gb,duration_censored,duration_bin,duration_bin_lo_s,duration_bin_hi_s,censor_time_s
@@ -490,18 +490,19 @@ p4,2000,4096,0,0,,,Failed,300,300,300
         assert_eq!(nodes[2].shape.gpu_model, None);
     }
 
-    /// The real traces, when present (they live outside the repository).
+    /// The real traces, which live beside the repository in `../shared/traces` (as in CI).
+    pub(crate) fn shared_trace(rel: &str) -> std::path::PathBuf {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces").join(rel);
+        assert!(p.exists(), "{} is missing: the real traces must sit beside the repository in ../shared", p.display());
+        p
+    }
+
     #[test]
-    fn real_traces_convert_when_present() {
-        let pods = Path::new("/work/shared/traces/alibaba-gpu-2023/openb_pod_list_default.csv");
-        if pods.exists() {
-            let got = alibaba_gpu_2023(pods).expect("converts");
-            assert_eq!(got.len(), 8152);
-            assert_eq!(got.iter().filter(|r| r.lifetime_s.is_none()).count(), 34);
-        }
-        let nodes = Path::new("/work/shared/traces/alibaba-gpu-2023/openb_node_list_all_node.csv");
-        if nodes.exists() {
-            assert_eq!(alibaba_nodes(nodes).expect("reads").len(), 1523);
-        }
+    fn real_alibaba_trace_converts() {
+        let got = alibaba_gpu_2023(&shared_trace("alibaba-gpu-2023/openb_pod_list_default.csv")).expect("converts");
+        assert_eq!(got.len(), 8152);
+        assert_eq!(got.iter().filter(|r| r.lifetime_s.is_none()).count(), 34);
+        let nodes = alibaba_nodes(&shared_trace("alibaba-gpu-2023/openb_node_list_all_node.csv")).expect("reads");
+        assert_eq!(nodes.len(), 1523);
     }
 }

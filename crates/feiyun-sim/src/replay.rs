@@ -508,6 +508,29 @@ mod tests {
         assert_eq!((run.placed, run.rejected), (1, 2));
     }
 
+    /// The real GPU trace on its real node list: Feiyun needs no more hosts than any baseline.
+    #[test]
+    fn feiyun_beats_the_baselines_on_the_real_gpu_trace() {
+        let pods = crate::convert::tests::shared_trace("alibaba-gpu-2023/openb_pod_list_default.csv");
+        let nodes = crate::convert::tests::shared_trace("alibaba-gpu-2023/openb_node_list_all_node.csv");
+        let requests = crate::convert::alibaba_gpu_2023(&pods).expect("converts");
+        let spec = format!("alibaba-nodes:{}", nodes.display());
+        let fleet = FleetSpec::parse(&spec).expect("fleet");
+        let opts = ReplayOptions { policy: Policy::Feiyun, baselines: Policy::ALL.to_vec(), timing: false };
+        let (report, _) = replay(&requests, &fleet, &spec, &opts);
+        assert_eq!(report.rejected, 0);
+        assert!(report.peak_hosts >= report.lower_bound_hosts);
+        for b in &report.baselines {
+            assert!(
+                report.peak_hosts <= b.peak_hosts,
+                "{} needs {} hosts, feiyun {}",
+                b.policy,
+                b.peak_hosts,
+                report.peak_hosts
+            );
+        }
+    }
+
     #[test]
     fn without_timing_the_report_is_reproducible() {
         let r: Vec<TraceRequest> = (0..200).map(|i| req(i, Some(50 + i % 7 * 10), 1 + i % 4, 1 + i % 9)).collect();
