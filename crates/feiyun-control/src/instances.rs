@@ -137,7 +137,13 @@ impl ControlPlane {
                 return Ok(ids);
             }
         }
-        let ask = self.ask_for(t, spec.zone_id.clone());
+        let mut ask = self.ask_for(t, spec.zone_id.clone());
+        if let Some(ds) = &spec.deployment_set_id {
+            match state.deployment_sets.get(ds) {
+                Some(d) if d.account_id == account_id => ask.deployment_set = Some(ds.clone()),
+                _ => return Err(DomainError::DeploymentSetNotFound(ds.clone())),
+            }
+        }
         let placed = state.cluster.place(&ask, spec.amount, spec.min_amount.unwrap_or(spec.amount)).map_err(|_| {
             // A zone whose hosts can never run the type is a different error from a full one.
             match &spec.zone_id {
@@ -150,7 +156,7 @@ impl ControlPlane {
         let hosts: Vec<String> = placed.iter().map(|h| state.host_names[*h as usize].clone()).collect();
         if spec.dry_run {
             for h in &placed {
-                state.cluster.release(*h, &ask.demand, None);
+                state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
             }
             return Err(DomainError::DryRunOk);
         }
@@ -184,6 +190,7 @@ impl ControlPlane {
                 charge_type: ChargeType::PostPaid,
                 user_data: spec.user_data.clone(),
                 tags: spec.tags.clone(),
+                deployment_set_id: spec.deployment_set_id.clone(),
                 created_at: now,
                 started_at: None,
                 updated_at: now,
@@ -201,7 +208,7 @@ impl ControlPlane {
         });
         if let Err(e) = self.store.put_instances(&created, token.as_ref()) {
             for h in &placed {
-                state.cluster.release(*h, &ask.demand, None);
+                state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
             }
             return Err(store_err(e));
         }
@@ -332,7 +339,7 @@ impl ControlPlane {
     fn release_capacity(&self, state: &mut State, i: &Instance) {
         if let (Some(t), Some(h)) = (self.catalog.instance_type(&i.instance_type), state.host_index.get(&i.host_id)) {
             let h = *h;
-            state.cluster.release(h, &demand_of(t), None);
+            state.cluster.release(h, &demand_of(t), i.deployment_set_id.as_deref());
         }
     }
 

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod assistant;
+mod deployment;
 mod hostctl;
 mod instances;
 pub mod secrets;
@@ -75,6 +76,7 @@ struct State {
     tokens: HashMap<(String, String, String), TokenRecord>,
     commands: BTreeMap<String, Command>,
     invocations: BTreeMap<String, Invocation>,
+    deployment_sets: BTreeMap<String, feiyun_domain::deployment::DeploymentSet>,
     /// Last runtime error per instance, shown in logs and kept for diagnosis.
     errors: HashMap<String, String>,
 }
@@ -125,6 +127,7 @@ impl ControlPlane {
             tokens: HashMap::new(),
             commands: BTreeMap::new(),
             invocations: BTreeMap::new(),
+            deployment_sets: loaded.deployment_sets.into_iter().map(|d| (d.id.clone(), d)).collect(),
             errors: HashMap::new(),
         };
         for h in &parts.setup.hosts {
@@ -152,7 +155,7 @@ impl ControlPlane {
                 match (t, state.host_index.get(&i.host_id)) {
                     (Some(t), Some(h)) => {
                         let h = *h;
-                        if !state.cluster.assign(h, &instances::demand_of(t), None) {
+                        if !state.cluster.assign(h, &instances::demand_of(t), i.deployment_set_id.as_deref()) {
                             // The host's configured capacity shrank below what runs on it: take
                             // nothing new there rather than overcommit it.
                             tracing::warn!(instance = %i.id, host = %i.host_id, "instances exceed the host's configured capacity; host closed to new placements");

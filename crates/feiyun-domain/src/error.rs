@@ -36,6 +36,10 @@ pub enum DomainError {
     InvocationNotFound(String),
     #[error("Instance {0} is not running")]
     InstanceNotRunning(String),
+    #[error("Deployment set {0} does not exist")]
+    DeploymentSetNotFound(String),
+    #[error("Deployment set {0} still has instances")]
+    DeploymentSetInUse(String),
     #[error("Account {0} already exists")]
     AccountExists(String),
     #[error("Request validation has been passed with DryRun flag set")]

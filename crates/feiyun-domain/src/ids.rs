@@ -28,6 +28,10 @@ pub fn invocation_id(rng: &mut impl Rng) -> String {
     new_id("t", 24, rng)
 }
 
+pub fn deployment_set_id(rng: &mut impl Rng) -> String {
+    new_id("ds", 20, rng)
+}
+
 pub fn account_id(rng: &mut impl Rng) -> String {
     // Alibaba account ids are 16 decimal digits.
     let mut s = String::with_capacity(16);

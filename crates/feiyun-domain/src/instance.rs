@@ -219,6 +219,8 @@ pub struct Instance {
     /// Decoded user data (a shell script), run once at first boot.
     pub user_data: Option<Vec<u8>>,
     pub tags: Vec<Tag>,
+    /// The deployment set whose members run on distinct hosts, if any.
+    pub deployment_set_id: Option<String>,
     pub created_at: Instant,
     pub started_at: Option<Instant>,
     pub updated_at: Instant,

@@ -12,6 +12,7 @@
 pub mod account;
 pub mod assistant;
 pub mod catalog;
+pub mod deployment;
 pub mod error;
 pub mod host;
 pub mod ids;

@@ -25,6 +25,7 @@ pub struct CreateInstances {
     pub description: String,
     pub user_data: Option<Vec<u8>>,
     pub tags: Vec<Tag>,
+    pub deployment_set_id: Option<String>,
     pub client_token: Option<ClientToken>,
     pub dry_run: bool,
     /// RunInstances starts the instances; CreateInstance leaves them Stopped.

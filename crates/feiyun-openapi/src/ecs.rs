@@ -59,6 +59,9 @@ pub const ACTIONS: &[&str] = &[
     "DescribeInvocations",
     "DescribeInvocationResults",
     "GetInstanceConsoleOutput",
+    "CreateDeploymentSet",
+    "DescribeDeploymentSets",
+    "DeleteDeploymentSet",
 ];
 
 /// Run an action; the result is the response's JSON object (without `RequestId`).
@@ -117,6 +120,9 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeInvocations" => describe_invocations(c),
         "DescribeInvocationResults" => describe_invocation_results(c),
         "GetInstanceConsoleOutput" => console_output(c),
+        "CreateDeploymentSet" => create_deployment_set(c),
+        "DescribeDeploymentSets" => describe_deployment_sets(c),
+        "DeleteDeploymentSet" => delete_deployment_set(c),
         _ => Err(ApiError::unknown_action()),
     }
 }
@@ -532,6 +538,7 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
         description: p.string("Description", 256)?.unwrap_or_default(),
         user_data: decode_user_data(p)?,
         tags,
+        deployment_set_id: p.get("DeploymentSetId").map(str::to_string),
         client_token: token.map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
         dry_run: p.bool("DryRun")?.unwrap_or(false),
         auto_start: run,
@@ -670,6 +677,7 @@ struct WireInstance<'a> {
     expired_time: &'static str,
     auto_release_time: &'static str,
     instance_charge_type: &'static str,
+    deployment_set_id: &'a str,
     spot_strategy: &'static str,
     spot_price_limit: f64,
     spot_duration: u32,
@@ -739,6 +747,7 @@ fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image
         expired_time: "2099-12-31T15:59Z",
         auto_release_time: "",
         instance_charge_type: i.charge_type.as_str(),
+        deployment_set_id: i.deployment_set_id.as_deref().unwrap_or(""),
         spot_strategy: "NoSpot",
         spot_price_limit: 0.0,
         spot_duration: 0,
@@ -982,6 +991,63 @@ fn strip_escapes(b: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+// ---- deployment sets --------------------------------------------------------------------------
+
+fn create_deployment_set(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    match p.get("Strategy") {
+        None | Some("Availability") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.Strategy",
+                "Only the Availability strategy (every instance on its own host) is supported.",
+            ))
+        }
+    }
+    let name = p.string("DeploymentSetName", 128)?.unwrap_or_default();
+    let description = p.string("Description", 256)?.unwrap_or_default();
+    let id = c.cp.create_deployment_set(c.account_id, &name, &description)?;
+    Ok(json!({"DeploymentSetId": id}))
+}
+
+fn describe_deployment_sets(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let ids = p.json_list("DeploymentSetIds", 100)?;
+    let (offset, size, number) = page(p, 10, 50)?;
+    let all = c.cp.describe_deployment_sets(c.account_id, ids.as_deref(), p.get("DeploymentSetName"));
+    let items: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|(d, members)| {
+            json!({
+                "DeploymentSetId": d.id,
+                "DeploymentSetName": d.name,
+                "DeploymentSetDescription": d.description,
+                "DeploymentStrategy": "Availability",
+                "Strategy": "Availability",
+                "Domain": "Default",
+                "Granularity": "Host",
+                "InstanceAmount": members.len(),
+                "InstanceIds": {"InstanceId": members},
+                "CreationTime": minutes(&d.created_at),
+                "GroupCount": 0,
+                "Capacities": {"Capacity": []},
+            })
+        })
+        .collect();
+    Ok(
+        json!({"DeploymentSets": {"DeploymentSet": items}, "TotalCount": all.len(), "PageNumber": number, "PageSize": size, "RegionId": c.cp.region().id}),
+    )
+}
+
+fn delete_deployment_set(c: &Call<'_>) -> Result<Value, ApiError> {
+    let id = c.params.required("DeploymentSetId")?;
+    c.cp.delete_deployment_set(c.account_id, id)?;
+    Ok(json!({}))
 }
 
 // ---- Cloud Assistant --------------------------------------------------------------------------

@@ -102,6 +102,12 @@ impl From<DomainError> for ApiError {
             DomainError::InstanceNotRunning(_) => {
                 ApiError::new(403, "IncorrectInstanceStatus", "The current status of the resource does not support this operation.")
             }
+            DomainError::DeploymentSetNotFound(_) => {
+                ApiError::new(404, "DeploymentSet.NotFound", "The specified deployment set does not exist.")
+            }
+            DomainError::DeploymentSetInUse(_) => {
+                ApiError::new(403, "DeploymentSet.InstanceExist", "The specified deployment set still contains instances.")
+            }
             DomainError::AccountExists(n) => ApiError::new(409, "AccountName.Exists", format!("Account {n} already exists.")),
             DomainError::DryRunOk => {
                 ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")

@@ -15,6 +15,7 @@ pub use sqlite::SqliteStore;
 
 use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, Invocation};
+use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::Instance;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub struct Loaded {
     pub tokens: Vec<TokenRecord>,
     pub commands: Vec<Command>,
     pub invocations: Vec<Invocation>,
+    pub deployment_sets: Vec<DeploymentSet>,
 }
 
 /// Persistence. Every method commits before it returns: a change is durable once acknowledged.
@@ -75,4 +77,6 @@ pub trait Store: Send + Sync {
     fn delete_command(&self, id: &str) -> Result<(), StoreError>;
     /// Insert or update an invocation and all of its runs.
     fn put_invocation(&self, invocation: &Invocation) -> Result<(), StoreError>;
+    fn put_deployment_set(&self, set: &DeploymentSet) -> Result<(), StoreError>;
+    fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError>;
 }

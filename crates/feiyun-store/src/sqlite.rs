@@ -6,13 +6,15 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus};
+use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord};
 
 /// Migrations, applied in order; `PRAGMA user_version` is the number applied so far.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_deployment_sets.sql")];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -89,7 +91,7 @@ fn to_account((id, name, created): (String, String, String)) -> Result<Account, 
 
 const INSTANCE_COLUMNS: &str = "id, account_id, name, hostname, description, region_id, zone_id, host_id, \
     instance_type, image_id, status, desired, stopped_mode, charge_type, user_data, tags, created_at, \
-    started_at, updated_at, generation";
+    started_at, updated_at, generation, deployment_set_id";
 
 fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let id: String = r.get(0)?;
@@ -125,6 +127,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
         started_at: parse_opt_ts(&id, started)?,
         updated_at: parse_ts(&id, &updated)?,
         generation: generation as u64,
+        deployment_set_id: r.get(20)?,
         id,
     })
 }
@@ -214,6 +217,21 @@ impl Store for SqliteStore {
             });
         }
         let mut st = conn.prepare(
+            "SELECT id, account_id, name, description, created_at FROM deployment_sets WHERE deleted = 0 ORDER BY id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let created: String = r.get(4)?;
+            out.deployment_sets.push(DeploymentSet {
+                account_id: r.get(1)?,
+                name: r.get(2)?,
+                description: r.get(3)?,
+                created_at: parse_ts(&id, &created)?,
+                id,
+            });
+        }
+        let mut st = conn.prepare(
             "SELECT invocation_id, instance_id, status, exit_code, output, dropped, error_code, error_info, \
              start_time, finish_time FROM invocation_runs ORDER BY invocation_id, instance_id",
         )?;
@@ -291,11 +309,12 @@ impl Store for SqliteStore {
         {
             let mut st = tx.prepare_cached(&format!(
                 "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
                  ON CONFLICT(id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, \
                  description = excluded.description, host_id = excluded.host_id, status = excluded.status, \
                  desired = excluded.desired, stopped_mode = excluded.stopped_mode, tags = excluded.tags, \
-                 started_at = excluded.started_at, updated_at = excluded.updated_at, generation = excluded.generation"
+                 started_at = excluded.started_at, updated_at = excluded.updated_at, generation = excluded.generation, \
+                 deployment_set_id = excluded.deployment_set_id"
             ))?;
             for i in instances {
                 let tags =
@@ -321,6 +340,7 @@ impl Store for SqliteStore {
                     i.started_at.as_ref().map(ts),
                     ts(&i.updated_at),
                     i.generation as i64,
+                    i.deployment_set_id,
                 ])?;
             }
         }
@@ -365,6 +385,22 @@ impl Store for SqliteStore {
     fn delete_command(&self, id: &str) -> Result<(), StoreError> {
         let conn = self.lock();
         conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    fn put_deployment_set(&self, d: &DeploymentSet) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR REPLACE INTO deployment_sets (id, account_id, name, description, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![d.id, d.account_id, d.name, d.description, ts(&d.created_at)],
+        )?;
+        Ok(())
+    }
+
+    fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute("UPDATE deployment_sets SET deleted = 1 WHERE id = ?1", [id])?;
         Ok(())
     }
 
@@ -440,6 +476,7 @@ mod tests {
             charge_type: ChargeType::PostPaid,
             user_data: Some(b"echo hi".to_vec()),
             tags: vec![Tag { key: "env".into(), value: "中文".into() }],
+            deployment_set_id: Some("ds-1".into()),
             created_at: now(),
             started_at: None,
             updated_at: now(),
