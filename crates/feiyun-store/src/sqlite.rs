@@ -548,6 +548,36 @@ mod tests {
     }
 
     #[test]
+    fn upgrades_a_version_1_database_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        {
+            let c = Connection::open(&path).expect("raw");
+            c.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+            c.pragma_update(None, "user_version", 1).expect("version");
+            c.execute(
+                "INSERT INTO accounts (id, name, created_at) VALUES ('a', 'alice', '2026-11-23T05:00:00.000Z')",
+                [],
+            )
+            .expect("account");
+            c.execute(
+                "INSERT INTO instances (id, account_id, name, hostname, description, region_id, zone_id, host_id, \
+                 instance_type, image_id, status, desired, charge_type, tags, created_at, updated_at, generation) \
+                 VALUES ('i-1', 'a', 'web', 'web', '', 'r', 'z', 'h', 'ecs.g7.large', 'img', 'Running', 'Running', \
+                 'PostPaid', '[]', '2026-11-23T05:00:00.000Z', '2026-11-23T05:00:00.000Z', 3)",
+                [],
+            )
+            .expect("instance");
+        }
+        let s = SqliteStore::open(&path).expect("migrates");
+        let l = s.load().expect("load");
+        assert_eq!(l.instances.len(), 1);
+        assert_eq!(l.instances[0].deployment_set_id, None);
+        assert_eq!(l.instances[0].generation, 3);
+        assert!(l.deployment_sets.is_empty());
+    }
+
+    #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db.sqlite");
