@@ -1,7 +1,8 @@
 //! Deployment sets.
 
-use feiyun_domain::deployment::{valid_name, DeploymentSet};
+use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::InstanceStatus;
+use feiyun_domain::ops::valid_name;
 use feiyun_domain::{ids, DomainError};
 
 use crate::{store_err, ControlPlane};

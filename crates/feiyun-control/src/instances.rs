@@ -2,7 +2,7 @@
 
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction};
-use feiyun_domain::ops::{wildcard_match, CreateInstances, InstanceFilter, StopOptions};
+use feiyun_domain::ops::{valid_name, wildcard_match, CreateInstances, InstanceFilter, StopOptions};
 use feiyun_domain::{ids, DomainError};
 use feiyun_scheduler::cluster::{Ask, Demand};
 use feiyun_store::TokenRecord;
@@ -26,15 +26,6 @@ pub fn valid_hostname(h: &str) -> bool {
         && !h.starts_with(['.', '-'])
         && !h.ends_with(['.', '-'])
         && !h.contains("..")
-}
-
-/// Instance names: 2-128 characters, starting with a letter (any script), no `http://`.
-pub fn valid_instance_name(n: &str) -> bool {
-    let len = n.chars().count();
-    (2..=128).contains(&len)
-        && n.chars().next().map(|c| c.is_alphabetic()).unwrap_or(false)
-        && !n.starts_with("http://")
-        && !n.starts_with("https://")
 }
 
 /// What one instance of a type takes from a host, in the scheduler's units.
@@ -120,7 +111,7 @@ impl ControlPlane {
             }
         }
         if let Some(n) = &spec.name {
-            if !valid_instance_name(n) {
+            if !valid_name(n) {
                 return Err(DomainError::invalid("InstanceName", "2-128 characters starting with a letter"));
             }
         }
@@ -384,14 +375,5 @@ mod tests {
         assert!(!valid_hostname("-web"));
         assert!(!valid_hostname("web_1"));
         assert!(!valid_hostname(&"a".repeat(65)));
-    }
-
-    #[test]
-    fn names() {
-        assert!(valid_instance_name("web"));
-        assert!(valid_instance_name("中文名"));
-        assert!(!valid_instance_name("1web"));
-        assert!(!valid_instance_name("w"));
-        assert!(!valid_instance_name("http://x"));
     }
 }

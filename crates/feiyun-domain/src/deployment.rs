@@ -10,12 +10,3 @@ pub struct DeploymentSet {
     pub description: String,
     pub created_at: Instant,
 }
-
-/// Deployment set names: 2-128 characters, starting with a letter, no `http://`.
-pub fn valid_name(n: &str) -> bool {
-    let len = n.chars().count();
-    (2..=128).contains(&len)
-        && n.chars().next().map(|c| c.is_alphabetic()).unwrap_or(false)
-        && !n.starts_with("http://")
-        && !n.starts_with("https://")
-}

@@ -63,6 +63,16 @@ pub struct RunScript {
     pub timeout_s: u64,
 }
 
+/// Names of instances and deployment sets: 2-128 characters, starting with a letter (any
+/// script), not starting with `http://` or `https://`.
+pub fn valid_name(n: &str) -> bool {
+    let len = n.chars().count();
+    (2..=128).contains(&len)
+        && n.chars().next().map(|c| c.is_alphabetic()).unwrap_or(false)
+        && !n.starts_with("http://")
+        && !n.starts_with("https://")
+}
+
 /// Wildcard match where `*` matches any run of characters.
 pub fn wildcard_match(pattern: &str, s: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -89,7 +99,17 @@ pub fn wildcard_match(pattern: &str, s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::wildcard_match;
+    use super::{valid_name, wildcard_match};
+
+    #[test]
+    fn names() {
+        assert!(valid_name("web"));
+        assert!(valid_name("中文名"));
+        assert!(!valid_name("1web"));
+        assert!(!valid_name("w"));
+        assert!(!valid_name("http://x"));
+        assert!(!valid_name(&"a".repeat(129)));
+    }
 
     #[test]
     fn wildcards() {

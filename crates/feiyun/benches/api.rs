@@ -111,14 +111,17 @@ fn run(c: &Client, amount: u32) -> Vec<String> {
         .collect()
 }
 
+/// `fixed` parameters followed by `InstanceId.1..N`.
+fn with_ids(fixed: &[(&str, &str)], ids: &[String]) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = fixed.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    p.extend(ids.iter().enumerate().map(|(i, id)| (format!("InstanceId.{}", i + 1), id.clone())));
+    p
+}
+
 fn running_count(c: &Client, ids: &[String]) -> usize {
     let mut n = 0;
     for chunk in ids.chunks(50) {
-        let mut p: Vec<(String, String)> =
-            vec![("RegionId".into(), "cn-local".into()), ("PageSize".into(), "50".into())];
-        for (i, id) in chunk.iter().enumerate() {
-            p.push((format!("InstanceId.{}", i + 1), id.clone()));
-        }
+        let p = with_ids(&[("RegionId", "cn-local"), ("PageSize", "50")], chunk);
         let p: Vec<(&str, &str)> = p.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let v = call(c, "DescribeInstanceStatus", &p);
         n += v["InstanceStatuses"]["InstanceStatus"]
@@ -142,11 +145,7 @@ fn wait_running(c: &Client, ids: &[String], timeout: Duration) -> Duration {
 
 fn delete_all(c: &Client, ids: &[String]) {
     for chunk in ids.chunks(100) {
-        let mut p: Vec<(String, String)> =
-            vec![("RegionId".into(), "cn-local".into()), ("Force".into(), "true".into())];
-        for (i, id) in chunk.iter().enumerate() {
-            p.push((format!("InstanceId.{}", i + 1), id.clone()));
-        }
+        let p = with_ids(&[("RegionId", "cn-local"), ("Force", "true")], chunk);
         let p: Vec<(&str, &str)> = p.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         call(c, "DeleteInstances", &p);
     }
