@@ -8,7 +8,7 @@
 //! Must not: change intent (only the control plane does), decide placement, or know about the
 //! API, accounts or the store.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +44,7 @@ pub struct Agent {
     control: Arc<dyn HostControl>,
     wake: Arc<Notify>,
     busy: Arc<Mutex<HashSet<String>>>,
+    failures: Arc<Mutex<HashMap<String, u32>>>,
     /// How often to look even when nothing asked (catches guests that halt on their own).
     resync: Duration,
     concurrency: Arc<tokio::sync::Semaphore>,
@@ -57,6 +58,7 @@ impl Agent {
             control,
             wake,
             busy: Arc::new(Mutex::new(HashSet::new())),
+            failures: Arc::new(Mutex::new(HashMap::new())),
             resync: Duration::from_secs(1),
             concurrency: Arc::new(tokio::sync::Semaphore::new(8)),
         }
@@ -110,12 +112,16 @@ impl Agent {
             let busy = self.busy.clone();
             let wake = self.wake.clone();
             let permits = self.concurrency.clone();
+            let failures = self.failures.clone();
             tokio::spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let id = a.spec.id.clone();
                 let c2 = control.clone();
-                let changed =
-                    tokio::task::spawn_blocking(move || step(runtime.as_ref(), c2.as_ref(), &a)).await.unwrap_or(false);
+                let changed = tokio::task::spawn_blocking(move || {
+                    step_with_retries(runtime.as_ref(), c2.as_ref(), &a, &failures)
+                })
+                .await
+                .unwrap_or(false);
                 busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 if changed {
                     // Intent may have moved on while we worked: look again now.
@@ -127,69 +133,101 @@ impl Agent {
     }
 }
 
-/// Drive one instance one step towards its desired state. Returns whether anything was reported.
-pub fn step(runtime: &dyn Runtime, control: &dyn HostControl, a: &Assignment) -> bool {
+/// Consecutive failures of a boot before the agent gives up and reports [`AgentEvent::BootFailed`].
+pub const MAX_BOOT_FAILURES: u32 = 5;
+
+/// [`step`], counting consecutive failures per instance: an instance that fails to boot
+/// [`MAX_BOOT_FAILURES`] times in a row is reported as failed (it ends Stopped) instead of being
+/// retried forever. Returns whether anything was reported.
+pub fn step_with_retries(
+    runtime: &dyn Runtime,
+    control: &dyn HostControl,
+    a: &Assignment,
+    failures: &Mutex<HashMap<String, u32>>,
+) -> bool {
     let id = a.spec.id.as_str();
-    let result = (|| -> Result<bool, feiyun_runtime::RuntimeError> {
-        use InstanceStatus as S;
-        if a.desired == PowerState::Released {
-            runtime.destroy(id)?;
-            control.report(id, AgentEvent::Cleaned);
-            // Terminal: the control plane forgets the instance, there is no next step.
-            return Ok(false);
+    match step(runtime, control, a) {
+        Ok(changed) => {
+            failures.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+            changed
         }
-        let observed = runtime.observe(id)?;
-        match (a.desired, observed, a.status) {
-            (_, Observed::Absent, S::Pending) | (PowerState::Stopped, Observed::Stopped, S::Pending) => {
-                runtime.prepare(&a.spec)?;
-                control.report(id, AgentEvent::Provisioned);
-                Ok(true)
-            }
-            (PowerState::Running, Observed::Stopped, S::Pending) => {
-                control.report(id, AgentEvent::Provisioned);
-                Ok(true)
-            }
-            // Reboot: the stop half.
-            (PowerState::Running, Observed::Running, S::Stopping) => {
-                runtime.stop(id, a.stop_grace)?;
-                control.report(id, AgentEvent::Halted);
-                Ok(true)
-            }
-            (PowerState::Running, Observed::Running, S::Running) => Ok(false),
-            (PowerState::Running, Observed::Running, _) => {
-                control.report(id, AgentEvent::Booted);
-                Ok(true)
-            }
-            // It was running and is not: the guest halted (or the host restarted).
-            (PowerState::Running, Observed::Stopped | Observed::Absent, S::Running | S::Stopping) => {
-                control.report(id, AgentEvent::Halted);
-                Ok(true)
-            }
-            (PowerState::Running, Observed::Stopped | Observed::Absent, _) => {
-                runtime.start(&a.spec)?;
-                control.report(id, AgentEvent::Booted);
-                Ok(true)
-            }
-            (PowerState::Stopped, Observed::Running, _) => {
-                runtime.stop(id, a.stop_grace)?;
-                control.report(id, AgentEvent::Halted);
-                Ok(true)
-            }
-            (PowerState::Stopped, _, S::Stopping | S::Starting | S::Running) => {
-                control.report(id, AgentEvent::Halted);
-                Ok(true)
-            }
-            (PowerState::Stopped, _, _) => Ok(false),
-            (PowerState::Released, _, _) => Ok(false),
-        }
-    })();
-    match result {
-        Ok(changed) => changed,
         Err(e) => {
             tracing::warn!(instance = %id, error = %e, "reconcile step failed");
             control.report_error(id, &e.to_string());
+            let booting = a.desired == PowerState::Running
+                && matches!(a.status, InstanceStatus::Pending | InstanceStatus::Starting);
+            let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
+            let n = f.entry(id.to_string()).or_insert(0);
+            *n += 1;
+            if booting && *n >= MAX_BOOT_FAILURES {
+                f.remove(id);
+                drop(f);
+                tracing::error!(instance = %id, error = %e, "boot failed {MAX_BOOT_FAILURES} times; giving up");
+                control.report(id, AgentEvent::BootFailed);
+                return true;
+            }
             false
         }
+    }
+}
+
+/// Drive one instance one step towards its desired state. Returns whether anything was reported.
+pub fn step(
+    runtime: &dyn Runtime,
+    control: &dyn HostControl,
+    a: &Assignment,
+) -> Result<bool, feiyun_runtime::RuntimeError> {
+    let id = a.spec.id.as_str();
+    use InstanceStatus as S;
+    if a.desired == PowerState::Released {
+        runtime.destroy(id)?;
+        control.report(id, AgentEvent::Cleaned);
+        // Terminal: the control plane forgets the instance, there is no next step.
+        return Ok(false);
+    }
+    let observed = runtime.observe(id)?;
+    match (a.desired, observed, a.status) {
+        (_, Observed::Absent, S::Pending) | (PowerState::Stopped, Observed::Stopped, S::Pending) => {
+            runtime.prepare(&a.spec)?;
+            control.report(id, AgentEvent::Provisioned);
+            Ok(true)
+        }
+        (PowerState::Running, Observed::Stopped, S::Pending) => {
+            control.report(id, AgentEvent::Provisioned);
+            Ok(true)
+        }
+        // Reboot: the stop half.
+        (PowerState::Running, Observed::Running, S::Stopping) => {
+            runtime.stop(id, a.stop_grace)?;
+            control.report(id, AgentEvent::Halted);
+            Ok(true)
+        }
+        (PowerState::Running, Observed::Running, S::Running) => Ok(false),
+        (PowerState::Running, Observed::Running, _) => {
+            control.report(id, AgentEvent::Booted);
+            Ok(true)
+        }
+        // It was running and is not: the guest halted (or the host restarted).
+        (PowerState::Running, Observed::Stopped | Observed::Absent, S::Running | S::Stopping) => {
+            control.report(id, AgentEvent::Halted);
+            Ok(true)
+        }
+        (PowerState::Running, Observed::Stopped | Observed::Absent, _) => {
+            runtime.start(&a.spec)?;
+            control.report(id, AgentEvent::Booted);
+            Ok(true)
+        }
+        (PowerState::Stopped, Observed::Running, _) => {
+            runtime.stop(id, a.stop_grace)?;
+            control.report(id, AgentEvent::Halted);
+            Ok(true)
+        }
+        (PowerState::Stopped, _, S::Stopping | S::Starting | S::Running) => {
+            control.report(id, AgentEvent::Halted);
+            Ok(true)
+        }
+        (PowerState::Stopped, _, _) => Ok(false),
+        (PowerState::Released, _, _) => Ok(false),
     }
 }
 
@@ -204,6 +242,7 @@ mod tests {
     struct FakeRuntime {
         state: Mutex<HashMap<String, Observed>>,
         calls: Mutex<Vec<String>>,
+        broken: bool,
     }
 
     impl Runtime for FakeRuntime {
@@ -214,6 +253,9 @@ mod tests {
         }
         fn start(&self, s: &RuntimeSpec) -> feiyun_runtime::Result<()> {
             self.calls.lock().expect("lock").push(format!("start {}", s.id));
+            if self.broken {
+                return Err(feiyun_runtime::RuntimeError::Command("runc run".into(), "broken image".into()));
+            }
             self.state.lock().expect("lock").insert(s.id.clone(), Observed::Running);
             Ok(())
         }
@@ -252,6 +294,7 @@ mod tests {
     struct OneInstance {
         a: Mutex<Assignment>,
         events: Mutex<Vec<AgentEvent>>,
+        errors: Mutex<Vec<String>>,
     }
 
     impl HostControl for OneInstance {
@@ -269,7 +312,7 @@ mod tests {
             self.events.lock().expect("lock").push(e);
         }
         fn report_error(&self, _: &str, e: &str) {
-            panic!("unexpected error {e}");
+            self.errors.lock().expect("lock").push(e.to_string());
         }
     }
 
@@ -284,13 +327,16 @@ mod tests {
             user_data: None,
         };
         let a = Assignment { status, desired, stop_grace: Duration::ZERO, spec };
-        (FakeRuntime::default(), OneInstance { a: Mutex::new(a), events: Mutex::new(Vec::new()) })
+        (
+            FakeRuntime::default(),
+            OneInstance { a: Mutex::new(a), events: Mutex::new(Vec::new()), errors: Mutex::new(Vec::new()) },
+        )
     }
 
     fn settle(rt: &FakeRuntime, c: &OneInstance) -> InstanceStatus {
         for _ in 0..10 {
             let a = c.a.lock().expect("lock").clone();
-            if !step(rt, c, &a) {
+            if !step(rt, c, &a).expect("no runtime error") {
                 break;
             }
         }
@@ -338,6 +384,24 @@ mod tests {
         let (rt, c) = setup(InstanceStatus::Running, PowerState::Running);
         rt.state.lock().expect("lock").insert("i-1".into(), Observed::Stopped);
         assert_eq!(settle(&rt, &c), InstanceStatus::Stopped);
+    }
+
+    #[test]
+    fn a_boot_that_keeps_failing_ends_stopped() {
+        let (mut rt, c) = setup(InstanceStatus::Starting, PowerState::Running);
+        rt.broken = true;
+        rt.state.lock().expect("lock").insert("i-1".into(), Observed::Stopped);
+        let failures = Mutex::new(HashMap::new());
+        for n in 1..MAX_BOOT_FAILURES {
+            let a = c.a.lock().expect("lock").clone();
+            assert!(!step_with_retries(&rt, &c, &a, &failures), "attempt {n} is retried");
+            assert_eq!(c.a.lock().expect("lock").status, InstanceStatus::Starting);
+        }
+        let a = c.a.lock().expect("lock").clone();
+        assert!(step_with_retries(&rt, &c, &a, &failures));
+        assert_eq!(c.a.lock().expect("lock").status, InstanceStatus::Stopped);
+        assert_eq!(c.errors.lock().expect("lock").len() as u32, MAX_BOOT_FAILURES);
+        assert!(failures.lock().expect("lock").is_empty());
     }
 
     #[test]

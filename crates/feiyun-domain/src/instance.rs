@@ -124,6 +124,8 @@ pub enum AgentEvent {
     Halted,
     /// Everything the instance had on the host is gone.
     Cleaned,
+    /// Booting failed again and again; the agent gives up until the user starts it again.
+    BootFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +171,7 @@ impl InstanceStatus {
         let status = match (self, event, desired) {
             (S::Deleted, _, _) => S::Deleted,
             (_, _, PowerState::Released) => S::Deleted,
+            (S::Pending | S::Starting, AgentEvent::BootFailed, _) => S::Stopped,
             (S::Pending, AgentEvent::Provisioned, PowerState::Running) => S::Starting,
             (S::Pending, AgentEvent::Provisioned, PowerState::Stopped) => S::Stopped,
             (S::Pending | S::Starting, AgentEvent::Booted, PowerState::Running) => S::Running,
@@ -186,6 +189,7 @@ impl InstanceStatus {
         // OS shuts down from inside.
         let desired = match (self, event, desired) {
             (S::Running, AgentEvent::Halted, PowerState::Running) => PowerState::Stopped,
+            (S::Pending | S::Starting, AgentEvent::BootFailed, PowerState::Running) => PowerState::Stopped,
             (_, _, d) => d,
         };
         Transition { status, desired }
@@ -331,10 +335,29 @@ mod tests {
     #[test]
     fn observations_never_resurrect_a_released_instance() {
         for s in S::ALL {
-            for e in [AgentEvent::Provisioned, AgentEvent::Booted, AgentEvent::Halted, AgentEvent::Cleaned] {
+            for e in [
+                AgentEvent::Provisioned,
+                AgentEvent::Booted,
+                AgentEvent::Halted,
+                AgentEvent::Cleaned,
+                AgentEvent::BootFailed,
+            ] {
                 assert_eq!(s.observe(PowerState::Released, e).status, S::Deleted);
                 assert_eq!(S::Deleted.observe(PowerState::Running, e).status, S::Deleted);
             }
+        }
+    }
+
+    #[test]
+    fn a_boot_that_keeps_failing_ends_stopped_and_can_be_started_again() {
+        for s in [S::Pending, S::Starting] {
+            let t = s.observe(PowerState::Running, AgentEvent::BootFailed);
+            assert_eq!(t, Transition { status: S::Stopped, desired: PowerState::Stopped });
+            assert_eq!(t.status.apply(t.desired, UserAction::Start).map(|t| t.status), Ok(S::Starting));
+        }
+        // Nothing else is affected by it.
+        for s in [S::Running, S::Stopping, S::Stopped] {
+            assert_eq!(s.observe(PowerState::Running, AgentEvent::BootFailed).status, s);
         }
     }
 
