@@ -28,21 +28,22 @@ def _cleanup_server(srv: fe.FeiyunServer, accounts: list[dict], label: str) -> l
     """Force-delete every instance of every account, stop the server with SIGTERM and check that
     nothing is left on the host. Returns a list of problems (empty when clean)."""
     problems: list[str] = []
+    deleted: list[str] = []
     if srv.running():
-        # Same first-second timestamp issue as in FeiyunServer.start: not the subject of cleanup.
-        time.sleep(max(0.0, srv.ready_at + 1.1 - time.monotonic()))
         for acct in accounts:
             try:
                 cli = srv.raw(acct)
                 ids = fe.all_instance_ids(cli)
+                deleted += ids
                 if ids:
                     fe.force_delete(cli, ids)
                     fe.wait_gone(cli, ids, timeout=60)
             except Exception as e:  # noqa: BLE001
                 problems.append(f"[{label}] cleanup via API failed for {acct.get('AccessKeyId')}: {e}")
         # Deleting is asynchronous on the host: give the agent time to remove the containers.
+        instances_dir = srv.data_dir / "host" / "instances"
         deadline = time.monotonic() + 30
-        while fe.runc_list(srv.data_dir) and time.monotonic() < deadline:
+        while (fe.runc_list(srv.data_dir) or any(instances_dir.glob("i-*"))) and time.monotonic() < deadline:
             time.sleep(0.2)
     rc = srv.stop(signal.SIGTERM)
     if rc is None:
@@ -54,6 +55,12 @@ def _cleanup_server(srv: fe.FeiyunServer, accounts: list[dict], label: str) -> l
     mounts = fe.mounts_under(srv.data_dir)
     if mounts:
         problems.append(f"[{label}] mounts left under the data dir: {mounts}")
+    dirs = sorted(p.name for p in (srv.data_dir / "host" / "instances").glob("i-*"))
+    if dirs:
+        problems.append(f"[{label}] instance directories left on the host: {dirs}")
+    cgroups = [str(p) for i in deleted for p in Path("/sys/fs/cgroup").glob(f"*/feiyun/{i}")]
+    if cgroups:
+        problems.append(f"[{label}] cgroups left for deleted instances: {cgroups}")
     if left or mounts:
         fe.hard_cleanup(srv.data_dir)
     return problems

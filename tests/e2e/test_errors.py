@@ -3,6 +3,7 @@ CONTRACT §2.2: JSON {"RequestId","HostId","Code","Message","Recommend"} with a 
 
 import json
 import re
+import time
 
 import pytest
 import requests
@@ -330,3 +331,24 @@ def test_dry_run(tea, raw):
     fe.expect_error(tea.call, "RunInstances", {**params, "DryRun": True, "ImageId": "nope"},
                     status=404, code="InvalidImageId.NotFound")
     assert fe.describe_by_tag(tea, "dry", tag) == []
+
+
+def test_oversized_body_is_a_json_413(server):
+    r = requests.post(f"http://{server.endpoint}/", data=b"A=" + b"x" * (600 * 1024),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert r.status_code == 413
+    body = r.json()
+    assert body["Code"] == "InvalidParameter.TooLarge" and body["RequestId"]
+
+
+def test_failed_run_instances_leaves_nothing_on_the_host(server, raw):
+    host_dir = server.data_dir / "host" / "instances"
+    before = sorted(p.name for p in host_dir.glob("i-*"))
+    # Too big for the host, a batch over capacity, and an unknown image: nothing may be created.
+    for params in ({"InstanceType": "ecs.g7.32xlarge"},
+                   {"InstanceType": fe.SMALL_TYPE, "Amount": 100, "MinAmount": 100},
+                   {"InstanceType": fe.SMALL_TYPE, "ImageId": "no_such_image"}):
+        p = {"RegionId": fe.REGION, "ImageId": "feiyun_busybox_x64", **params}
+        fe.expect_error(raw.call, "RunInstances", p, status=(403, 404))
+    time.sleep(0.5)
+    assert sorted(p.name for p in host_dir.glob("i-*")) == before
