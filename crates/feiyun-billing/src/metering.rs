@@ -6,34 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-/// What happened to an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EventKind {
-    /// Created with its system disk (not running yet).
-    Create,
-    /// Began running.
-    Start,
-    /// Stopped in economical mode: compute stops charging, disks go on.
-    StopCharging,
-    /// Stopped keeping its resources: everything goes on charging.
-    StopKeepCharging,
-    /// Released: nothing charges any more.
-    Release,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageEvent {
-    /// Unique per transition (e.g. `<instance>:<generation>:<kind>`); duplicates are ignored.
-    pub key: String,
-    pub instance_id: String,
-    pub account_id: String,
-    pub instance_type: String,
-    pub disk_category: String,
-    pub disk_gib: u64,
-    /// Unix seconds.
-    pub at_s: i64,
-    pub kind: EventKind,
-}
+pub use feiyun_domain::usage::{EventKind, UsageEvent};
 
 /// What an interval charges for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

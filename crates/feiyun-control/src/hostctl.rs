@@ -1,7 +1,8 @@
 //! The agent-facing side of the control plane.
 
 use feiyun_agent::{Assignment, HostControl};
-use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState};
+use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState, StoppedMode};
+use feiyun_domain::usage::{EventKind, UsageEvent};
 use feiyun_runtime::RuntimeSpec;
 
 use crate::ControlPlane;
@@ -20,11 +21,30 @@ impl ControlPlane {
         }
     }
 
+    /// The usage event of a transition of `i` happening now. The system disk is the image's
+    /// root filesystem, rounded up to whole GiB.
+    pub(crate) fn usage_event(&self, i: &feiyun_domain::instance::Instance, kind: EventKind) -> UsageEvent {
+        let disk_gib = self.images.get(&i.image_id).map(|m| m.size_bytes.div_ceil(1 << 30).max(1)).unwrap_or(1);
+        UsageEvent {
+            key: UsageEvent::key_for(&i.id, kind, i.updated_at.timestamp_millis()),
+            instance_id: i.id.clone(),
+            account_id: i.account_id.clone(),
+            instance_type: i.instance_type.clone(),
+            disk_category: SYSTEM_DISK_CATEGORY.to_string(),
+            disk_gib,
+            at_s: i.updated_at.timestamp(),
+            kind,
+        }
+    }
+
     /// The last runtime error seen for an instance, if its last step failed.
     pub fn last_error(&self, id: &str) -> Option<String> {
         self.read().errors.get(id).cloned()
     }
 }
+
+/// Category billed for every instance's system disk.
+pub const SYSTEM_DISK_CATEGORY: &str = "cloud_essd";
 
 impl HostControl for ControlPlane {
     fn assigned(&self, host_id: &str) -> Vec<Assignment> {
@@ -78,7 +98,23 @@ impl HostControl for ControlPlane {
             // The guest shut itself down.
             next.stopped_mode = Some(self.default_stopped_mode());
         }
-        match self.store.put_instances(std::slice::from_ref(&next), None) {
+        // Usage: compute starts charging when the instance runs, and stops (in economical mode)
+        // when it has stopped.
+        let mut usage = Vec::new();
+        if next.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
+            usage.push(self.usage_event(&next, EventKind::Start));
+        }
+        if next.status == InstanceStatus::Stopped
+            && cur.status != InstanceStatus::Stopped
+            && cur.status != InstanceStatus::Pending
+        {
+            let kind = match next.stopped_mode {
+                Some(StoppedMode::StopCharging) => EventKind::StopCharging,
+                _ => EventKind::StopKeepCharging,
+            };
+            usage.push(self.usage_event(&next, kind));
+        }
+        match self.store.put_instances(std::slice::from_ref(&next), None, &usage) {
             Ok(()) => {
                 tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
                 state.instances.insert(next.id.clone(), next);

@@ -197,7 +197,9 @@ impl ControlPlane {
             fingerprint: ct.fingerprint.clone(),
             result: serde_json::to_string(&ids).unwrap_or_default(),
         });
-        if let Err(e) = self.store.put_instances(&created, token.as_ref()) {
+        let usage: Vec<_> =
+            created.iter().map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Create)).collect();
+        if let Err(e) = self.store.put_instances(&created, token.as_ref(), &usage) {
             for h in &placed {
                 state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
             }
@@ -313,7 +315,12 @@ impl ControlPlane {
             return Err(DomainError::DryRunOk);
         }
         if !changed.is_empty() {
-            self.store.put_instances(&changed, None).map_err(store_err)?;
+            let usage: Vec<_> = changed
+                .iter()
+                .filter(|i| i.status == InstanceStatus::Deleted)
+                .map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Release))
+                .collect();
+            self.store.put_instances(&changed, None, &usage).map_err(store_err)?;
             for i in changed {
                 if i.status == InstanceStatus::Deleted {
                     self.release_capacity(&mut state, &i);

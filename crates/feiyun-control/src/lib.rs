@@ -39,6 +39,7 @@ use tokio::sync::Notify;
 
 pub use accounts::{create_account, open_key, NonceCheck, NONCE_WINDOW};
 pub use assistant::InvocationFilter;
+pub use hostctl::SYSTEM_DISK_CATEGORY;
 pub use instances::AvailableType;
 pub use secrets::Sealer;
 
@@ -250,6 +251,15 @@ impl ControlPlane {
 
     fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
         f(&mut self.rng.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The usage log (append-only) of an account, or of every account, from `since_s` on.
+    pub fn usage_events(
+        &self,
+        account_id: Option<&str>,
+        since_s: i64,
+    ) -> Result<Vec<feiyun_domain::usage::UsageEvent>, DomainError> {
+        self.store.usage_events(account_id, since_s).map_err(store_err)
     }
 
     /// Check the region id a request names.

@@ -20,6 +20,7 @@ pub mod instance;
 pub mod ops;
 pub mod region;
 pub mod resources;
+pub mod usage;
 
 pub use error::DomainError;
 pub use resources::Resources;

@@ -17,6 +17,7 @@ use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, Invocation};
 use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::Instance;
+use feiyun_domain::usage::UsageEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,8 +70,17 @@ pub trait Store: Send + Sync {
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError>;
-    /// Insert or update instances, and record an idempotency token, in one transaction.
-    fn put_instances(&self, instances: &[Instance], token: Option<&TokenRecord>) -> Result<(), StoreError>;
+    /// Insert or update instances, record an idempotency token and append usage events, in one
+    /// transaction: a transition and its usage event are durable together or not at all. An event
+    /// whose key is already stored is ignored.
+    fn put_instances(
+        &self,
+        instances: &[Instance],
+        token: Option<&TokenRecord>,
+        usage: &[UsageEvent],
+    ) -> Result<(), StoreError>;
+    /// The usage log of an account (every account with `None`) from `since_s` on, in order.
+    fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError>;
     /// The host has removed everything a released instance had.
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError>;
     fn put_command(&self, command: &Command) -> Result<(), StoreError>;

@@ -8,13 +8,17 @@ use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus};
 use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
+use feiyun_domain::usage::{EventKind, UsageEvent};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord};
 
 /// Migrations, applied in order; `PRAGMA user_version` is the number applied so far.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_deployment_sets.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_deployment_sets.sql"),
+    include_str!("migrations/0003_usage_events.sql"),
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -303,7 +307,12 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn put_instances(&self, instances: &[Instance], token: Option<&TokenRecord>) -> Result<(), StoreError> {
+    fn put_instances(
+        &self,
+        instances: &[Instance],
+        token: Option<&TokenRecord>,
+        usage: &[UsageEvent],
+    ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
@@ -344,6 +353,22 @@ impl Store for SqliteStore {
                 ])?;
             }
         }
+        for e in usage {
+            tx.execute(
+                "INSERT OR IGNORE INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
+                 disk_gib, at_s, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.key,
+                    e.instance_id,
+                    e.account_id,
+                    e.instance_type,
+                    e.disk_category,
+                    e.disk_gib as i64,
+                    e.at_s,
+                    e.kind.as_str()
+                ],
+            )?;
+        }
         if let Some(t) = token {
             tx.execute(
                 "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
@@ -353,6 +378,31 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind FROM usage_events \
+             WHERE (?1 IS NULL OR account_id = ?1) AND at_s >= ?2 ORDER BY at_s, key",
+        )?;
+        let mut rows = st.query(params![account_id, since_s])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            let kind: String = r.get(7)?;
+            out.push(UsageEvent {
+                kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(key.clone(), "usage kind".into()))?,
+                instance_id: r.get(1)?,
+                account_id: r.get(2)?,
+                instance_type: r.get(3)?,
+                disk_category: r.get(4)?,
+                disk_gib: r.get::<_, i64>(5)? as u64,
+                at_s: r.get(6)?,
+                key,
+            });
+        }
+        Ok(out)
     }
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
@@ -501,17 +551,34 @@ mod tests {
                 fingerprint: "f".into(),
                 result: "[\"i-1\"]".into(),
             };
-            s.put_instances(&[i.clone()], Some(&tok)).expect("put");
+            let ev = UsageEvent {
+                key: "i-1:Create:0".into(),
+                instance_id: "i-1".into(),
+                account_id: a.id.clone(),
+                instance_type: "ecs.g7.large".into(),
+                disk_category: "cloud_essd".into(),
+                disk_gib: 1,
+                at_s: 100,
+                kind: EventKind::Create,
+            };
+            s.put_instances(&[i.clone()], Some(&tok), std::slice::from_ref(&ev)).expect("put");
+            // The same event again (a replay) is ignored.
+            s.put_instances(&[], None, std::slice::from_ref(&ev)).expect("idempotent");
             i.status = InstanceStatus::Running;
             i.started_at = Some(now());
             i.stopped_mode = Some(StoppedMode::KeepCharging);
-            s.put_instances(&[i.clone()], None).expect("update");
+            s.put_instances(&[i.clone()], None, &[]).expect("update");
         }
         let s = SqliteStore::open(&path).expect("reopen");
         let l = s.load().expect("load");
         assert_eq!(l.accounts, vec![a.clone()]);
         assert_eq!(l.instances, vec![i.clone()]);
         assert_eq!(l.tokens.len(), 1);
+        let usage = s.usage_events(Some(&a.id), 0).expect("usage");
+        assert_eq!(usage.len(), 1);
+        assert_eq!(usage[0].kind, EventKind::Create);
+        assert!(s.usage_events(Some("other"), 0).expect("usage").is_empty());
+        assert!(s.usage_events(None, 101).expect("usage").is_empty());
         assert_eq!(s.access_key("LTAIx").expect("q"), Some(k.clone()));
         assert_eq!(s.account_keys(&a.id).expect("q"), vec![k]);
         assert_eq!(s.account_by_name("alice").expect("q").map(|a| a.id), Some(a.id.clone()));
