@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Install the system components Feiyun needs on a Debian machine: runc (the instance runtime)
-# and busybox-static (the built-in image's userland). Safe to run again.
+# and busybox-static (the built-in image's userland). With --test, also what the end-to-end
+# suite needs: Python's venv module and Node.js with npm. Safe to run again.
 set -euo pipefail
 missing=()
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+if [ "${1:-}" = "--test" ]; then
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "Feiyun needs ${missing[*]}; run this as root (it runs apt-get install)." >&2

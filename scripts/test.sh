@@ -3,7 +3,7 @@
 # then the end-to-end suite that drives the real binary with the official Alibaba Cloud SDKs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
