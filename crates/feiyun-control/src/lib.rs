@@ -92,6 +92,7 @@ pub struct ControlPlane {
     clock: Arc<dyn Clock>,
     rng: Mutex<StdRng>,
     sealer: Sealer,
+    prices: feiyun_billing::prices::PriceBook,
     agent_wake: Arc<Notify>,
     keys: RwLock<HashMap<String, AccessKey>>,
     nonces: Mutex<accounts::NonceCache>,
@@ -112,6 +113,8 @@ pub struct Parts {
     pub runtime: Arc<dyn Runtime>,
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
+    /// What the region charges.
+    pub prices: feiyun_billing::prices::PriceBook,
     /// Seed for identifiers; `None` draws one from the operating system.
     pub seed: Option<u64>,
 }
@@ -202,6 +205,7 @@ impl ControlPlane {
             clock: parts.clock,
             rng: Mutex::new(rng),
             sealer: parts.sealer,
+            prices: parts.prices,
             agent_wake: Arc::new(Notify::new()),
             keys: RwLock::new(HashMap::new()),
             nonces: Mutex::new(accounts::NonceCache::default()),
@@ -223,6 +227,11 @@ impl ControlPlane {
 
     pub fn hosts(&self) -> &[Host] {
         &self.setup.hosts
+    }
+
+    /// The region's prices (the price book loaded at start).
+    pub fn prices(&self) -> Result<&feiyun_billing::prices::RegionPrices, DomainError> {
+        self.prices.region(&self.setup.region.id).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     pub fn images(&self) -> &ImageStore {

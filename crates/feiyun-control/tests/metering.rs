@@ -20,6 +20,8 @@ use feiyun_runtime::{ExecOutcome, Observed, Runtime, RuntimeSpec};
 use feiyun_scheduler::cluster::Policy;
 use feiyun_store::SqliteStore;
 
+const PRICES: &str = include_str!("../../../catalog/prices.toml");
+
 struct ManualClock(Mutex<DateTime<Utc>>);
 
 impl Clock for ManualClock {
@@ -123,6 +125,7 @@ memory_gib = 8.0
         runtime: Arc::new(NoRuntime),
         clock,
         sealer: Sealer::from_key([1; 32]),
+        prices: feiyun_billing::prices::PriceBook::from_toml(&PRICES.replace("cn-local", "r")).expect("prices"),
         seed: Some(7),
     })
     .expect("control plane")

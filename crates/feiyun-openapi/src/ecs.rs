@@ -59,6 +59,7 @@ pub const ACTIONS: &[&str] = &[
     "DescribeInvocations",
     "DescribeInvocationResults",
     "GetInstanceConsoleOutput",
+    "DescribePrice",
     "CreateDeploymentSet",
     "DescribeDeploymentSets",
     "DeleteDeploymentSet",
@@ -120,6 +121,7 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeInvocations" => describe_invocations(c),
         "DescribeInvocationResults" => describe_invocation_results(c),
         "GetInstanceConsoleOutput" => console_output(c),
+        "DescribePrice" => describe_price(c),
         "CreateDeploymentSet" => create_deployment_set(c),
         "DescribeDeploymentSets" => describe_deployment_sets(c),
         "DeleteDeploymentSet" => delete_deployment_set(c),
@@ -991,6 +993,103 @@ fn strip_escapes(b: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+// ---- prices --------------------------------------------------------------------------------------
+
+/// Micro-units as a JSON number of currency (prices are display values here; money itself is
+/// never a float in Feiyun).
+fn price_number(micros: i128) -> Value {
+    json!(micros as f64 / 1_000_000.0)
+}
+
+/// Pay-as-you-go hourly price of an instance type with its system disk and public bandwidth.
+fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    match p.choice(
+        "ResourceType",
+        &["instance", "disk", "bandwidth", "ddh", "ElasticityAssurance", "CapacityReservation"],
+    )? {
+        None | Some("instance") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "InvalidResourceType.NotSupported",
+                "Only ResourceType=instance is priced in this region.",
+            ))
+        }
+    }
+    match p.choice("PriceUnit", &["Hour", "Week", "Month", "Year"])? {
+        None | Some("Hour") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "InvalidPriceUnit.NotSupported",
+                "Only pay-as-you-go (PriceUnit=Hour) prices are offered in this region.",
+            ))
+        }
+    }
+    match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
+        None | Some("PostPaid") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "InvalidInstanceChargeType.NotSupported",
+                "Only pay-as-you-go (PostPaid) instances are offered in this region.",
+            ))
+        }
+    }
+    match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
+        None | Some("NoSpot") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "InvalidSpotStrategy.NotSupported",
+                "Spot instances are not offered in this region.",
+            ))
+        }
+    }
+    let type_id = p.required("InstanceType")?;
+    let t =
+        c.cp.catalog()
+            .instance_type(type_id)
+            .ok_or_else(|| ApiError::from(DomainError::InstanceTypeNotFound(type_id.to_string())))?;
+    let amount = p.int("Amount", 1, 1000)?.unwrap_or(1) as i128;
+    let disk_category = p.get("SystemDisk.Category").unwrap_or(feiyun_control::SYSTEM_DISK_CATEGORY);
+    let disk_gib = p.int("SystemDisk.Size", 1, 2048)?.unwrap_or(40) as u64;
+    let mbps = p.int("InternetMaxBandwidthOut", 0, 100)?.unwrap_or(0) as u32;
+    let by_traffic = p.choice("InternetChargeType", &["PayByBandwidth", "PayByTraffic"])? == Some("PayByTraffic");
+    let prices = c.cp.prices()?;
+    let size = feiyun_billing::prices::TypeSize {
+        family: t.family.clone(),
+        vcpus: t.vcpus,
+        memory_mib: t.memory_mib(),
+        gpus: t.gpu_count,
+    };
+    let instance = prices.instance_hour(&size) * amount;
+    let disk = prices.disk_hour(disk_category, disk_gib).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "InvalidSystemDiskCategory.ValueNotSupported",
+            "The specified system disk category is not priced in this region.",
+        )
+    })? * amount;
+    // Pay-by-traffic bandwidth is charged per GB transferred, not per hour.
+    let bandwidth = if by_traffic { 0 } else { prices.bandwidth_hour(mbps) * amount };
+    let detail = |resource: &str, micros: i128| json!({"Resource": resource, "OriginalPrice": price_number(micros), "DiscountPrice": 0.0, "TradePrice": price_number(micros), "SubRules": {"Rule": []}});
+    let total = instance + disk + bandwidth;
+    Ok(json!({
+        "PriceInfo": {
+            "Price": {
+                "Currency": prices.currency,
+                "OriginalPrice": price_number(total),
+                "DiscountPrice": 0.0,
+                "TradePrice": price_number(total),
+                "DetailInfos": {"DetailInfo": [detail("instanceType", instance), detail("systemDisk", disk), detail("bandwidth", bandwidth)]},
+            },
+            "Rules": {"Rule": []},
+        }
+    }))
 }
 
 // ---- deployment sets --------------------------------------------------------------------------

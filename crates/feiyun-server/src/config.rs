@@ -19,6 +19,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Path of an instance-type catalog replacing the built-in one.
     pub catalog: Option<String>,
+    /// Path of a price book replacing the built-in one (catalog/prices.toml).
+    pub prices: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -29,6 +29,9 @@ use serde_json::json;
 
 pub use config::Config;
 
+/// The price book shipped with Feiyun (operator defaults, not list prices).
+pub const BUILTIN_PRICES: &str = include_str!("../../../catalog/prices.toml");
+
 /// The catalog shipped with Feiyun.
 pub const BUILTIN_CATALOG: &str = include_str!("../../../catalog/instance-types.toml");
 
@@ -94,6 +97,14 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         None => BUILTIN_CATALOG.to_string(),
     };
     let catalog = Catalog::from_toml(&catalog_text)?;
+    let prices_text = match &opts.config.prices {
+        Some(p) => fs::read_to_string(p).with_context(|| format!("cannot read price book {p}"))?,
+        None => BUILTIN_PRICES.to_string(),
+    };
+    let prices = feiyun_billing::prices::PriceBook::from_toml(&prices_text)?;
+    prices.region(&opts.config.region.id).with_context(|| {
+        format!("the price book has no prices for region {}; add a [[region]] with that id", opts.config.region.id)
+    })?;
     let Some(runc) = find_runc() else { bail!("runc is not installed: install it (Debian: apt-get install runc)") };
     let Some(busybox) = find_busybox() else {
         bail!("busybox is not installed: install it (Debian: apt-get install busybox-static)")
@@ -117,6 +128,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         runtime: runtime.clone(),
         clock: Arc::new(SystemClock),
         sealer,
+        prices,
         seed: None,
     })?;
 
