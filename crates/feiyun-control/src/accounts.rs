@@ -42,6 +42,11 @@ impl ControlPlane {
         self.store.account_by_name(name).map_err(store_err)
     }
 
+    /// An access key already known to this process, without touching the store.
+    pub fn cached_access_key(&self, id: &str) -> Option<AccessKey> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
     /// Look up an access key (with its secret opened). Keys created by another process on the
     /// same data directory (`feiyun account create`) are found in the store.
     pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>, DomainError> {

@@ -142,9 +142,14 @@ async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str, host: &str) -> Res
     };
     let key_id = claimed_key(&signed)?;
     let cp = api.cp.clone();
-    let key = {
-        let k = key_id.clone();
-        tokio::task::spawn_blocking(move || cp.access_key(&k)).await.map_err(|_| ApiError::internal())??
+    // Known keys are answered from memory; only a key created since (by `feiyun account create`)
+    // needs the store, off the event loop.
+    let key = match cp.cached_access_key(&key_id) {
+        Some(k) => Some(k),
+        None => {
+            let k = key_id.clone();
+            tokio::task::spawn_blocking(move || cp.access_key(&k)).await.map_err(|_| ApiError::internal())??
+        }
     };
     let key =
         key.ok_or_else(|| ApiError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."))?;

@@ -205,7 +205,7 @@ fn main() {
     let mut ids = run(c, 100);
     ids.extend(run(c, 100));
     wait_running(c, &ids, Duration::from_secs(120));
-    let threads = 16;
+    let threads = 8;
     let secs = 10.0;
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
