@@ -12,17 +12,8 @@ use feiyun_billing::metering::{intervals, EventKind, UsageEvent};
 use feiyun_billing::prices::{PriceBook, TypeSize};
 use feiyun_billing::rating::bill;
 
-const BOOK: &str = r#"
-[[region]]
-id = "r1"
-currency = "CNY"
-vcpu_hour = "0.1764"
-gib_hour = "0.0221"
-gpu_hour = "7"
-bandwidth_first_5_mbps_hour = "0.063"
-bandwidth_above_5_mbps_hour = "0.25"
-disk_gib_hour = { cloud_essd = "0.001" }
-"#;
+/// The price book shipped with Feiyun.
+const BOOK: &str = include_str!("../../../catalog/prices.toml");
 
 const TYPES: &[(&str, u32, u64)] =
     &[("ecs.g7.large", 2, 8), ("ecs.c7.xlarge", 4, 8), ("ecs.r7.2xlarge", 8, 64), ("ecs.t5-lc2m1.nano", 1, 1)];
@@ -85,7 +76,7 @@ fn main() {
     }
     let generated = t0.elapsed();
     let book = PriceBook::from_toml(BOOK).expect("valid");
-    let prices = book.region("r1").expect("region");
+    let prices = book.region("cn-local").expect("region");
     let size = |t: &str| {
         TYPES.iter().find(|x| x.0 == t).map(|(id, v, g)| TypeSize {
             family: id.rsplit_once('.').map(|x| x.0.to_string()).unwrap_or_default(),

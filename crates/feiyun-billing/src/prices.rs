@@ -154,10 +154,11 @@ impl RegionPrices {
 pub const UNIT: i128 = MICROS;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const BOOK: &str = r#"
+    /// The price book the unit tests compute by hand against.
+    pub(crate) const BOOK: &str = r#"
 [[region]]
 id = "r1"
 currency = "CNY"

@@ -58,17 +58,7 @@ mod tests {
     use crate::prices::PriceBook;
     use proptest::prelude::*;
 
-    const BOOK: &str = r#"
-[[region]]
-id = "r1"
-currency = "CNY"
-vcpu_hour = "0.1764"
-gib_hour = "0.0221"
-gpu_hour = "7"
-bandwidth_first_5_mbps_hour = "0.063"
-bandwidth_above_5_mbps_hour = "0.25"
-disk_gib_hour = { cloud_essd = "0.001" }
-"#;
+    use crate::prices::tests::BOOK;
 
     fn size(t: &str) -> Option<TypeSize> {
         (t == "ecs.g7.large").then(|| TypeSize { family: "ecs.g7".into(), vcpus: 2, memory_mib: 8192, gpus: 0 })

@@ -486,6 +486,28 @@ fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> {
     Ok(Some(bytes))
 }
 
+/// Only pay-as-you-go, non-spot instances are offered so far: refuse the rest clearly.
+fn pay_as_you_go_only(p: &Params) -> Result<(), ApiError> {
+    match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
+        None | Some("PostPaid") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "InvalidInstanceChargeType.NotSupported",
+                "Only pay-as-you-go (PostPaid) instances are offered in this region.",
+            ))
+        }
+    }
+    match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
+        None | Some("NoSpot") => Ok(()),
+        Some(_) => Err(ApiError::new(
+            400,
+            "InvalidSpotStrategy.NotSupported",
+            "Spot instances are not offered in this region.",
+        )),
+    }
+}
+
 fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
     let p = c.params;
     let instance_type = p.required("InstanceType")?.to_string();
@@ -501,26 +523,7 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
             ));
         }
     }
-    match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
-        None | Some("PostPaid") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidInstanceChargeType.NotSupported",
-                "Only pay-as-you-go (PostPaid) instances are offered in this region.",
-            ))
-        }
-    }
-    match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
-        None | Some("NoSpot") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidSpotStrategy.NotSupported",
-                "Spot instances are not offered in this region.",
-            ))
-        }
-    }
+    pay_as_you_go_only(p)?;
     let token = p.string("ClientToken", 64)?;
     if let Some(t) = &token {
         if !t.is_ascii() {
@@ -1029,26 +1032,7 @@ fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             ))
         }
     }
-    match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
-        None | Some("PostPaid") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidInstanceChargeType.NotSupported",
-                "Only pay-as-you-go (PostPaid) instances are offered in this region.",
-            ))
-        }
-    }
-    match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
-        None | Some("NoSpot") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidSpotStrategy.NotSupported",
-                "Spot instances are not offered in this region.",
-            ))
-        }
-    }
+    pay_as_you_go_only(p)?;
     let type_id = p.required("InstanceType")?;
     let t =
         c.cp.catalog()
