@@ -21,6 +21,7 @@ use feiyun_scheduler::cluster::Policy;
 use feiyun_store::SqliteStore;
 
 const PRICES: &str = include_str!("../../../catalog/prices.toml");
+const CATALOG: &str = include_str!("../../../catalog/instance-types.toml");
 
 struct ManualClock(Mutex<DateTime<Utc>>);
 
@@ -80,26 +81,7 @@ fn control(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<ControlPlane> 
         created_at: "now".into(),
     };
     std::fs::write(images.join("img/image.json"), serde_json::to_vec(&info).expect("json")).expect("write");
-    let catalog = Catalog::from_toml(
-        r#"
-[[family]]
-id = "ecs.g7"
-name = "g7"
-generation = "ecs-6"
-category = "General-purpose"
-level = "EnterpriseLevel"
-cpu_model = "x"
-cpu_base_ghz = 2.7
-cpu_turbo_ghz = 3.5
-
-[[instance_type]]
-id = "ecs.g7.large"
-family = "ecs.g7"
-vcpus = 2
-memory_gib = 8.0
-"#,
-    )
-    .expect("catalog");
+    let catalog = Catalog::from_toml(CATALOG).expect("catalog");
     let setup = RegionSetup {
         region: Region {
             id: "r".into(),

@@ -456,18 +456,7 @@ mod tests {
     use super::*;
 
     fn req(arrival: u64, life: Option<u64>, cpus: u64, gib: u64) -> TraceRequest {
-        TraceRequest {
-            arrival_s: arrival,
-            lifetime_s: life,
-            cpu_milli: cpus * 1000,
-            memory_mib: gib * 1024,
-            gpu_milli: 0,
-            tenant: None,
-            priority: None,
-            instance_type: None,
-            zone: None,
-            deployment_set: None,
-        }
+        TraceRequest::new(arrival, life, cpus * 1000, gib * 1024)
     }
 
     fn fleet(s: &str) -> FleetSpec {

@@ -44,6 +44,24 @@ pub struct TraceRequest {
     pub deployment_set: Option<String>,
 }
 
+impl TraceRequest {
+    /// A request for CPU and memory only, with no GPU, tenant, priority, type, zone or set.
+    pub fn new(arrival_s: u64, lifetime_s: Option<u64>, cpu_milli: u64, memory_mib: u64) -> TraceRequest {
+        TraceRequest {
+            arrival_s,
+            lifetime_s,
+            cpu_milli,
+            memory_mib,
+            gpu_milli: 0,
+            tenant: None,
+            priority: None,
+            instance_type: None,
+            zone: None,
+            deployment_set: None,
+        }
+    }
+}
+
 /// Counts a converter or a replay reports about a trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceSummary {
@@ -286,18 +304,7 @@ fn parse_header(record: &csv::StringRecord, line: u64) -> Result<Vec<Column>, Tr
 }
 
 fn parse_row(record: &csv::StringRecord, columns: &[Column]) -> Result<TraceRequest, String> {
-    let mut r = TraceRequest {
-        arrival_s: 0,
-        lifetime_s: None,
-        cpu_milli: 0,
-        memory_mib: 0,
-        gpu_milli: 0,
-        tenant: None,
-        priority: None,
-        instance_type: None,
-        zone: None,
-        deployment_set: None,
-    };
+    let mut r = TraceRequest::new(0, None, 0, 0);
     for (&column, raw) in columns.iter().zip(record.iter()) {
         let value = raw.trim();
         let bad = |e: String| format!("{}: {e}", column.name());
@@ -352,18 +359,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn req(arrival_s: u64, lifetime_s: Option<u64>, cpu_milli: u64, memory_mib: u64) -> TraceRequest {
-        TraceRequest {
-            arrival_s,
-            lifetime_s,
-            cpu_milli,
-            memory_mib,
-            gpu_milli: 0,
-            tenant: None,
-            priority: None,
-            instance_type: None,
-            zone: None,
-            deployment_set: None,
-        }
+        TraceRequest::new(arrival_s, lifetime_s, cpu_milli, memory_mib)
     }
 
     #[test]
