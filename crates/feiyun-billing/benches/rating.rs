@@ -8,9 +8,9 @@
 
 use std::time::Instant;
 
-use feiyun_billing::metering::{intervals, EventKind, UsageEvent};
+use feiyun_billing::metering::{intervals, Charge, EventKind, UsageEvent};
 use feiyun_billing::prices::{PriceBook, TypeSize};
-use feiyun_billing::rating::bill;
+use feiyun_billing::rating::{bill, Market};
 
 /// The price book shipped with Feiyun.
 const BOOK: &str = include_str!("../../../catalog/prices.toml");
@@ -57,6 +57,8 @@ fn main() {
             instance_type: ty.to_string(),
             disk_category: "cloud_essd".into(),
             disk_gib: 40,
+            zone_id: "cn-local-a".into(),
+            charge: if i % 10 == 0 { Charge::Spot } else { Charge::PayAsYouGo },
             at_s: t,
             kind,
         };
@@ -89,7 +91,16 @@ fn main() {
     let iv = intervals(&events, month);
     let derived = t1.elapsed();
     let t2 = Instant::now();
-    let bills = bill(&iv, prices, &size).expect("rates");
+    // A market that moves every five minutes all month (8,640 points), so spot rating is real work.
+    let points: Vec<_> = (0..month / 300)
+        .map(|k| feiyun_domain::usage::SpotMarketPoint {
+            zone_id: "cn-local-a".into(),
+            at_s: k * 300,
+            percent: 10 + (k as u32 * 7) % 91,
+        })
+        .collect();
+    let market = Market::from_points(&points);
+    let bills = bill(&iv, prices, &size, &market).expect("rates");
     let rated = t2.elapsed();
     let total: i128 = bills.values().map(|(_, m)| m.settle_cents()).sum();
     println!(

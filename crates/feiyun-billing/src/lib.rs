@@ -10,6 +10,8 @@
 //! from mutable instance rows — only from the append-only, idempotent event log.
 #![forbid(unsafe_code)]
 
+pub mod account;
+pub mod invoice;
 pub mod metering;
 pub mod money;
 pub mod prices;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-pub use feiyun_domain::usage::{EventKind, UsageEvent};
+pub use feiyun_domain::usage::{Charge, EventKind, UsageEvent};
 
 /// What an interval charges for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,6 +25,8 @@ pub struct Interval {
     pub instance_type: String,
     pub disk_category: String,
     pub disk_gib: u64,
+    pub zone_id: String,
+    pub charge: Charge,
     /// [start, end) in unix seconds.
     pub start_s: i64,
     pub end_s: i64,
@@ -33,6 +35,12 @@ pub struct Interval {
 impl Interval {
     pub fn seconds(&self) -> i64 {
         self.end_s - self.start_s
+    }
+
+    /// The part of the interval inside [from, to), if any.
+    pub fn clip(&self, from_s: i64, to_s: i64) -> Option<Interval> {
+        let (s, e) = (self.start_s.max(from_s), self.end_s.min(to_s));
+        (e > s).then(|| Interval { start_s: s, end_s: e, ..self.clone() })
     }
 }
 
@@ -61,6 +69,8 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
                     instance_type: e.instance_type.clone(),
                     disk_category: e.disk_category.clone(),
                     disk_gib: e.disk_gib,
+                    zone_id: e.zone_id.clone(),
+                    charge: e.charge,
                     start_s: from,
                     end_s: to,
                 });

@@ -1,10 +1,58 @@
 //! Rating: intervals × prices = charges, exact to 1/3600 of a micro-unit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use feiyun_domain::usage::{Charge, SpotMarketPoint};
 
 use crate::metering::{Interval, Item};
 use crate::money::Money;
 use crate::prices::{RegionPrices, TypeSize};
+
+/// Spot market history per zone: from each point on, spot compute costs `percent` of
+/// pay-as-you-go. Before a zone's first point, and in a zone with no history, the spot price is
+/// the pay-as-you-go price (never a free ride).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Market {
+    zones: HashMap<String, Vec<(i64, u32)>>,
+}
+
+impl Market {
+    pub fn from_points(points: &[SpotMarketPoint]) -> Market {
+        let mut zones: HashMap<String, Vec<(i64, u32)>> = HashMap::new();
+        for p in points {
+            zones.entry(p.zone_id.clone()).or_default().push((p.at_s, p.percent.min(100)));
+        }
+        for v in zones.values_mut() {
+            v.sort_unstable();
+            v.dedup_by_key(|p| p.0);
+        }
+        Market { zones }
+    }
+
+    /// The percentage in force in `zone` at second `t`.
+    pub fn percent_at(&self, zone: &str, t: i64) -> u32 {
+        let Some(v) = self.zones.get(zone) else { return 100 };
+        match v.partition_point(|p| p.0 <= t) {
+            0 => 100,
+            n => v[n - 1].1,
+        }
+    }
+
+    /// [start, end) cut where the zone's price changes, with the percentage of each piece.
+    pub fn pieces(&self, zone: &str, start: i64, end: i64) -> Vec<(i64, i64, u32)> {
+        let mut out = Vec::new();
+        let mut s = start;
+        let points = self.zones.get(zone).map(Vec::as_slice).unwrap_or(&[]);
+        let mut k = points.partition_point(|p| p.0 <= start);
+        while s < end {
+            let next = points.get(k).map(|p| p.0.min(end)).unwrap_or(end);
+            out.push((s, next, self.percent_at(zone, s)));
+            s = next;
+            k += 1;
+        }
+        out
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RatingError {
@@ -19,7 +67,12 @@ pub fn charge(
     i: &Interval,
     prices: &RegionPrices,
     size: &dyn Fn(&str) -> Option<TypeSize>,
+    market: &Market,
 ) -> Result<Money, RatingError> {
+    if i.charge == Charge::Subscription {
+        // Paid up front with the order (instance and its system disk).
+        return Ok(Money::ZERO);
+    }
     let hourly = match i.item {
         Item::Compute => {
             let t = size(&i.instance_type).ok_or_else(|| RatingError::UnknownType(i.instance_type.clone()))?;
@@ -29,6 +82,13 @@ pub fn charge(
             .disk_hour(&i.disk_category, i.disk_gib)
             .ok_or_else(|| RatingError::UnpricedDisk(i.disk_category.clone()))?,
     };
+    if i.charge == Charge::Spot && i.item == Item::Compute {
+        let mut m = Money::ZERO;
+        for (s, e, pct) in market.pieces(&i.zone_id, i.start_s, i.end_s) {
+            m = m.plus(Money::per_second(RegionPrices::at_percent(hourly, pct), (e - s) as i128));
+        }
+        return Ok(m);
+    }
     Ok(Money::per_second(hourly, i.seconds() as i128))
 }
 
@@ -40,10 +100,11 @@ pub fn bill(
     intervals: &[Interval],
     prices: &RegionPrices,
     size: &dyn Fn(&str) -> Option<TypeSize>,
+    market: &Market,
 ) -> Result<Bill, RatingError> {
     let mut out = Bill::new();
     for i in intervals {
-        let m = charge(i, prices, size)?;
+        let m = charge(i, prices, size, market)?;
         let e = out.entry((i.account_id.clone(), i.instance_id.clone(), i.item)).or_insert((0, Money::ZERO));
         e.0 += i.seconds();
         e.1 = e.1.plus(m);
@@ -72,6 +133,8 @@ mod tests {
             instance_type: "ecs.g7.large".into(),
             disk_category: "cloud_essd".into(),
             disk_gib: 40,
+            zone_id: "z".into(),
+            charge: Charge::PayAsYouGo,
             at_s: at,
             kind,
         }
@@ -80,7 +143,7 @@ mod tests {
     fn totals(events: &[UsageEvent], until: i64) -> (i128, i128, i64, i64) {
         let book = PriceBook::from_toml(BOOK).expect("valid");
         let p = book.region("r1").expect("region");
-        let b = bill(&intervals(events, until), p, &size).expect("rates");
+        let b = bill(&intervals(events, until), p, &size, &Market::default()).expect("rates");
         let get = |item| b.get(&("a".to_string(), "i-1".to_string(), item)).copied().unwrap_or((0, Money::ZERO));
         let (cs, cm) = get(Item::Compute);
         let (ds, dm) = get(Item::Disk);
@@ -122,6 +185,37 @@ mod tests {
         assert_eq!(totals(&base, 3600).0, 53);
     }
 
+    /// Spot by hand: g7.large 0.5296/h; the zone is at 100% (no history) until t = 1800, then 25%
+    /// (0.1324/h) until 5400, then 50% (0.2648/h). Running 0..7200: 0.5296/2 + 0.1324 + 0.2648/2 =
+    /// 0.2648 + 0.1324 + 0.1324 = 0.5296. Subscription usage is charged nothing per second (paid with the order).
+    #[test]
+    fn spot_follows_the_market_and_subscriptions_are_prepaid() {
+        let book = PriceBook::from_toml(BOOK).expect("valid");
+        let p = book.region("r1").expect("region");
+        let market = Market::from_points(&[
+            SpotMarketPoint { zone_id: "z".into(), at_s: 5400, percent: 50 },
+            SpotMarketPoint { zone_id: "z".into(), at_s: 1800, percent: 25 },
+            SpotMarketPoint { zone_id: "other".into(), at_s: 0, percent: 10 },
+        ]);
+        let run = |charge| {
+            let log: Vec<UsageEvent> = [ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)]
+                .into_iter()
+                .map(|e| UsageEvent { charge, ..e })
+                .collect();
+            let b = bill(&intervals(&log, 7200), p, &size, &market).expect("rates");
+            let get = |item| b.get(&("a".to_string(), "i-1".to_string(), item)).map(|x| x.1).unwrap_or(Money::ZERO);
+            (get(Item::Compute), get(Item::Disk))
+        };
+        let (compute, disk) = run(Charge::Spot);
+        assert_eq!(compute, Money::from_micros(529_600));
+        assert_eq!(disk, Money::from_micros(80_000), "disks of spot instances pay the list price: 2 h × 0.04");
+        assert_eq!(run(Charge::Subscription), (Money::ZERO, Money::ZERO));
+        assert_eq!(run(Charge::PayAsYouGo).0, Money::from_micros(1_059_200));
+        assert_eq!(market.percent_at("nowhere", 10), 100);
+        assert_eq!(market.percent_at("z", 1799), 100);
+        assert_eq!(market.percent_at("z", 1800), 25);
+    }
+
     #[test]
     fn replayed_events_change_nothing() {
         let log = vec![
@@ -145,20 +239,28 @@ mod tests {
         let p = book.region("r1").expect("region");
         let mut e = ev("s", 0, EventKind::Start);
         e.instance_type = "ecs.zz".into();
-        assert_eq!(bill(&intervals(&[e], 10), p, &size).err(), Some(RatingError::UnknownType("ecs.zz".into())));
+        assert_eq!(
+            bill(&intervals(&[e], 10), p, &size, &Market::default()).err(),
+            Some(RatingError::UnknownType("ecs.zz".into()))
+        );
     }
 
     proptest! {
         /// The sum over any split of a usage interval equals the whole, exactly.
         #[test]
-        fn splits_sum_to_the_whole(len in 1i64..10_000_000, cuts in prop::collection::vec(0i64..10_000_000, 0..20)) {
+        fn splits_sum_to_the_whole(len in 1i64..10_000_000, cuts in prop::collection::vec(0i64..10_000_000, 0..20), spot: bool) {
             let book = PriceBook::from_toml(BOOK).expect("valid");
             let p = book.region("r1").expect("region");
             let whole = Interval {
                 account_id: "a".into(), instance_id: "i".into(), item: Item::Compute,
                 instance_type: "ecs.g7.large".into(), disk_category: String::new(), disk_gib: 0,
+                zone_id: "z".into(), charge: if spot { Charge::Spot } else { Charge::PayAsYouGo },
                 start_s: 0, end_s: len,
             };
+            let market = Market::from_points(&[
+                SpotMarketPoint { zone_id: "z".into(), at_s: 1000, percent: 17 },
+                SpotMarketPoint { zone_id: "z".into(), at_s: 900_000, percent: 64 },
+            ]);
             let mut points: Vec<i64> = cuts.into_iter().map(|c| c % len).collect();
             points.push(0);
             points.push(len);
@@ -167,9 +269,9 @@ mod tests {
             let mut sum = Money::ZERO;
             for w in points.windows(2) {
                 let piece = Interval { start_s: w[0], end_s: w[1], ..whole.clone() };
-                sum = sum.plus(charge(&piece, p, &size).expect("rates"));
+                sum = sum.plus(charge(&piece, p, &size, &market).expect("rates"));
             }
-            prop_assert_eq!(sum, charge(&whole, p, &size).expect("rates"));
+            prop_assert_eq!(sum, charge(&whole, p, &size, &market).expect("rates"));
         }
 
         /// Replaying the event log twice, in any order, gives the same bill.

@@ -38,6 +38,10 @@ impl ControlPlane {
         Ok((account, key))
     }
 
+    pub fn account(&self, id: &str) -> Result<Option<Account>, DomainError> {
+        self.store.account(id).map_err(store_err)
+    }
+
     pub fn account_by_name(&self, name: &str) -> Result<Option<Account>, DomainError> {
         self.store.account_by_name(name).map_err(store_err)
     }

@@ -32,6 +32,8 @@ impl ControlPlane {
             instance_type: i.instance_type.clone(),
             disk_category: SYSTEM_DISK_CATEGORY.to_string(),
             disk_gib,
+            zone_id: i.zone_id.clone(),
+            charge: crate::billing::charge_of(i),
             at_s: i.updated_at.timestamp(),
             kind,
         }
@@ -114,7 +116,7 @@ impl HostControl for ControlPlane {
             };
             usage.push(self.usage_event(&next, kind));
         }
-        match self.store.put_instances(std::slice::from_ref(&next), None, &usage) {
+        match self.store.put_instances(std::slice::from_ref(&next), None, &usage, &[]) {
             Ok(()) => {
                 tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
                 state.instances.insert(next.id.clone(), next);

@@ -145,13 +145,26 @@ impl ControlPlane {
             }
         })?;
         let hosts: Vec<String> = placed.iter().map(|h| state.host_names[*h as usize].clone()).collect();
+        let now = self.now();
+        let zone_of = |host_id: &str| {
+            self.setup.hosts.iter().find(|h| h.id == host_id).map(|h| h.zone_id.clone()).unwrap_or_default()
+        };
+        let first_zone = hosts.first().map(|h| zone_of(h)).unwrap_or_default();
+        let bought = match self.purchase(account_id, t, &spec.image_id, &spec.purchase, &first_zone, hosts.len(), now) {
+            Ok(b) => b,
+            Err(e) => {
+                for h in &placed {
+                    state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
+                }
+                return Err(e);
+            }
+        };
         if spec.dry_run {
             for h in &placed {
                 state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
             }
             return Err(DomainError::DryRunOk);
         }
-        let now = self.now();
         let several = hosts.len() > 1;
         let mut created = Vec::with_capacity(hosts.len());
         for (n, host_id) in hosts.iter().enumerate() {
@@ -163,8 +176,7 @@ impl ControlPlane {
                     base.to_string()
                 }
             };
-            let zone_id =
-                self.setup.hosts.iter().find(|h| &h.id == host_id).map(|h| h.zone_id.clone()).unwrap_or_default();
+            let zone_id = zone_of(host_id);
             created.push(Instance {
                 name: spec.name.as_deref().map(suffix).unwrap_or_else(|| id.clone()),
                 hostname: spec.hostname.as_deref().map(suffix).unwrap_or_else(|| format!("iZ{}Z", &id[2..])),
@@ -178,7 +190,8 @@ impl ControlPlane {
                 status: InstanceStatus::Pending,
                 desired: if spec.auto_start { PowerState::Running } else { PowerState::Stopped },
                 stopped_mode: None,
-                charge_type: ChargeType::PostPaid,
+                charge_type: spec.purchase.charge_type,
+                billing: bought.0.clone(),
                 user_data: spec.user_data.clone(),
                 tags: spec.tags.clone(),
                 deployment_set_id: spec.deployment_set_id.clone(),
@@ -199,7 +212,14 @@ impl ControlPlane {
         });
         let usage: Vec<_> =
             created.iter().map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Create)).collect();
-        if let Err(e) = self.store.put_instances(&created, token.as_ref(), &usage) {
+        let orders: Vec<_> = match &bought.1 {
+            Some(q) => created
+                .iter()
+                .map(|i| Self::subscription_entry(i, q, spec.purchase.period_months.unwrap_or(1), None))
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Err(e) = self.store.put_instances(&created, token.as_ref(), &usage, &orders) {
             for h in &placed {
                 state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
             }
@@ -272,6 +292,8 @@ impl ControlPlane {
         all_or_nothing: bool,
         dry_run: bool,
     ) -> Result<Vec<(String, Result<(InstanceStatus, InstanceStatus), DomainError>)>, DomainError> {
+        let in_arrears = action == UserAction::Start
+            && feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some();
         let mut state = self.write();
         let now = self.now();
         let mut outcomes = Vec::with_capacity(ids.len());
@@ -283,6 +305,17 @@ impl ControlPlane {
                 .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
             {
                 None => Err(DomainError::InstanceNotFound(id.clone())),
+                Some(i) if action == UserAction::Start && i.billing.lock.is_some() => {
+                    Err(DomainError::InstanceLocked(i.billing.lock.map(|l| l.as_str()).unwrap_or("")))
+                }
+                Some(i) if in_arrears && i.charge_type == ChargeType::PostPaid => Err(DomainError::AccountArrearage),
+                Some(i)
+                    if matches!(action, UserAction::Delete { .. })
+                        && i.charge_type == ChargeType::PrePaid
+                        && i.billing.expires_at.is_some_and(|e| e > now) =>
+                {
+                    Err(DomainError::ChargeTypeViolation { charge: "PrePaid" })
+                }
                 Some(i) => match i.status.apply(i.desired, action) {
                     Err(e) => Err(e.into()),
                     Ok(t) => {
@@ -292,7 +325,12 @@ impl ControlPlane {
                         n.updated_at = now;
                         n.generation += 1;
                         if let (UserAction::Stop, Some(s)) = (action, stop) {
-                            n.stopped_mode = Some(s.mode);
+                            // Economical mode is for pay-as-you-go only; others stop keeping
+                            // their resources, without an error (as ECS does).
+                            n.stopped_mode = Some(match i.charge_type {
+                                ChargeType::PostPaid => s.mode,
+                                ChargeType::PrePaid => StoppedMode::KeepCharging,
+                            });
                         }
                         if action == UserAction::Start {
                             n.stopped_mode = None;
@@ -320,7 +358,7 @@ impl ControlPlane {
                 .filter(|i| i.status == InstanceStatus::Deleted)
                 .map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Release))
                 .collect();
-            self.store.put_instances(&changed, None, &usage).map_err(store_err)?;
+            self.store.put_instances(&changed, None, &usage, &[]).map_err(store_err)?;
             for i in changed {
                 if i.status == InstanceStatus::Deleted {
                     self.release_capacity(&mut state, &i);
@@ -334,7 +372,7 @@ impl ControlPlane {
     }
 
     /// Give a released instance's capacity back to the scheduler.
-    fn release_capacity(&self, state: &mut State, i: &Instance) {
+    pub(crate) fn release_capacity(&self, state: &mut State, i: &Instance) {
         if let (Some(t), Some(h)) = (self.catalog.instance_type(&i.instance_type), state.host_index.get(&i.host_id)) {
             let h = *h;
             state.cluster.release(h, &demand_of(t), i.deployment_set_id.as_deref());

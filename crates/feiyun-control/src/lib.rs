@@ -13,6 +13,7 @@
 
 mod accounts;
 mod assistant;
+mod billing;
 mod deployment;
 mod hostctl;
 mod instances;
@@ -39,6 +40,7 @@ use tokio::sync::Notify;
 
 pub use accounts::{create_account, open_key, NonceCheck, NONCE_WINDOW};
 pub use assistant::InvocationFilter;
+pub use billing::{AccountBills, SpotQuote};
 pub use hostctl::SYSTEM_DISK_CATEGORY;
 pub use instances::AvailableType;
 pub use secrets::Sealer;
@@ -65,6 +67,41 @@ pub struct RegionSetup {
     pub stop_grace: Duration,
     /// How the scheduler chooses among hosts that fit.
     pub policy: feiyun_scheduler::cluster::Policy,
+    pub billing: BillingSetup,
+}
+
+/// Timings of settlement, arrears, expiry and the spot market.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BillingSetup {
+    /// Pay-as-you-go usage is settled against balances at every multiple of this (an hour).
+    pub settle_every: Duration,
+    /// In arrears this long: pay-as-you-go and spot instances are stopped.
+    pub arrears_stop_after: Duration,
+    /// Stopped for arrears this long: they are released.
+    pub arrears_release_after: Duration,
+    /// Expired (not renewed) subscriptions are released after this.
+    pub expired_release_after: Duration,
+    /// The spot market is repriced, and outbid spot instances found, this often.
+    pub market_every: Duration,
+    /// Notice given to a reclaimed spot instance before it is released.
+    pub spot_notice: Duration,
+}
+
+impl Default for BillingSetup {
+    /// Hourly settlement; 15 days of arrears before stopping and 15 more before releasing (as on
+    /// Alibaba Cloud); expired subscriptions released after 15 days; market every 5 minutes with
+    /// 5 minutes' notice.
+    fn default() -> Self {
+        let day = Duration::from_secs(86_400);
+        BillingSetup {
+            settle_every: Duration::from_secs(3600),
+            arrears_stop_after: 15 * day,
+            arrears_release_after: 15 * day,
+            expired_release_after: 15 * day,
+            market_every: Duration::from_secs(300),
+            spot_notice: Duration::from_secs(300),
+        }
+    }
 }
 
 struct State {
@@ -99,6 +136,8 @@ pub struct ControlPlane {
     started_at: Instant,
     /// Handle to spawn Cloud Assistant runs on.
     tokio: tokio::runtime::Handle,
+    /// Serializes billing ticks, and remembers what they last did.
+    billing: Mutex<billing::Ticker>,
 }
 
 pub(crate) fn store_err(e: StoreError) -> DomainError {
@@ -210,6 +249,7 @@ impl ControlPlane {
             keys: RwLock::new(HashMap::new()),
             nonces: Mutex::new(accounts::NonceCache::default()),
             tokio: tokio::runtime::Handle::current(),
+            billing: Mutex::new(billing::Ticker::default()),
         }))
     }
 
@@ -227,6 +267,10 @@ impl ControlPlane {
 
     pub fn hosts(&self) -> &[Host] {
         &self.setup.hosts
+    }
+
+    pub fn billing_setup(&self) -> &BillingSetup {
+        &self.setup.billing
     }
 
     /// The region's prices (the price book loaded at start).

@@ -42,6 +42,16 @@ pub enum DomainError {
     DeploymentSetInUse(String),
     #[error("Account {0} already exists")]
     AccountExists(String),
+    #[error("The account balance does not cover the order")]
+    NotEnoughBalance,
+    #[error("The account is in arrears")]
+    AccountArrearage,
+    #[error("The instance is locked ({0})")]
+    InstanceLocked(&'static str),
+    #[error("The operation is not allowed for {charge} instances")]
+    ChargeTypeViolation { charge: &'static str },
+    #[error("Spot price limit {limit} is below the current market price {market}")]
+    SpotPriceTooLow { limit: String, market: String },
     #[error("Request validation has been passed with DryRun flag set")]
     DryRunOk,
     #[error("Internal error: {0}")]

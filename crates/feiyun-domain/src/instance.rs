@@ -93,14 +93,95 @@ impl StoppedMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How an instance is paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum ChargeType {
+    /// Pay-as-you-go: per second, settled hourly against the balance.
+    #[default]
     PostPaid,
+    /// Subscription: paid up front for a term.
+    PrePaid,
 }
 
 impl ChargeType {
     pub fn as_str(&self) -> &'static str {
-        "PostPaid"
+        match self {
+            ChargeType::PostPaid => "PostPaid",
+            ChargeType::PrePaid => "PrePaid",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ChargeType> {
+        match s {
+            "PostPaid" => Some(ChargeType::PostPaid),
+            "PrePaid" => Some(ChargeType::PrePaid),
+            _ => None,
+        }
+    }
+}
+
+/// Spot bidding of a pay-as-you-go instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SpotStrategy {
+    #[default]
+    NoSpot,
+    /// Reclaimed when the market price rises above the limit.
+    SpotWithPriceLimit,
+    /// Pays the market price, whatever it is (never above pay-as-you-go).
+    SpotAsPriceGo,
+}
+
+impl SpotStrategy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SpotStrategy::NoSpot => "NoSpot",
+            SpotStrategy::SpotWithPriceLimit => "SpotWithPriceLimit",
+            SpotStrategy::SpotAsPriceGo => "SpotAsPriceGo",
+        }
+    }
+}
+
+/// Why the platform holds an instance (DescribeInstances `OperationLocks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockReason {
+    /// Overdue payment, or an expired subscription.
+    #[serde(rename = "financial")]
+    Financial,
+    /// A spot instance outbid or out of stock, pending release.
+    Recycling,
+}
+
+impl LockReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LockReason::Financial => "financial",
+            LockReason::Recycling => "Recycling",
+        }
+    }
+}
+
+/// The commercial side of an instance: spot bid, subscription term, platform locks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Billing {
+    pub spot_strategy: SpotStrategy,
+    /// Highest hourly price accepted, in micro-units (SpotWithPriceLimit).
+    pub spot_price_limit_micros: Option<i64>,
+    /// Hours after creation during which a spot instance is not reclaimed (0 or 1).
+    pub spot_duration_h: u32,
+    /// Reclaim stops the instance (economical mode) instead of releasing it.
+    pub spot_stop_on_interrupt: bool,
+    /// End of the paid subscription term.
+    pub expires_at: Option<Instant>,
+    /// Renew automatically by this many months at expiry.
+    pub auto_renew_months: Option<u32>,
+    pub lock: Option<LockReason>,
+    /// When a locked instance is released (spot notice end, arrears or expiry grace end).
+    pub release_at: Option<Instant>,
+}
+
+impl Billing {
+    pub fn is_spot(&self) -> bool {
+        self.spot_strategy != SpotStrategy::NoSpot
     }
 }
 
@@ -220,6 +301,7 @@ pub struct Instance {
     pub desired: PowerState,
     pub stopped_mode: Option<StoppedMode>,
     pub charge_type: ChargeType,
+    pub billing: Billing,
     /// Decoded user data (a shell script), run once at first boot.
     pub user_data: Option<Vec<u8>>,
     pub tags: Vec<Tag>,

@@ -1,7 +1,7 @@
 //! Typed commands and queries the control plane executes. The OpenAPI layer builds these from
 //! wire parameters; nothing here knows a wire name.
 
-use crate::instance::{InstanceStatus, StoppedMode, Tag};
+use crate::instance::{ChargeType, InstanceStatus, SpotStrategy, StoppedMode, Tag};
 
 /// Idempotency: the caller's token plus a fingerprint of the request's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,24 @@ pub struct CreateInstances {
     pub dry_run: bool,
     /// RunInstances starts the instances; CreateInstance leaves them Stopped.
     pub auto_start: bool,
+    pub purchase: Purchase,
+}
+
+/// How new instances are paid for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Purchase {
+    pub charge_type: ChargeType,
+    /// Subscription term in months (PrePaid only).
+    pub period_months: Option<u32>,
+    /// Renew a subscription automatically by this many months.
+    pub auto_renew_months: Option<u32>,
+    pub spot_strategy: SpotStrategy,
+    /// Highest hourly price, micro-units (SpotWithPriceLimit).
+    pub spot_price_limit_micros: Option<i64>,
+    /// Protection hours after creation (0 or 1).
+    pub spot_duration_h: u32,
+    /// Stop (economical mode) instead of release when reclaimed.
+    pub spot_stop_on_interrupt: bool,
 }
 
 /// Filters on DescribeInstances, combined with AND. `None` means "no filter".

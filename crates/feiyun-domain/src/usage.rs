@@ -34,6 +34,32 @@ impl EventKind {
     }
 }
 
+/// How the usage of an event is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Charge {
+    /// Per second at the list price.
+    #[default]
+    PayAsYouGo,
+    /// Paid up front: usage is recorded but not charged per second.
+    Subscription,
+    /// Per second at the zone's spot market price.
+    Spot,
+}
+
+impl Charge {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Charge::PayAsYouGo => "PayAsYouGo",
+            Charge::Subscription => "Subscription",
+            Charge::Spot => "Spot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Charge> {
+        [Charge::PayAsYouGo, Charge::Subscription, Charge::Spot].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageEvent {
     /// Unique per transition; a duplicate is ignored wherever events are stored or rated.
@@ -43,6 +69,9 @@ pub struct UsageEvent {
     pub instance_type: String,
     pub disk_category: String,
     pub disk_gib: u64,
+    /// Zone the instance runs in (spot prices are per zone).
+    pub zone_id: String,
+    pub charge: Charge,
     /// Unix seconds.
     pub at_s: i64,
     pub kind: EventKind,
@@ -53,4 +82,62 @@ impl UsageEvent {
     pub fn key_for(instance_id: &str, kind: EventKind, at_ms: i64) -> String {
         format!("{instance_id}:{}:{at_ms}", kind.as_str())
     }
+}
+
+/// What a ledger entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LedgerKind {
+    /// Money paid in (positive).
+    TopUp,
+    /// Pay-as-you-go usage settled for an hour (negative).
+    PayAsYouGo,
+    /// A subscription bought up front (negative).
+    Subscription,
+    /// A subscription renewed (negative).
+    Renewal,
+    /// A step taken by the platform (stop or release for arrears, expiry, spot reclaim): zero.
+    Notice,
+}
+
+impl LedgerKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LedgerKind::TopUp => "TopUp",
+            LedgerKind::PayAsYouGo => "PayAsYouGo",
+            LedgerKind::Subscription => "Subscription",
+            LedgerKind::Renewal => "Renewal",
+            LedgerKind::Notice => "Notice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LedgerKind> {
+        [LedgerKind::TopUp, LedgerKind::PayAsYouGo, LedgerKind::Subscription, LedgerKind::Renewal, LedgerKind::Notice]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One line of an account's ledger: append-only, keyed for idempotency. The balance is the sum
+/// of `amount_cents` over the account's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub key: String,
+    pub account_id: String,
+    /// Unix seconds.
+    pub at_s: i64,
+    pub kind: LedgerKind,
+    /// Positive pays in, negative charges; in cents (0.01) of the region's currency.
+    pub amount_cents: i64,
+    /// The instance concerned, or empty.
+    pub instance_id: String,
+    /// Human-readable detail shown on invoices.
+    pub detail: String,
+}
+
+/// The spot market of a zone from `at_s` on: spot prices are `percent` of pay-as-you-go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpotMarketPoint {
+    pub zone_id: String,
+    pub at_s: i64,
+    pub percent: u32,
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{FixedOffset, SecondsFormat};
+use feiyun_billing::money::Money;
 use feiyun_control::{ControlPlane, InvocationFilter};
 use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus};
 use feiyun_domain::catalog::InstanceTypeSpec;
-use feiyun_domain::instance::{Instance, InstanceStatus, StoppedMode, Tag, UserAction};
-use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter, RunScript, StopOptions};
+use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, SpotStrategy, StoppedMode, Tag, UserAction};
+use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter, Purchase, RunScript, StopOptions};
+use feiyun_domain::usage::LedgerKind;
 use feiyun_domain::{DomainError, Instant};
 use feiyun_runtime::images::ImageInfo;
 use serde::Serialize;
@@ -60,6 +62,9 @@ pub const ACTIONS: &[&str] = &[
     "DescribeInvocationResults",
     "GetInstanceConsoleOutput",
     "DescribePrice",
+    "DescribeSpotPriceHistory",
+    "RenewInstance",
+    "ModifyInstanceAutoRenewAttribute",
     "CreateDeploymentSet",
     "DescribeDeploymentSets",
     "DeleteDeploymentSet",
@@ -74,6 +79,8 @@ const REGION_OPTIONAL: &[&str] = &[
     "StopInstance",
     "RebootInstance",
     "DeleteInstance",
+    "RenewInstance",
+    "ModifyInstanceAutoRenewAttribute",
 ];
 
 pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
@@ -122,6 +129,9 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeInvocationResults" => describe_invocation_results(c),
         "GetInstanceConsoleOutput" => console_output(c),
         "DescribePrice" => describe_price(c),
+        "DescribeSpotPriceHistory" => describe_spot_price_history(c),
+        "RenewInstance" => renew_instance(c),
+        "ModifyInstanceAutoRenewAttribute" => modify_auto_renew(c),
         "CreateDeploymentSet" => create_deployment_set(c),
         "DescribeDeploymentSets" => describe_deployment_sets(c),
         "DeleteDeploymentSet" => delete_deployment_set(c),
@@ -486,26 +496,69 @@ fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> {
     Ok(Some(bytes))
 }
 
-/// Only pay-as-you-go, non-spot instances are offered so far: refuse the rest clearly.
-fn pay_as_you_go_only(p: &Params) -> Result<(), ApiError> {
-    match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
-        None | Some("PostPaid") => {}
-        Some(_) => {
+/// Subscription terms ECS sells, in months (PeriodUnit=Month).
+const MONTH_PERIODS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60];
+const AUTO_RENEW_PERIODS: &[i64] = &[1, 2, 3, 6, 12, 24, 36, 48, 60];
+
+/// A subscription term from `Period` and `PeriodUnit` (Month default, or Year), in months.
+fn period_months(p: &Params, period: &str, unit: &str) -> Result<Option<u32>, ApiError> {
+    let Some(n) = p.int(period, 1, 60)? else { return Ok(None) };
+    let months = match p.choice(unit, &["Month", "Year", "Week"])? {
+        None | Some("Month") if MONTH_PERIODS.contains(&n) => n,
+        Some("Year") if (1..=5).contains(&n) => n * 12,
+        Some("Week") => {
             return Err(ApiError::new(
                 400,
-                "InvalidInstanceChargeType.NotSupported",
-                "Only pay-as-you-go (PostPaid) instances are offered in this region.",
+                "InvalidPeriodUnit.ValueNotSupported",
+                "Weekly subscriptions are not sold in this region.",
             ))
         }
+        _ => return Err(ApiError::new(400, "InvalidPeriod", "The specified period is not valid.")),
+    };
+    Ok(Some(months as u32))
+}
+
+/// How RunInstances / CreateInstance / DescribePrice ask to pay: charge type, term, spot bid.
+fn purchase_params(p: &Params) -> Result<Purchase, ApiError> {
+    let charge_type = match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
+        Some("PrePaid") => ChargeType::PrePaid,
+        _ => ChargeType::PostPaid,
+    };
+    let spot_strategy = match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
+        Some("SpotWithPriceLimit") => SpotStrategy::SpotWithPriceLimit,
+        Some("SpotAsPriceGo") => SpotStrategy::SpotAsPriceGo,
+        _ => SpotStrategy::NoSpot,
+    };
+    let mut out = Purchase { charge_type, spot_strategy, spot_duration_h: 1, ..Purchase::default() };
+    if charge_type == ChargeType::PrePaid {
+        if spot_strategy != SpotStrategy::NoSpot {
+            return Err(ApiError::new(400, "InvalidSpotStrategy", "Spot instances must be pay-as-you-go (PostPaid)."));
+        }
+        out.period_months = Some(period_months(p, "Period", "PeriodUnit")?.ok_or_else(|| ApiError::missing("Period"))?);
+        if p.bool("AutoRenew")?.unwrap_or(false) {
+            let n = p.int("AutoRenewPeriod", 1, 60)?.unwrap_or(1);
+            if !AUTO_RENEW_PERIODS.contains(&n) {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidAutoRenewPeriod.ValueNotSupported",
+                    "The specified AutoRenewPeriod is not valid.",
+                ));
+            }
+            out.auto_renew_months = Some(n as u32);
+        }
     }
-    match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
-        None | Some("NoSpot") => Ok(()),
-        Some(_) => Err(ApiError::new(
-            400,
-            "InvalidSpotStrategy.NotSupported",
-            "Spot instances are not offered in this region.",
-        )),
+    if spot_strategy == SpotStrategy::SpotWithPriceLimit {
+        let limit = p.required("SpotPriceLimit")?;
+        let micros = Money::parse_micros(limit).filter(|m| *m > 0 && *m < i64::MAX as i128).ok_or_else(|| {
+            ApiError::invalid_because("SpotPriceLimit", "a positive hourly price with at most 6 decimals")
+        })?;
+        out.spot_price_limit_micros = Some(micros as i64);
     }
+    if spot_strategy != SpotStrategy::NoSpot {
+        out.spot_duration_h = p.int("SpotDuration", 0, 1)?.unwrap_or(1) as u32;
+        out.spot_stop_on_interrupt = p.choice("SpotInterruptionBehavior", &["Terminate", "Stop"])? == Some("Stop");
+    }
+    Ok(out)
 }
 
 fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
@@ -523,7 +576,7 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
             ));
         }
     }
-    pay_as_you_go_only(p)?;
+    let purchase = purchase_params(p)?;
     let token = p.string("ClientToken", 64)?;
     if let Some(t) = &token {
         if !t.is_ascii() {
@@ -547,12 +600,23 @@ fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
         client_token: token.map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
         dry_run: p.bool("DryRun")?.unwrap_or(false),
         auto_start: run,
+        purchase,
     };
     let ids = c.cp.create_instances(c.account_id, &spec)?;
+    // What the order charged up front (subscriptions; pay-as-you-go pays as it goes).
+    let trade: i64 =
+        c.cp.ledger(c.account_id)?
+            .iter()
+            .filter(|e| e.kind == LedgerKind::Subscription && ids.contains(&e.instance_id))
+            .map(|e| -e.amount_cents)
+            .sum();
+    let trade = trade as f64 / 100.0;
     if run {
-        Ok(json!({"InstanceIdSets": {"InstanceIdSet": ids}, "TradePrice": 0.0}))
+        Ok(
+            json!({"InstanceIdSets": {"InstanceIdSet": ids}, "TradePrice": trade, "OrderId": if trade > 0.0 { ids.first().cloned().unwrap_or_default() } else { String::new() }}),
+        )
     } else {
-        Ok(json!({"InstanceId": ids.first().cloned().unwrap_or_default(), "TradePrice": 0.0}))
+        Ok(json!({"InstanceId": ids.first().cloned().unwrap_or_default(), "TradePrice": trade}))
     }
 }
 
@@ -644,7 +708,13 @@ struct Nics {
 #[derive(Serialize)]
 struct Locks {
     #[serde(rename = "LockReason")]
-    locks: [&'static str; 0],
+    locks: Vec<WireLock>,
+}
+
+#[derive(Serialize)]
+struct WireLock {
+    #[serde(rename = "LockReason")]
+    reason: &'static str,
 }
 
 /// One instance as DescribeInstances (and, trimmed, DescribeInstanceAttribute) returns it.
@@ -679,8 +749,8 @@ struct WireInstance<'a> {
     stopped_mode: &'static str,
     creation_time: String,
     start_time: String,
-    expired_time: &'static str,
-    auto_release_time: &'static str,
+    expired_time: String,
+    auto_release_time: String,
     instance_charge_type: &'static str,
     deployment_set_id: &'a str,
     spot_strategy: &'static str,
@@ -749,13 +819,13 @@ fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image
         stopped_mode: i.stopped_mode.map(|m| m.as_str()).unwrap_or(""),
         creation_time: minutes(&i.created_at),
         start_time: i.started_at.as_ref().map(minutes).unwrap_or_default(),
-        expired_time: "2099-12-31T15:59Z",
-        auto_release_time: "",
+        expired_time: i.billing.expires_at.as_ref().map(minutes).unwrap_or_else(|| "2099-12-31T15:59Z".to_string()),
+        auto_release_time: i.billing.release_at.as_ref().map(seconds).unwrap_or_default(),
         instance_charge_type: i.charge_type.as_str(),
         deployment_set_id: i.deployment_set_id.as_deref().unwrap_or(""),
-        spot_strategy: "NoSpot",
-        spot_price_limit: 0.0,
-        spot_duration: 0,
+        spot_strategy: i.billing.spot_strategy.as_str(),
+        spot_price_limit: i.billing.spot_price_limit_micros.map(|m| m as f64 / 1e6).unwrap_or(0.0),
+        spot_duration: if i.billing.is_spot() { i.billing.spot_duration_h } else { 0 },
         internet_charge_type: "PayByTraffic",
         internet_max_bandwidth_out: 0,
         internet_max_bandwidth_in: 0,
@@ -775,7 +845,7 @@ fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image
         eip_address: WireEip { allocation_id: "", ip_address: "", internet_charge_type: "", bandwidth: 0 },
         security_group_ids: SgIds { ids: [] },
         network_interfaces: Nics { nics: [] },
-        operation_locks: Locks { locks: [] },
+        operation_locks: Locks { locks: i.billing.lock.map(|l| WireLock { reason: l.as_str() }).into_iter().collect() },
         tags: WireTags { tag: i.tags.iter().map(|t| WireTag { key: &t.key, value: &t.value }).collect() },
         metadata_options: WireMetadataOptions {
             http_endpoint: "disabled",
@@ -1006,7 +1076,18 @@ fn price_number(micros: i128) -> Value {
     json!(micros as f64 / 1_000_000.0)
 }
 
-/// Pay-as-you-go hourly price of an instance type with its system disk and public bandwidth.
+fn discount_rule(rule: Option<(u32, i128)>) -> Value {
+    match rule {
+        Some((months, f)) if f > 0 => json!([{
+            "RuleId": 100_000 + months as i64,
+            "Description": format!("{}% off for a subscription of {months} months or more", f as f64 / 10_000.0),
+        }]),
+        _ => json!([]),
+    }
+}
+
+/// Price of an instance type with its system disk and public bandwidth: pay-as-you-go or spot per
+/// hour (PriceUnit=Hour), or a subscription for Period months or years with its term discount.
 fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     match p.choice(
@@ -1022,17 +1103,9 @@ fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             ))
         }
     }
-    match p.choice("PriceUnit", &["Hour", "Week", "Month", "Year"])? {
-        None | Some("Hour") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                "InvalidPriceUnit.NotSupported",
-                "Only pay-as-you-go (PriceUnit=Hour) prices are offered in this region.",
-            ))
-        }
-    }
-    pay_as_you_go_only(p)?;
+    let unit = p.choice("PriceUnit", &["Hour", "Week", "Month", "Year"])?.unwrap_or("Hour");
+    let spot =
+        p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])?.unwrap_or("NoSpot") != "NoSpot";
     let type_id = p.required("InstanceType")?;
     let t =
         c.cp.catalog()
@@ -1044,36 +1117,171 @@ fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
     let mbps = p.int("InternetMaxBandwidthOut", 0, 100)?.unwrap_or(0) as u32;
     let by_traffic = p.choice("InternetChargeType", &["PayByBandwidth", "PayByTraffic"])? == Some("PayByTraffic");
     let prices = c.cp.prices()?;
-    let size = feiyun_billing::prices::TypeSize {
-        family: t.family.clone(),
-        vcpus: t.vcpus,
-        memory_mib: t.memory_mib(),
-        gpus: t.gpu_count,
-    };
-    let instance = prices.instance_hour(&size) * amount;
-    let disk = prices.disk_hour(disk_category, disk_gib).ok_or_else(|| {
+    let instance_h = c.cp.instance_hour(t)?;
+    let disk_h = prices.disk_hour(disk_category, disk_gib).ok_or_else(|| {
         ApiError::new(
             400,
             "InvalidSystemDiskCategory.ValueNotSupported",
             "The specified system disk category is not priced in this region.",
         )
-    })? * amount;
+    })?;
     // Pay-by-traffic bandwidth is charged per GB transferred, not per hour.
-    let bandwidth = if by_traffic { 0 } else { prices.bandwidth_hour(mbps) * amount };
-    let detail = |resource: &str, micros: i128| json!({"Resource": resource, "OriginalPrice": price_number(micros), "DiscountPrice": 0.0, "TradePrice": price_number(micros), "SubRules": {"Rule": []}});
-    let total = instance + disk + bandwidth;
+    let bw_h = if by_traffic { 0 } else { prices.bandwidth_hour(mbps) };
+    // (resource, original, discount, rule) per component, for `amount` instances.
+    let mut parts: Vec<(&str, i128, i128, Value)> = Vec::new();
+    let mut rules = json!([]);
+    match unit {
+        "Hour" if spot => {
+            let zone = p.get("ZoneId");
+            let q = c.cp.spot_quotes(&t.id, zone)?;
+            let q = q.iter().min_by_key(|q| q.hourly).ok_or_else(ApiError::internal)?;
+            let rule = json!([{"RuleId": 200_000 + q.percent as i64, "Description": format!("spot market price in {}: {}% of pay-as-you-go", q.zone_id, q.percent)}]);
+            parts.push(("instanceType", q.origin * amount, (q.origin - q.hourly) * amount, rule.clone()));
+            rules = rule;
+            parts.push(("systemDisk", disk_h * amount, 0, json!([])));
+            parts.push(("bandwidth", bw_h * amount, 0, json!([])));
+        }
+        "Hour" => {
+            parts.push(("instanceType", instance_h * amount, 0, json!([])));
+            parts.push(("systemDisk", disk_h * amount, 0, json!([])));
+            parts.push(("bandwidth", bw_h * amount, 0, json!([])));
+        }
+        "Month" | "Year" => {
+            if spot {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidSpotStrategy",
+                    "Spot instances are priced by the hour (PriceUnit=Hour).",
+                ));
+            }
+            let n = p.int("Period", 1, 60)?.unwrap_or(1);
+            let months = match unit {
+                "Year" if (1..=5).contains(&n) => n * 12,
+                "Month" if MONTH_PERIODS.contains(&n) => n,
+                _ => return Err(ApiError::new(400, "InvalidPeriod", "The specified period is not valid.")),
+            } as u32;
+            for (name, hourly) in [("instanceType", instance_h), ("systemDisk", disk_h), ("bandwidth", bw_h)] {
+                let q = prices.subscription(hourly, months);
+                let rule = discount_rule(q.rule);
+                if q.discount > 0 {
+                    rules = rule.clone();
+                }
+                parts.push((name, q.original * amount, q.discount * amount, rule));
+            }
+        }
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "InvalidPriceUnit.ValueNotSupported",
+                "Weekly subscriptions are not sold in this region.",
+            ))
+        }
+    }
+    let detail: Vec<Value> = parts
+        .iter()
+        .map(|(r, o, d, rule)| json!({"Resource": r, "OriginalPrice": price_number(*o), "DiscountPrice": price_number(*d), "TradePrice": price_number(o - d), "SubRules": {"Rule": rule}}))
+        .collect();
+    let original: i128 = parts.iter().map(|x| x.1).sum();
+    let discount: i128 = parts.iter().map(|x| x.2).sum();
     Ok(json!({
         "PriceInfo": {
             "Price": {
                 "Currency": prices.currency,
-                "OriginalPrice": price_number(total),
-                "DiscountPrice": 0.0,
-                "TradePrice": price_number(total),
-                "DetailInfos": {"DetailInfo": [detail("instanceType", instance), detail("systemDisk", disk), detail("bandwidth", bandwidth)]},
+                "OriginalPrice": price_number(original),
+                "DiscountPrice": price_number(discount),
+                "TradePrice": price_number(original - discount),
+                "DetailInfos": {"DetailInfo": detail},
             },
-            "Rules": {"Rule": []},
+            "Rules": {"Rule": rules},
         }
     }))
+}
+
+/// Spot price history of an instance type (one zone or all), from StartTime (default: a day
+/// ago) to EndTime (default: now), at most 30 days.
+fn describe_spot_price_history(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    p.required("NetworkType")?;
+    let type_id = p.required("InstanceType")?;
+    let now = c.cp.now();
+    let time = |name: &str| -> Result<Option<Instant>, ApiError> {
+        p.get(name)
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v.replace('Z', ":00Z")))
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .map_err(|_| ApiError::invalid_because(name, "yyyy-MM-ddTHH:mm:ssZ"))
+            })
+            .transpose()
+    };
+    let end = time("EndTime")?.unwrap_or(now);
+    let start = time("StartTime")?.unwrap_or(end - chrono::Duration::days(1));
+    if start > end || end - start > chrono::Duration::days(30) {
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter.TimeRange",
+            "StartTime must precede EndTime by at most 30 days.",
+        ));
+    }
+    let offset = p.int("Offset", 0, i64::MAX)?.unwrap_or(0) as usize;
+    let points = c.cp.spot_history(type_id, p.get("ZoneId"), start.timestamp(), end.timestamp())?;
+    const PAGE: usize = 1000;
+    let page: Vec<Value> = points
+        .iter()
+        .skip(offset)
+        .take(PAGE)
+        .map(|q| {
+            json!({
+                "ZoneId": q.zone_id,
+                "InstanceType": q.instance_type,
+                "IoOptimized": "optimized",
+                "NetworkType": "vpc",
+                "Timestamp": seconds(&chrono::DateTime::from_timestamp(q.at_s, 0).unwrap_or(now)),
+                "SpotPrice": price_number(q.hourly),
+                "OriginPrice": price_number(q.origin),
+            })
+        })
+        .collect();
+    let next = if offset + page.len() < points.len() { (offset + page.len()) as i64 } else { 0 };
+    Ok(json!({
+        "Currency": c.cp.prices()?.currency,
+        "NextOffset": next,
+        "SpotPrices": {"SpotPriceType": page},
+    }))
+}
+
+/// RenewInstance: extend a subscription, paid now from the balance.
+fn renew_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let id = p.required("InstanceId")?;
+    let months = period_months(p, "Period", "PeriodUnit")?.ok_or_else(|| ApiError::missing("Period"))?;
+    let before = c.cp.balance_cents(c.account_id)?;
+    c.cp.renew_instance(c.account_id, id, months)?;
+    let after = c.cp.balance_cents(c.account_id)?;
+    Ok(json!({"OrderId": format!("{id}-renew-{months}"), "TradePrice": (before - after) as f64 / 100.0}))
+}
+
+/// ModifyInstanceAutoRenewAttribute: turn auto-renewal on (with a duration) or off.
+fn modify_auto_renew(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let ids: Vec<String> =
+        p.required("InstanceId")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let renew = match p.choice("RenewalStatus", &["AutoRenewal", "Normal", "NotRenewal"])? {
+        Some(s) => s == "AutoRenewal",
+        None => p.bool("AutoRenew")?.unwrap_or(false),
+    };
+    let months = if renew {
+        let n = p.int("Duration", 1, 60)?.unwrap_or(1);
+        let n = if p.get("PeriodUnit") == Some("Year") { n * 12 } else { n };
+        if !AUTO_RENEW_PERIODS.contains(&n) {
+            return Err(ApiError::new(400, "InvalidDuration", "The specified Duration is not valid."));
+        }
+        Some(n as u32)
+    } else {
+        None
+    };
+    c.cp.set_auto_renew(c.account_id, &ids, months)?;
+    Ok(json!({}))
 }
 
 // ---- deployment sets --------------------------------------------------------------------------

@@ -109,6 +109,27 @@ impl From<DomainError> for ApiError {
                 ApiError::new(403, "DeploymentSet.InstanceExist", "The specified deployment set still contains instances.")
             }
             DomainError::AccountExists(n) => ApiError::new(409, "AccountName.Exists", format!("Account {n} already exists.")),
+            DomainError::NotEnoughBalance => {
+                ApiError::new(403, "InvalidAccountStatus.NotEnoughBalance", "Your account does not have enough balance.")
+            }
+            DomainError::AccountArrearage => {
+                ApiError::new(400, "Account.Arrearage", "Your account has an outstanding payment.")
+            }
+            DomainError::InstanceLocked(reason) => ApiError::new(
+                403,
+                "IncorrectInstanceStatus",
+                format!("The current status of the resource does not support this operation: it is locked ({reason})."),
+            ),
+            DomainError::ChargeTypeViolation { charge } => ApiError::new(
+                403,
+                "ChargeTypeViolation",
+                format!("The operation is not permitted due to the charge type ({charge}) of the instance."),
+            ),
+            DomainError::SpotPriceTooLow { limit, market } => ApiError::new(
+                400,
+                "InvalidSpotPriceLimit.LowerThanPublicPrice",
+                format!("The specified SpotPriceLimit {limit} is lower than the current spot price {market}."),
+            ),
             DomainError::DryRunOk => {
                 ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
             }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod bss;
 pub mod ecs;
 pub mod error;
 pub mod params;
@@ -23,6 +24,7 @@ pub use params::Params;
 pub fn product_of(version: &str) -> Option<&'static str> {
     match version {
         "2014-05-26" => Some("Ecs"),
+        "2017-12-14" => Some("BssOpenApi"),
         _ => None,
     }
 }

@@ -17,6 +17,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub instances: InstanceConfig,
     pub scheduler: SchedulerConfig,
+    pub billing: BillingConfig,
     /// Path of an instance-type catalog replacing the built-in one.
     pub catalog: Option<String>,
     /// Path of a price book replacing the built-in one (catalog/prices.toml).
@@ -133,6 +134,62 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Settlement, arrears, expiry and spot market timings, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// Pay-as-you-go usage is settled against balances every this many seconds (an hour).
+    pub settle_every_seconds: u64,
+    /// An account in arrears this long has its pay-as-you-go and spot instances stopped.
+    pub arrears_stop_after_seconds: u64,
+    /// Stopped for arrears this long: released.
+    pub arrears_release_after_seconds: u64,
+    /// An expired, unrenewed subscription is released this long after expiry.
+    pub expired_release_after_seconds: u64,
+    /// The spot market is repriced this often.
+    pub market_every_seconds: u64,
+    /// Notice a reclaimed spot instance gets before it goes.
+    pub spot_notice_seconds: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        let d = feiyun_control::BillingSetup::default();
+        BillingConfig {
+            settle_every_seconds: d.settle_every.as_secs(),
+            arrears_stop_after_seconds: d.arrears_stop_after.as_secs(),
+            arrears_release_after_seconds: d.arrears_release_after.as_secs(),
+            expired_release_after_seconds: d.expired_release_after.as_secs(),
+            market_every_seconds: d.market_every.as_secs(),
+            spot_notice_seconds: d.spot_notice.as_secs(),
+        }
+    }
+}
+
+impl BillingConfig {
+    pub fn setup(&self) -> feiyun_control::BillingSetup {
+        use std::time::Duration;
+        feiyun_control::BillingSetup {
+            settle_every: Duration::from_secs(self.settle_every_seconds),
+            arrears_stop_after: Duration::from_secs(self.arrears_stop_after_seconds),
+            arrears_release_after: Duration::from_secs(self.arrears_release_after_seconds),
+            expired_release_after: Duration::from_secs(self.expired_release_after_seconds),
+            market_every: Duration::from_secs(self.market_every_seconds),
+            spot_notice: Duration::from_secs(self.spot_notice_seconds),
+        }
+    }
+
+    /// How often the billing loop runs: often enough for the shortest timing.
+    pub fn tick(&self) -> std::time::Duration {
+        let shortest = [self.settle_every_seconds, self.market_every_seconds, self.spot_notice_seconds, 5]
+            .into_iter()
+            .min()
+            .unwrap_or(5)
+            .max(1);
+        std::time::Duration::from_secs(shortest)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("Cannot read {0}: {1}")]
@@ -170,6 +227,9 @@ impl Config {
         }
         if Policy::parse(&self.scheduler.policy).is_none() {
             return Err(format!("unknown scheduler policy {:?}", self.scheduler.policy));
+        }
+        if self.billing.settle_every_seconds == 0 || self.billing.market_every_seconds == 0 {
+            return Err("billing.settle_every_seconds and billing.market_every_seconds must be positive".into());
         }
         if self.api.requests_per_second <= 0.0 || self.api.burst < 1.0 {
             return Err("api rate limits must be positive".into());

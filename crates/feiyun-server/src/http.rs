@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use feiyun_control::{ControlPlane, NonceCheck};
 use feiyun_openapi::params::{form_decode, Params};
 use feiyun_openapi::sign::{claimed_key, verify, SignedRequest};
-use feiyun_openapi::{ecs, product_of, request_id, ApiError};
+use feiyun_openapi::{bss, ecs, product_of, request_id, ApiError};
 use serde_json::{json, Value};
 
 use crate::config::ApiConfig;
@@ -70,7 +70,8 @@ fn error_response(e: &ApiError, request_id: &str, host: &str) -> Response<Body> 
 pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response<Body> {
     let rid = request_id();
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
-    match serve(&api, req, &rid, &host).await {
+    let mut is_bss = false;
+    match serve(&api, req, &rid, &host, &mut is_bss).await {
         Ok(body) => {
             // `body` is a JSON object; put the request id first.
             let rest = body.trim_start().strip_prefix('{').unwrap_or("}").trim_start();
@@ -89,12 +90,26 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response
             if e.status >= 500 {
                 tracing::error!(request = %rid, code = %e.code, "request failed");
             }
-            error_response(&e, &rid, &host)
+            if is_bss {
+                // BSS business failures carry the BSS envelope.
+                json_response(
+                    e.status,
+                    &json!({"RequestId": rid, "Code": e.code, "Message": e.message, "Success": false, "Data": null}),
+                )
+            } else {
+                error_response(&e, &rid, &host)
+            }
         }
     }
 }
 
-async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str, host: &str) -> Result<String, ApiError> {
+async fn serve(
+    api: &Arc<Api>,
+    req: Request<Body>,
+    rid: &str,
+    host: &str,
+    is_bss: &mut bool,
+) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, api.limits.max_body_bytes).await.map_err(|_| {
         ApiError::new(413, "InvalidParameter.TooLarge", "The request body is larger than the server accepts.")
@@ -126,10 +141,12 @@ async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str, host: &str) -> Res
     let action = header("x-acs-action")
         .or_else(|| params.get("Action").map(str::to_string))
         .ok_or_else(|| ApiError::missing("Action"))?;
-    if product_of(&version).is_none() {
-        return Err(ApiError::new(400, "InvalidVersion", "Specified parameter Version is not valid."));
-    }
-    if !ecs::ACTIONS.contains(&action.as_str()) {
+    let product = product_of(&version)
+        .ok_or_else(|| ApiError::new(400, "InvalidVersion", "Specified parameter Version is not valid."))?;
+    let bss = product == "BssOpenApi";
+    *is_bss = bss;
+    let known = if bss { bss::ACTIONS } else { ecs::ACTIONS };
+    if !known.contains(&action.as_str()) {
         return Err(ApiError::unknown_action());
     }
     let signed = SignedRequest {
@@ -175,16 +192,31 @@ async fn serve(api: &Arc<Api>, req: Request<Body>, rid: &str, host: &str) -> Res
     }
     let cp = api.cp.clone();
     let account = key.account_id.clone();
-    let mutating = !action.starts_with("Describe") && !action.starts_with("Get");
+    let mutating = !action.starts_with("Describe") && !action.starts_with("Get") && !action.starts_with("Query");
     let started = StdInstant::now();
     let act = action.clone();
     let host = host.to_string();
     let call = move || {
-        ecs::handle(&ecs::Call { cp: &cp, account_id: &account, action: &act, params: &params, endpoint: &host })
+        if bss {
+            let name = cp.account(&account)?.map(|a| a.name).unwrap_or_default();
+            bss::handle(&bss::Call {
+                cp: &cp,
+                account_id: &account,
+                account_name: &name,
+                action: &act,
+                params: &params,
+            })
+        } else {
+            ecs::handle(&ecs::Call { cp: &cp, account_id: &account, action: &act, params: &params, endpoint: &host })
+        }
     };
-    // Queries only read memory: answer them on the event loop. Changes write to disk: off it.
-    let result =
-        if mutating { tokio::task::spawn_blocking(call).await.map_err(|_| ApiError::internal())? } else { call() };
+    // Queries only read memory: answer them on the event loop. Changes, and bills (which read the
+    // ledger and the usage log from the store), run off it.
+    let result = if mutating || bss {
+        tokio::task::spawn_blocking(call).await.map_err(|_| ApiError::internal())?
+    } else {
+        call()
+    };
     if mutating {
         // The audit trail: every change attempt, who made it and how it ended.
         tracing::info!(

@@ -119,6 +119,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         hosts: vec![host.clone()],
         stop_grace: Duration::from_secs(opts.config.instances.stop_grace_seconds),
         policy: opts.config.scheduler_policy()?,
+        billing: opts.config.billing.setup(),
     };
     let cp = ControlPlane::new(Parts {
         store: store.clone(),
@@ -145,6 +146,27 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         let _ = agent_stop.wait_for(|s| *s).await;
     }));
 
+    // The billing loop: settlement, the spot market, arrears, expiry and reclaims.
+    let billing_cp = cp.clone();
+    let tick = opts.config.billing.tick();
+    let mut billing_stop = stop_rx.clone();
+    let billing_task = tokio::spawn(async move {
+        let mut every = tokio::time::interval(tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = billing_stop.wait_for(|s| *s) => break,
+            }
+            let cp = billing_cp.clone();
+            match tokio::task::spawn_blocking(move || cp.billing_tick()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "billing tick failed"),
+                Err(e) => tracing::error!(error = %e, "billing tick panicked"),
+            }
+        }
+    });
+
     let api = Arc::new(http::Api::new(cp.clone(), opts.config.api.clone()));
     let app = axum::Router::new().fallback(http::handle).with_state(api);
     tracing::info!(endpoint = %endpoint, host = %host.id, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "feiyun region is up");
@@ -165,6 +187,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let (served, _) = tokio::join!(server, signals);
     served?;
     let _ = agent_task.await;
+    let _ = billing_task.await;
     Ok(())
 }
 

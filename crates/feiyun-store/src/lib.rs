@@ -17,7 +17,7 @@ use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, Invocation};
 use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::Instance;
-use feiyun_domain::usage::UsageEvent;
+use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, UsageEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -70,15 +70,27 @@ pub trait Store: Send + Sync {
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError>;
-    /// Insert or update instances, record an idempotency token and append usage events, in one
-    /// transaction: a transition and its usage event are durable together or not at all. An event
-    /// whose key is already stored is ignored.
+    /// Insert or update instances, record an idempotency token, append usage events and ledger
+    /// entries, in one transaction: a transition, its usage event and what it costs are durable
+    /// together or not at all. An event or entry whose key is already stored is ignored.
     fn put_instances(
         &self,
         instances: &[Instance],
         token: Option<&TokenRecord>,
         usage: &[UsageEvent],
+        ledger: &[LedgerEntry],
     ) -> Result<(), StoreError>;
+    /// Append ledger entries in one transaction, skipping keys already present; returns how many
+    /// were new.
+    fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError>;
+    /// The ledger of an account (every account with `None`), oldest first.
+    fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Sum of an account's ledger, in cents.
+    fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError>;
+    /// Record spot market points (a point at the same zone and instant replaces the old one).
+    fn put_spot_market(&self, points: &[SpotMarketPoint]) -> Result<(), StoreError>;
+    /// Spot market history of a zone (every zone with `None`), by zone then time.
+    fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError>;
     /// The usage log of an account (every account with `None`) from `since_s` on, in order.
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError>;
     /// The host has removed everything a released instance had.

@@ -8,7 +8,7 @@ use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus};
 use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
-use feiyun_domain::usage::{EventKind, UsageEvent};
+use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord};
@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_deployment_sets.sql"),
     include_str!("migrations/0003_usage_events.sql"),
+    include_str!("migrations/0004_billing.sql"),
 ];
 
 pub struct SqliteStore {
@@ -95,7 +96,7 @@ fn to_account((id, name, created): (String, String, String)) -> Result<Account, 
 
 const INSTANCE_COLUMNS: &str = "id, account_id, name, hostname, description, region_id, zone_id, host_id, \
     instance_type, image_id, status, desired, stopped_mode, charge_type, user_data, tags, created_at, \
-    started_at, updated_at, generation, deployment_set_id";
+    started_at, updated_at, generation, deployment_set_id, billing";
 
 fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let id: String = r.get(0)?;
@@ -108,6 +109,8 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let started: Option<String> = r.get(17)?;
     let updated: String = r.get(18)?;
     let generation: i64 = r.get(19)?;
+    let charge_type: String = r.get(13)?;
+    let billing: String = r.get(21)?;
     Ok(Instance {
         account_id: r.get(1)?,
         name: r.get(2)?,
@@ -124,7 +127,8 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
             None => None,
             Some(m) => Some(StoppedMode::parse(&m).ok_or_else(|| corrupt("stopped_mode"))?),
         },
-        charge_type: ChargeType::PostPaid,
+        charge_type: ChargeType::parse(&charge_type).ok_or_else(|| corrupt("charge_type"))?,
+        billing: serde_json::from_str(&billing).map_err(|_| corrupt("billing"))?,
         user_data: r.get(14)?,
         tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|_| corrupt("tags"))?,
         created_at: parse_ts(&id, &created)?,
@@ -134,6 +138,19 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
         deployment_set_id: r.get(20)?,
         id,
     })
+}
+
+/// Append ledger entries whose key is new; returns how many were.
+fn insert_ledger(tx: &rusqlite::Transaction<'_>, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for e in entries {
+        n += tx.execute(
+            "INSERT OR IGNORE INTO ledger (key, account_id, at_s, kind, amount_cents, instance_id, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.key, e.account_id, e.at_s, e.kind.as_str(), e.amount_cents, e.instance_id, e.detail],
+        )?;
+    }
+    Ok(n)
 }
 
 fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
@@ -312,14 +329,15 @@ impl Store for SqliteStore {
         instances: &[Instance],
         token: Option<&TokenRecord>,
         usage: &[UsageEvent],
+        ledger: &[LedgerEntry],
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut st = tx.prepare_cached(&format!(
                 "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
-                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+                 ON CONFLICT(id) DO UPDATE SET billing = excluded.billing, name = excluded.name, hostname = excluded.hostname, \
                  description = excluded.description, host_id = excluded.host_id, status = excluded.status, \
                  desired = excluded.desired, stopped_mode = excluded.stopped_mode, tags = excluded.tags, \
                  started_at = excluded.started_at, updated_at = excluded.updated_at, generation = excluded.generation, \
@@ -328,6 +346,8 @@ impl Store for SqliteStore {
             for i in instances {
                 let tags =
                     serde_json::to_string(&i.tags).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
+                let billing =
+                    serde_json::to_string(&i.billing).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
                 st.execute(params![
                     i.id,
                     i.account_id,
@@ -350,13 +370,14 @@ impl Store for SqliteStore {
                     ts(&i.updated_at),
                     i.generation as i64,
                     i.deployment_set_id,
+                    billing,
                 ])?;
             }
         }
         for e in usage {
             tx.execute(
                 "INSERT OR IGNORE INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
-                 disk_gib, at_s, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 disk_gib, at_s, kind, zone_id, charge) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     e.key,
                     e.instance_id,
@@ -365,10 +386,13 @@ impl Store for SqliteStore {
                     e.disk_category,
                     e.disk_gib as i64,
                     e.at_s,
-                    e.kind.as_str()
+                    e.kind.as_str(),
+                    e.zone_id,
+                    e.charge.as_str()
                 ],
             )?;
         }
+        insert_ledger(&tx, ledger)?;
         if let Some(t) = token {
             tx.execute(
                 "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
@@ -383,7 +407,8 @@ impl Store for SqliteStore {
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind FROM usage_events \
+            "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind, zone_id, charge \
+             FROM usage_events \
              WHERE (?1 IS NULL OR account_id = ?1) AND at_s >= ?2 ORDER BY at_s, key",
         )?;
         let mut rows = st.query(params![account_id, since_s])?;
@@ -391,7 +416,11 @@ impl Store for SqliteStore {
         while let Some(r) = rows.next()? {
             let key: String = r.get(0)?;
             let kind: String = r.get(7)?;
+            let charge: String = r.get(9)?;
             out.push(UsageEvent {
+                zone_id: r.get(8)?,
+                charge: Charge::parse(&charge)
+                    .ok_or_else(|| StoreError::Corrupt(key.clone(), "usage charge".into()))?,
                 kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(key.clone(), "usage kind".into()))?,
                 instance_id: r.get(1)?,
                 account_id: r.get(2)?,
@@ -403,6 +432,71 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = insert_ledger(&tx, entries)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT key, account_id, at_s, kind, amount_cents, instance_id, detail FROM ledger \
+             WHERE (?1 IS NULL OR account_id = ?1) ORDER BY at_s, rowid",
+        )?;
+        let mut rows = st.query(params![account_id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            let kind: String = r.get(3)?;
+            out.push(LedgerEntry {
+                kind: LedgerKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(key.clone(), "ledger kind".into()))?,
+                account_id: r.get(1)?,
+                at_s: r.get(2)?,
+                amount_cents: r.get(4)?,
+                instance_id: r.get(5)?,
+                detail: r.get(6)?,
+                key,
+            });
+        }
+        Ok(out)
+    }
+
+    fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError> {
+        let conn = self.lock();
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn put_spot_market(&self, points: &[SpotMarketPoint]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for p in points {
+            tx.execute(
+                "INSERT OR REPLACE INTO spot_market (zone_id, at_s, percent) VALUES (?1, ?2, ?3)",
+                params![p.zone_id, p.at_s, p.percent],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached(
+            "SELECT zone_id, at_s, percent FROM spot_market WHERE (?1 IS NULL OR zone_id = ?1) ORDER BY zone_id, at_s",
+        )?;
+        let rows = st.query_map(params![zone_id], |r| {
+            Ok(SpotMarketPoint { zone_id: r.get(0)?, at_s: r.get(1)?, percent: r.get(2)? })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
@@ -523,7 +617,12 @@ mod tests {
             status: InstanceStatus::Pending,
             desired: PowerState::Running,
             stopped_mode: None,
-            charge_type: ChargeType::PostPaid,
+            charge_type: ChargeType::PrePaid,
+            billing: feiyun_domain::instance::Billing {
+                expires_at: Some(now()),
+                auto_renew_months: Some(1),
+                ..Default::default()
+            },
             user_data: Some(b"echo hi".to_vec()),
             tags: vec![Tag { key: "env".into(), value: "中文".into() }],
             deployment_set_id: Some("ds-1".into()),
@@ -558,16 +657,44 @@ mod tests {
                 instance_type: "ecs.g7.large".into(),
                 disk_category: "cloud_essd".into(),
                 disk_gib: 1,
+                zone_id: "z".into(),
+                charge: Charge::Subscription,
                 at_s: 100,
                 kind: EventKind::Create,
             };
-            s.put_instances(&[i.clone()], Some(&tok), std::slice::from_ref(&ev)).expect("put");
-            // The same event again (a replay) is ignored.
-            s.put_instances(&[], None, std::slice::from_ref(&ev)).expect("idempotent");
+            let paid = LedgerEntry {
+                key: "sub:i-1:0".into(),
+                account_id: a.id.clone(),
+                at_s: 100,
+                kind: LedgerKind::Subscription,
+                amount_cents: -36_400,
+                instance_id: "i-1".into(),
+                detail: "1 month".into(),
+            };
+            let topup = LedgerEntry {
+                key: "topup:1".into(),
+                kind: LedgerKind::TopUp,
+                amount_cents: 100_000,
+                at_s: 50,
+                instance_id: String::new(),
+                ..paid.clone()
+            };
+            assert_eq!(s.append_ledger(std::slice::from_ref(&topup)).expect("topup"), 1);
+            assert_eq!(s.append_ledger(std::slice::from_ref(&topup)).expect("replayed topup"), 0);
+            s.put_instances(&[i.clone()], Some(&tok), std::slice::from_ref(&ev), std::slice::from_ref(&paid))
+                .expect("put");
+            // The same event and entry again (a replay) are ignored.
+            s.put_instances(&[], None, std::slice::from_ref(&ev), std::slice::from_ref(&paid)).expect("idempotent");
+            assert_eq!(s.ledger(Some(&a.id)).expect("ledger"), vec![topup, paid]);
+            assert_eq!(s.balance_cents(&a.id).expect("balance"), 63_600);
+            assert_eq!(s.balance_cents("nobody").expect("balance"), 0);
+            let m = SpotMarketPoint { zone_id: "z".into(), at_s: 10, percent: 30 };
+            s.put_spot_market(&[m.clone(), SpotMarketPoint { percent: 35, ..m.clone() }]).expect("market");
+            assert_eq!(s.spot_market(Some("z")).expect("market"), vec![SpotMarketPoint { percent: 35, ..m }]);
             i.status = InstanceStatus::Running;
             i.started_at = Some(now());
             i.stopped_mode = Some(StoppedMode::KeepCharging);
-            s.put_instances(&[i.clone()], None, &[]).expect("update");
+            s.put_instances(&[i.clone()], None, &[], &[]).expect("update");
         }
         let s = SqliteStore::open(&path).expect("reopen");
         let l = s.load().expect("load");
@@ -576,7 +703,7 @@ mod tests {
         assert_eq!(l.tokens.len(), 1);
         let usage = s.usage_events(Some(&a.id), 0).expect("usage");
         assert_eq!(usage.len(), 1);
-        assert_eq!(usage[0].kind, EventKind::Create);
+        assert_eq!(usage[0], ev_back(&a.id));
         assert!(s.usage_events(Some("other"), 0).expect("usage").is_empty());
         assert!(s.usage_events(None, 101).expect("usage").is_empty());
         assert_eq!(s.access_key("LTAIx").expect("q"), Some(k.clone()));
@@ -584,6 +711,21 @@ mod tests {
         assert_eq!(s.account_by_name("alice").expect("q").map(|a| a.id), Some(a.id.clone()));
         s.mark_cleaned("i-1").expect("clean");
         assert!(s.load().expect("load").instances.is_empty());
+    }
+
+    fn ev_back(account: &str) -> UsageEvent {
+        UsageEvent {
+            key: "i-1:Create:0".into(),
+            instance_id: "i-1".into(),
+            account_id: account.into(),
+            instance_type: "ecs.g7.large".into(),
+            disk_category: "cloud_essd".into(),
+            disk_gib: 1,
+            zone_id: "z".into(),
+            charge: Charge::Subscription,
+            at_s: 100,
+            kind: EventKind::Create,
+        }
     }
 
     #[test]

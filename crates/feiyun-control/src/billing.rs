@@ -1,0 +1,683 @@
+//! Money at the control plane: purchases, balances, hourly settlement, arrears, subscription
+//! expiry and renewal, and the spot market with its reclaims. The rules themselves are pure
+//! functions of `feiyun-billing`; this module feeds them the ledger and the usage log and applies
+//! what they decide, each step durable with its ledger entry.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::Months;
+use feiyun_billing::account::{self, ArrearsPolicy, ArrearsStep, ExpiryStep};
+use feiyun_billing::invoice::Line;
+use feiyun_billing::metering::intervals;
+use feiyun_billing::money::Money;
+use feiyun_billing::prices::{Quote, RegionPrices, TypeSize};
+use feiyun_billing::rating::{bill, Market};
+use feiyun_domain::catalog::InstanceTypeSpec;
+use feiyun_domain::instance::{
+    Billing, ChargeType, Instance, InstanceStatus, LockReason, PowerState, SpotStrategy, StoppedMode,
+};
+use feiyun_domain::ops::Purchase;
+use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
+use feiyun_domain::{DomainError, Instant};
+
+use crate::{store_err, ControlPlane, State};
+
+/// What the billing loop remembers between ticks (all of it can be rebuilt from the store).
+#[derive(Debug, Default)]
+pub(crate) struct Ticker {
+    /// The last settlement boundary done.
+    settled_through: i64,
+    /// When the market was last repriced.
+    market_at: i64,
+    /// The spot percentage in force per zone.
+    market: HashMap<String, u32>,
+}
+
+/// A spot price quote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpotQuote {
+    pub zone_id: String,
+    pub instance_type: String,
+    pub at_s: i64,
+    pub percent: u32,
+    /// Spot price per hour, micro-units.
+    pub hourly: i128,
+    /// Pay-as-you-go price per hour, micro-units.
+    pub origin: i128,
+}
+
+/// What the bill APIs need of one account.
+#[derive(Debug, Clone)]
+pub struct AccountBills {
+    pub ledger: Vec<LedgerEntry>,
+    pub events: Vec<UsageEvent>,
+    pub market: Market,
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    d.as_secs() as i64
+}
+
+/// A top-up written straight to the store (the command line uses this while the server runs).
+pub fn top_up_entry(account_id: &str, cents: i64, at_s: i64, reference: &str) -> LedgerEntry {
+    LedgerEntry {
+        key: format!("topup:{account_id}:{reference}"),
+        account_id: account_id.to_string(),
+        at_s,
+        kind: LedgerKind::TopUp,
+        amount_cents: cents,
+        instance_id: String::new(),
+        detail: "top-up".to_string(),
+    }
+}
+
+fn notice(key: String, i: &Instance, at_s: i64, detail: String) -> LedgerEntry {
+    LedgerEntry {
+        key,
+        account_id: i.account_id.clone(),
+        at_s,
+        kind: LedgerKind::Notice,
+        amount_cents: 0,
+        instance_id: i.id.clone(),
+        detail,
+    }
+}
+
+/// Calendar months after an instant (end of month clamps, as subscription terms do).
+pub(crate) fn add_months(t: Instant, months: u32) -> Instant {
+    t.checked_add_months(Months::new(months)).unwrap_or(t)
+}
+
+impl ControlPlane {
+    pub(crate) fn size_of(&self, instance_type: &str) -> Option<TypeSize> {
+        self.catalog.instance_type(instance_type).map(|t| TypeSize {
+            family: t.family.clone(),
+            vcpus: t.vcpus,
+            memory_mib: t.memory_mib(),
+            gpus: t.gpu_count,
+        })
+    }
+
+    /// Pay-as-you-go price of a type per hour, micro-units.
+    pub fn instance_hour(&self, t: &InstanceTypeSpec) -> Result<i128, DomainError> {
+        let size = self.size_of(&t.id).ok_or_else(|| DomainError::InstanceTypeNotFound(t.id.clone()))?;
+        Ok(self.prices()?.instance_hour(&size))
+    }
+
+    /// The system disk an instance of `image_id` is billed for: category and GiB.
+    pub fn system_disk(&self, image_id: &str) -> (String, u64) {
+        let gib = self.images.get(image_id).map(|m| m.size_bytes.div_ceil(1 << 30).max(1)).unwrap_or(1);
+        (crate::SYSTEM_DISK_CATEGORY.to_string(), gib)
+    }
+
+    /// Subscription price of one instance of a type with the system disk of `image_id`, for
+    /// `months`.
+    pub fn subscription_quote(&self, t: &InstanceTypeSpec, image_id: &str, months: u32) -> Result<Quote, DomainError> {
+        let prices = self.prices()?;
+        let (cat, gib) = self.system_disk(image_id);
+        let disk = prices.disk_hour(&cat, gib).unwrap_or(0);
+        Ok(prices.subscription(self.instance_hour(t)? + disk, months))
+    }
+
+    pub fn balance_cents(&self, account_id: &str) -> Result<i64, DomainError> {
+        self.store.balance_cents(account_id).map_err(store_err)
+    }
+
+    pub fn ledger(&self, account_id: &str) -> Result<Vec<LedgerEntry>, DomainError> {
+        self.store.ledger(Some(account_id)).map_err(store_err)
+    }
+
+    /// Pay money into an account (idempotent under `reference`).
+    pub fn top_up(&self, account_id: &str, cents: i64, reference: &str) -> Result<bool, DomainError> {
+        if cents <= 0 {
+            return Err(DomainError::invalid("Amount", "must be positive"));
+        }
+        let e = top_up_entry(account_id, cents, self.now().timestamp(), reference);
+        Ok(self.store.append_ledger(&[e]).map_err(store_err)? == 1)
+    }
+
+    pub fn market(&self) -> Result<Market, DomainError> {
+        Ok(Market::from_points(&self.store.spot_market(None).map_err(store_err)?))
+    }
+
+    /// Everything needed to compute an account's bills.
+    pub fn account_bills(&self, account_id: &str) -> Result<AccountBills, DomainError> {
+        Ok(AccountBills {
+            ledger: self.ledger(account_id)?,
+            events: self.usage_events(Some(account_id), 0)?,
+            market: self.market()?,
+        })
+    }
+
+    /// Usage lines of an account for `[from_s, to_s)`.
+    pub fn usage_lines(&self, bills: &AccountBills, from_s: i64, to_s: i64) -> Result<Vec<Line>, DomainError> {
+        feiyun_billing::invoice::lines(&bills.events, from_s, to_s, self.prices()?, &|t| self.size_of(t), &bills.market)
+            .map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// Used fraction (per mille) of a zone's scarcest resource.
+    fn zone_used_permille(state: &State, zone: &str) -> u32 {
+        let (mut cap, mut free) = ([0u128; 2], [0u128; 2]);
+        for (_, shape, f, _) in state.cluster.hosts() {
+            if shape.zone == zone {
+                cap[0] += shape.capacity.cpu_milli as u128;
+                cap[1] += shape.capacity.mem_mib as u128;
+                free[0] += f.cpu_milli as u128;
+                free[1] += f.mem_mib as u128;
+            }
+        }
+        (0..2).filter(|d| cap[*d] > 0).map(|d| ((cap[d] - free[d]) * 1000 / cap[d]) as u32).max().unwrap_or(1000)
+    }
+
+    /// The spot percentage in force in a zone (the last one recorded, else computed now).
+    fn spot_percent(&self, zone: &str) -> Result<u32, DomainError> {
+        if let Some(p) = self.billing.lock().unwrap_or_else(|p| p.into_inner()).market.get(zone) {
+            return Ok(*p);
+        }
+        let used = Self::zone_used_permille(&self.read(), zone);
+        Ok(self.prices()?.spot_percent(used))
+    }
+
+    /// Current spot prices of a type, per zone (or in one zone).
+    pub fn spot_quotes(&self, instance_type: &str, zone: Option<&str>) -> Result<Vec<SpotQuote>, DomainError> {
+        let t = self
+            .catalog
+            .instance_type(instance_type)
+            .ok_or_else(|| DomainError::InstanceTypeNotFound(instance_type.into()))?;
+        let origin = self.instance_hour(t)?;
+        let mut out = Vec::new();
+        for z in &self.setup.region.zones {
+            if zone.is_some_and(|w| w != z.id) {
+                continue;
+            }
+            let percent = self.spot_percent(&z.id)?;
+            out.push(SpotQuote {
+                zone_id: z.id.clone(),
+                instance_type: t.id.clone(),
+                at_s: self.now().timestamp(),
+                percent,
+                hourly: RegionPrices::at_percent(origin, percent),
+                origin,
+            });
+        }
+        if let Some(z) = zone {
+            if out.is_empty() {
+                return Err(DomainError::ZoneNotFound(z.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Spot price history of a type in `[from_s, to_s]`: the point in force at `from_s` and every
+    /// change after it.
+    pub fn spot_history(
+        &self,
+        instance_type: &str,
+        zone: Option<&str>,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<Vec<SpotQuote>, DomainError> {
+        let t = self
+            .catalog
+            .instance_type(instance_type)
+            .ok_or_else(|| DomainError::InstanceTypeNotFound(instance_type.into()))?;
+        if let Some(z) = zone {
+            if self.setup.region.zone(z).is_none() {
+                return Err(DomainError::ZoneNotFound(z.to_string()));
+            }
+        }
+        let origin = self.instance_hour(t)?;
+        let points = self.store.spot_market(zone).map_err(store_err)?;
+        let mut by_zone: BTreeMap<&str, Vec<&SpotMarketPoint>> = BTreeMap::new();
+        for p in &points {
+            by_zone.entry(p.zone_id.as_str()).or_default().push(p);
+        }
+        let mut out = Vec::new();
+        for (z, ps) in by_zone {
+            let first = ps.partition_point(|p| p.at_s <= from_s).saturating_sub(1);
+            for p in &ps[first..] {
+                if p.at_s > to_s {
+                    break;
+                }
+                out.push(SpotQuote {
+                    zone_id: z.to_string(),
+                    instance_type: t.id.clone(),
+                    at_s: p.at_s.max(from_s),
+                    percent: p.percent,
+                    hourly: RegionPrices::at_percent(origin, p.percent),
+                    origin,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The commercial state of new instances, and what they cost up front.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn purchase(
+        &self,
+        account_id: &str,
+        t: &InstanceTypeSpec,
+        image_id: &str,
+        p: &Purchase,
+        zone: &str,
+        count: usize,
+        now: Instant,
+    ) -> Result<(Billing, Option<Quote>), DomainError> {
+        let mut b = Billing {
+            spot_strategy: p.spot_strategy,
+            spot_price_limit_micros: p.spot_price_limit_micros,
+            spot_duration_h: p.spot_duration_h,
+            spot_stop_on_interrupt: p.spot_stop_on_interrupt,
+            ..Billing::default()
+        };
+        match p.charge_type {
+            ChargeType::PrePaid => {
+                let months = p.period_months.ok_or_else(|| DomainError::missing("Period"))?;
+                let q = self.subscription_quote(t, image_id, months)?;
+                let total = Money::from_micros(q.trade * count as i128).settle_cents() as i64;
+                if self.balance_cents(account_id)? < total {
+                    return Err(DomainError::NotEnoughBalance);
+                }
+                b.expires_at = Some(add_months(now, months));
+                b.auto_renew_months = p.auto_renew_months;
+                Ok((b, Some(q)))
+            }
+            ChargeType::PostPaid => {
+                if account::position(&self.ledger(account_id)?).arrears_since.is_some() {
+                    return Err(DomainError::AccountArrearage);
+                }
+                if p.spot_strategy == SpotStrategy::SpotWithPriceLimit {
+                    let limit = p.spot_price_limit_micros.ok_or_else(|| DomainError::missing("SpotPriceLimit"))?;
+                    let market = RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent(zone)?);
+                    if (limit as i128) < market {
+                        return Err(DomainError::SpotPriceTooLow {
+                            limit: Money::from_micros(limit as i128).to_string(),
+                            market: format!("{:.6}", market as f64 / 1e6),
+                        });
+                    }
+                }
+                Ok((b, None))
+            }
+        }
+    }
+
+    /// The ledger entry of a subscription bought with an instance.
+    pub(crate) fn subscription_entry(i: &Instance, q: &Quote, months: u32, renewal_of: Option<i64>) -> LedgerEntry {
+        let (key, kind, what) = match renewal_of {
+            None => (format!("sub:{}", i.id), LedgerKind::Subscription, "subscription"),
+            Some(exp) => (format!("renew:{}:{exp}", i.id), LedgerKind::Renewal, "renewal"),
+        };
+        let discount =
+            q.rule.map(|(m, f)| format!(", {}% off for {m}+ months", f as f64 / 10_000.0)).unwrap_or_default();
+        LedgerEntry {
+            key,
+            account_id: i.account_id.clone(),
+            at_s: i.updated_at.timestamp(),
+            kind,
+            amount_cents: -(Money::from_micros(q.trade).settle_cents() as i64),
+            instance_id: i.id.clone(),
+            detail: format!("{} {what} {months} month(s){discount}", i.instance_type),
+        }
+    }
+
+    /// RenewInstance: extend a subscription by `months`, paid now.
+    pub fn renew_instance(&self, account_id: &str, id: &str, months: u32) -> Result<Instant, DomainError> {
+        let mut state = self.write();
+        let i = state
+            .instances
+            .get(id)
+            .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
+            .cloned()
+            .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))?;
+        if i.charge_type != ChargeType::PrePaid {
+            return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
+        }
+        let t = self.catalog.instance_type(&i.instance_type).ok_or_else(|| DomainError::Internal("type".into()))?;
+        let q = self.subscription_quote(t, &i.image_id, months)?;
+        if self.balance_cents(account_id)? < Money::from_micros(q.trade).settle_cents() as i64 {
+            return Err(DomainError::NotEnoughBalance);
+        }
+        let now = self.now();
+        let old = i.billing.expires_at.unwrap_or(now);
+        let mut n = i.clone();
+        n.billing.expires_at = Some(add_months(old, months));
+        if n.billing.lock == Some(LockReason::Financial) {
+            n.billing.lock = None;
+            n.billing.release_at = None;
+        }
+        n.updated_at = now;
+        n.generation += 1;
+        let entry = Self::subscription_entry(&n, &q, months, Some(old.timestamp()));
+        self.store.put_instances(std::slice::from_ref(&n), None, &[], &[entry]).map_err(store_err)?;
+        let exp = n.billing.expires_at.unwrap_or(now);
+        state.instances.insert(n.id.clone(), n);
+        Ok(exp)
+    }
+
+    /// ModifyInstanceAutoRenewAttribute.
+    pub fn set_auto_renew(&self, account_id: &str, ids: &[String], months: Option<u32>) -> Result<(), DomainError> {
+        let mut state = self.write();
+        let mut changed = Vec::new();
+        for id in ids {
+            let i = state
+                .instances
+                .get(id)
+                .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
+                .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))?;
+            if i.charge_type != ChargeType::PrePaid {
+                return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
+            }
+            let mut n = i.clone();
+            n.billing.auto_renew_months = months;
+            changed.push(n);
+        }
+        self.store.put_instances(&changed, None, &[], &[]).map_err(store_err)?;
+        for n in changed {
+            state.instances.insert(n.id.clone(), n);
+        }
+        Ok(())
+    }
+
+    /// One pass of the billing loop at the clock's now: settle finished periods, reprice the spot
+    /// market, and apply arrears, expiry and spot reclaims. Safe to call at any time and any
+    /// number of times: every step is keyed in the ledger.
+    pub fn billing_tick(&self) -> Result<(), DomainError> {
+        let mut ticker = self.billing.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.now();
+        let now_s = now.timestamp();
+        let setup = self.setup.billing;
+        let every = secs(setup.settle_every).max(1);
+        let boundary = now_s - now_s.rem_euclid(every);
+        if boundary > ticker.settled_through {
+            self.settle(boundary)?;
+            ticker.settled_through = boundary;
+        }
+        if ticker.market.is_empty() || now_s >= ticker.market_at + secs(setup.market_every) {
+            self.reprice(&mut ticker, now_s)?;
+        }
+        drop(ticker);
+        self.apply_money_rules(now)
+    }
+
+    /// Settle every account's pay-as-you-go usage through `boundary`.
+    fn settle(&self, boundary: i64) -> Result<(), DomainError> {
+        let events = self.store.usage_events(None, 0).map_err(store_err)?;
+        let mut by_account: BTreeMap<&str, Vec<UsageEvent>> = BTreeMap::new();
+        for e in &events {
+            if e.charge != Charge::Subscription {
+                by_account.entry(e.account_id.as_str()).or_default().push(e.clone());
+            }
+        }
+        if by_account.is_empty() {
+            return Ok(());
+        }
+        let market = self.market()?;
+        let prices = self.prices()?;
+        let mut entries = Vec::new();
+        for (acct, evs) in by_account {
+            let iv = intervals(&evs, boundary);
+            let b =
+                bill(&iv, prices, &|t| self.size_of(t), &market).map_err(|e| DomainError::Internal(e.to_string()))?;
+            let total = b.values().fold(Money::ZERO, |a, (_, m)| a.plus(*m));
+            let ledger = self.ledger(acct)?;
+            if ledger.iter().any(|e| e.key == account::settlement_key(acct, boundary)) {
+                continue;
+            }
+            if let Some(e) = account::settle(acct, boundary, total, &ledger) {
+                entries.push(e);
+            }
+        }
+        let n = self.store.append_ledger(&entries).map_err(store_err)?;
+        if n > 0 {
+            tracing::info!(accounts = n, through = boundary, "pay-as-you-go usage settled");
+        }
+        Ok(())
+    }
+
+    /// Record the spot percentage of every zone whose market moved.
+    fn reprice(&self, ticker: &mut Ticker, now_s: i64) -> Result<(), DomainError> {
+        let prices = self.prices()?;
+        let mut points = Vec::new();
+        {
+            let state = self.read();
+            for z in &self.setup.region.zones {
+                let pct = prices.spot_percent(Self::zone_used_permille(&state, &z.id));
+                if ticker.market.get(&z.id) != Some(&pct) {
+                    points.push(SpotMarketPoint { zone_id: z.id.clone(), at_s: now_s, percent: pct });
+                }
+            }
+        }
+        if ticker.market.is_empty() {
+            // After a restart: only record zones whose last stored point differs.
+            for p in self.store.spot_market(None).map_err(store_err)? {
+                ticker.market.insert(p.zone_id.clone(), p.percent);
+            }
+            points.retain(|p| ticker.market.get(&p.zone_id) != Some(&p.percent));
+        }
+        self.store.put_spot_market(&points).map_err(store_err)?;
+        for p in points {
+            ticker.market.insert(p.zone_id, p.percent);
+        }
+        for z in &self.setup.region.zones {
+            ticker.market.entry(z.id.clone()).or_insert(100);
+        }
+        ticker.market_at = now_s;
+        Ok(())
+    }
+
+    /// Arrears, subscription expiry and spot reclaims.
+    fn apply_money_rules(&self, now: Instant) -> Result<(), DomainError> {
+        let now_s = now.timestamp();
+        let setup = self.setup.billing;
+        let policy = ArrearsPolicy {
+            stop_after_s: secs(setup.arrears_stop_after),
+            release_after_s: secs(setup.arrears_release_after),
+        };
+        let live: Vec<Instance> =
+            self.read().instances.values().filter(|i| i.status != InstanceStatus::Deleted).cloned().collect();
+        let accounts: HashSet<&str> = live.iter().map(|i| i.account_id.as_str()).collect();
+        let mut positions = HashMap::new();
+        for a in accounts {
+            positions.insert(a.to_string(), account::position(&self.ledger(a)?));
+        }
+        let mut changes: Vec<(Instance, Vec<LedgerEntry>)> = Vec::new();
+        for i in live {
+            let pos = positions.get(&i.account_id).copied().unwrap_or_default();
+            let mut n = i.clone();
+            let mut ledger = Vec::new();
+            // A lock whose time is up releases the instance (or stops a spot instance that asked to be).
+            if let (Some(lock), Some(at)) = (i.billing.lock, i.billing.release_at) {
+                if now >= at {
+                    if lock == LockReason::Recycling && i.billing.spot_stop_on_interrupt {
+                        platform_stop(&mut n);
+                        n.stopped_mode = Some(StoppedMode::StopCharging);
+                        n.billing.lock = None;
+                        n.billing.release_at = None;
+                    } else {
+                        n.status = InstanceStatus::Deleted;
+                        n.desired = PowerState::Released;
+                    }
+                    ledger.push(notice(
+                        format!("release:{}:{}", i.id, at.timestamp()),
+                        &i,
+                        now_s,
+                        format!(
+                            "{} after {} lock",
+                            if n.status == InstanceStatus::Deleted { "released" } else { "stopped" },
+                            lock.as_str()
+                        ),
+                    ));
+                    n.updated_at = now;
+                    n.generation += 1;
+                    changes.push((n, ledger));
+                    continue;
+                }
+            }
+            match i.charge_type {
+                ChargeType::PrePaid => {
+                    let Some(exp) = i.billing.expires_at else { continue };
+                    let renewal = match i.billing.auto_renew_months {
+                        Some(m) => self
+                            .catalog
+                            .instance_type(&i.instance_type)
+                            .map(|t| self.subscription_quote(t, &i.image_id, m))
+                            .transpose()?,
+                        None => None,
+                    };
+                    let renewal_cents =
+                        renewal.as_ref().map(|q| Money::from_micros(q.trade).settle_cents() as i64).unwrap_or(0);
+                    match account::expiry_step(
+                        exp.timestamp(),
+                        i.billing.auto_renew_months,
+                        pos.balance_cents,
+                        renewal_cents,
+                        now_s,
+                        secs(setup.expired_release_after),
+                    ) {
+                        ExpiryStep::Active => continue,
+                        ExpiryStep::Renew { months } => {
+                            let Some(q) = renewal else { continue };
+                            n.billing.expires_at = Some(add_months(exp, months));
+                            n.billing.lock = None;
+                            n.billing.release_at = None;
+                            n.updated_at = now;
+                            ledger.push(Self::subscription_entry(&n, &q, months, Some(exp.timestamp())));
+                            // The balance this renewal used is not there for the next one.
+                            if let Some(p) = positions.get_mut(&i.account_id) {
+                                p.balance_cents += ledger[0].amount_cents;
+                            }
+                        }
+                        ExpiryStep::Expire | ExpiryStep::Release => {
+                            if i.billing.lock.is_some() {
+                                continue;
+                            }
+                            platform_stop(&mut n);
+                            n.billing.lock = Some(LockReason::Financial);
+                            n.billing.release_at = Some(exp + setup.expired_release_after);
+                            ledger.push(notice(
+                                format!("expired:{}:{}", i.id, exp.timestamp()),
+                                &i,
+                                now_s,
+                                "subscription expired: stopped".to_string(),
+                            ));
+                        }
+                    }
+                }
+                ChargeType::PostPaid => match account::arrears_step(&pos, now_s, &policy) {
+                    ArrearsStep::Stop { since } | ArrearsStep::Release { since } => {
+                        if i.billing.lock.is_some() {
+                            continue;
+                        }
+                        platform_stop(&mut n);
+                        n.billing.lock = Some(LockReason::Financial);
+                        n.billing.release_at = Some(
+                            chrono::DateTime::from_timestamp(since + policy.stop_after_s + policy.release_after_s, 0)
+                                .unwrap_or(now),
+                        );
+                        ledger.push(notice(
+                            format!("arrears-stop:{}:{since}", i.id),
+                            &i,
+                            now_s,
+                            format!("stopped: account in arrears since {}", feiyun_billing::invoice::iso(since)),
+                        ));
+                    }
+                    ArrearsStep::None => {
+                        if pos.arrears_since.is_none() && i.billing.lock == Some(LockReason::Financial) {
+                            // Paid up: the instance may be started again.
+                            n.billing.lock = None;
+                            n.billing.release_at = None;
+                            ledger.push(notice(
+                                format!("arrears-cleared:{}:{}", i.id, i.updated_at.timestamp()),
+                                &i,
+                                now_s,
+                                "arrears paid: lock lifted".to_string(),
+                            ));
+                        } else if i.billing.spot_strategy == SpotStrategy::SpotWithPriceLimit
+                            && i.billing.lock.is_none()
+                        {
+                            let Some(t) = self.catalog.instance_type(&i.instance_type) else { continue };
+                            let price =
+                                RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent(&i.zone_id)?);
+                            let protected_until = i.created_at.timestamp() + 3600 * i.billing.spot_duration_h as i64;
+                            if !account::spot_outbid(i.billing.spot_price_limit_micros, price, protected_until, now_s) {
+                                continue;
+                            }
+                            n.billing.lock = Some(LockReason::Recycling);
+                            n.billing.release_at = Some(now + setup.spot_notice);
+                            ledger.push(notice(
+                                format!("spot-reclaim:{}:{now_s}", i.id),
+                                &i,
+                                now_s,
+                                format!(
+                                    "spot price {} above the limit: {} in {} s",
+                                    Money::from_micros(price),
+                                    if i.billing.spot_stop_on_interrupt { "stopped" } else { "released" },
+                                    secs(setup.spot_notice)
+                                ),
+                            ));
+                        } else {
+                            continue;
+                        }
+                    }
+                },
+            }
+            n.updated_at = now;
+            n.generation += 1;
+            changes.push((n, ledger));
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.write();
+        let mut woke = false;
+        for (n, ledger) in changes {
+            // Re-check against the current row: the user may have acted since we looked.
+            let Some(cur) = state.instances.get(&n.id) else { continue };
+            if cur.status == InstanceStatus::Deleted || cur.generation + 1 != n.generation {
+                continue;
+            }
+            let usage: Vec<UsageEvent> = if n.status == InstanceStatus::Deleted {
+                vec![self.usage_event(&n, EventKind::Release)]
+            } else {
+                Vec::new()
+            };
+            self.store.put_instances(std::slice::from_ref(&n), None, &usage, &ledger).map_err(store_err)?;
+            tracing::info!(instance = %n.id, status = n.status.as_str(), lock = n.billing.lock.map(|l| l.as_str()).unwrap_or(""), "billing");
+            if n.status == InstanceStatus::Deleted {
+                self.release_capacity(&mut state, &n);
+            }
+            state.instances.insert(n.id.clone(), n);
+            woke = true;
+        }
+        drop(state);
+        if woke {
+            self.agent_wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Stop an instance for the platform (arrears, expiry, spot). Pay-as-you-go compute stops
+/// charging; a subscription has nothing more to charge.
+fn platform_stop(i: &mut Instance) {
+    if i.desired == PowerState::Running {
+        i.desired = PowerState::Stopped;
+        if i.status == InstanceStatus::Running {
+            i.status = InstanceStatus::Stopping;
+        }
+    }
+    i.stopped_mode = Some(match i.charge_type {
+        ChargeType::PostPaid => StoppedMode::StopCharging,
+        ChargeType::PrePaid => StoppedMode::KeepCharging,
+    });
+}
+
+/// The charge of an instance's usage.
+pub(crate) fn charge_of(i: &Instance) -> Charge {
+    match (i.charge_type, i.billing.is_spot()) {
+        (ChargeType::PrePaid, _) => Charge::Subscription,
+        (ChargeType::PostPaid, true) => Charge::Spot,
+        (ChargeType::PostPaid, false) => Charge::PayAsYouGo,
+    }
+}
