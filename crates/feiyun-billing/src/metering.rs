@@ -60,7 +60,9 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
         let mut compute_since: Option<i64> = None;
         let mut disk_since: Option<i64> = None;
         let mut released = false;
-        let push = |out: &mut Vec<Interval>, e: &UsageEvent, item: Item, from: i64, to: i64| {
+        // The charge in force: the first event's, until a Convert changes it.
+        let mut charge = evs.first().map(|e| e.charge).unwrap_or_default();
+        let push = |out: &mut Vec<Interval>, e: &UsageEvent, charge: Charge, item: Item, from: i64, to: i64| {
             if to > from {
                 out.push(Interval {
                     account_id: e.account_id.clone(),
@@ -70,7 +72,7 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
                     disk_category: e.disk_category.clone(),
                     disk_gib: e.disk_gib,
                     zone_id: e.zone_id.clone(),
-                    charge: e.charge,
+                    charge,
                     start_s: from,
                     end_s: to,
                 });
@@ -92,26 +94,38 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
                 }
                 EventKind::StopCharging => {
                     if let Some(s) = compute_since.take() {
-                        push(&mut out, e, Item::Compute, s, t);
+                        push(&mut out, e, charge, Item::Compute, s, t);
                     }
                 }
                 EventKind::StopKeepCharging => {}
-                EventKind::Release => {
+                EventKind::Convert => {
+                    // Usage up to now is charged the old way, from now on the new way.
                     if let Some(s) = compute_since.take() {
-                        push(&mut out, e, Item::Compute, s, t);
+                        push(&mut out, e, charge, Item::Compute, s, t);
+                        compute_since = Some(t);
                     }
                     if let Some(s) = disk_since.take() {
-                        push(&mut out, e, Item::Disk, s, t);
+                        push(&mut out, e, charge, Item::Disk, s, t);
+                        disk_since = Some(t);
+                    }
+                    charge = e.charge;
+                }
+                EventKind::Release => {
+                    if let Some(s) = compute_since.take() {
+                        push(&mut out, e, charge, Item::Compute, s, t);
+                    }
+                    if let Some(s) = disk_since.take() {
+                        push(&mut out, e, charge, Item::Disk, s, t);
                     }
                     released = true;
                 }
             }
         }
         if let Some(s) = compute_since {
-            push(&mut out, last, Item::Compute, s, until_s);
+            push(&mut out, last, charge, Item::Compute, s, until_s);
         }
         if let Some(s) = disk_since {
-            push(&mut out, last, Item::Disk, s, until_s);
+            push(&mut out, last, charge, Item::Disk, s, until_s);
         }
     }
     out

@@ -216,6 +216,22 @@ mod tests {
         assert_eq!(market.percent_at("z", 1800), 25);
     }
 
+    /// A subscription converted to pay-as-you-go at 3600 and released at 7200: the first hour was
+    /// prepaid, the second is charged 0.5296 (compute) + 0.04 (40 GiB disk).
+    #[test]
+    fn conversion_changes_the_charge_from_then_on() {
+        let sub = |e: UsageEvent| UsageEvent { charge: Charge::Subscription, ..e };
+        let log = vec![
+            sub(ev("c", 0, EventKind::Create)),
+            sub(ev("s", 0, EventKind::Start)),
+            ev("v", 3600, EventKind::Convert),
+            ev("r", 7200, EventKind::Release),
+        ];
+        assert_eq!(totals(&log, 99_999), (53, 4, 7200, 7200));
+        let iv = intervals(&log, 99_999);
+        assert_eq!(iv.iter().filter(|i| i.charge == Charge::Subscription).map(|i| i.seconds()).sum::<i64>(), 7200);
+    }
+
     #[test]
     fn replayed_events_change_nothing() {
         let log = vec![

@@ -71,6 +71,45 @@ pub fn top_up_entry(account_id: &str, cents: i64, at_s: i64, reference: &str) ->
     }
 }
 
+/// The invoice of an account for a billing cycle, straight from the store (the command line uses
+/// this while the server runs).
+pub fn invoice_from_store(
+    store: &dyn feiyun_store::Store,
+    catalog: &feiyun_domain::catalog::Catalog,
+    prices: &RegionPrices,
+    account: &feiyun_domain::account::Account,
+    cycle: &str,
+) -> Result<feiyun_billing::invoice::Invoice, DomainError> {
+    let ledger = store.ledger(Some(&account.id)).map_err(store_err)?;
+    let events = store.usage_events(Some(&account.id), 0).map_err(store_err)?;
+    let market = Market::from_points(&store.spot_market(None).map_err(store_err)?);
+    let size = |t: &str| {
+        catalog.instance_type(t).map(|t| TypeSize {
+            family: t.family.clone(),
+            vcpus: t.vcpus,
+            memory_mib: t.memory_mib(),
+            gpus: t.gpu_count,
+        })
+    };
+    feiyun_billing::invoice::invoice(
+        &account.name,
+        &account.id,
+        cycle,
+        &prices.currency,
+        &ledger,
+        &events,
+        prices,
+        &size,
+        &market,
+    )
+    .map_err(|e| match e {
+        feiyun_billing::invoice::InvoiceError::Cycle(c) => {
+            DomainError::invalid("month", format!("{c:?} is not YYYY-MM"))
+        }
+        other => DomainError::Internal(other.to_string()),
+    })
+}
+
 fn notice(key: String, i: &Instance, at_s: i64, detail: String) -> LedgerEntry {
     LedgerEntry {
         key,
@@ -280,6 +319,8 @@ impl ControlPlane {
                     return Err(DomainError::NotEnoughBalance);
                 }
                 b.expires_at = Some(add_months(now, months));
+                b.term_started_at = Some(now);
+                b.term_paid_cents = Money::from_micros(q.trade).settle_cents() as i64;
                 b.auto_renew_months = p.auto_renew_months;
                 Ok((b, Some(q)))
             }
@@ -341,6 +382,14 @@ impl ControlPlane {
         let now = self.now();
         let old = i.billing.expires_at.unwrap_or(now);
         let mut n = i.clone();
+        let paid = Money::from_micros(q.trade).settle_cents() as i64;
+        if old > now {
+            // Renewed ahead: the paid span grows.
+            n.billing.term_paid_cents += paid;
+        } else {
+            n.billing.term_started_at = Some(old);
+            n.billing.term_paid_cents = paid;
+        }
         n.billing.expires_at = Some(add_months(old, months));
         if n.billing.lock == Some(LockReason::Financial) {
             n.billing.lock = None;
@@ -353,6 +402,99 @@ impl ControlPlane {
         let exp = n.billing.expires_at.unwrap_or(now);
         state.instances.insert(n.id.clone(), n);
         Ok(exp)
+    }
+
+    /// ModifyInstanceChargeType: subscriptions to pay-as-you-go (the unused part of the paid span
+    /// refunded pro rata, rounded half up to a cent), or pay-as-you-go to a subscription of
+    /// `months` (charged now). Returns (instance, fee in cents: negative for a refund).
+    pub fn convert_charge_type(
+        &self,
+        account_id: &str,
+        ids: &[String],
+        to: ChargeType,
+        months: Option<u32>,
+        dry_run: bool,
+    ) -> Result<Vec<(String, i64)>, DomainError> {
+        let mut state = self.write();
+        let now = self.now();
+        let mut changed = Vec::new();
+        let mut ledger = Vec::new();
+        let mut usage = Vec::new();
+        let mut fees = Vec::new();
+        let mut total_due = 0i64;
+        for id in ids {
+            let i = state
+                .instances
+                .get(id)
+                .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
+                .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))?;
+            if i.charge_type == to {
+                return Err(DomainError::ChargeTypeViolation { charge: to.as_str() });
+            }
+            if i.billing.is_spot() || i.billing.lock.is_some() {
+                return Err(DomainError::IncorrectStatus { status: i.status });
+            }
+            let mut n = i.clone();
+            n.charge_type = to;
+            n.updated_at = now;
+            n.generation += 1;
+            let fee = match to {
+                ChargeType::PostPaid => {
+                    let (start, end) = (i.billing.term_started_at.unwrap_or(now), i.billing.expires_at.unwrap_or(now));
+                    let span = (end - start).num_seconds().max(1) as i128;
+                    let left = (end - now).num_seconds().clamp(0, span as i64) as i128;
+                    let refund = ((i.billing.term_paid_cents as i128 * left * 2 + span) / (2 * span)) as i64;
+                    n.billing = Billing::default();
+                    if refund > 0 {
+                        ledger.push(LedgerEntry {
+                            key: format!("refund:{}:{}", i.id, now.timestamp_millis()),
+                            account_id: i.account_id.clone(),
+                            at_s: now.timestamp(),
+                            kind: LedgerKind::Refund,
+                            amount_cents: refund,
+                            instance_id: i.id.clone(),
+                            detail: format!("{} unused subscription refunded ({left} of {span} s)", i.instance_type),
+                        });
+                    }
+                    -refund
+                }
+                ChargeType::PrePaid => {
+                    let months = months.ok_or_else(|| DomainError::missing("Period"))?;
+                    let t = self
+                        .catalog
+                        .instance_type(&i.instance_type)
+                        .ok_or_else(|| DomainError::Internal("type".into()))?;
+                    let q = self.subscription_quote(t, &i.image_id, months)?;
+                    let paid = Money::from_micros(q.trade).settle_cents() as i64;
+                    total_due += paid;
+                    n.billing.expires_at = Some(add_months(now, months));
+                    n.billing.term_started_at = Some(now);
+                    n.billing.term_paid_cents = paid;
+                    n.stopped_mode = n.stopped_mode.map(|_| StoppedMode::KeepCharging);
+                    let mut e = Self::subscription_entry(&n, &q, months, None);
+                    e.key = format!("sub:{}:{}", i.id, now.timestamp_millis());
+                    ledger.push(e);
+                    paid
+                }
+            };
+            usage.push(self.usage_event(&n, EventKind::Convert));
+            fees.push((n.id.clone(), fee));
+            changed.push(n);
+        }
+        if total_due > 0 && self.balance_cents(account_id)? < total_due {
+            return Err(DomainError::NotEnoughBalance);
+        }
+        if to == ChargeType::PrePaid && account::position(&self.ledger(account_id)?).arrears_since.is_some() {
+            return Err(DomainError::AccountArrearage);
+        }
+        if dry_run {
+            return Err(DomainError::DryRunOk);
+        }
+        self.store.put_instances(&changed, None, &usage, &ledger).map_err(store_err)?;
+        for n in changed {
+            state.instances.insert(n.id.clone(), n);
+        }
+        Ok(fees)
     }
 
     /// ModifyInstanceAutoRenewAttribute.
@@ -404,10 +546,10 @@ impl ControlPlane {
     fn settle(&self, boundary: i64) -> Result<(), DomainError> {
         let events = self.store.usage_events(None, 0).map_err(store_err)?;
         let mut by_account: BTreeMap<&str, Vec<UsageEvent>> = BTreeMap::new();
+        // Every event counts: a subscription converted to pay-as-you-go opened its intervals
+        // under the subscription (which rates them at nothing until the conversion).
         for e in &events {
-            if e.charge != Charge::Subscription {
-                by_account.entry(e.account_id.as_str()).or_default().push(e.clone());
-            }
+            by_account.entry(e.account_id.as_str()).or_default().push(e.clone());
         }
         if by_account.is_empty() {
             return Ok(());
@@ -539,6 +681,8 @@ impl ControlPlane {
                         ExpiryStep::Renew { months } => {
                             let Some(q) = renewal else { continue };
                             n.billing.expires_at = Some(add_months(exp, months));
+                            n.billing.term_started_at = Some(exp);
+                            n.billing.term_paid_cents = Money::from_micros(q.trade).settle_cents() as i64;
                             n.billing.lock = None;
                             n.billing.release_at = None;
                             n.updated_at = now;

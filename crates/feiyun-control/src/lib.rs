@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 
 pub use accounts::{create_account, open_key, NonceCheck, NONCE_WINDOW};
 pub use assistant::InvocationFilter;
-pub use billing::{AccountBills, SpotQuote};
+pub use billing::{invoice_from_store, top_up_entry, AccountBills, SpotQuote};
 pub use hostctl::SYSTEM_DISK_CATEGORY;
 pub use instances::AvailableType;
 pub use secrets::Sealer;

@@ -263,3 +263,33 @@ async fn spot_prices_follow_free_capacity_and_outbid_instances_are_reclaimed() {
     let pts: Vec<u32> = h.iter().map(|q| q.percent).collect();
     assert_eq!(pts, vec![10, 95]);
 }
+
+/// Converting a one-month subscription (388.64 for 2027-01-15 → 02-15, 31 days) to pay-as-you-go
+/// after 10 days refunds 21/31 of it: 388.64 × 21 / 31 = 263.2748… → 263.27. From then on usage
+/// is charged per second: the next hour of g7.large + disk is 0.53238 → 0.53.
+#[tokio::test]
+async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    clock.set(0);
+    let cp = control_with(dir.path(), clock.clone(), setup());
+    let (account, _) = cp.create_account("erin").expect("account");
+    cp.top_up(&account.id, 50_000, "t").expect("top up");
+    let id = cp.create_instances(&account.id, &spec(prepaid(1, None))).expect("created").remove(0);
+    cp.report(&id, AgentEvent::Provisioned);
+    cp.report(&id, AgentEvent::Booted);
+    clock.set(10 * 86_400);
+    let ids = vec![id.clone()];
+    assert_eq!(cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, true), Err(DomainError::DryRunOk));
+    let fees = cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, false).expect("converted");
+    assert_eq!(fees, vec![(id.clone(), -26_327)]);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 50_000 - 38_864 + 26_327);
+    assert!(matches!(
+        cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, false),
+        Err(DomainError::ChargeTypeViolation { .. })
+    ));
+    tick_at(&cp, &clock, 10 * 86_400 + 3600);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
+    // Now an ordinary pay-as-you-go instance: it can be released.
+    cp.act(&account.id, &ids, UserAction::Delete { force: true }, None, true, false).expect("deleted");
+}

@@ -172,6 +172,9 @@ pub struct Billing {
     pub spot_stop_on_interrupt: bool,
     /// End of the paid subscription term.
     pub expires_at: Option<Instant>,
+    /// Start of the span `term_paid_cents` pays for (to `expires_at`), for pro-rata refunds.
+    pub term_started_at: Option<Instant>,
+    pub term_paid_cents: i64,
     /// Renew automatically by this many months at expiry.
     pub auto_renew_months: Option<u32>,
     pub lock: Option<LockReason>,

@@ -14,6 +14,8 @@ pub enum EventKind {
     StopKeepCharging,
     /// Released: nothing charges any more.
     Release,
+    /// The instance changed how it is paid (the event's `charge` applies from now on).
+    Convert,
 }
 
 impl EventKind {
@@ -24,13 +26,21 @@ impl EventKind {
             EventKind::StopCharging => "StopCharging",
             EventKind::StopKeepCharging => "StopKeepCharging",
             EventKind::Release => "Release",
+            EventKind::Convert => "Convert",
         }
     }
 
     pub fn parse(s: &str) -> Option<EventKind> {
-        [EventKind::Create, EventKind::Start, EventKind::StopCharging, EventKind::StopKeepCharging, EventKind::Release]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            EventKind::Create,
+            EventKind::Start,
+            EventKind::StopCharging,
+            EventKind::StopKeepCharging,
+            EventKind::Release,
+            EventKind::Convert,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -95,6 +105,8 @@ pub enum LedgerKind {
     Subscription,
     /// A subscription renewed (negative).
     Renewal,
+    /// Unused subscription time paid back (positive).
+    Refund,
     /// A step taken by the platform (stop or release for arrears, expiry, spot reclaim): zero.
     Notice,
 }
@@ -106,14 +118,22 @@ impl LedgerKind {
             LedgerKind::PayAsYouGo => "PayAsYouGo",
             LedgerKind::Subscription => "Subscription",
             LedgerKind::Renewal => "Renewal",
+            LedgerKind::Refund => "Refund",
             LedgerKind::Notice => "Notice",
         }
     }
 
     pub fn parse(s: &str) -> Option<LedgerKind> {
-        [LedgerKind::TopUp, LedgerKind::PayAsYouGo, LedgerKind::Subscription, LedgerKind::Renewal, LedgerKind::Notice]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            LedgerKind::TopUp,
+            LedgerKind::PayAsYouGo,
+            LedgerKind::Subscription,
+            LedgerKind::Renewal,
+            LedgerKind::Refund,
+            LedgerKind::Notice,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

@@ -92,13 +92,17 @@ fn query_account_balance(c: &Call<'_>) -> Result<Value, ApiError> {
 
 /// A ledger charge as a bill: what it was for and how much of it is paid.
 fn bill_item(c: &Call<'_>, e: &feiyun_domain::usage::LedgerEntry, paid: Paid, currency: &str) -> Value {
-    let subscription = matches!(e.kind, LedgerKind::Subscription | LedgerKind::Renewal);
+    let subscription = matches!(e.kind, LedgerKind::Subscription | LedgerKind::Renewal | LedgerKind::Refund);
     let amount = -e.amount_cents;
     let every = c.cp.billing_setup().settle_every.as_secs() as i64;
     let (start, end) = if subscription { (e.at_s, e.at_s) } else { (e.at_s - every, e.at_s) };
     json!({
         "RecordID": e.key,
-        "Item": if subscription { "SubscriptionOrder" } else { "PayAsYouGoBill" },
+        "Item": match e.kind {
+            LedgerKind::Refund => "Refund",
+            _ if subscription => "SubscriptionOrder",
+            _ => "PayAsYouGoBill",
+        },
         "ProductCode": "ecs",
         "ProductName": "Elastic Compute Service",
         "ProductType": "ecs",
@@ -139,7 +143,7 @@ fn charges(c: &Call<'_>, from: i64, to: i64) -> Result<Vec<(feiyun_domain::usage
     let paid = payments(&ledger);
     Ok(ledger
         .into_iter()
-        .filter(|e| e.amount_cents < 0 && e.at_s >= from && e.at_s < to)
+        .filter(|e| (e.amount_cents < 0 || e.kind == LedgerKind::Refund) && e.at_s >= from && e.at_s < to)
         .map(|e| {
             let p = paid.get(&e.key).copied().unwrap_or_default();
             (e, p)

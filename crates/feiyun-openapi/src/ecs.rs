@@ -65,6 +65,7 @@ pub const ACTIONS: &[&str] = &[
     "DescribeSpotPriceHistory",
     "RenewInstance",
     "ModifyInstanceAutoRenewAttribute",
+    "ModifyInstanceChargeType",
     "CreateDeploymentSet",
     "DescribeDeploymentSets",
     "DeleteDeploymentSet",
@@ -132,6 +133,7 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeSpotPriceHistory" => describe_spot_price_history(c),
         "RenewInstance" => renew_instance(c),
         "ModifyInstanceAutoRenewAttribute" => modify_auto_renew(c),
+        "ModifyInstanceChargeType" => modify_instance_charge_type(c),
         "CreateDeploymentSet" => create_deployment_set(c),
         "DescribeDeploymentSets" => describe_deployment_sets(c),
         "DeleteDeploymentSet" => delete_deployment_set(c),
@@ -1259,6 +1261,31 @@ fn renew_instance(c: &Call<'_>) -> Result<Value, ApiError> {
     c.cp.renew_instance(c.account_id, id, months)?;
     let after = c.cp.balance_cents(c.account_id)?;
     Ok(json!({"OrderId": format!("{id}-renew-{months}"), "TradePrice": (before - after) as f64 / 100.0}))
+}
+
+/// ModifyInstanceChargeType: PrePaid → PostPaid (refunding unused time) or PostPaid → PrePaid.
+fn modify_instance_charge_type(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let raw = p.required("InstanceIds")?;
+    let ids: Vec<String> = serde_json::from_str(raw)
+        .map_err(|_| ApiError::invalid_because("InstanceIds", "a JSON array of instance ids"))?;
+    if ids.is_empty() || ids.len() > 20 {
+        return Err(ApiError::invalid_because("InstanceIds", "1 to 20 instance ids"));
+    }
+    let to = match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
+        Some("PostPaid") => ChargeType::PostPaid,
+        _ => ChargeType::PrePaid,
+    };
+    let months =
+        if to == ChargeType::PrePaid { Some(period_months(p, "Period", "PeriodUnit")?.unwrap_or(1)) } else { None };
+    let dry_run = p.bool("DryRun")?.unwrap_or(false);
+    let fees = c.cp.convert_charge_type(c.account_id, &ids, to, months, dry_run)?;
+    let currency = c.cp.prices()?.currency.clone();
+    let fee: Vec<Value> = fees
+        .iter()
+        .map(|(id, cents)| json!({"InstanceId": id, "Fee": format!("{:.2}", *cents as f64 / 100.0), "Currency": currency}))
+        .collect();
+    Ok(json!({"OrderId": format!("{}-charge-{}", ids[0], to.as_str()), "FeeOfInstances": {"FeeOfInstance": fee}}))
 }
 
 /// ModifyInstanceAutoRenewAttribute: turn auto-renewal on (with a duration) or off.

@@ -87,24 +87,31 @@ pub struct UpOptions {
     pub config: Config,
 }
 
+/// The catalog and price book a configuration names (the built-in ones by default); the price
+/// book must price the configured region.
+pub fn load_catalog_and_prices(config: &Config) -> anyhow::Result<(Catalog, feiyun_billing::prices::PriceBook)> {
+    let catalog_text = match &config.catalog {
+        Some(p) => fs::read_to_string(p).with_context(|| format!("cannot read catalog {p}"))?,
+        None => BUILTIN_CATALOG.to_string(),
+    };
+    let catalog = Catalog::from_toml(&catalog_text)?;
+    let prices_text = match &config.prices {
+        Some(p) => fs::read_to_string(p).with_context(|| format!("cannot read price book {p}"))?,
+        None => BUILTIN_PRICES.to_string(),
+    };
+    let prices = feiyun_billing::prices::PriceBook::from_toml(&prices_text)?;
+    prices.region(&config.region.id).with_context(|| {
+        format!("the price book has no prices for region {}; add a [[region]] with that id", config.region.id)
+    })?;
+    Ok((catalog, prices))
+}
+
 /// Run a one-machine region in the foreground until Ctrl-C or SIGTERM. Instances keep running
 /// after it returns.
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let dd = DataDir::new(&opts.data_dir);
     let (store, sealer) = dd.open()?;
-    let catalog_text = match &opts.config.catalog {
-        Some(p) => fs::read_to_string(p).with_context(|| format!("cannot read catalog {p}"))?,
-        None => BUILTIN_CATALOG.to_string(),
-    };
-    let catalog = Catalog::from_toml(&catalog_text)?;
-    let prices_text = match &opts.config.prices {
-        Some(p) => fs::read_to_string(p).with_context(|| format!("cannot read price book {p}"))?,
-        None => BUILTIN_PRICES.to_string(),
-    };
-    let prices = feiyun_billing::prices::PriceBook::from_toml(&prices_text)?;
-    prices.region(&opts.config.region.id).with_context(|| {
-        format!("the price book has no prices for region {}; add a [[region]] with that id", opts.config.region.id)
-    })?;
+    let (catalog, prices) = load_catalog_and_prices(&opts.config)?;
     let Some(runc) = find_runc() else { bail!("runc is not installed: install it (Debian: apt-get install runc)") };
     let Some(busybox) = find_busybox() else {
         bail!("busybox is not installed: install it (Debian: apt-get install busybox-static)")
