@@ -4,7 +4,7 @@
 //! key. Intervals are derived from the log alone: replaying an event (same key) or replaying the
 //! whole log changes nothing.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashMap;
 
 pub use feiyun_domain::usage::{Charge, EventKind, UsageEvent};
 
@@ -47,16 +47,18 @@ impl Interval {
 /// Billable intervals from an event log, cut at `until_s` for what is still open.
 /// Events are ordered by (time, kind, key) per instance; a duplicate key is dropped.
 pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
-    let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
-    let mut by_instance: BTreeMap<&str, Vec<&UsageEvent>> = BTreeMap::new();
+    let mut by_instance: HashMap<&str, Vec<&UsageEvent>> = HashMap::new();
     for e in events {
-        if seen.insert(e.key.as_str()) {
-            by_instance.entry(e.instance_id.as_str()).or_default().push(e);
-        }
+        by_instance.entry(e.instance_id.as_str()).or_default().push(e);
     }
+    let mut instances: Vec<(&str, Vec<&UsageEvent>)> = by_instance.into_iter().collect();
+    instances.sort_unstable_by_key(|(id, _)| *id);
     let mut out = Vec::new();
-    for (_, mut evs) in by_instance {
+    for (_, mut evs) in instances {
         evs.sort_by(|a, b| (a.at_s, a.kind, &a.key).cmp(&(b.at_s, b.kind, &b.key)));
+        // A replayed event has the same key as the original: keep one. Keys are per instance and
+        // an event's key fixes its instant and kind, so duplicates sort next to each other.
+        evs.dedup_by(|a, b| a.key == b.key);
         let mut compute_since: Option<i64> = None;
         let mut disk_since: Option<i64> = None;
         let mut released = false;
