@@ -1,0 +1,272 @@
+//! Total cost of ownership: an own data center against renting the same workload on Feiyun.
+//!
+//! Owns the plan format ([`plan::Plan`]), the subscription terms ([`terms::SubscriptionTerms`]),
+//! the workload as concurrency curves per instance type ([`workload`]), the three ways of renting
+//! priced from the region's price book ([`rent`]), owning with servers sized by the real
+//! scheduler ([`own`]), present values and the break-even point ([`report`]), and a table and an
+//! SVG chart of the result ([`render`]). `docs/tco.md` states every formula.
+//!
+//! Money is never a float: amounts are integer micro-units, decimals in the plan are strings, and
+//! every division rounds half away from zero at a documented place ([`calc`]). The only float is
+//! a chart's pixel coordinates.
+//!
+//! Must not: read the clock, files or the network, or draw randomness — a plan, a price book, a
+//! catalog and an optional trace go in, a [`Report`] comes out, the same every time.
+#![forbid(unsafe_code)]
+
+pub mod calc;
+pub mod own;
+pub mod plan;
+pub mod render;
+pub mod rent;
+pub mod report;
+pub mod terms;
+pub mod workload;
+
+pub use feiyun_billing::prices::PriceBook;
+use feiyun_billing::prices::PriceError;
+use feiyun_domain::catalog::Catalog;
+use feiyun_sim::TraceRequest;
+
+use calc::{div_round, format_micros, MICRO};
+pub use plan::Plan;
+pub use render::{chart, table};
+pub use report::Report;
+use report::{ServerSizing, TypeSummary, WorkloadSummary, YearFlows};
+pub use terms::SubscriptionTerms;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TcoError {
+    #[error("Plan is not valid: {0}")]
+    Parse(String),
+    #[error("Plan field {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error(transparent)]
+    Prices(#[from] PriceError),
+    #[error("No workload: add [[workload]] entries to the plan or give a trace")]
+    NoWorkload,
+    #[error("The plan has [[workload]] entries and a trace was given; use one or the other")]
+    TwoWorkloads,
+    #[error("Trace: {0}")]
+    Trace(String),
+    #[error("Amounts or counts too large to compute exactly")]
+    TooLarge,
+}
+
+impl TcoError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TcoError {
+        TcoError::Invalid { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Parses `plan_text` and compares owning with renting in `region` of `prices`. The workload is
+/// the plan's `[[workload]]` entries or, instead, `trace`.
+pub fn evaluate(
+    plan_text: &str,
+    prices: &PriceBook,
+    region: &str,
+    catalog: &Catalog,
+    trace: Option<&[TraceRequest]>,
+) -> Result<Report, TcoError> {
+    evaluate_plan(&Plan::from_toml(plan_text)?, prices, region, catalog, trace)
+}
+
+/// [`evaluate`] for a plan already parsed.
+pub fn evaluate_plan(
+    plan: &Plan,
+    prices: &PriceBook,
+    region: &str,
+    catalog: &Catalog,
+    trace: Option<&[TraceRequest]>,
+) -> Result<Report, TcoError> {
+    plan.validate()?;
+    let book = prices.region(region)?;
+    if book.currency != plan.currency {
+        return Err(TcoError::invalid(
+            "currency",
+            format!("the price book of {region} is in {}, the plan in {}", book.currency, plan.currency),
+        ));
+    }
+    let workload = match (plan.workload.is_empty(), trace) {
+        (false, Some(_)) => return Err(TcoError::TwoWorkloads),
+        (true, None) => return Err(TcoError::NoWorkload),
+        (false, None) => workload::steady(plan, catalog, book)?,
+        (true, Some(t)) => workload::from_trace(plan, catalog, book, t)?,
+    };
+
+    let growth = |year| rent::Growth::of(plan.growth.0, year);
+    let scheduler = own::size(plan, &workload)?;
+    let servers = &plan.own.servers;
+    let needed: Vec<u64> = match servers.count {
+        Some(c) => (1..=plan.years).map(|y| growth(y).scale(c)).collect::<Result<_, _>>()?,
+        None => scheduler.clone(),
+    };
+    let needed: Vec<u64> = needed.iter().map(|n| n.saturating_add(servers.spares)).collect();
+    let own_years = own::years(plan, &needed)?;
+
+    let (terms, terms_from) = match &plan.rent.subscription {
+        Some(t) => (*t, "plan"),
+        None => (SubscriptionTerms::from_book(&book.subscription), "price book"),
+    };
+    terms.validate("the price book's subscription terms")?;
+    let terms = &terms;
+    let mut years = Vec::with_capacity(own_years.len());
+    for (i, own) in own_years.into_iter().enumerate() {
+        let year = i as u32 + 1;
+        let by_type = workload
+            .usages
+            .iter()
+            .map(|u| rent::type_year(u, workload.period_s, growth(year), terms))
+            .collect::<Result<Vec<_>, _>>()?;
+        years.push(YearFlows { own, by_type, extras: rent::extras(plan, book, year)? });
+    }
+    let assembled = report::assemble(years, plan.cost_of_capital.0)?;
+
+    let instance_types = workload
+        .usages
+        .iter()
+        .map(|u| TypeSummary {
+            instance_type: u.instance_type.clone(),
+            vcpus: u.vcpus,
+            memory_gib: format_micros(div_round(i128::from(u.memory_mib) * MICRO, 1024)),
+            gpus: u.gpus,
+            hourly_price: format_micros(u.hourly),
+            year_subscription_price: format_micros(div_round(u.hourly * terms.year_hours_micros(), MICRO)),
+        })
+        .collect();
+    Ok(Report {
+        currency: plan.currency.clone(),
+        region: region.to_string(),
+        years: plan.years,
+        cost_of_capital: plan.cost_of_capital,
+        growth: plan.growth,
+        subscription_terms: *terms,
+        subscription_terms_from: terms_from,
+        subscribe_above_hours: format_micros(terms.year_hours_micros()),
+        workload: WorkloadSummary {
+            source: if workload.trace.is_some() { "trace" } else { "steady" },
+            period_hours: format_micros(div_round(i128::from(workload.period_s) * MICRO, 3600)),
+            trace: workload.trace.clone(),
+            instance_types,
+        },
+        servers: ServerSizing {
+            vcpus: servers.vcpus,
+            memory_gib: servers.memory_gib,
+            gpus: servers.gpus,
+            spares: servers.spares,
+            sized_by: if servers.count.is_some() { "plan" } else { "scheduler" },
+            scheduler,
+        },
+        by_year: assembled.rows,
+        total: assembled.total,
+        total_present_value: assembled.total_present_value,
+        break_even: assembled.break_even,
+        monthly: assembled.monthly,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::MINIMAL;
+
+    fn shipped() -> (Catalog, PriceBook) {
+        let catalog = Catalog::from_toml(include_str!("../../../catalog/instance-types.toml")).expect("catalog");
+        let prices = PriceBook::from_toml(include_str!("../../../catalog/prices.toml")).expect("prices");
+        (catalog, prices)
+    }
+
+    fn without_workload() -> String {
+        MINIMAL.replace("[[workload]]\ninstance_type = \"ecs.g7.large\"\ncount = 10\n", "")
+    }
+
+    /// `n` ecs.g7.large requests from `from` to `to` seconds of the day.
+    fn requests(n: usize, from: u64, to: u64) -> Vec<TraceRequest> {
+        let mut r = TraceRequest::new(from, Some(to - from), 2000, 8192);
+        r.instance_type = Some("ecs.g7.large".into());
+        vec![r; n]
+    }
+
+    fn compute(report: &Report) -> [String; 4] {
+        let t = &report.by_year[0].rent.by_type[0];
+        [t.payg, t.subscription, t.mix_subscription, t.mix_payg].map(|a| a.to_string())
+    }
+
+    /// The same peak of 8 instances, flat all day or 2 running all day with 6 more for 2 hours:
+    /// owning needs the same one server either way, but renting prices the idle time.
+    ///
+    /// Flat: 8 × 8,760 h × 0.5296 = 37,114.368 → 37,114.37 by the second; 8 × 3,943.4016 = 31,547.21 on
+    /// subscription; the mix subscribes all 8 levels. Peaky: (8 × 2 + 2 × 22) × 365 = 21,900 h →
+    /// 11,598.24 by the second, still 31,547.21 on subscription; the mix subscribes the 2 levels
+    /// running all day (7,886.80) and pays 6 × 730 h × 0.5296 = 2,319.65 by the second.
+    #[test]
+    fn a_trace_prices_peaks_and_idle_time() {
+        let (catalog, prices) = shipped();
+        let plan = Plan::from_toml(&without_workload()).expect("plan");
+        let flat = requests(8, 0, 86_400);
+        let mut peaky = requests(2, 0, 86_400);
+        peaky.extend(requests(6, 9 * 3600, 11 * 3600));
+
+        let f = evaluate_plan(&plan, &prices, "cn-local", &catalog, Some(&flat)).expect("flat");
+        assert_eq!(compute(&f), ["37114.37", "31547.21", "31547.21", "0.00"]);
+        let p = evaluate_plan(&plan, &prices, "cn-local", &catalog, Some(&peaky)).expect("peaky");
+        assert_eq!(compute(&p), ["11598.24", "31547.21", "7886.80", "2319.65"]);
+        assert_eq!(p.by_year[0].rent.by_type[0].subscribed, 2);
+        assert_eq!(p.workload.source, "trace");
+        assert_eq!(p.workload.period_hours, "24");
+
+        // Flat: subscription is the cheapest pure way; peaky: pay-as-you-go is, and the mix beats both.
+        let (fy, py) = (&f.by_year[0].total, &p.by_year[0].total);
+        assert!(fy.subscription < fy.payg && fy.mix == fy.subscription);
+        assert!(py.payg < py.subscription && py.mix < py.payg);
+        // Owning does not care: one 32-vCPU server holds the peak of 16 vCPUs either way.
+        assert_eq!(f.servers.scheduler, vec![1, 1, 1]);
+        assert_eq!(p.servers.scheduler, vec![1, 1, 1]);
+        assert_eq!(f.by_year[0].total.own, p.by_year[0].total.own);
+    }
+
+    #[test]
+    fn workload_errors() {
+        let (catalog, prices) = shipped();
+        let steady = Plan::from_toml(MINIMAL).expect("plan");
+        let empty = Plan::from_toml(&without_workload()).expect("plan");
+        let trace = requests(1, 0, 3600);
+        let eval = |p: &Plan, region: &str, t: Option<&[TraceRequest]>| {
+            evaluate_plan(p, &prices, region, &catalog, t).expect_err("fails").to_string()
+        };
+        assert!(eval(&steady, "cn-local", Some(&trace)).contains("use one or the other"));
+        assert!(eval(&empty, "cn-local", None).contains("No workload"));
+        assert!(eval(&steady, "cn-nowhere", None).contains("cn-nowhere"));
+        let mut usd = steady.clone();
+        usd.currency = "USD".into();
+        assert!(eval(&usd, "cn-local", None).contains("Plan field currency"));
+        let mut small = steady.clone();
+        small.own.servers.vcpus = 1;
+        let e = eval(&small, "cn-local", None);
+        assert!(e.contains("own.servers") && e.contains("do not fit on one server"), "{e}");
+        let mut disk = steady.clone();
+        disk.rent.disk = Some(plan::RentDisk { category: "floppy".into(), gib: 1 });
+        assert!(eval(&disk, "cn-local", None).contains("rent.disk.category"));
+        let e = evaluate(&MINIMAL.replace("ecs.g7.large", "ecs.nope"), &prices, "cn-local", &catalog, None)
+            .expect_err("unknown type")
+            .to_string();
+        assert_eq!(e, "Plan field workload[0].instance_type: unknown instance type \"ecs.nope\"");
+    }
+
+    /// Explicit server counts are grown like the workload; spares are added on top.
+    #[test]
+    fn planned_servers_grow_and_spares_are_added() {
+        let (catalog, prices) = shipped();
+        let text = MINIMAL
+            .replace("vcpus = 32", "count = 3\nspares = 1\nvcpus = 32")
+            .replace("cost_of_capital = \"0\"", "cost_of_capital = \"0\"\ngrowth = \"0.5\"");
+        let r = evaluate(&text, &prices, "cn-local", &catalog, None).expect("report");
+        let needed: Vec<u64> = r.by_year.iter().map(|y| y.own.year.servers_needed).collect();
+        // 3, 4.5 → 5, 6.75 → 7; plus one spare.
+        assert_eq!(needed, vec![4, 6, 8]);
+        assert_eq!(r.servers.sized_by, "plan");
+        // The scheduler's view is still reported: 10, 15, 23 g7.large on 32-vCPU servers.
+        assert_eq!(r.servers.scheduler, vec![1, 1, 2]);
+    }
+}
+

@@ -1,0 +1,206 @@
+//! A report for people: a plain-text table, year by year, and an SVG chart of cumulative costs.
+
+use std::fmt::Write as _;
+
+use feiyun_sim::plot::{svg_chart, Series};
+
+use crate::calc::{format_micros, Amount};
+use crate::report::{BreakEven, Columns, Report, YearRow};
+
+const LABEL: usize = 34;
+const CELL: usize = 16;
+
+fn percent(d: crate::calc::Decimal) -> String {
+    format!("{}%", format_micros(d.0 * 100))
+}
+
+struct Table<'a> {
+    out: String,
+    rows: &'a [YearRow],
+}
+
+impl Table<'_> {
+    fn heading(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+    }
+
+    fn counts(&mut self, label: &str, f: impl Fn(&YearRow) -> u64) {
+        let _ = write!(self.out, "  {label:<LABEL$}");
+        for r in self.rows {
+            let _ = write!(self.out, "{:>CELL$}", f(r));
+        }
+        let _ = writeln!(self.out);
+    }
+
+    /// A line of amounts and their total; all-zero lines are left out unless `always`.
+    fn money(&mut self, label: &str, always: bool, total: bool, f: impl Fn(&YearRow) -> Amount) {
+        let values: Vec<Amount> = self.rows.iter().map(&f).collect();
+        if !always && values.iter().all(|v| *v == Amount::ZERO) {
+            return;
+        }
+        let _ = write!(self.out, "  {label:<LABEL$}");
+        for v in &values {
+            let _ = write!(self.out, "{:>CELL$}", v.grouped());
+        }
+        if total {
+            let _ = write!(self.out, "{:>CELL$}", values.iter().copied().sum::<Amount>().grouped());
+        }
+        let _ = writeln!(self.out);
+    }
+
+    /// The four columns as lines; `total` adds a total (meaningless for cumulative amounts).
+    fn columns(&mut self, title: &str, total: bool, f: impl Fn(&YearRow) -> Columns) {
+        self.heading(title);
+        self.money("own", true, total, |r| f(r).own);
+        self.money("rent, pay-as-you-go", true, total, |r| f(r).payg);
+        self.money("rent, subscription", true, total, |r| f(r).subscription);
+        self.money("rent, mix", true, total, |r| f(r).mix);
+    }
+}
+
+fn break_even_line(label: &str, b: &BreakEven) -> String {
+    let diff = if b.difference < Amount::ZERO {
+        format!("owning saves {} over the horizon", (-b.difference).grouped())
+    } else {
+        format!("owning costs {} more over the horizon", b.difference.grouped())
+    };
+    format!("Break-even ({label}, against renting as {}): {}; {diff}", b.against.name(), b.summary)
+}
+
+/// The report as a fixed-width table (amounts with thousands separators, two decimals).
+pub fn table(r: &Report) -> String {
+    let mut t = Table { out: String::new(), rows: &r.by_year };
+    let _ = writeln!(
+        t.out,
+        "Own data center vs renting on Feiyun, {} years, {} (region {})",
+        r.years, r.currency, r.region
+    );
+    let _ = writeln!(
+        t.out,
+        "Workload: {} ({} h period, repeated all year); growth {} a year; cost of capital {}",
+        r.workload.source,
+        r.workload.period_hours,
+        percent(r.growth),
+        percent(r.cost_of_capital)
+    );
+    let s = &r.servers;
+    let packed = s.scheduler.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+    let used = if s.sized_by == "plan" { "; the plan's own.servers.count is used instead" } else { "" };
+    let _ = writeln!(
+        t.out,
+        "Servers: {} vCPUs, {} GiB, {} GPUs each; the scheduler packs each year's workload onto {packed}{used}; plus {} spare(s)",
+        s.vcpus, s.memory_gib, s.gpus, s.spares
+    );
+    let _ = writeln!(
+        t.out,
+        "Subscription ({}): {} h a month, {} off a month, {} off a year; the mix subscribes a level used over {} h a year",
+        r.subscription_terms_from,
+        r.subscription_terms.hours_per_month,
+        percent(r.subscription_terms.month_discount),
+        percent(r.subscription_terms.year_discount),
+        r.subscribe_above_hours
+    );
+    let _ = writeln!(t.out);
+    let _ = write!(t.out, "  {:<LABEL$}", "");
+    for row in &r.by_year {
+        let _ = write!(t.out, "{:>CELL$}", format!("Year {}", row.year));
+    }
+    let _ = writeln!(t.out, "{:>CELL$}", "Total");
+
+    t.heading("Own");
+    t.counts("servers in service", |y| y.own.year.servers_in_service);
+    t.counts("servers bought", |y| y.own.year.servers_bought);
+    t.money("servers", false, true, |y| y.own.year.capex.servers);
+    t.money("storage", false, true, |y| y.own.year.capex.storage);
+    t.money("switches", false, true, |y| y.own.year.capex.switches);
+    t.money("racks", false, true, |y| y.own.year.capex.racks);
+    t.money("disaster recovery (capex)", false, true, |y| y.own.year.capex.dr);
+    t.money("resale at end of life", false, true, |y| y.own.year.resale);
+    t.money("power", false, true, |y| y.own.year.opex.power);
+    t.money("colocation", false, true, |y| y.own.year.opex.colocation);
+    t.money("bandwidth", false, true, |y| y.own.year.opex.bandwidth);
+    t.money("staff", false, true, |y| y.own.year.opex.staff);
+    t.money("licences", false, true, |y| y.own.year.opex.licences);
+    t.money("disaster recovery (running)", false, true, |y| y.own.year.opex.dr);
+    t.money("migration", false, true, |y| y.own.year.migration);
+    t.money("terminal value", false, true, |y| y.own.year.terminal_value);
+    t.money("total", true, true, |y| y.total.own);
+
+    t.heading("Rent on Feiyun");
+    if let Some(first) = r.by_year.first() {
+        for (i, ty) in first.rent.by_type.iter().enumerate() {
+            t.counts(&format!("{} at peak", ty.instance_type), |y| y.rent.by_type.get(i).map_or(0, |x| x.peak));
+            t.counts(&format!("{} subscribed in mix", ty.instance_type), |y| {
+                y.rent.by_type.get(i).map_or(0, |x| x.subscribed)
+            });
+        }
+    }
+    t.money("compute, pay-as-you-go", true, true, |y| y.rent.payg.compute_payg);
+    t.money("compute, subscription", true, true, |y| y.rent.subscription.compute_subscription);
+    t.money("compute, mix: subscribed part", true, true, |y| y.rent.mix.compute_subscription);
+    t.money("compute, mix: by the second", true, true, |y| y.rent.mix.compute_payg);
+    t.money("bandwidth", false, true, |y| y.rent.extras.bandwidth);
+    t.money("disks", false, true, |y| y.rent.extras.disk);
+    t.money("staff", false, true, |y| y.rent.extras.staff);
+    t.money("migration", false, true, |y| y.rent.extras.migration);
+    t.money("total, pay-as-you-go", true, true, |y| y.total.payg);
+    t.money("total, subscription", true, true, |y| y.total.subscription);
+    t.money("total, mix", true, true, |y| y.total.mix);
+
+    t.columns("Present value (discounted at the cost of capital)", true, |y| y.present_value);
+    t.columns("Cumulative", false, |y| y.cumulative);
+    t.columns("Cumulative present value", false, |y| y.cumulative_present_value);
+    let mut out = t.out;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", break_even_line("nominal", &r.break_even.nominal));
+    let _ = writeln!(out, "{}", break_even_line("present value", &r.break_even.present_value));
+    out
+}
+
+/// Amounts paid at the start and at the end of a year, per column: they are drawn as steps.
+fn jumps(row: &YearRow) -> (Columns, Columns) {
+    let (own, rent) = (&row.own.year, &row.rent);
+    let start = Columns {
+        own: own.upfront(),
+        payg: rent.payg.compute_subscription + rent.extras.migration,
+        subscription: rent.subscription.compute_subscription + rent.extras.migration,
+        mix: rent.mix.compute_subscription + rent.extras.migration,
+    };
+    let end = Columns { own: own.terminal_value, ..Columns::default() };
+    (start, end)
+}
+
+/// Cumulative nominal cost of owning and of each way of renting, month by month, in thousands;
+/// what is paid at the start of a year (and the terminal value at the end) is a vertical step.
+pub fn chart(r: &Report) -> String {
+    let thousands = |a: Amount| a.to_f64_for_chart() / 1000.0;
+    let line = |name: &str, f: fn(&Columns) -> Amount| {
+        let mut points = vec![(0.0, 0.0)];
+        let mut before = Amount::ZERO;
+        for (y, row) in r.by_year.iter().enumerate() {
+            let (start, end) = jumps(row);
+            let x0 = y as f64;
+            points.push((x0, thousands(before + f(&start))));
+            for m in 1..=12usize {
+                let Some(month) = r.monthly.get(y * 12 + m - 1) else { break };
+                let v = f(&month.cumulative);
+                let x = x0 + m as f64 / 12.0;
+                if m == 12 && f(&end) != Amount::ZERO {
+                    points.push((x, thousands(v - f(&end))));
+                }
+                points.push((x, thousands(v)));
+                before = v;
+            }
+        }
+        Series { name: name.to_string(), points }
+    };
+    let series = [
+        line("own", |c| c.own),
+        line("rent, pay-as-you-go", |c| c.payg),
+        line("rent, subscription", |c| c.subscription),
+        line("rent, mix", |c| c.mix),
+    ];
+    let title =
+        format!("Cumulative cost, own vs rent ({} years; break-even: {})", r.years, r.break_even.nominal.summary);
+    svg_chart(&title, "years", &series, &format!("cumulative cost (thousand {})", r.currency), &[], "")
+}
