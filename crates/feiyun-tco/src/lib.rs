@@ -270,3 +270,151 @@ mod tests {
     }
 }
 
+/// docs/tco.md works `docs/tco-example.toml` through by hand; this keeps the two in step.
+#[cfg(test)]
+mod worked_example {
+    use super::*;
+    use crate::calc::Amount;
+
+    const DOC: &str = include_str!("../../../docs/tco.md");
+    const PLAN: &str = include_str!("../../../docs/tco-example.toml");
+
+    fn report() -> Report {
+        let catalog = Catalog::from_toml(include_str!("../../../catalog/instance-types.toml")).expect("catalog");
+        let prices = PriceBook::from_toml(include_str!("../../../catalog/prices.toml")).expect("prices");
+        evaluate(PLAN, &prices, "cn-local", &catalog, None).expect("the example evaluates")
+    }
+
+    /// `got` is the hand-computed `want` (written as in the doc: thousands separated, whole
+    /// amounts without cents), and the doc states `want`.
+    fn check(what: &str, got: impl ToString, want: &str) {
+        let plain = want.replace(',', "");
+        let got = got.to_string();
+        let got = if plain.contains('.') { got.as_str() } else { got.trim_end_matches(".00") };
+        assert_eq!(got, plain, "{what}");
+        assert!(DOC.contains(want), "docs/tco.md does not state {what} = {want}");
+    }
+
+    fn a(x: Amount) -> String {
+        x.to_string()
+    }
+
+    #[test]
+    fn the_doc_prints_what_the_command_prints() {
+        let marker = "<!-- tco-example-output -->\n```text\n";
+        let start = DOC.find(marker).expect("marker in docs/tco.md") + marker.len();
+        let end = start + DOC[start..].find("```\n").expect("end of block");
+        assert_eq!(&DOC[start..end], table(&report()), "rerun `feiyun tco --input docs/tco-example.toml` into the doc");
+    }
+
+    #[test]
+    fn every_number_of_the_worked_example() {
+        let r = report();
+        let ty = &r.workload.instance_types[0];
+        check("hourly price", &ty.hourly_price, "0.5296");
+        check("yearly subscription of one instance", &ty.year_subscription_price, "3,943.4016");
+        check("subscription hours a year", &r.subscribe_above_hours, "7,446");
+
+        let hours = ["1,051,200", "1,156,320", "1,274,580"];
+        let peaks = [140, 154, 170];
+        let subscribed = [100, 110, 121];
+        let payg = ["556,715.52", "612,387.07", "675,017.57"];
+        let sub = ["552,076.22", "607,283.85", "670,378.27"];
+        let mix_sub = ["394,340.16", "433,774.18", "477,151.59"];
+        let mix_payg = ["92,785.92", "102,064.51", "113,662.75"];
+        for (i, y) in r.by_year.iter().enumerate() {
+            let t = &y.rent.by_type[0];
+            check("instance-hours", &t.instance_hours, hours[i]);
+            assert_eq!((t.peak, t.subscribed), (peaks[i], subscribed[i]), "year {}", i + 1);
+            check("pay-as-you-go", a(t.payg), payg[i]);
+            check("subscription", a(t.subscription), sub[i]);
+            check("mix, subscribed", a(t.mix_subscription), mix_sub[i]);
+            check("mix, by the second", a(t.mix_payg), mix_payg[i]);
+            let e = &y.rent.extras;
+            check("rent bandwidth", a(e.bandwidth), "101,309.40");
+            check("rent disk", a(e.disk), "124,686.34");
+            check("rent staff", a(e.staff), "30,000.00");
+            check("rent spread extras", a(e.spread()), "255,995.74");
+        }
+        let rent_totals = [
+            ["822,711.26", "818,071.96", "753,121.82"],
+            ["868,382.81", "863,279.59", "791,834.43"],
+            ["931,013.31", "926,374.01", "846,810.08"],
+        ];
+        for (y, want) in r.by_year.iter().zip(rent_totals) {
+            check("rent pay-as-you-go", a(y.total.payg), want[0]);
+            check("rent subscription", a(y.total.subscription), want[1]);
+            check("rent mix", a(y.total.mix), want[2]);
+        }
+
+        assert_eq!(r.servers.scheduler, vec![5, 5, 6]);
+        let own: Vec<&own::OwnYear> = r.by_year.iter().map(|y| &y.own.year).collect();
+        assert_eq!(
+            own.iter().map(|o| (o.servers_in_service, o.servers_bought)).collect::<Vec<_>>(),
+            [(6, 6), (6, 0), (7, 1)]
+        );
+        assert!(own.iter().all(|o| o.switches_in_service == 2 && o.racks_in_service == 1));
+        let c = &own[0].capex;
+        check("servers", a(c.servers), "360,000");
+        check("storage", a(c.storage), "60,000");
+        check("switches", a(c.switches), "30,000");
+        check("DR capex", a(c.dr), "45,000");
+        check("capex", a(c.total), "495,000");
+        check("year-3 capex", a(own[2].capex.total), "66,000");
+        assert!(own.iter().all(|o| o.resale == Amount::ZERO));
+        for (o, power, licences, dr, total) in [
+            (own[0], "34,689.60", "17,000.00", "21,968.96", "331,658.56"),
+            (own[2], "39,945.60", "19,000.00", "22,694.56", "339,640.16"),
+        ] {
+            check("power", a(o.opex.power), power);
+            check("colocation", a(o.opex.colocation), "48,000.00");
+            check("bandwidth", a(o.opex.bandwidth), "60,000.00");
+            check("staff", a(o.opex.staff), "150,000.00");
+            check("licences", a(o.opex.licences), licences);
+            check("DR running", a(o.opex.dr), dr);
+            check("running costs", a(o.opex.total), total);
+        }
+        check("migration", a(own[0].migration), "30,000");
+        check("terminal value", a(own[2].terminal_value), "-275,880.00");
+        for (o, want) in own.iter().zip(["856,658.56", "331,658.56", "129,760.16"]) {
+            check("owning total", a(o.total), want);
+        }
+
+        let pv = |y: usize| &r.by_year[y].present_value;
+        check("own PV year 1", a(pv(0).own), "844,374.91");
+        check("own PV year 3", a(pv(2).own), "117,983.92");
+        check("mix PV year 2", a(pv(1).mix), "720,900.87");
+        let f = &r.by_year[2].discount_factors;
+        check("start factor year 3", &f.start, "0.857338820301783265");
+        check("spread factor year 3", &f.spread, "0.825585530660976477");
+        check("end factor year 3", &f.end, "0.793832241020169690");
+
+        for (got, want) in [
+            (r.total.own, "1,318,077.28"),
+            (r.total.payg, "2,622,107.38"),
+            (r.total.subscription, "2,607,725.56"),
+            (r.total.mix, "2,391,766.33"),
+            (r.total_present_value.own, "1,258,076.34"),
+            (r.total_present_value.payg, "2,335,520.19"),
+            (r.total_present_value.subscription, "2,385,232.29"),
+            (r.total_present_value.mix, "2,175,370.13"),
+        ] {
+            check("total", a(got), want);
+        }
+
+        let m = |i: usize| &r.monthly[i].cumulative;
+        check("own after month 12", a(m(11).own), "856,658.56");
+        check("mix after month 12", a(m(11).mix), "753,121.82");
+        check("own after month 13", a(m(12).own), "884,296.77");
+        check("mix after month 13", a(m(12).mix), "1,216,734.35");
+        assert_eq!(r.monthly.len(), 36);
+        assert_eq!(m(35), &r.total, "the months add up to the years");
+        for b in [&r.break_even.nominal, &r.break_even.present_value] {
+            assert_eq!((b.against, b.year, b.month_of_year), (report::Renting::Mix, Some(2), Some(1)));
+        }
+        assert_eq!(r.break_even.nominal.summary, "year 2, month 1");
+        assert!(DOC.contains("break-even is year 2, month 1"));
+        check("saving", a(-r.break_even.nominal.difference), "1,073,689.05");
+        check("saving in present value", a(-r.break_even.present_value.difference), "917,293.79");
+    }
+}
