@@ -12,6 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use feiyun_server::{Config, DataDir};
 use serde_json::json;
 
+mod tco;
+
 const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
 
 #[derive(Parser)]
@@ -69,6 +71,9 @@ enum Cmd {
         #[arg(long)]
         no_timing: bool,
     },
+    /// Compare owning a data center with renting the same workload on Feiyun, year by year:
+    /// a table, a JSON report and a chart, with the break-even point (see docs/tco.md).
+    Tco(tco::TcoArgs),
     /// Work with workload traces for replay.
     Trace {
         #[command(subcommand)]
@@ -165,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Ecs(args) => ecs(args),
+        Cmd::Tco(args) => tco::run(args),
         Cmd::Replay { trace, hosts, policy, seed: _, out, baselines, no_timing } => {
             use feiyun_scheduler::cluster::Policy;
             let policy = Policy::parse(&policy).with_context(|| format!("unknown policy {policy:?}"))?;
