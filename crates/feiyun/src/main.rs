@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use feiyun_server::{Config, DataDir};
 use serde_json::json;
 
+mod billing;
 mod tco;
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
@@ -74,6 +75,12 @@ enum Cmd {
     /// Compare owning a data center with renting the same workload on Feiyun, year by year:
     /// a table, a JSON report and a chart, with the break-even point (see docs/tco.md).
     Tco(tco::TcoArgs),
+    /// Balances and invoices: `feiyun billing topup ACCOUNT AMOUNT`, `feiyun billing invoice
+    /// ACCOUNT --month YYYY-MM [--csv]`.
+    Billing {
+        #[command(subcommand)]
+        command: billing::BillingCmd,
+    },
     /// Work with workload traces for replay.
     Trace {
         #[command(subcommand)]
@@ -171,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Ecs(args) => ecs(args),
         Cmd::Tco(args) => tco::run(args),
+        Cmd::Billing { command } => billing::run(command),
         Cmd::Replay { trace, hosts, policy, seed: _, out, baselines, no_timing } => {
             use feiyun_scheduler::cluster::Policy;
             let policy = Policy::parse(&policy).with_context(|| format!("unknown policy {policy:?}"))?;
