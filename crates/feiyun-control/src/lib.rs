@@ -269,6 +269,11 @@ impl ControlPlane {
         &self.setup.hosts
     }
 
+    /// The whole price book loaded at start.
+    pub fn price_book(&self) -> &feiyun_billing::prices::PriceBook {
+        &self.prices
+    }
+
     pub fn billing_setup(&self) -> &BillingSetup {
         &self.setup.billing
     }

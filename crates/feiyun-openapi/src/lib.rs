@@ -14,6 +14,7 @@
 pub mod bss;
 pub mod ecs;
 pub mod error;
+pub mod feiyun;
 pub mod params;
 pub mod sign;
 
@@ -25,6 +26,7 @@ pub fn product_of(version: &str) -> Option<&'static str> {
     match version {
         "2014-05-26" => Some("Ecs"),
         "2017-12-14" => Some("BssOpenApi"),
+        feiyun::VERSION => Some("Feiyun"),
         _ => None,
     }
 }

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use feiyun_control::{ControlPlane, NonceCheck};
 use feiyun_openapi::params::{form_decode, Params};
 use feiyun_openapi::sign::{claimed_key, verify, SignedRequest};
-use feiyun_openapi::{bss, ecs, product_of, request_id, ApiError};
+use feiyun_openapi::{bss, ecs, feiyun, product_of, request_id, ApiError};
 use serde_json::{json, Value};
 
 use crate::config::ApiConfig;
@@ -144,8 +144,13 @@ async fn serve(
     let product = product_of(&version)
         .ok_or_else(|| ApiError::new(400, "InvalidVersion", "Specified parameter Version is not valid."))?;
     let bss = product == "BssOpenApi";
+    let own = product == "Feiyun";
     *is_bss = bss;
-    let known = if bss { bss::ACTIONS } else { ecs::ACTIONS };
+    let known = match product {
+        "BssOpenApi" => bss::ACTIONS,
+        "Feiyun" => feiyun::ACTIONS,
+        _ => ecs::ACTIONS,
+    };
     if !known.contains(&action.as_str()) {
         return Err(ApiError::unknown_action());
     }
@@ -192,12 +197,15 @@ async fn serve(
     }
     let cp = api.cp.clone();
     let account = key.account_id.clone();
-    let mutating = !action.starts_with("Describe") && !action.starts_with("Get") && !action.starts_with("Query");
+    let mutating =
+        !own && !action.starts_with("Describe") && !action.starts_with("Get") && !action.starts_with("Query");
     let started = StdInstant::now();
     let act = action.clone();
     let host = host.to_string();
     let call = move || {
-        if bss {
+        if own {
+            feiyun::handle(&feiyun::Call { cp: &cp, action: &act, params: &params })
+        } else if bss {
             let name = cp.account(&account)?.map(|a| a.name).unwrap_or_default();
             bss::handle(&bss::Call {
                 cp: &cp,
@@ -212,7 +220,7 @@ async fn serve(
     };
     // Queries only read memory: answer them on the event loop. Changes, and bills (which read the
     // ledger and the usage log from the store), run off it.
-    let result = if mutating || bss {
+    let result = if mutating || bss || own {
         tokio::task::spawn_blocking(call).await.map_err(|_| ApiError::internal())?
     } else {
         call()
