@@ -75,9 +75,9 @@ class ServerFactory:
         self.servers: list[tuple[fe.FeiyunServer, list[dict]]] = []
         LOG_DIR.mkdir(exist_ok=True)
 
-    def new(self, name: str = "srv") -> fe.FeiyunServer:
+    def new(self, name: str = "srv", config: str | None = None) -> fe.FeiyunServer:
         data = self.base / name
-        srv = fe.FeiyunServer(data, log_path=LOG_DIR / f"{self.label}-{name}.log")
+        srv = fe.FeiyunServer(data, log_path=LOG_DIR / f"{self.label}-{name}.log", config=config)
         if srv.log_path.exists():
             srv.log_path.unlink()
         accounts: list[dict] = []
@@ -85,8 +85,9 @@ class ServerFactory:
         self.servers.append((srv, accounts))
         return srv
 
-    def start(self, name: str = "srv", settle: float = 0.0) -> fe.FeiyunServer:
-        srv = self.new(name)
+    def start(self, name: str = "srv", settle: float = 0.0, config: str | None = None) -> fe.FeiyunServer:
+        """``config``: region configuration TOML text for `feiyun up --config`."""
+        srv = self.new(name, config)
         srv.start(settle=settle)
         srv.accounts.append(srv.creds)  # type: ignore[attr-defined]
         return srv
@@ -128,7 +129,8 @@ def server():
 
 @pytest.fixture
 def make_server():
-    """Start private servers for tests that kill/restart them: ``srv = make_server('name')``."""
+    """Start private servers for tests that kill/restart them or need their own configuration:
+    ``srv = make_server('name')``, ``make_server('name', config=TOML_TEXT)``."""
     factory = ServerFactory("private")
     yield factory.start
     problems = factory.teardown()

@@ -7,6 +7,8 @@
   ``ApiError(status, code, data)`` on API errors:
     * ``TeaClient``  : alibabacloud-ecs20140526 (V3 by default, ``signature_algorithm='v2'`` optional);
                        ``client.sdk`` is the typed SDK client.
+    * ``BssClient``  : alibabacloud-bssopenapi20171214 (BssOpenApi 2017-12-14, same endpoint);
+                       ``client.sdk`` is the typed SDK client.
     * ``CoreClient`` : aliyun-python-sdk-core AcsClient (V2); ``client.acs`` is the AcsClient.
     * ``RawClient``  : requests + our own signers; ``client.send(...)`` returns the raw response.
 - runc helpers for checking what is really running on the host.
@@ -32,6 +34,7 @@ from pathlib import Path
 import requests
 
 API_VERSION = "2014-05-26"
+BSS_VERSION = "2017-12-14"
 REGION = "cn-local"
 ZONE = "cn-local-a"
 SMALL_TYPE = "ecs.t5-lc2m1.nano"
@@ -261,6 +264,45 @@ class TeaClient:
 
         req = um.OpenApiRequest(query=Utils.query(flatten(params or {})))
         p = um.Params(action=action, version=API_VERSION, protocol="HTTP", pathname="/", method="POST",
+                      auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
+        try:
+            res = self.sdk.call_api(p, req, self.runtime())
+        except Exception as e:  # noqa: BLE001
+            raise tea_error(e) from e
+        return res["body"]
+
+
+class BssClient(TeaClient):
+    """alibabacloud-bssopenapi20171214 (BssOpenApi 2017-12-14), pointed at the server like the ECS
+    tea client. ``call`` goes through the SDK's own call_api with Version 2017-12-14."""
+
+    def __init__(self, endpoint: str, ak: str, secret: str, algorithm: str | None = None):
+        from alibabacloud_bssopenapi20171214.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        cfg = Config(access_key_id=ak, access_key_secret=secret, region_id=REGION,
+                     endpoint=endpoint, protocol="http", read_timeout=60000, connect_timeout=5000)
+        if algorithm:
+            cfg.signature_algorithm = algorithm
+        self.sdk = Client(cfg)
+        self.endpoint = endpoint
+
+    def typed(self, method: str, request=None):
+        """A typed SDK method: typed('query_bill', QueryBillRequest(...)); typed('query_account_balance')
+        for the actions without a request model. Returns the body model."""
+        fn = getattr(self.sdk, method + "_with_options")
+        try:
+            res = fn(self.runtime()) if request is None else fn(request, self.runtime())
+        except Exception as e:  # noqa: BLE001
+            raise tea_error(e) from e
+        return res.body
+
+    def call(self, action: str, params: dict | None = None) -> dict:
+        from alibabacloud_tea_openapi import utils_models as um
+        from alibabacloud_tea_openapi.utils import Utils
+
+        req = um.OpenApiRequest(query=Utils.query(flatten(params or {})))
+        p = um.Params(action=action, version=BSS_VERSION, protocol="HTTP", pathname="/", method="POST",
                       auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
         try:
             res = self.sdk.call_api(p, req, self.runtime())
@@ -526,10 +568,13 @@ def free_port() -> int:
 
 
 class FeiyunServer:
-    def __init__(self, data_dir: Path, port: int | None = None, log_path: Path | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, log_path: Path | None = None,
+                 config: str | None = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}.log"
+        # Region configuration (TOML text) passed with `up --config`, kept beside the data dir.
+        self.config = config
         self.proc: subprocess.Popen | None = None
         self.ready_at = 0.0
         self.creds: dict | None = None
@@ -551,8 +596,12 @@ class FeiyunServer:
         self._log.flush()
         env = dict(os.environ)
         env.setdefault("FEIYUN_LOG", "info")
-        self.proc = subprocess.Popen([binary, "up", "--data-dir", str(self.data_dir), "--listen", self.endpoint],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        args = [binary, "up", "--data-dir", str(self.data_dir), "--listen", self.endpoint]
+        if self.config is not None:
+            cfg = self.data_dir.parent / f"{self.data_dir.name}.toml"
+            cfg.write_text(self.config)
+            args += ["--config", str(cfg)]
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self.wait_ready(timeout)
         self.ready_at = time.monotonic()
         time.sleep(settle)
@@ -628,6 +677,10 @@ class FeiyunServer:
         c = creds or self.creds
         return RawClient(self.endpoint, c["AccessKeyId"], c["AccessKeySecret"])
 
+    def bss(self, creds: dict | None = None, algorithm: str | None = None) -> BssClient:
+        c = creds or self.creds
+        return BssClient(self.endpoint, c["AccessKeyId"], c["AccessKeySecret"], algorithm)
+
     def cli(self, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([feiyun_bin(), *args], capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **(env or {})})
@@ -639,6 +692,15 @@ class FeiyunServer:
         for k in ("AccountName", "AccessKeyId", "AccessKeySecret"):
             assert isinstance(acct.get(k), str) and acct[k], acct
         return acct
+
+    def top_up(self, account_name: str, amount: str, reference: str | None = None) -> str:
+        """`feiyun billing topup ACCOUNT AMOUNT` (works while the server runs); returns its stdout."""
+        args = ["billing", "topup", account_name, amount, "--data-dir", str(self.data_dir)]
+        if reference is not None:
+            args += ["--reference", reference]
+        out = self.cli(*args)
+        assert out.returncode == 0, f"billing topup failed ({out.returncode}): {out.stdout} {out.stderr}"
+        return out.stdout
 
 
 def describe_by_tag(client, key: str, value: str, **extra) -> list[dict]:
