@@ -125,9 +125,11 @@ pub enum InvoiceError {
     Rating(#[from] RatingError),
 }
 
-/// Build the invoice of `cycle` from an account's whole ledger and usage log.
+/// Build the invoice of `cycle` from an account's whole ledger and usage log, with usage up to
+/// `now_s` (a month not over yet has no usage after now).
 #[allow(clippy::too_many_arguments)]
 pub fn invoice(
+    now_s: i64,
     account_name: &str,
     account_id: &str,
     cycle: &str,
@@ -158,7 +160,7 @@ pub fn invoice(
         opening_cents: position(&before).balance_cents,
         closing_cents: position(&through).balance_cents,
         entries,
-        lines: lines(events, from, to, prices, size, market)?,
+        lines: lines(events, from, to.min(now_s), prices, size, market)?,
     })
 }
 
@@ -375,7 +377,12 @@ mod tests {
                 detail: "pay-as-you-go usage".into(),
             },
         ];
-        let inv = invoice("alice", "a", "2026-11", "CNY", &ledger, &log, p, &size, &Market::default()).expect("ok");
+        let inv =
+            invoice(i64::MAX, "alice", "a", "2026-11", "CNY", &ledger, &log, p, &size, &Market::default()).expect("ok");
+        // While the month is running, usage stops at now: one hour into November, one hour.
+        let early = invoice(nov + 3600, "alice", "a", "2026-11", "CNY", &ledger, &log, p, &size, &Market::default())
+            .expect("ok");
+        assert_eq!(early.lines[0].seconds, 3600);
         assert_eq!(inv.lines.len(), 2);
         assert_eq!((inv.lines[0].seconds, inv.lines[0].amount.settle_cents()), (7200, 106));
         assert_eq!((inv.lines[1].seconds, inv.lines[1].amount.settle_cents()), (7200, 8));
@@ -392,7 +399,7 @@ mod tests {
             "{csv}"
         );
         assert!(matches!(
-            invoice("alice", "a", "2026-13", "CNY", &ledger, &log, p, &size, &Market::default()),
+            invoice(i64::MAX, "alice", "a", "2026-13", "CNY", &ledger, &log, p, &size, &Market::default()),
             Err(InvoiceError::Cycle(_))
         ));
     }

@@ -37,8 +37,12 @@ impl Interval {
         self.end_s - self.start_s
     }
 
-    /// The part of the interval inside [from, to), if any.
+    /// The part of the interval inside [from, to), if any. An empty interval (an instance open at
+    /// the very end of the log) is kept when it lies within [from, to].
     pub fn clip(&self, from_s: i64, to_s: i64) -> Option<Interval> {
+        if self.start_s == self.end_s {
+            return (from_s <= self.start_s && self.start_s <= to_s).then(|| self.clone());
+        }
         let (s, e) = (self.start_s.max(from_s), self.end_s.min(to_s));
         (e > s).then(|| Interval { start_s: s, end_s: e, ..self.clone() })
     }
@@ -123,11 +127,18 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
                 }
             }
         }
-        if let Some(s) = compute_since {
-            push(&mut out, last, charge, Item::Compute, s, until_s);
-        }
-        if let Some(s) = disk_since {
-            push(&mut out, last, charge, Item::Disk, s, until_s);
+        // Still open at `until`: kept even when empty, so an instance started this very second
+        // shows in its bill with no usage yet.
+        for (since, item) in [(compute_since, Item::Compute), (disk_since, Item::Disk)] {
+            if let Some(s) = since {
+                if s == until_s {
+                    let mut empty = Vec::new();
+                    push(&mut empty, last, charge, item, s, s + 1);
+                    out.extend(empty.into_iter().map(|i| Interval { end_s: s, ..i }));
+                } else {
+                    push(&mut out, last, charge, item, s, until_s);
+                }
+            }
         }
     }
     out

@@ -92,6 +92,7 @@ pub fn invoice_from_store(
         })
     };
     feiyun_billing::invoice::invoice(
+        chrono::Utc::now().timestamp(),
         &account.name,
         &account.id,
         cycle,
@@ -189,7 +190,9 @@ impl ControlPlane {
     }
 
     /// Usage lines of an account for `[from_s, to_s)`.
+    /// Usage lines of an account for `[from_s, to_s)`, up to now at most.
     pub fn usage_lines(&self, bills: &AccountBills, from_s: i64, to_s: i64) -> Result<Vec<Line>, DomainError> {
+        let to_s = to_s.min(self.now().timestamp());
         feiyun_billing::invoice::lines(&bills.events, from_s, to_s, self.prices()?, &|t| self.size_of(t), &bills.market)
             .map_err(|e| DomainError::Internal(e.to_string()))
     }
@@ -739,6 +742,7 @@ impl ControlPlane {
                             ));
                         } else if i.billing.spot_strategy == SpotStrategy::SpotWithPriceLimit
                             && i.billing.lock.is_none()
+                            && i.desired == PowerState::Running
                         {
                             let Some(t) = self.catalog.instance_type(&i.instance_type) else { continue };
                             let price =

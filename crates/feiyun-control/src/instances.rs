@@ -115,6 +115,11 @@ impl ControlPlane {
                 return Err(DomainError::invalid("InstanceName", "2-128 characters starting with a letter"));
             }
         }
+        if spec.purchase.charge_type == ChargeType::PostPaid
+            && feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some()
+        {
+            return Err(DomainError::AccountArrearage);
+        }
         let scope = if spec.auto_start { "RunInstances" } else { "CreateInstance" };
         let mut state = self.write();
         if let Some(ct) = &spec.client_token {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use feiyun_billing::account::{payments, Paid};
 use feiyun_billing::invoice::{cycle_of, day_bounds, iso, month_bounds, Line};
 use feiyun_billing::metering::Item;
-use feiyun_billing::money::{format_cents, Money};
+use feiyun_billing::money::format_cents;
 use feiyun_control::ControlPlane;
 use feiyun_domain::usage::{Charge, LedgerKind};
 use serde_json::{json, Value};
@@ -46,6 +46,13 @@ pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
         _ => Err(ApiError::unknown_action()),
     }?;
     Ok(json!({"Code": "Success", "Message": "Successful!", "Success": true, "Data": data}).to_string())
+}
+
+/// A micro-unit amount as an exact decimal, trailing zeros dropped: 51_050 → "0.05105".
+fn micros_text(m: i128) -> String {
+    let s = format!("{}.{:06}", m / 1_000_000, (m % 1_000_000).abs());
+    let s = s.trim_end_matches('0');
+    s.strip_suffix('.').unwrap_or(s).to_string()
 }
 
 fn money(cents: i64) -> Value {
@@ -299,7 +306,7 @@ fn line_item(
         "ResourceGroup": "",
         "CostUnit": "",
         "NickName": "",
-        "ListPrice": if by_item { Money::from_micros(list_hour).to_string() } else { String::new() },
+        "ListPrice": if by_item { micros_text(list_hour) } else { String::new() },
         "ListPriceUnit": if by_item { format!("{currency}/Hour") } else { String::new() },
         "Usage": format!("{:.4}", l.seconds as f64 / 3600.0),
         "UsageUnit": "Hour",
@@ -582,4 +589,15 @@ fn get_subscription_price(c: &Call<'_>) -> Result<Value, ApiError> {
         "ModuleDetails": {"ModuleDetail": details},
         "PromotionDetails": {"PromotionDetail": promotions},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn list_prices_keep_their_micro_units() {
+        assert_eq!(super::micros_text(51_050), "0.05105");
+        assert_eq!(super::micros_text(33_894_400), "33.8944");
+        assert_eq!(super::micros_text(1_390), "0.00139");
+        assert_eq!(super::micros_text(2_000_000), "2");
+    }
 }
