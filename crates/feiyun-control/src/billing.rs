@@ -83,14 +83,7 @@ pub fn invoice_from_store(
     let ledger = store.ledger(Some(&account.id)).map_err(store_err)?;
     let events = store.usage_events(Some(&account.id), 0).map_err(store_err)?;
     let market = Market::from_points(&store.spot_market(None).map_err(store_err)?);
-    let size = |t: &str| {
-        catalog.instance_type(t).map(|t| TypeSize {
-            family: t.family.clone(),
-            vcpus: t.vcpus,
-            memory_mib: t.memory_mib(),
-            gpus: t.gpu_count,
-        })
-    };
+    let size = |t: &str| type_size(catalog, t);
     feiyun_billing::invoice::invoice(
         chrono::Utc::now().timestamp(),
         &account.name,
@@ -108,6 +101,16 @@ pub fn invoice_from_store(
             DomainError::invalid("month", format!("{c:?} is not YYYY-MM"))
         }
         other => DomainError::Internal(other.to_string()),
+    })
+}
+
+/// The size of a catalog type, as far as price is concerned.
+pub fn type_size(catalog: &feiyun_domain::catalog::Catalog, instance_type: &str) -> Option<TypeSize> {
+    catalog.instance_type(instance_type).map(|t| TypeSize {
+        family: t.family.clone(),
+        vcpus: t.vcpus,
+        memory_mib: t.memory_mib(),
+        gpus: t.gpu_count,
     })
 }
 
@@ -130,12 +133,7 @@ pub(crate) fn add_months(t: Instant, months: u32) -> Instant {
 
 impl ControlPlane {
     pub(crate) fn size_of(&self, instance_type: &str) -> Option<TypeSize> {
-        self.catalog.instance_type(instance_type).map(|t| TypeSize {
-            family: t.family.clone(),
-            vcpus: t.vcpus,
-            memory_mib: t.memory_mib(),
-            gpus: t.gpu_count,
-        })
+        type_size(&self.catalog, instance_type)
     }
 
     /// Pay-as-you-go price of a type per hour, micro-units.
@@ -368,12 +366,7 @@ impl ControlPlane {
     /// RenewInstance: extend a subscription by `months`, paid now.
     pub fn renew_instance(&self, account_id: &str, id: &str, months: u32) -> Result<Instant, DomainError> {
         let mut state = self.write();
-        let i = state
-            .instances
-            .get(id)
-            .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
-            .cloned()
-            .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))?;
+        let i = state.owned(account_id, id)?.clone();
         if i.charge_type != ChargeType::PrePaid {
             return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
         }
@@ -426,11 +419,7 @@ impl ControlPlane {
         let mut fees = Vec::new();
         let mut total_due = 0i64;
         for id in ids {
-            let i = state
-                .instances
-                .get(id)
-                .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
-                .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))?;
+            let i = state.owned(account_id, id)?;
             if i.charge_type == to {
                 return Err(DomainError::ChargeTypeViolation { charge: to.as_str() });
             }
@@ -505,11 +494,7 @@ impl ControlPlane {
         let mut state = self.write();
         let mut changed = Vec::new();
         for id in ids {
-            let i = state
-                .instances
-                .get(id)
-                .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
-                .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))?;
+            let i = state.owned(account_id, id)?;
             if i.charge_type != ChargeType::PrePaid {
                 return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
             }

@@ -275,13 +275,7 @@ impl ControlPlane {
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {
-        let state = self.read();
-        state
-            .instances
-            .get(id)
-            .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
-            .cloned()
-            .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))
+        self.read().owned(account_id, id).cloned()
     }
 
     /// Apply one user action to several instances. With `all_or_nothing`, any failure fails the
@@ -304,11 +298,7 @@ impl ControlPlane {
         let mut outcomes = Vec::with_capacity(ids.len());
         let mut changed = Vec::new();
         for id in ids {
-            let res = match state
-                .instances
-                .get(id)
-                .filter(|i| i.account_id == account_id && i.status != InstanceStatus::Deleted)
-            {
+            let res = match state.owned(account_id, id).ok() {
                 None => Err(DomainError::InstanceNotFound(id.clone())),
                 Some(i) if action == UserAction::Start && i.billing.lock.is_some() => {
                     Err(DomainError::InstanceLocked(i.billing.lock.map(|l| l.as_str()).unwrap_or("")))

@@ -140,6 +140,16 @@ pub struct ControlPlane {
     billing: Mutex<billing::Ticker>,
 }
 
+impl State {
+    /// A live instance of the account; another tenant's instance is as missing as a released one.
+    pub(crate) fn owned(&self, account_id: &str, id: &str) -> Result<&Instance, DomainError> {
+        self.instances
+            .get(id)
+            .filter(|i| i.account_id == account_id && i.status != feiyun_domain::instance::InstanceStatus::Deleted)
+            .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))
+    }
+}
+
 pub(crate) fn store_err(e: StoreError) -> DomainError {
     DomainError::Internal(e.to_string())
 }
