@@ -312,6 +312,7 @@ mod tests {
     use super::*;
     use crate::prices::tests::BOOK;
     use crate::prices::PriceBook;
+    use crate::rating::tests::{ev, size};
     use feiyun_domain::usage::EventKind;
 
     #[test]
@@ -327,29 +328,11 @@ mod tests {
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
     }
 
-    fn ev(key: &str, at: i64, kind: EventKind) -> UsageEvent {
-        UsageEvent {
-            key: key.into(),
-            instance_id: "i-1".into(),
-            account_id: "a".into(),
-            instance_type: "ecs.g7.large".into(),
-            disk_category: "cloud_essd".into(),
-            disk_gib: 40,
-            zone_id: "z".into(),
-            charge: Charge::PayAsYouGo,
-            at_s: at,
-            kind,
-        }
-    }
-
     /// An instance running from 1 hour before November to 2 hours into it: November's bill has
     /// 2 hours of compute (2 × 0.5296 = 1.0592 → 1.06) and disk (2 × 0.04 = 0.08).
     #[test]
     fn a_month_cuts_intervals_at_its_start() {
         let (nov, _) = month_bounds("2026-11").expect("valid");
-        let size = |t: &str| {
-            (t == "ecs.g7.large").then(|| TypeSize { family: "ecs.g7".into(), vcpus: 2, memory_mib: 8192, gpus: 0 })
-        };
         let book = PriceBook::from_toml(BOOK).expect("valid");
         let p = book.region("r1").expect("region");
         let log = [

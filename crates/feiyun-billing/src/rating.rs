@@ -113,7 +113,7 @@ pub fn bill(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::metering::{intervals, EventKind, UsageEvent};
     use crate::prices::PriceBook;
@@ -121,11 +121,13 @@ mod tests {
 
     use crate::prices::tests::BOOK;
 
-    fn size(t: &str) -> Option<TypeSize> {
+    /// The one type the hand-computed tests price: ecs.g7.large, 2 vCPUs, 8 GiB.
+    pub(crate) fn size(t: &str) -> Option<TypeSize> {
         (t == "ecs.g7.large").then(|| TypeSize { family: "ecs.g7".into(), vcpus: 2, memory_mib: 8192, gpus: 0 })
     }
 
-    fn ev(key: &str, at: i64, kind: EventKind) -> UsageEvent {
+    /// A pay-as-you-go event of instance i-1 (account a, g7.large, 40 GiB ESSD, zone z).
+    pub(crate) fn ev(key: &str, at: i64, kind: EventKind) -> UsageEvent {
         UsageEvent {
             key: key.into(),
             instance_id: "i-1".into(),
