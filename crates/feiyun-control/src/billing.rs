@@ -29,8 +29,8 @@ pub(crate) struct Ticker {
     settled_through: i64,
     /// When the market was last repriced.
     market_at: i64,
-    /// The spot percentage in force per zone.
-    market: HashMap<String, u32>,
+    /// Whether the market has been read back from the store since start.
+    market_loaded: bool,
 }
 
 /// A spot price quote.
@@ -209,13 +209,13 @@ impl ControlPlane {
         (0..2).filter(|d| cap[*d] > 0).map(|d| ((cap[d] - free[d]) * 1000 / cap[d]) as u32).max().unwrap_or(1000)
     }
 
-    /// The spot percentage in force in a zone (the last one recorded, else computed now).
-    fn spot_percent(&self, zone: &str) -> Result<u32, DomainError> {
-        if let Some(p) = self.billing.lock().unwrap_or_else(|p| p.into_inner()).market.get(zone) {
+    /// The spot percentage in force in a zone (the last one recorded, else computed from `state`).
+    /// Lock order: the state, then the market; nothing holding the market takes the state.
+    fn spot_percent(&self, state: &State, zone: &str) -> Result<u32, DomainError> {
+        if let Some(p) = self.spot_market.lock().unwrap_or_else(|p| p.into_inner()).get(zone) {
             return Ok(*p);
         }
-        let used = Self::zone_used_permille(&self.read(), zone);
-        Ok(self.prices()?.spot_percent(used))
+        Ok(self.prices()?.spot_percent(Self::zone_used_permille(state, zone)))
     }
 
     /// Current spot prices of a type, per zone (or in one zone).
@@ -230,7 +230,7 @@ impl ControlPlane {
             if zone.is_some_and(|w| w != z.id) {
                 continue;
             }
-            let percent = self.spot_percent(&z.id)?;
+            let percent = self.spot_percent(&self.read(), &z.id)?;
             out.push(SpotQuote {
                 zone_id: z.id.clone(),
                 instance_type: t.id.clone(),
@@ -300,6 +300,7 @@ impl ControlPlane {
         t: &InstanceTypeSpec,
         image_id: &str,
         p: &Purchase,
+        state: &State,
         zone: &str,
         count: usize,
         now: Instant,
@@ -331,7 +332,7 @@ impl ControlPlane {
                 }
                 if p.spot_strategy == SpotStrategy::SpotWithPriceLimit {
                     let limit = p.spot_price_limit_micros.ok_or_else(|| DomainError::missing("SpotPriceLimit"))?;
-                    let market = RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent(zone)?);
+                    let market = RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent(state, zone)?);
                     if (limit as i128) < market {
                         return Err(DomainError::SpotPriceTooLow {
                             limit: Money::from_micros(limit as i128).to_string(),
@@ -523,7 +524,7 @@ impl ControlPlane {
             self.settle(boundary)?;
             ticker.settled_through = boundary;
         }
-        if ticker.market.is_empty() || now_s >= ticker.market_at + secs(setup.market_every) {
+        if !ticker.market_loaded || now_s >= ticker.market_at + secs(setup.market_every) {
             self.reprice(&mut ticker, now_s)?;
         }
         drop(ticker);
@@ -568,29 +569,31 @@ impl ControlPlane {
     /// Record the spot percentage of every zone whose market moved.
     fn reprice(&self, ticker: &mut Ticker, now_s: i64) -> Result<(), DomainError> {
         let prices = self.prices()?;
-        let mut points = Vec::new();
-        {
+        let now: Vec<(String, u32)> = {
             let state = self.read();
-            for z in &self.setup.region.zones {
-                let pct = prices.spot_percent(Self::zone_used_permille(&state, &z.id));
-                if ticker.market.get(&z.id) != Some(&pct) {
-                    points.push(SpotMarketPoint { zone_id: z.id.clone(), at_s: now_s, percent: pct });
-                }
-            }
-        }
-        if ticker.market.is_empty() {
+            self.setup
+                .region
+                .zones
+                .iter()
+                .map(|z| (z.id.clone(), prices.spot_percent(Self::zone_used_permille(&state, &z.id))))
+                .collect()
+        };
+        let mut market = self.spot_market.lock().unwrap_or_else(|p| p.into_inner());
+        if !ticker.market_loaded {
             // After a restart: only record zones whose last stored point differs.
             for p in self.store.spot_market(None).map_err(store_err)? {
-                ticker.market.insert(p.zone_id.clone(), p.percent);
+                market.insert(p.zone_id.clone(), p.percent);
             }
-            points.retain(|p| ticker.market.get(&p.zone_id) != Some(&p.percent));
+            ticker.market_loaded = true;
         }
+        let points: Vec<SpotMarketPoint> = now
+            .into_iter()
+            .filter(|(zone, pct)| market.get(zone) != Some(pct))
+            .map(|(zone_id, percent)| SpotMarketPoint { zone_id, at_s: now_s, percent })
+            .collect();
         self.store.put_spot_market(&points).map_err(store_err)?;
         for p in points {
-            ticker.market.insert(p.zone_id, p.percent);
-        }
-        for z in &self.setup.region.zones {
-            ticker.market.entry(z.id.clone()).or_insert(100);
+            market.insert(p.zone_id, p.percent);
         }
         ticker.market_at = now_s;
         Ok(())
@@ -730,8 +733,10 @@ impl ControlPlane {
                             && i.desired == PowerState::Running
                         {
                             let Some(t) = self.catalog.instance_type(&i.instance_type) else { continue };
-                            let price =
-                                RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent(&i.zone_id)?);
+                            let price = RegionPrices::at_percent(
+                                self.instance_hour(t)?,
+                                self.spot_percent(&self.read(), &i.zone_id)?,
+                            );
                             let protected_until = i.created_at.timestamp() + 3600 * i.billing.spot_duration_h as i64;
                             if !account::spot_outbid(i.billing.spot_price_limit_micros, price, protected_until, now_s) {
                                 continue;

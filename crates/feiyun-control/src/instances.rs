@@ -155,15 +155,16 @@ impl ControlPlane {
             self.setup.hosts.iter().find(|h| h.id == host_id).map(|h| h.zone_id.clone()).unwrap_or_default()
         };
         let first_zone = hosts.first().map(|h| zone_of(h)).unwrap_or_default();
-        let bought = match self.purchase(account_id, t, &spec.image_id, &spec.purchase, &first_zone, hosts.len(), now) {
-            Ok(b) => b,
-            Err(e) => {
-                for h in &placed {
-                    state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
+        let bought =
+            match self.purchase(account_id, t, &spec.image_id, &spec.purchase, &state, &first_zone, hosts.len(), now) {
+                Ok(b) => b,
+                Err(e) => {
+                    for h in &placed {
+                        state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         if spec.dry_run {
             for h in &placed {
                 state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());

@@ -138,6 +138,8 @@ pub struct ControlPlane {
     tokio: tokio::runtime::Handle,
     /// Serializes billing ticks, and remembers what they last did.
     billing: Mutex<billing::Ticker>,
+    /// The spot percentage in force per zone (the last point recorded).
+    spot_market: Mutex<HashMap<String, u32>>,
 }
 
 impl State {
@@ -260,6 +262,7 @@ impl ControlPlane {
             nonces: Mutex::new(accounts::NonceCache::default()),
             tokio: tokio::runtime::Handle::current(),
             billing: Mutex::new(billing::Ticker::default()),
+            spot_market: Mutex::new(HashMap::new()),
         }))
     }
 

@@ -293,3 +293,32 @@ async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
     // Now an ordinary pay-as-you-go instance: it can be released.
     cp.act(&account.id, &ids, UserAction::Delete { force: true }, None, true, false).expect("deleted");
 }
+
+/// Before the billing loop has priced the market, a spot bid is checked against the price
+/// computed from the zone's live allocation, while the scheduler's state is held: this must
+/// neither deadlock nor skip the check. The placed instance counts: 2 of 64 vCPUs used is
+/// 10 + ⌈90 × 0.03125²⌉ = 11% of 0.5296 = 0.058256.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spot_bid_before_the_first_market_tick_is_checked_against_live_capacity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    clock.set(0);
+    let cp = control_with(dir.path(), clock.clone(), setup());
+    let (account, _) = cp.create_account("frank").expect("account");
+    let bid = |limit| Purchase {
+        spot_strategy: SpotStrategy::SpotWithPriceLimit,
+        spot_price_limit_micros: Some(limit),
+        ..Purchase::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = cp.clone();
+    let acct = account.id.clone();
+    std::thread::spawn(move || {
+        let low = worker.create_instances(&acct, &spec(bid(58_255)));
+        let high = worker.create_instances(&acct, &spec(bid(58_256)));
+        let _ = tx.send((low, high));
+    });
+    let (low, high) = rx.recv_timeout(Duration::from_secs(20)).expect("no deadlock");
+    assert!(matches!(low, Err(DomainError::SpotPriceTooLow { .. })), "{low:?}");
+    assert_eq!(high.expect("a bid at the price").len(), 1);
+}
