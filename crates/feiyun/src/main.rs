@@ -13,6 +13,7 @@ use feiyun_server::{Config, DataDir};
 use serde_json::json;
 
 mod billing;
+mod replay;
 mod tco;
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
@@ -49,29 +50,7 @@ enum Cmd {
     /// Replay a trace through the scheduler on simulated hosts (no agents, no containers) and
     /// report hosts needed, the fluid lower bound, utilization, stranding and decision speed,
     /// beside the baseline policies.
-    Replay {
-        /// Neutral request CSV (see docs/replay.md; `feiyun trace convert` makes one).
-        #[arg(long)]
-        trace: PathBuf,
-        /// Fleet: `10000x32c128g` (fixed), `32c128g` (unlimited), groups joined by commas.
-        #[arg(long)]
-        hosts: String,
-        /// feiyun (= pack), spread, first-fit, best-fit, worst-fit, least-allocated, nomad-binpack.
-        #[arg(long, default_value = "feiyun")]
-        policy: String,
-        /// Accepted for reproducibility of converted traces; the replay itself draws no randomness.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Write the JSON report here (and the chart beside it, as .svg); stdout otherwise.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Baseline policies to replay beside the chosen one (comma-separated, or `none`).
-        #[arg(long, default_value = "first-fit,best-fit,worst-fit,least-allocated,nomad-binpack")]
-        baselines: String,
-        /// Leave the timing fields at zero, so that reports compare byte for byte.
-        #[arg(long)]
-        no_timing: bool,
-    },
+    Replay(replay::ReplayArgs),
     /// Compare owning a data center with renting the same workload on Feiyun, year by year:
     /// a table, a JSON report and a chart, with the break-even point (see docs/tco.md).
     Tco(tco::TcoArgs),
@@ -84,34 +63,8 @@ enum Cmd {
     /// Work with workload traces for replay.
     Trace {
         #[command(subcommand)]
-        command: TraceCmd,
+        command: replay::TraceCmd,
     },
-}
-
-#[derive(Subcommand)]
-enum TraceCmd {
-    /// Convert a public trace into the neutral request CSV (rules in docs/replay.md); prints a JSON summary.
-    Convert {
-        #[arg(long, value_enum)]
-        format: TraceFormat,
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        output: PathBuf,
-        /// Seed for the draws within arrival and lifetime bins (azure-2017; alibaba-gpu-2023 draws nothing).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum TraceFormat {
-    /// Azure Public Dataset V1 (2017) VMs: vms.csv.gz.
-    #[value(name = "azure-2017")]
-    Azure2017,
-    /// Alibaba cluster-trace-gpu-v2023 pod list: openb_pod_list_*.csv.
-    #[value(name = "alibaba-gpu-2023")]
-    AlibabaGpu2023,
 }
 
 #[derive(Args)]
@@ -179,47 +132,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Ecs(args) => ecs(args),
         Cmd::Tco(args) => tco::run(args),
         Cmd::Billing { command } => billing::run(command),
-        Cmd::Replay { trace, hosts, policy, seed: _, out, baselines, no_timing } => {
-            use feiyun_scheduler::cluster::Policy;
-            let policy = Policy::parse(&policy).with_context(|| format!("unknown policy {policy:?}"))?;
-            let baselines: Vec<Policy> = if baselines == "none" {
-                Vec::new()
-            } else {
-                baselines
-                    .split(',')
-                    .map(|b| Policy::parse(b.trim()).with_context(|| format!("unknown baseline policy {b:?}")))
-                    .collect::<anyhow::Result<_>>()?
-            };
-            let fleet = feiyun_sim::FleetSpec::parse(&hosts)?;
-            let requests = feiyun_sim::read_trace(&trace)?;
-            let opts = feiyun_sim::replay::ReplayOptions { policy, baselines, timing: !no_timing };
-            let (report, run) = feiyun_sim::replay::replay(&requests, &fleet, &hosts, &opts);
-            let json = serde_json::to_string_pretty(&report)?;
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, format!("{json}\n"))
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    let svg = path.with_extension("svg");
-                    let title = format!("{} on {hosts} ({})", trace.display(), report.policy);
-                    std::fs::write(&svg, feiyun_sim::replay::chart(&run, &report.baselines, &title))
-                        .with_context(|| format!("cannot write {}", svg.display()))?;
-                    eprintln!("report: {}  chart: {}", path.display(), svg.display());
-                }
-                None => println!("{json}"),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Trace { command: TraceCmd::Convert { format, input, output, seed } } => {
-            let requests = match format {
-                TraceFormat::Azure2017 => {
-                    feiyun_sim::azure_2017(&input, &feiyun_sim::AzureOptions { seed, ..Default::default() })?
-                }
-                TraceFormat::AlibabaGpu2023 => feiyun_sim::alibaba_gpu_2023(&input)?,
-            };
-            feiyun_sim::write_trace(&output, &requests)?;
-            println!("{}", serde_json::to_string(&feiyun_sim::TraceSummary::of(&requests))?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Replay(args) => replay::run(args),
+        Cmd::Trace { command } => replay::trace(command),
     }
 }
 
