@@ -37,6 +37,11 @@ pub const BUILTIN_CATALOG: &str = include_str!("../../../catalog/instance-types.
 
 pub const ADMIN_ACCOUNT: &str = "admin";
 
+/// A data directory held by this process; released when dropped or when the process ends.
+pub struct DataDirLock {
+    _held: nix::fcntl::Flock<fs::File>,
+}
+
 /// Paths inside a data directory.
 pub struct DataDir {
     pub root: PathBuf,
@@ -55,11 +60,66 @@ impl DataDir {
     pub fn credentials(&self) -> PathBuf {
         self.root.join("credentials.json")
     }
+    /// Key files of accounts created with `feiyun account create` (one JSON file per account,
+    /// mode 0600), for `--profile NAME`.
+    pub fn profiles(&self) -> PathBuf {
+        self.root.join("profiles")
+    }
+    pub fn profile(&self, account_name: &str) -> PathBuf {
+        self.profiles().join(format!("{account_name}.json"))
+    }
     pub fn images(&self) -> PathBuf {
         self.root.join("images")
     }
     pub fn runtime(&self) -> PathBuf {
         self.root.join("host")
+    }
+    /// The lock file a running server holds, with its PID inside.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("feiyun.lock")
+    }
+
+    /// Take the data directory for this process: one server per data directory. The lock is an
+    /// advisory `flock` held for as long as the returned guard lives, so it goes with the
+    /// process however it ends (even `kill -9`); the file keeps the holder's PID for messages.
+    pub fn lock(&self) -> anyhow::Result<DataDirLock> {
+        use std::io::{Seek, SeekFrom};
+        fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        let path = self.lock_file();
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut held = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                let pid = self.holder().map(|p| format!(" (pid {p})")).unwrap_or_default();
+                bail!(
+                    "data directory {} is in use by another feiyun server{pid}; stop it first (`feiyun teardown` stops it and cleans the host), or pass another --data-dir",
+                    self.root.display()
+                );
+            }
+            Err((_, e)) => bail!("cannot lock {}: {e}", path.display()),
+        };
+        held.set_len(0)?;
+        held.seek(SeekFrom::Start(0))?;
+        writeln!(held, "{}", std::process::id())?;
+        held.sync_all()?;
+        Ok(DataDirLock { _held: held })
+    }
+
+    /// The PID of the process holding the data directory, if one does.
+    pub fn holder(&self) -> Option<u32> {
+        let file = fs::File::open(self.lock_file()).ok()?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock) {
+            // Nobody holds it (we just took it shared; dropping the guard releases it).
+            Ok(_) => None,
+            Err(_) => fs::read_to_string(self.lock_file()).ok()?.trim().parse().ok(),
+        }
     }
 
     /// Open the store and master key (creating the directory if needed).
@@ -71,7 +131,8 @@ impl DataDir {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Write a file only its owner can read, atomically.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
     let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
@@ -110,6 +171,7 @@ pub fn load_catalog_and_prices(config: &Config) -> anyhow::Result<(Catalog, feiy
 /// after it returns.
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let dd = DataDir::new(&opts.data_dir);
+    let _lock = dd.lock()?;
     let (store, sealer) = dd.open()?;
     let (catalog, prices) = load_catalog_and_prices(&opts.config)?;
     let Some(runc) = find_runc() else { bail!("runc is not installed: install it (Debian: apt-get install runc)") };

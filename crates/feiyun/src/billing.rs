@@ -30,9 +30,9 @@ pub enum BillingCmd {
     Invoice {
         /// Account name.
         account: String,
-        /// Billing cycle, YYYY-MM (UTC).
+        /// Billing cycle, YYYY-MM (UTC); default: the current month.
         #[arg(long)]
-        month: String,
+        month: Option<String>,
         /// CSV instead of text.
         #[arg(long)]
         csv: bool,
@@ -79,6 +79,7 @@ pub fn run(cmd: BillingCmd) -> anyhow::Result<ExitCode> {
             let prices = book.region(&config.region.id)?;
             let (store, _) = DataDir::new(&data_dir).open()?;
             let acct = store.account_by_name(&account)?.with_context(|| format!("no account named {account}"))?;
+            let month = month.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m").to_string());
             let inv = feiyun_control::invoice_from_store(store.as_ref(), &catalog, prices, &acct, &month)?;
             print!("{}", if csv { inv.csv() } else { inv.text() });
             Ok(ExitCode::SUCCESS)

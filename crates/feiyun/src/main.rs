@@ -9,12 +9,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use feiyun_server::{Config, DataDir};
+use feiyun_server::Config;
 use serde_json::json;
 
+mod account;
 mod billing;
+mod profile;
 mod replay;
 mod tco;
+mod teardown;
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
 
@@ -45,7 +48,7 @@ enum Cmd {
     /// Manage accounts.
     Account {
         #[command(subcommand)]
-        command: AccountCmd,
+        command: account::AccountCmd,
     },
     /// Replay a trace through the scheduler on simulated hosts (no agents, no containers) and
     /// report hosts needed, the fluid lower bound, utilization, stranding and decision speed,
@@ -55,11 +58,14 @@ enum Cmd {
     /// a table, a JSON report and a chart, with the break-even point (see docs/tco.md).
     Tco(tco::TcoArgs),
     /// Balances and invoices: `feiyun billing topup ACCOUNT AMOUNT`, `feiyun billing invoice
-    /// ACCOUNT --month YYYY-MM [--csv]`.
+    /// ACCOUNT [--month YYYY-MM] [--csv]`.
     Billing {
         #[command(subcommand)]
         command: billing::BillingCmd,
     },
+    /// Stop the region on a data directory, remove all its instances from this machine
+    /// (containers, mounts, cgroups) and delete the directory: `feiyun teardown --yes`.
+    Teardown(teardown::TeardownArgs),
     /// Work with workload traces for replay.
     Trace {
         #[command(subcommand)]
@@ -77,16 +83,6 @@ struct EcsArgs {
     /// Parameters as `--Name value` pairs (RegionId defaults to the region's id).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--Name value")]
     params: Vec<String>,
-}
-
-#[derive(Subcommand)]
-enum AccountCmd {
-    /// Create an account with an access key; prints it as JSON (works while the server runs).
-    Create {
-        name: String,
-        #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
-        data_dir: PathBuf,
-    },
 }
 
 fn main() -> ExitCode {
@@ -114,59 +110,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(feiyun_server::up(feiyun_server::UpOptions { data_dir, listen, config }))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Account { command: AccountCmd::Create { name, data_dir } } => {
-            let dd = DataDir::new(&data_dir);
-            let (store, sealer) = dd.open()?;
-            let mut rng = feiyun_control::rng::from_entropy();
-            let (account, key) =
-                feiyun_control::create_account(store.as_ref(), &sealer, &mut rng, chrono::Utc::now(), &name)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &json!({"AccountName": account.name, "AccessKeyId": key.id, "AccessKeySecret": key.secret})
-                )?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Account { command } => account::run(command),
         Cmd::Ecs(args) => ecs(args),
         Cmd::Tco(args) => tco::run(args),
         Cmd::Billing { command } => billing::run(command),
         Cmd::Replay(args) => replay::run(args),
+        Cmd::Teardown(args) => teardown::run(args),
         Cmd::Trace { command } => replay::trace(command),
     }
-}
-
-struct Credentials {
-    key_id: String,
-    secret: String,
-    endpoint: String,
-}
-
-fn credentials(data_dir: &std::path::Path) -> anyhow::Result<Credentials> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(key_id), Some(secret), Some(endpoint)) =
-        (env("FEIYUN_ACCESS_KEY_ID"), env("FEIYUN_ACCESS_KEY_SECRET"), env("FEIYUN_ENDPOINT"))
-    {
-        return Ok(Credentials { key_id, secret, endpoint });
-    }
-    let path = DataDir::new(data_dir).credentials();
-    let text = std::fs::read(&path).with_context(|| {
-        format!("no credentials: set FEIYUN_ACCESS_KEY_ID, FEIYUN_ACCESS_KEY_SECRET and FEIYUN_ENDPOINT, or pass --data-dir (tried {})", path.display())
-    })?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let get = |k: &str| v[k].as_str().map(str::to_string).with_context(|| format!("{} has no {k}", path.display()));
-    Ok(Credentials {
-        key_id: env("FEIYUN_ACCESS_KEY_ID").map(Ok).unwrap_or_else(|| get("AccessKeyId"))?,
-        secret: env("FEIYUN_ACCESS_KEY_SECRET").map(Ok).unwrap_or_else(|| get("AccessKeySecret"))?,
-        endpoint: env("FEIYUN_ENDPOINT").map(Ok).unwrap_or_else(|| get("Endpoint"))?,
-    })
 }
 
 fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
     let mut query: Vec<(String, String)> = Vec::new();
     let mut data_dir = args.data_dir.clone();
+    let mut source = profile::Source::default();
     let mut it = args.params.into_iter();
     while let Some(name) = it.next() {
         let Some(name) = name.strip_prefix("--") else { bail!("expected --Name value, got {name:?}") };
@@ -174,13 +131,24 @@ fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
             Some((n, v)) => (n.to_string(), v.to_string()),
             None => (name.to_string(), it.next().with_context(|| format!("--{name} needs a value"))?),
         };
-        if name == "data-dir" {
-            data_dir = PathBuf::from(value);
-            continue;
+        match name.as_str() {
+            "data-dir" => {
+                data_dir = PathBuf::from(value);
+                continue;
+            }
+            "profile" => {
+                source.profile = Some(value);
+                continue;
+            }
+            "credentials" => {
+                source.file = Some(PathBuf::from(value));
+                continue;
+            }
+            _ => {}
         }
         query.push((name, value));
     }
-    let creds = credentials(&data_dir)?;
+    let creds = profile::resolve(&data_dir, &source)?;
     if !query.iter().any(|(k, _)| k == "RegionId") && args.action != "DescribeRegions" {
         query.push(("RegionId".into(), std::env::var("FEIYUN_REGION_ID").unwrap_or_else(|_| "cn-local".into())));
     }

@@ -1,0 +1,119 @@
+//! `feiyun teardown`: stop the region that runs on a data directory, remove every instance it
+//! has on this machine (processes, containers, mounts, cgroups) and delete the data directory.
+//!
+//! This is the operator's tool for leaving a machine clean; it bypasses tenant rules such as
+//! "a subscription cannot be deleted before it expires" because it ends the whole region.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use feiyun_runtime::Runtime;
+use feiyun_server::DataDir;
+
+use crate::DEFAULT_DATA_DIR;
+
+#[derive(Args)]
+pub struct TeardownArgs {
+    /// The region's data directory.
+    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Really do it (without this, only say what would be removed).
+    #[arg(long)]
+    yes: bool,
+    /// Seconds to wait for a running server to stop after SIGTERM before killing it.
+    #[arg(long, default_value_t = 30)]
+    wait: u64,
+}
+
+pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
+    let dd = DataDir::new(&args.data_dir);
+    if !dd.root.exists() {
+        eprintln!("{} does not exist; nothing to tear down", dd.root.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !dd.db().exists() && !dd.lock_file().exists() {
+        bail!("{} is not a Feiyun data directory (no feiyun.db); refusing to remove it", dd.root.display());
+    }
+    let instances = instance_dirs(&dd.runtime());
+    if !args.yes {
+        println!(
+            "Would stop the server on {}{}, remove {} instance(s) from this host ({}) and delete the directory.\nRun again with --yes to do it.",
+            dd.root.display(),
+            dd.holder().map(|p| format!(" (pid {p})")).unwrap_or_default(),
+            instances.len(),
+            instances.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(pid) = dd.holder() {
+        stop_server(&dd, pid, Duration::from_secs(args.wait))?;
+    }
+    // Hold the directory while we work, so that no server starts on it meanwhile.
+    let lock = dd.lock()?;
+    if !instances.is_empty() {
+        let runc =
+            feiyun_runtime::runc::find_runc().context("runc is not installed, so instances cannot be removed")?;
+        let runtime = feiyun_runtime::runc::RuncRuntime::new(runc, dd.runtime(), "feiyun")?;
+        for id in runtime.list()? {
+            runtime.destroy(&id).with_context(|| format!("cannot remove instance {id}"))?;
+            eprintln!("removed instance {id}");
+        }
+    }
+    if let Some(m) = mounts_under(&dd.root).first() {
+        bail!("{m} is still mounted under the data directory; not removing it");
+    }
+    drop(lock);
+    std::fs::remove_dir_all(&dd.root).with_context(|| format!("cannot remove {}", dd.root.display()))?;
+    eprintln!("removed {}", dd.root.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM, then SIGKILL after `wait`; returns once the process no longer holds the directory.
+fn stop_server(dd: &DataDir, pid: u32, wait: Duration) -> anyhow::Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let pid_t = i32::try_from(pid).context("bad pid in the lock file")?;
+    eprintln!("stopping the server (pid {pid})");
+    let _ = kill(Pid::from_raw(pid_t), Signal::SIGTERM);
+    let deadline = Instant::now() + wait;
+    while dd.holder().is_some() {
+        if Instant::now() >= deadline {
+            eprintln!("the server did not stop within {}s; killing it", wait.as_secs());
+            let _ = kill(Pid::from_raw(pid_t), Signal::SIGKILL);
+            let hard = Instant::now() + Duration::from_secs(10);
+            while dd.holder().is_some() {
+                if Instant::now() >= hard {
+                    bail!("the server (pid {pid}) still holds {}", dd.root.display());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn instance_dirs(runtime_root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(runtime_root.join("instances"))
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Mount points at or below `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let Ok(canon) = dir.canonicalize() else { return Vec::new() };
+    let prefix = canon.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
+        .map(str::to_string)
+        .collect()
+}
