@@ -198,7 +198,7 @@ pub enum UserAction {
 }
 
 /// What the host agent observed while driving an instance towards its desired state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentEvent {
     /// The root filesystem and bundle exist; the instance can be booted.
     Provisioned,

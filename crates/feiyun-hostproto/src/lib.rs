@@ -1,0 +1,420 @@
+//! The host protocol: what the control plane and a host agent say to each other.
+//!
+//! Owns the typed, versioned messages (registration, heartbeats, a host's intent with its
+//! revision, observations, Cloud Assistant runs and console reads as tasks, image fetches), the
+//! fallible [`ControlLink`] interface a host uses to reach its control plane, the HTTP/JSON
+//! mapping of that interface ([`http`]: paths, status codes, and — with the `client` feature — the
+//! client an agent process uses).
+//!
+//! Every exchange is started by the host: it registers with a join token, then heartbeats and
+//! long-polls its intent (`intent?since=REV&wait=30s`, in the style of Nomad's blocking
+//! queries) with the credential registration gave it, and reports what it observed. So a host
+//! needs no open port and the control plane needs no message broker. The in-process transport of
+//! a one-machine region is the control plane itself implementing [`ControlLink`].
+//!
+//! Must not: decide anything (the control plane decides, the agent acts), run processes, or
+//! know about accounts, billing or the public API.
+#![forbid(unsafe_code)]
+
+pub mod http;
+mod wire;
+
+use std::path::Path;
+use std::time::Duration;
+
+use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState};
+use feiyun_domain::Resources;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. A host that speaks another is refused at
+/// registration with [`ProtoError::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A host's bearer credential, `<host-id>.<secret>`, given at registration. It is not a tenant
+/// access key and opens nothing but the host API, for that host alone.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Credential(pub String);
+
+impl Credential {
+    /// The host id the credential claims (checked against the secret by the control plane).
+    pub fn host_id(&self) -> Option<&str> {
+        self.0.split_once('.').map(|(h, _)| h).filter(|h| !h.is_empty())
+    }
+    pub fn secret(&self) -> &str {
+        self.0.split_once('.').map(|(_, s)| s).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential({}.…)", self.host_id().unwrap_or("?"))
+    }
+}
+
+/// What a host says about itself when it joins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostSpec {
+    /// Unique in the region (the machine's hostname by default).
+    pub name: String,
+    /// The zone asked for; a join token made for a zone decides it.
+    pub zone: Option<String>,
+    /// Allocatable capacity: physical size minus the reserve, times the allocation ratios.
+    pub capacity: Resources,
+    pub gpu_model: Option<String>,
+    pub local_disk_category: Option<String>,
+    /// A hollow host: it speaks the protocol but starts nothing.
+    pub simulated: bool,
+    pub protocol: u32,
+    pub agent_version: String,
+}
+
+/// The control plane's answer to a registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Registered {
+    pub host_id: String,
+    pub credential: Credential,
+    pub zone: String,
+    pub epoch: u64,
+    /// How often to heartbeat.
+    pub heartbeat_ms: u64,
+    /// Silence after which the control plane holds the host unreachable.
+    pub grace_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Heartbeat {
+    /// The epoch the host works under; a stale one is answered with [`ProtoError::Fenced`].
+    pub epoch: u64,
+    /// Instances the host has anything of, for the operator's view.
+    pub instances: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HeartbeatAck {
+    pub epoch: u64,
+    /// The host's current intent revision: a host that saw an older one polls again.
+    pub revision: u64,
+}
+
+/// Everything a host should have, at one revision. Hosts apply it whole: an instance on the
+/// host that the intent does not name is removed, which is also how a fenced host drops the
+/// copies of instances that were evacuated elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Intent {
+    pub host_id: String,
+    pub epoch: u64,
+    pub revision: u64,
+    pub instances: Vec<InstanceIntent>,
+    /// Work asked of the host that is not a desired state (Cloud Assistant runs, console reads),
+    /// until the host reports its result.
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceIntent {
+    pub id: String,
+    /// The status the control plane last recorded (from this host's reports).
+    pub status: InstanceStatus,
+    pub desired: PowerState,
+    /// Grace of a polite stop before the instance is killed (zero: force).
+    pub stop_grace_ms: u64,
+    pub spec: InstanceSpec,
+}
+
+/// What a host needs to run one instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceSpec {
+    pub hostname: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// Burstable types: baseline share of each vCPU in percent (0 = full vCPU).
+    pub baseline_cpu_percent: u32,
+    pub image: ImageRef,
+    /// Run once at first boot.
+    #[serde(with = "wire::b64_opt", default)]
+    pub user_data: Option<Vec<u8>>,
+}
+
+/// Where a host gets an image's root filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImageSource {
+    /// Built on each host from its own components (the busybox image).
+    Builtin,
+    /// Held by the control plane; fetched with [`ControlLink::fetch_image`] and checked against
+    /// [`ImageRef::sha256`].
+    Region,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageRef {
+    pub id: String,
+    pub source: ImageSource,
+    pub size_bytes: u64,
+    /// Hex SHA-256 of the image archive (region images).
+    pub sha256: Option<String>,
+}
+
+/// Work for a host beyond its desired state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Task {
+    /// Run a shell script inside a running instance.
+    Exec(ExecTask),
+    /// Read the tail of an instance's console.
+    Console(ConsoleTask),
+}
+
+impl Task {
+    pub fn id(&self) -> &str {
+        match self {
+            Task::Exec(t) => &t.id,
+            Task::Console(t) => &t.id,
+        }
+    }
+    pub fn instance_id(&self) -> &str {
+        match self {
+            Task::Exec(t) => &t.instance_id,
+            Task::Console(t) => &t.instance_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecTask {
+    pub id: String,
+    pub instance_id: String,
+    #[serde(with = "wire::b64")]
+    pub script: Vec<u8>,
+    pub working_dir: String,
+    pub timeout_ms: u64,
+    /// Output beyond this many bytes is counted and dropped.
+    pub max_output: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsoleTask {
+    pub id: String,
+    pub instance_id: String,
+    pub max_bytes: u64,
+}
+
+/// What a host observed and finished since its last report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Report {
+    pub epoch: u64,
+    pub events: Vec<InstanceEvent>,
+    pub results: Vec<TaskResult>,
+}
+
+/// One observation of one instance: an event, or the error of a step that will be retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceEvent {
+    pub instance_id: String,
+    pub event: Option<AgentEvent>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskResult {
+    pub task_id: String,
+    pub outcome: TaskOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskOutcome {
+    Exec(ExecOutcome),
+    Console(ConsoleOutput),
+    /// The instance was not running when the task reached it.
+    NotRunning,
+    /// The host could not do it (the message says why).
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecOutcome {
+    /// `None` when the process was killed on timeout.
+    pub exit_code: Option<i64>,
+    #[serde(with = "wire::b64")]
+    pub output: Vec<u8>,
+    /// Bytes beyond the output limit that were discarded.
+    pub dropped: u64,
+    pub timed_out: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsoleOutput {
+    #[serde(with = "wire::b64")]
+    pub bytes: Vec<u8>,
+    /// When the console last changed.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why an exchange failed. Every variant has a code and an HTTP status ([`ProtoError::code`],
+/// [`ProtoError::status`]) so that both transports report it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum ProtoError {
+    /// A missing, wrong or revoked join token or host credential.
+    #[error("Not authorized: {0}")]
+    Unauthorized(String),
+    /// The caller may not do this (another host's instance, a tenant key on the host API).
+    #[error("Forbidden: {0}")]
+    Forbidden(String),
+    /// The host works under an old epoch (it was evacuated): it must drop what its intent at
+    /// `epoch` does not name before anything else.
+    #[error("The host was fenced; its epoch is now {epoch}")]
+    Fenced { epoch: u64 },
+    /// Another host holds this name.
+    #[error("Conflict: {0}")]
+    Conflict(String),
+    #[error("Bad request: {0}")]
+    BadRequest(String),
+    #[error("Not found: {0}")]
+    NotFound(String),
+    #[error("Protocol version {0} is not supported (this control plane speaks {PROTOCOL_VERSION})")]
+    UnsupportedVersion(u32),
+    /// The control plane could not be reached or could not answer now; retry.
+    #[error("Unavailable: {0}")]
+    Unavailable(String),
+    #[error("Internal error: {0}")]
+    Internal(String),
+}
+
+impl ProtoError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtoError::Unauthorized(_) => "Unauthorized",
+            ProtoError::Forbidden(_) => "Forbidden",
+            ProtoError::Fenced { .. } => "Fenced",
+            ProtoError::Conflict(_) => "Conflict",
+            ProtoError::BadRequest(_) => "BadRequest",
+            ProtoError::NotFound(_) => "NotFound",
+            ProtoError::UnsupportedVersion(_) => "UnsupportedVersion",
+            ProtoError::Unavailable(_) => "Unavailable",
+            ProtoError::Internal(_) => "Internal",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ProtoError::Unauthorized(_) => 401,
+            ProtoError::Forbidden(_) => 403,
+            ProtoError::NotFound(_) => 404,
+            ProtoError::Fenced { .. } | ProtoError::Conflict(_) => 409,
+            ProtoError::BadRequest(_) | ProtoError::UnsupportedVersion(_) => 400,
+            ProtoError::Unavailable(_) => 503,
+            ProtoError::Internal(_) => 500,
+        }
+    }
+
+    /// Whether trying the same exchange again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProtoError::Unavailable(_) | ProtoError::Internal(_))
+    }
+}
+
+/// How a host reaches its control plane. Every method is fallible: across a network any call
+/// can fail, and the agent retries with backoff.
+#[async_trait::async_trait]
+pub trait ControlLink: Send + Sync {
+    /// Join the region with a join token (made by `feiyun host token create`).
+    async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError>;
+    async fn heartbeat(&self, credential: &Credential, beat: Heartbeat) -> Result<HeartbeatAck, ProtoError>;
+    /// The host's intent once its revision is above `since`, or as it stands after `wait`.
+    async fn intent(&self, credential: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError>;
+    async fn report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError>;
+    /// Copy a region image's archive to `dest`; returns its size. The host checks its checksum.
+    async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_name_their_host_and_hide_their_secret() {
+        let c = Credential("h-abc.s3cr3t".into());
+        assert_eq!(c.host_id(), Some("h-abc"));
+        assert_eq!(c.secret(), "s3cr3t");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert_eq!(Credential("nodot".into()).host_id(), None);
+        assert_eq!(Credential(".x".into()).host_id(), None);
+    }
+
+    #[test]
+    fn messages_round_trip_through_json() {
+        let intent = Intent {
+            host_id: "h-1".into(),
+            epoch: 2,
+            revision: 7,
+            instances: vec![InstanceIntent {
+                id: "i-1".into(),
+                status: InstanceStatus::Pending,
+                desired: PowerState::Running,
+                stop_grace_ms: 5000,
+                spec: InstanceSpec {
+                    hostname: "web".into(),
+                    vcpus: 2,
+                    memory_mib: 1024,
+                    baseline_cpu_percent: 0,
+                    image: ImageRef {
+                        id: "img".into(),
+                        source: ImageSource::Region,
+                        size_bytes: 10,
+                        sha256: Some("ab".into()),
+                    },
+                    user_data: Some(b"echo hi\n".to_vec()),
+                },
+            }],
+            tasks: vec![Task::Exec(ExecTask {
+                id: "t-1".into(),
+                instance_id: "i-1".into(),
+                script: b"uname".to_vec(),
+                working_dir: "/root".into(),
+                timeout_ms: 1000,
+                max_output: 100,
+            })],
+        };
+        let text = serde_json::to_string(&intent).expect("serialize");
+        assert!(text.contains("\"UserData\":\"ZWNobyBoaQo=\""), "{text}");
+        let back: Intent = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, intent);
+        let report = Report {
+            epoch: 2,
+            events: vec![InstanceEvent { instance_id: "i-1".into(), event: Some(AgentEvent::Booted), error: None }],
+            results: vec![TaskResult {
+                task_id: "t-1".into(),
+                outcome: TaskOutcome::Exec(ExecOutcome {
+                    exit_code: Some(0),
+                    output: vec![0, 255],
+                    dropped: 0,
+                    timed_out: false,
+                }),
+            }],
+        };
+        let back: Report = serde_json::from_str(&serde_json::to_string(&report).expect("ser")).expect("parse");
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn errors_have_codes_and_statuses() {
+        assert_eq!(ProtoError::Fenced { epoch: 3 }.status(), 409);
+        assert_eq!(ProtoError::Unauthorized("x".into()).code(), "Unauthorized");
+        assert!(ProtoError::Unavailable("down".into()).is_transient());
+        assert!(!ProtoError::Forbidden("no".into()).is_transient());
+    }
+}
