@@ -364,7 +364,7 @@ impl ControlPlane {
         }
         let now = self.now();
         let old = i.billing.expires_at.unwrap_or(now);
-        let mut n = i.clone();
+        let mut n = i.revised(now);
         let paid = Money::from_micros(q.trade).settle_cents() as i64;
         if old > now {
             // Renewed ahead: the paid span grows.
@@ -378,8 +378,6 @@ impl ControlPlane {
             n.billing.lock = None;
             n.billing.release_at = None;
         }
-        n.updated_at = now;
-        n.generation += 1;
         let entry = Self::subscription_entry(&n, &q, months, Some(old.timestamp()));
         self.store.put_instances(std::slice::from_ref(&n), None, &[], &[entry]).map_err(store_err)?;
         let exp = n.billing.expires_at.unwrap_or(now);
@@ -413,10 +411,8 @@ impl ControlPlane {
             if i.billing.is_spot() || i.billing.lock.is_some() {
                 return Err(DomainError::IncorrectStatus { status: i.status });
             }
-            let mut n = i.clone();
+            let mut n = i.revised(now);
             n.charge_type = to;
-            n.updated_at = now;
-            n.generation += 1;
             let fee = match to {
                 ChargeType::PostPaid => {
                     let (start, end) = (i.billing.term_started_at.unwrap_or(now), i.billing.expires_at.unwrap_or(now));
@@ -479,13 +475,14 @@ impl ControlPlane {
     /// ModifyInstanceAutoRenewAttribute.
     pub fn set_auto_renew(&self, account_id: &str, ids: &[String], months: Option<u32>) -> Result<(), DomainError> {
         let mut state = self.write();
+        let now = self.now();
         let mut changed = Vec::new();
         for id in ids {
             let i = state.owned(account_id, id)?;
             if i.charge_type != ChargeType::PrePaid {
                 return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
             }
-            let mut n = i.clone();
+            let mut n = i.revised(now);
             n.billing.auto_renew_months = months;
             changed.push(n);
         }

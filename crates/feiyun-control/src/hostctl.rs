@@ -89,10 +89,9 @@ impl HostControl for ControlPlane {
         if t.status == cur.status && t.desired == cur.desired {
             return;
         }
-        let mut next = cur.clone();
+        let mut next = cur.revised(self.now());
         next.status = t.status;
         next.desired = t.desired;
-        next.updated_at = self.now();
         if t.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
             next.started_at = Some(next.updated_at);
         }

@@ -47,7 +47,7 @@ impl ControlPlane {
         let mut changes: Vec<(Instance, Vec<LedgerEntry>)> = Vec::new();
         for i in live {
             let pos = positions.get(&i.account_id).copied().unwrap_or_default();
-            let mut n = i.clone();
+            let mut n = i.revised(now);
             let mut ledger = Vec::new();
             // A lock whose time is up releases the instance (or stops a spot instance that asked to be).
             if let (Some(lock), Some(at)) = (i.billing.lock, i.billing.release_at) {
@@ -71,8 +71,6 @@ impl ControlPlane {
                             lock.as_str()
                         ),
                     ));
-                    n.updated_at = now;
-                    n.generation += 1;
                     changes.push((n, ledger));
                     continue;
                 }
@@ -106,7 +104,6 @@ impl ControlPlane {
                             n.billing.term_paid_cents = Money::from_micros(q.trade).settle_cents() as i64;
                             n.billing.lock = None;
                             n.billing.release_at = None;
-                            n.updated_at = now;
                             ledger.push(Self::subscription_entry(&n, &q, months, Some(exp.timestamp())));
                             // The balance this renewal used is not there for the next one.
                             if let Some(p) = positions.get_mut(&i.account_id) {
@@ -190,8 +187,6 @@ impl ControlPlane {
                     }
                 },
             }
-            n.updated_at = now;
-            n.generation += 1;
             changes.push((n, ledger));
         }
         if changes.is_empty() {
@@ -200,9 +195,10 @@ impl ControlPlane {
         let mut state = self.write();
         let mut woke = false;
         for (n, ledger) in changes {
-            // Re-check against the current row: the user may have acted since we looked.
+            // Re-check against the current row: the user or the agent may have changed it since
+            // we looked (every change bumps the revision); the next tick decides again.
             let Some(cur) = state.instances.get(&n.id) else { continue };
-            if cur.status == InstanceStatus::Deleted || cur.generation + 1 != n.generation {
+            if cur.status == InstanceStatus::Deleted || cur.revision + 1 != n.revision {
                 continue;
             }
             let usage: Vec<UsageEvent> = if n.status == InstanceStatus::Deleted {

@@ -93,7 +93,7 @@ pub trait Store: Send + Sync {
     fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError>;
     /// The usage log of an account (every account with `None`) from `since_s` on, in order.
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError>;
-    /// The host has removed everything a released instance had.
+    /// The host has removed everything a released instance had (a change: its revision is bumped).
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError>;
     fn put_command(&self, command: &Command) -> Result<(), StoreError>;
     fn delete_command(&self, id: &str) -> Result<(), StoreError>;

@@ -108,7 +108,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let created: String = r.get(16)?;
     let started: Option<String> = r.get(17)?;
     let updated: String = r.get(18)?;
-    let generation: i64 = r.get(19)?;
+    let revision: i64 = r.get(19)?;
     let charge_type: String = r.get(13)?;
     let billing: String = r.get(21)?;
     Ok(Instance {
@@ -134,7 +134,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
         created_at: parse_ts(&id, &created)?,
         started_at: parse_opt_ts(&id, started)?,
         updated_at: parse_ts(&id, &updated)?,
-        generation: generation as u64,
+        revision: u64::try_from(revision).map_err(|_| corrupt("revision"))?,
         deployment_set_id: r.get(20)?,
         id,
     })
@@ -368,7 +368,7 @@ impl Store for SqliteStore {
                     ts(&i.created_at),
                     i.started_at.as_ref().map(ts),
                     ts(&i.updated_at),
-                    i.generation as i64,
+                    i.revision as i64,
                     i.deployment_set_id,
                     billing,
                 ])?;
@@ -501,7 +501,10 @@ impl Store for SqliteStore {
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute("UPDATE instances SET cleaned = 1, user_data = NULL WHERE id = ?1", [instance_id])?;
+        conn.execute(
+            "UPDATE instances SET cleaned = 1, user_data = NULL, generation = generation + 1 WHERE id = ?1",
+            [instance_id],
+        )?;
         Ok(())
     }
 
@@ -629,7 +632,7 @@ mod tests {
             created_at: now(),
             started_at: None,
             updated_at: now(),
-            generation: 1,
+            revision: 1,
         }
     }
 
@@ -782,7 +785,7 @@ mod tests {
         let l = s.load().expect("load");
         assert_eq!(l.instances.len(), 1);
         assert_eq!(l.instances[0].deployment_set_id, None);
-        assert_eq!(l.instances[0].generation, 3);
+        assert_eq!(l.instances[0].revision, 3);
         assert!(l.deployment_sets.is_empty());
     }
 
