@@ -126,7 +126,8 @@ pub(crate) mod tests {
         (t == "ecs.g7.large").then(|| TypeSize { family: "ecs.g7".into(), vcpus: 2, memory_mib: 8192, gpus: 0 })
     }
 
-    /// A pay-as-you-go event of instance i-1 (account a, g7.large, 40 GiB ESSD, zone z).
+    /// A pay-as-you-go event of instance i-1 (account a, g7.large, 40 GiB ESSD, zone z), not yet
+    /// numbered (see [`numbered`]).
     pub(crate) fn ev(key: &str, at: i64, kind: EventKind) -> UsageEvent {
         UsageEvent {
             key: key.into(),
@@ -139,7 +140,13 @@ pub(crate) mod tests {
             charge: Charge::PayAsYouGo,
             at_s: at,
             kind,
+            seq: 0,
         }
+    }
+
+    /// A log numbered in the order given, as the control plane numbers an instance's transitions.
+    pub(crate) fn numbered(log: Vec<UsageEvent>) -> Vec<UsageEvent> {
+        log.into_iter().zip(1..).map(|(e, seq)| UsageEvent { seq, ..e }).collect()
     }
 
     fn totals(events: &[UsageEvent], until: i64) -> (i128, i128, i64, i64) {
@@ -157,13 +164,13 @@ pub(crate) mod tests {
     #[test]
     fn stop_and_start_in_both_modes() {
         let run = |mode| {
-            vec![
+            numbered(vec![
                 ev("c", 0, EventKind::Create),
                 ev("s1", 0, EventKind::Start),
                 ev("p", 7200, mode),
                 ev("s2", 10800, EventKind::Start),
                 ev("r", 14400, EventKind::Release),
-            ]
+            ])
         };
         // StopCharging: compute 3 h × 0.5296 = 1.5888 → 1.59; disk 4 h × 0.04 = 0.16.
         assert_eq!(totals(&run(EventKind::StopCharging), 99_999), (159, 16, 10800, 14400));
@@ -174,11 +181,11 @@ pub(crate) mod tests {
     /// One second of g7.large is 0.000147…: rounds to 0.00 on its own; 34 s = 0.0050 → 0.01.
     #[test]
     fn rounding_edges() {
-        let base = [ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)];
+        let base = numbered(vec![ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)]);
         let with_release = |t| {
             let mut v = base.to_vec();
             v.push(ev("r", t, EventKind::Release));
-            v
+            numbered(v)
         };
         assert_eq!(totals(&with_release(1), 10).0, 0);
         assert_eq!(totals(&with_release(33), 100).0, 0); // 0.0048551 → 0.00
@@ -200,7 +207,7 @@ pub(crate) mod tests {
             SpotMarketPoint { zone_id: "other".into(), at_s: 0, percent: 10 },
         ]);
         let run = |charge| {
-            let log: Vec<UsageEvent> = [ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)]
+            let log: Vec<UsageEvent> = numbered(vec![ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)])
                 .into_iter()
                 .map(|e| UsageEvent { charge, ..e })
                 .collect();
@@ -223,12 +230,12 @@ pub(crate) mod tests {
     #[test]
     fn conversion_changes_the_charge_from_then_on() {
         let sub = |e: UsageEvent| UsageEvent { charge: Charge::Subscription, ..e };
-        let log = vec![
+        let log = numbered(vec![
             sub(ev("c", 0, EventKind::Create)),
             sub(ev("s", 0, EventKind::Start)),
             ev("v", 3600, EventKind::Convert),
             ev("r", 7200, EventKind::Release),
-        ];
+        ]);
         assert_eq!(totals(&log, 99_999), (53, 4, 7200, 7200));
         let iv = intervals(&log, 99_999);
         assert_eq!(iv.iter().filter(|i| i.charge == Charge::Subscription).map(|i| i.seconds()).sum::<i64>(), 7200);
@@ -236,19 +243,19 @@ pub(crate) mod tests {
 
     #[test]
     fn replayed_events_change_nothing() {
-        let log = vec![
+        let log = numbered(vec![
             ev("c", 0, EventKind::Create),
             ev("s1", 0, EventKind::Start),
             ev("p", 5000, EventKind::StopCharging),
             ev("r", 9000, EventKind::Release),
-        ];
+        ]);
         let mut twice = log.clone();
         twice.extend(log.clone());
         assert_eq!(totals(&log, 20000), totals(&twice, 20000));
         // Nothing charges after release, even with a stray event.
         let mut late = log.clone();
         late.push(ev("s9", 9500, EventKind::Start));
-        assert_eq!(totals(&log, 20000), totals(&late, 20000));
+        assert_eq!(totals(&log, 20000), totals(&numbered(late), 20000));
     }
 
     #[test]
@@ -296,9 +303,11 @@ pub(crate) mod tests {
         #[test]
         fn replaying_the_log_gives_the_same_bill(times in prop::collection::vec(0i64..100_000, 1..30), seed in 0u64..1000) {
             let kinds = [EventKind::Start, EventKind::StopCharging, EventKind::StopKeepCharging, EventKind::Start];
-            let log: Vec<UsageEvent> = times.iter().enumerate()
+            let mut times = times;
+            times.sort_unstable();
+            let log: Vec<UsageEvent> = numbered(times.iter().enumerate()
                 .map(|(n, t)| ev(&format!("k{n}"), *t, kinds[(n as u64 + seed) as usize % kinds.len()]))
-                .collect();
+                .collect());
             let mut shuffled: Vec<UsageEvent> = log.iter().rev().cloned().collect();
             shuffled.extend(log.iter().cloned());
             prop_assert_eq!(totals(&log, 200_000), totals(&shuffled, 200_000));
