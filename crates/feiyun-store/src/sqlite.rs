@@ -342,7 +342,7 @@ impl Store for SqliteStore {
                  description = excluded.description, host_id = excluded.host_id, status = excluded.status, \
                  desired = excluded.desired, stopped_mode = excluded.stopped_mode, tags = excluded.tags, \
                  started_at = excluded.started_at, updated_at = excluded.updated_at, revision = excluded.revision, \
-                 deployment_set_id = excluded.deployment_set_id"
+                 deployment_set_id = excluded.deployment_set_id, charge_type = excluded.charge_type"
             ))?;
             for i in instances {
                 let tags =
@@ -693,6 +693,7 @@ mod tests {
             i.status = InstanceStatus::Running;
             i.started_at = Some(now());
             i.stopped_mode = Some(StoppedMode::KeepCharging);
+            i.charge_type = ChargeType::PostPaid; // a conversion
             s.put_instances(&[i.clone()], None, &[], &[]).expect("update");
         }
         let s = SqliteStore::open(&path).expect("reopen");
