@@ -422,7 +422,7 @@ impl ControlPlane {
                     n.billing = Billing::default();
                     if refund > 0 {
                         ledger.push(LedgerEntry {
-                            key: format!("refund:{}:{}", i.id, now.timestamp_millis()),
+                            key: format!("refund:{}:{}:{}", i.id, now.timestamp_millis(), n.revision),
                             account_id: i.account_id.clone(),
                             at_s: now.timestamp(),
                             kind: LedgerKind::Refund,
@@ -447,7 +447,7 @@ impl ControlPlane {
                     n.billing.term_paid_cents = paid;
                     n.stopped_mode = n.stopped_mode.map(|_| StoppedMode::KeepCharging);
                     let mut e = Self::subscription_entry(&n, &q, months, None);
-                    e.key = format!("sub:{}:{}", i.id, now.timestamp_millis());
+                    e.key = format!("sub:{}:{}:{}", i.id, now.timestamp_millis(), n.revision);
                     ledger.push(e);
                     paid
                 }

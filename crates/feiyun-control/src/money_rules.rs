@@ -62,7 +62,7 @@ impl ControlPlane {
                         n.desired = PowerState::Released;
                     }
                     ledger.push(notice(
-                        format!("release:{}:{}", i.id, at.timestamp()),
+                        format!("release:{}:{}:{}", i.id, at.timestamp(), n.revision),
                         &i,
                         now_s,
                         format!(
@@ -118,7 +118,7 @@ impl ControlPlane {
                             n.billing.lock = Some(LockReason::Financial);
                             n.billing.release_at = Some(exp + setup.expired_release_after);
                             ledger.push(notice(
-                                format!("expired:{}:{}", i.id, exp.timestamp()),
+                                format!("expired:{}:{}:{}", i.id, exp.timestamp(), n.revision),
                                 &i,
                                 now_s,
                                 "subscription expired: stopped".to_string(),
@@ -138,7 +138,7 @@ impl ControlPlane {
                                 .unwrap_or(now),
                         );
                         ledger.push(notice(
-                            format!("arrears-stop:{}:{since}", i.id),
+                            format!("arrears-stop:{}:{since}:{}", i.id, n.revision),
                             &i,
                             now_s,
                             format!("stopped: account in arrears since {}", feiyun_billing::invoice::iso(since)),
@@ -150,7 +150,7 @@ impl ControlPlane {
                             n.billing.lock = None;
                             n.billing.release_at = None;
                             ledger.push(notice(
-                                format!("arrears-cleared:{}:{}", i.id, i.updated_at.timestamp()),
+                                format!("arrears-cleared:{}:{}", i.id, n.revision),
                                 &i,
                                 now_s,
                                 "arrears paid: lock lifted".to_string(),
@@ -171,7 +171,7 @@ impl ControlPlane {
                             n.billing.lock = Some(LockReason::Recycling);
                             n.billing.release_at = Some(now + setup.spot_notice);
                             ledger.push(notice(
-                                format!("spot-reclaim:{}:{now_s}", i.id),
+                                format!("spot-reclaim:{}:{now_s}:{}", i.id, n.revision),
                                 &i,
                                 now_s,
                                 format!(

@@ -1,5 +1,6 @@
-//! Usage follows what happened, whatever the clock's resolution: transitions of one instance
-//! within the same second (or the same millisecond) are billed in the order they happened.
+//! Money follows what happened, whatever the clock's resolution: transitions of one instance
+//! within the same second (or the same millisecond) are billed in the order they happened, and
+//! each is recorded, in the usage log and in the ledger.
 //!
 //! Prices (catalog/prices.toml): ecs.g7.large = 0.5296 per hour; the test image's 2 GiB ESSD
 //! system disk = 0.00278 per hour.
@@ -13,7 +14,7 @@ use common::{control, spec, ManualClock};
 use feiyun_agent::HostControl;
 use feiyun_billing::metering::{intervals, Item};
 use feiyun_control::ControlPlane;
-use feiyun_domain::instance::{AgentEvent, StoppedMode, UserAction};
+use feiyun_domain::instance::{AgentEvent, ChargeType, StoppedMode, UserAction};
 use feiyun_domain::ops::{Purchase, StopOptions};
 use feiyun_domain::usage::{EventKind, LedgerKind};
 
@@ -113,4 +114,43 @@ async fn transitions_of_one_kind_in_the_same_millisecond_are_all_recorded() {
     // Compute ran 0 → 500 only, however long we wait.
     clock.set(3600);
     assert_eq!(compute_seconds(&cp, &account.id), 500);
+}
+
+/// Conversions back and forth within one millisecond are each charged or refunded. A month of
+/// g7.large with its disk is 388.64, a year 3964.10; converting back at once refunds the whole
+/// term.
+#[tokio::test]
+async fn conversions_within_one_millisecond_are_each_charged_and_refunded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    clock.set(0);
+    let cp = control(dir.path(), clock.clone());
+    let (account, _) = cp.create_account("carol").expect("account");
+    cp.top_up(&account.id, 1_000_000, "t").expect("top up");
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
+    cp.report(&id, AgentEvent::Provisioned);
+    cp.report(&id, AgentEvent::Booted);
+    clock.set(100);
+    let ids = [id.clone()];
+    let convert = |to, months| cp.convert_charge_type(&account.id, &ids, to, months, false).expect("converted");
+    assert_eq!(convert(ChargeType::PrePaid, Some(1)), vec![(id.clone(), 38_864)]);
+    assert_eq!(convert(ChargeType::PostPaid, None), vec![(id.clone(), -38_864)]);
+    assert_eq!(convert(ChargeType::PrePaid, Some(12)), vec![(id.clone(), 396_410)]);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 1_000_000 - 396_410, "the year is paid for");
+    assert_eq!(convert(ChargeType::PostPaid, None), vec![(id.clone(), -396_410)]);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 1_000_000, "and refunded");
+    let kinds: Vec<LedgerKind> = cp.ledger(&account.id).expect("ledger").iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            LedgerKind::TopUp,
+            LedgerKind::Subscription,
+            LedgerKind::Refund,
+            LedgerKind::Subscription,
+            LedgerKind::Refund
+        ]
+    );
+    let converts =
+        cp.usage_events(Some(&account.id), 0).expect("usage").iter().filter(|e| e.kind == EventKind::Convert).count();
+    assert_eq!(converts, 4);
 }
