@@ -10,7 +10,8 @@ use crate::prices::{RegionPrices, TypeSize};
 
 /// Spot market history per zone: from each point on, spot compute costs `percent` of
 /// pay-as-you-go. Before a zone's first point, and in a zone with no history, the spot price is
-/// the pay-as-you-go price (never a free ride).
+/// the pay-as-you-go price (never a free ride). Of several points of a zone at the same second,
+/// the last one given is in force (as the store keeps the last one recorded).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Market {
     zones: HashMap<String, Vec<(i64, u32)>>,
@@ -23,8 +24,11 @@ impl Market {
             zones.entry(p.zone_id.clone()).or_default().push((p.at_s, p.percent.min(100)));
         }
         for v in zones.values_mut() {
-            v.sort_unstable();
+            // Stable: points of one second stay in the order given, and the last one wins.
+            v.sort_by_key(|p| p.0);
+            v.reverse();
             v.dedup_by_key(|p| p.0);
+            v.reverse();
         }
         Market { zones }
     }
@@ -221,6 +225,10 @@ pub(crate) mod tests {
         assert_eq!(run(Charge::Subscription), (Money::ZERO, Money::ZERO));
         assert_eq!(run(Charge::PayAsYouGo).0, Money::from_micros(1_059_200));
         assert_eq!(market.percent_at("nowhere", 10), 100);
+        // Repriced twice within a second: the later price is in force, whatever its value.
+        let p = |percent| SpotMarketPoint { zone_id: "z".into(), at_s: 5, percent };
+        assert_eq!(Market::from_points(&[p(80), p(20)]).percent_at("z", 5), 20);
+        assert_eq!(Market::from_points(&[p(20), p(80)]).percent_at("z", 5), 80);
         assert_eq!(market.percent_at("z", 1799), 100);
         assert_eq!(market.percent_at("z", 1800), 25);
     }
