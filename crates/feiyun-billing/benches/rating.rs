@@ -61,6 +61,7 @@ fn main() {
             charge: if i % 10 == 0 { Charge::Spot } else { Charge::PayAsYouGo },
             at_s: t,
             kind,
+            seq: n as u64 + 1,
         };
         events.push(mk(0, t, EventKind::Create));
         events.push(mk(1, t, EventKind::Start));

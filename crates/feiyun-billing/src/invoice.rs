@@ -312,7 +312,7 @@ mod tests {
     use super::*;
     use crate::prices::tests::BOOK;
     use crate::prices::PriceBook;
-    use crate::rating::tests::{ev, size};
+    use crate::rating::tests::{ev, numbered, size};
     use feiyun_domain::usage::EventKind;
 
     #[test]
@@ -335,11 +335,11 @@ mod tests {
         let (nov, _) = month_bounds("2026-11").expect("valid");
         let book = PriceBook::from_toml(BOOK).expect("valid");
         let p = book.region("r1").expect("region");
-        let log = [
+        let log = numbered(vec![
             ev("c", nov - 3600, EventKind::Create),
             ev("s", nov - 3600, EventKind::Start),
             ev("r", nov + 7200, EventKind::Release),
-        ];
+        ]);
         let ledger = vec![
             LedgerEntry {
                 key: "t".into(),

@@ -1,10 +1,13 @@
 //! Usage events and the billable intervals derived from them.
 //!
 //! Every lifecycle transition of an instance produces one append-only event with an idempotency
-//! key. Intervals are derived from the log alone: replaying an event (same key) or replaying the
-//! whole log changes nothing.
+//! key and a per-instance sequence. Intervals are derived from the log alone, each instance's
+//! events taken in the order they happened (by sequence, whatever the clock's resolution):
+//! replaying an event (same key), replaying the whole log or reading it in any order changes
+//! nothing.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 
 pub use feiyun_domain::usage::{Charge, EventKind, UsageEvent};
 
@@ -48,8 +51,33 @@ impl Interval {
     }
 }
 
+/// The order of one instance's events: what happened first comes first. The sequence decides;
+/// the rest only makes the order total (two events of an instance never share a sequence), so
+/// the result never depends on the order the log was read in.
+fn happened_before(a: &UsageEvent, b: &UsageEvent) -> Ordering {
+    fn rank(e: &UsageEvent) -> (u64, i64, EventKind, &str, Charge, &str, &str, &str, u64, &str) {
+        (
+            e.seq,
+            e.at_s,
+            e.kind,
+            &e.key,
+            e.charge,
+            &e.account_id,
+            &e.instance_type,
+            &e.disk_category,
+            e.disk_gib,
+            &e.zone_id,
+        )
+    }
+    rank(a).cmp(&rank(b))
+}
+
 /// Billable intervals from an event log, cut at `until_s` for what is still open.
-/// Events are ordered by (time, kind, key) per instance; a duplicate key is dropped.
+///
+/// Each instance's events are taken in sequence order; an event whose key was seen already is a
+/// replay and is dropped. An instant never goes back within an instance: an event stamped
+/// before the one preceding it (a clock stepped back) counts at that earlier event's instant, so
+/// one instance's intervals never overlap.
 pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
     let mut by_instance: HashMap<&str, Vec<&UsageEvent>> = HashMap::new();
     for e in events {
@@ -59,10 +87,11 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
     instances.sort_unstable_by_key(|(id, _)| *id);
     let mut out = Vec::new();
     for (_, mut evs) in instances {
-        evs.sort_by(|a, b| (a.at_s, a.kind, &a.key).cmp(&(b.at_s, b.kind, &b.key)));
-        // A replayed event has the same key as the original: keep one. Keys are per instance and
-        // an event's key fixes its instant and kind, so duplicates sort next to each other.
-        evs.dedup_by(|a, b| a.key == b.key);
+        evs.sort_by(|a, b| happened_before(a, b));
+        // A replayed event has the same key as the original: keep the first.
+        let mut seen = HashSet::new();
+        evs.retain(|e| seen.insert(e.key.as_str()));
+        let mut clock = i64::MIN;
         let mut compute_since: Option<i64> = None;
         let mut disk_since: Option<i64> = None;
         let mut released = false;
@@ -89,7 +118,8 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
             if released {
                 break;
             }
-            let t = e.at_s.min(until_s);
+            clock = clock.max(e.at_s);
+            let t = clock.min(until_s);
             match e.kind {
                 EventKind::Create => {
                     disk_since.get_or_insert(t);
@@ -142,4 +172,192 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::money::Money;
+    use crate::prices::tests::BOOK;
+    use crate::prices::PriceBook;
+    use crate::rating::tests::size;
+    use crate::rating::{bill, Market};
+
+    /// 2027-01-15T08:00:00Z, in milliseconds.
+    const T0_MS: i64 = 1_800_000_000_000;
+
+    fn event(id: &str, seq: u64, at_ms: i64, kind: EventKind, charge: Charge) -> UsageEvent {
+        UsageEvent {
+            key: UsageEvent::key_for(id, kind, at_ms, seq),
+            instance_id: id.into(),
+            account_id: "a".into(),
+            instance_type: "ecs.g7.large".into(),
+            disk_category: "cloud_essd".into(),
+            disk_gib: 40,
+            zone_id: "z".into(),
+            charge,
+            at_s: at_ms.div_euclid(1000),
+            kind,
+            seq,
+        }
+    }
+
+    /// One transition: how long after the previous one (milliseconds), what, and the charge a
+    /// conversion switches to.
+    #[derive(Debug, Clone)]
+    struct Step {
+        after_ms: i64,
+        kind: EventKind,
+        to: Charge,
+    }
+
+    /// The log the control plane writes for one instance: created with `charge`, then each step,
+    /// numbered in the order they happened. Conversions carry the new charge, every other event
+    /// the charge in force.
+    fn log_of(id: &str, charge: Charge, steps: &[Step]) -> Vec<UsageEvent> {
+        let (mut t, mut charge) = (T0_MS, charge);
+        let mut log = vec![event(id, 1, t, EventKind::Create, charge)];
+        for (s, seq) in steps.iter().zip(2..) {
+            t += s.after_ms;
+            if s.kind == EventKind::Convert {
+                charge = s.to;
+            }
+            log.push(event(id, seq, t, s.kind, charge));
+        }
+        log
+    }
+
+    /// The reference: second by second, what the instance held after every transition stamped
+    /// at or before that second, applied in the order they happened. Seconds per (item, charge).
+    fn reference(log: &[UsageEvent], until_s: i64) -> BTreeMap<(Item, Charge), i64> {
+        let mut out = BTreeMap::new();
+        let Some(first) = log.first() else { return out };
+        let (mut compute, mut disk, mut released, mut charge) = (false, false, false, first.charge);
+        let mut next = log.iter().peekable();
+        for s in first.at_s..until_s {
+            while let Some(e) = next.next_if(|e| e.at_s <= s) {
+                match e.kind {
+                    _ if released => {}
+                    EventKind::Create => disk = true,
+                    EventKind::Start => (compute, disk) = (true, true),
+                    EventKind::StopCharging => compute = false,
+                    EventKind::StopKeepCharging => {}
+                    EventKind::Convert => charge = e.charge,
+                    EventKind::Release => (compute, disk, released) = (false, false, true),
+                }
+            }
+            for (held, item) in [(compute, Item::Compute), (disk, Item::Disk)] {
+                if held {
+                    *out.entry((item, charge)).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
+    fn seconds_of(iv: &[Interval], id: &str) -> BTreeMap<(Item, Charge), i64> {
+        let mut out = BTreeMap::new();
+        for i in iv.iter().filter(|i| i.instance_id == id) {
+            *out.entry((i.item, i.charge)).or_default() += i.seconds();
+        }
+        out.retain(|_, s| *s > 0);
+        out
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        // Most transitions fall in the same millisecond or second as the one before.
+        let after_ms = prop_oneof![4 => Just(0i64), 2 => 0i64..3, 2 => 0i64..2_500, 1 => 0i64..600_000];
+        let kind = prop_oneof![
+            3 => Just(EventKind::Start),
+            2 => Just(EventKind::StopCharging),
+            2 => Just(EventKind::StopKeepCharging),
+            1 => Just(EventKind::Convert),
+            1 => Just(EventKind::Release),
+        ];
+        let to = prop_oneof![Just(Charge::PayAsYouGo), Just(Charge::Subscription), Just(Charge::Spot)];
+        (after_ms, kind, to).prop_map(|(after_ms, kind, to)| Step { after_ms, kind, to })
+    }
+
+    /// The reported defect: stopped in economical mode and started again within one second, the
+    /// instance must go on being charged for compute.
+    #[test]
+    fn a_stop_and_a_start_in_the_same_second_follow_their_sequence() {
+        let t = T0_MS + 100_000;
+        let log = vec![
+            event("i", 1, T0_MS, EventKind::Create, Charge::PayAsYouGo),
+            event("i", 2, T0_MS, EventKind::Start, Charge::PayAsYouGo),
+            event("i", 3, t + 400, EventKind::StopCharging, Charge::PayAsYouGo),
+            event("i", 4, t + 400, EventKind::Start, Charge::PayAsYouGo),
+        ];
+        let until = T0_MS / 1000 + 3600;
+        assert_eq!(seconds_of(&intervals(&log, until), "i").get(&(Item::Compute, Charge::PayAsYouGo)), Some(&3600));
+        // Stopped again in the same millisecond: a second StopCharging, with its own key.
+        let mut again = log.clone();
+        again.push(event("i", 5, t + 400, EventKind::StopCharging, Charge::PayAsYouGo));
+        assert_ne!(again[2].key, again[4].key);
+        assert_eq!(seconds_of(&intervals(&again, until), "i").get(&(Item::Compute, Charge::PayAsYouGo)), Some(&100));
+    }
+
+    /// A clock stepped back between two transitions: the later one counts at the earlier
+    /// instant, and nothing is charged twice.
+    #[test]
+    fn an_instant_never_goes_back_within_an_instance() {
+        let log = vec![
+            event("i", 1, T0_MS, EventKind::Start, Charge::PayAsYouGo),
+            event("i", 2, T0_MS + 50_000, EventKind::StopCharging, Charge::PayAsYouGo),
+            event("i", 3, T0_MS + 20_000, EventKind::Start, Charge::PayAsYouGo),
+            event("i", 4, T0_MS + 60_000, EventKind::Release, Charge::PayAsYouGo),
+        ];
+        let s = seconds_of(&intervals(&log, i64::MAX), "i");
+        assert_eq!(s.get(&(Item::Compute, Charge::PayAsYouGo)), Some(&60));
+        assert_eq!(s.get(&(Item::Disk, Charge::PayAsYouGo)), Some(&60));
+    }
+
+    proptest! {
+        /// Billed seconds of two interleaved instances equal the reference's, per item and charge;
+        /// pay-as-you-go and spot compute (the market unknown: the list price) cost exactly
+        /// their seconds; keys are unique; shuffling the log or replaying events changes nothing.
+        #[test]
+        fn billed_seconds_follow_what_happened(
+            a in prop::collection::vec(step(), 0..40),
+            b in prop::collection::vec(step(), 0..40),
+            charge in prop_oneof![Just(Charge::PayAsYouGo), Just(Charge::Spot), Just(Charge::Subscription)],
+            cut in -20_000i64..2_000,
+            order in prop::collection::vec(any::<u32>(), 82),
+            replays in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+        ) {
+            let (la, lb) = (log_of("i-a", charge, &a), log_of("i-b", Charge::PayAsYouGo, &b));
+            let last = la.iter().chain(&lb).map(|e| e.at_s).max().unwrap_or(0);
+            let until = last + cut;
+            let log: Vec<UsageEvent> = la.iter().chain(&lb).cloned().collect();
+            let keys: HashSet<&str> = log.iter().map(|e| e.key.as_str()).collect();
+            prop_assert_eq!(keys.len(), log.len(), "one key per transition");
+
+            let iv = intervals(&log, until);
+            for (id, l) in [("i-a", &la), ("i-b", &lb)] {
+                let want = reference(l, until);
+                prop_assert_eq!(seconds_of(&iv, id), want.clone());
+                let book = PriceBook::from_toml(BOOK).expect("valid");
+                let p = book.region("r1").expect("region");
+                let billed = bill(&iv, p, &size, &Market::default()).expect("rates");
+                let paid = |item| -> i64 {
+                    [Charge::PayAsYouGo, Charge::Spot].iter().map(|c| want.get(&(item, *c)).copied().unwrap_or(0)).sum()
+                };
+                let amount = |item| billed.get(&("a".to_string(), id.to_string(), item)).map(|x| x.1).unwrap_or(Money::ZERO);
+                prop_assert_eq!(amount(Item::Compute), Money::per_second(529_600, paid(Item::Compute) as i128));
+                prop_assert_eq!(amount(Item::Disk), Money::per_second(40_000, paid(Item::Disk) as i128));
+            }
+
+            let mut shuffled: Vec<(u32, UsageEvent)> = order.iter().copied().zip(log.iter().cloned()).collect();
+            shuffled.sort_by_key(|(k, _)| *k);
+            let mut shuffled: Vec<UsageEvent> = shuffled.into_iter().map(|(_, e)| e).collect();
+            prop_assert_eq!(intervals(&shuffled, until), iv.clone());
+            shuffled.extend(replays.iter().map(|r| log[r.index(log.len())].clone()));
+            prop_assert_eq!(intervals(&shuffled, until), iv);
+        }
+    }
 }

@@ -10,7 +10,8 @@ use crate::prices::{RegionPrices, TypeSize};
 
 /// Spot market history per zone: from each point on, spot compute costs `percent` of
 /// pay-as-you-go. Before a zone's first point, and in a zone with no history, the spot price is
-/// the pay-as-you-go price (never a free ride).
+/// the pay-as-you-go price (never a free ride). Of several points of a zone at the same second,
+/// the last one given is in force (as the store keeps the last one recorded).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Market {
     zones: HashMap<String, Vec<(i64, u32)>>,
@@ -23,8 +24,11 @@ impl Market {
             zones.entry(p.zone_id.clone()).or_default().push((p.at_s, p.percent.min(100)));
         }
         for v in zones.values_mut() {
-            v.sort_unstable();
+            // Stable: points of one second stay in the order given, and the last one wins.
+            v.sort_by_key(|p| p.0);
+            v.reverse();
             v.dedup_by_key(|p| p.0);
+            v.reverse();
         }
         Market { zones }
     }
@@ -126,7 +130,8 @@ pub(crate) mod tests {
         (t == "ecs.g7.large").then(|| TypeSize { family: "ecs.g7".into(), vcpus: 2, memory_mib: 8192, gpus: 0 })
     }
 
-    /// A pay-as-you-go event of instance i-1 (account a, g7.large, 40 GiB ESSD, zone z).
+    /// A pay-as-you-go event of instance i-1 (account a, g7.large, 40 GiB ESSD, zone z), not yet
+    /// numbered (see [`numbered`]).
     pub(crate) fn ev(key: &str, at: i64, kind: EventKind) -> UsageEvent {
         UsageEvent {
             key: key.into(),
@@ -139,7 +144,13 @@ pub(crate) mod tests {
             charge: Charge::PayAsYouGo,
             at_s: at,
             kind,
+            seq: 0,
         }
+    }
+
+    /// A log numbered in the order given, as the control plane numbers an instance's transitions.
+    pub(crate) fn numbered(log: Vec<UsageEvent>) -> Vec<UsageEvent> {
+        log.into_iter().zip(1..).map(|(e, seq)| UsageEvent { seq, ..e }).collect()
     }
 
     fn totals(events: &[UsageEvent], until: i64) -> (i128, i128, i64, i64) {
@@ -157,13 +168,13 @@ pub(crate) mod tests {
     #[test]
     fn stop_and_start_in_both_modes() {
         let run = |mode| {
-            vec![
+            numbered(vec![
                 ev("c", 0, EventKind::Create),
                 ev("s1", 0, EventKind::Start),
                 ev("p", 7200, mode),
                 ev("s2", 10800, EventKind::Start),
                 ev("r", 14400, EventKind::Release),
-            ]
+            ])
         };
         // StopCharging: compute 3 h × 0.5296 = 1.5888 → 1.59; disk 4 h × 0.04 = 0.16.
         assert_eq!(totals(&run(EventKind::StopCharging), 99_999), (159, 16, 10800, 14400));
@@ -174,11 +185,11 @@ pub(crate) mod tests {
     /// One second of g7.large is 0.000147…: rounds to 0.00 on its own; 34 s = 0.0050 → 0.01.
     #[test]
     fn rounding_edges() {
-        let base = [ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)];
+        let base = numbered(vec![ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)]);
         let with_release = |t| {
             let mut v = base.to_vec();
             v.push(ev("r", t, EventKind::Release));
-            v
+            numbered(v)
         };
         assert_eq!(totals(&with_release(1), 10).0, 0);
         assert_eq!(totals(&with_release(33), 100).0, 0); // 0.0048551 → 0.00
@@ -200,7 +211,7 @@ pub(crate) mod tests {
             SpotMarketPoint { zone_id: "other".into(), at_s: 0, percent: 10 },
         ]);
         let run = |charge| {
-            let log: Vec<UsageEvent> = [ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)]
+            let log: Vec<UsageEvent> = numbered(vec![ev("c", 0, EventKind::Create), ev("s", 0, EventKind::Start)])
                 .into_iter()
                 .map(|e| UsageEvent { charge, ..e })
                 .collect();
@@ -214,6 +225,10 @@ pub(crate) mod tests {
         assert_eq!(run(Charge::Subscription), (Money::ZERO, Money::ZERO));
         assert_eq!(run(Charge::PayAsYouGo).0, Money::from_micros(1_059_200));
         assert_eq!(market.percent_at("nowhere", 10), 100);
+        // Repriced twice within a second: the later price is in force, whatever its value.
+        let p = |percent| SpotMarketPoint { zone_id: "z".into(), at_s: 5, percent };
+        assert_eq!(Market::from_points(&[p(80), p(20)]).percent_at("z", 5), 20);
+        assert_eq!(Market::from_points(&[p(20), p(80)]).percent_at("z", 5), 80);
         assert_eq!(market.percent_at("z", 1799), 100);
         assert_eq!(market.percent_at("z", 1800), 25);
     }
@@ -223,12 +238,12 @@ pub(crate) mod tests {
     #[test]
     fn conversion_changes_the_charge_from_then_on() {
         let sub = |e: UsageEvent| UsageEvent { charge: Charge::Subscription, ..e };
-        let log = vec![
+        let log = numbered(vec![
             sub(ev("c", 0, EventKind::Create)),
             sub(ev("s", 0, EventKind::Start)),
             ev("v", 3600, EventKind::Convert),
             ev("r", 7200, EventKind::Release),
-        ];
+        ]);
         assert_eq!(totals(&log, 99_999), (53, 4, 7200, 7200));
         let iv = intervals(&log, 99_999);
         assert_eq!(iv.iter().filter(|i| i.charge == Charge::Subscription).map(|i| i.seconds()).sum::<i64>(), 7200);
@@ -236,19 +251,19 @@ pub(crate) mod tests {
 
     #[test]
     fn replayed_events_change_nothing() {
-        let log = vec![
+        let log = numbered(vec![
             ev("c", 0, EventKind::Create),
             ev("s1", 0, EventKind::Start),
             ev("p", 5000, EventKind::StopCharging),
             ev("r", 9000, EventKind::Release),
-        ];
+        ]);
         let mut twice = log.clone();
         twice.extend(log.clone());
         assert_eq!(totals(&log, 20000), totals(&twice, 20000));
         // Nothing charges after release, even with a stray event.
         let mut late = log.clone();
         late.push(ev("s9", 9500, EventKind::Start));
-        assert_eq!(totals(&log, 20000), totals(&late, 20000));
+        assert_eq!(totals(&log, 20000), totals(&numbered(late), 20000));
     }
 
     #[test]
@@ -296,9 +311,11 @@ pub(crate) mod tests {
         #[test]
         fn replaying_the_log_gives_the_same_bill(times in prop::collection::vec(0i64..100_000, 1..30), seed in 0u64..1000) {
             let kinds = [EventKind::Start, EventKind::StopCharging, EventKind::StopKeepCharging, EventKind::Start];
-            let log: Vec<UsageEvent> = times.iter().enumerate()
+            let mut times = times;
+            times.sort_unstable();
+            let log: Vec<UsageEvent> = numbered(times.iter().enumerate()
                 .map(|(n, t)| ev(&format!("k{n}"), *t, kinds[(n as u64 + seed) as usize % kinds.len()]))
-                .collect();
+                .collect());
             let mut shuffled: Vec<UsageEvent> = log.iter().rev().cloned().collect();
             shuffled.extend(log.iter().cloned());
             prop_assert_eq!(totals(&log, 200_000), totals(&shuffled, 200_000));

@@ -21,12 +21,14 @@ impl ControlPlane {
         }
     }
 
-    /// The usage event of a transition of `i` happening now. The system disk is the image's
-    /// root filesystem, rounded up to whole GiB.
+    /// The usage event of the transition that made `i` (its revision and instant are the
+    /// transition's; a transition makes at most one event). The system disk is the image's root
+    /// filesystem, rounded up to whole GiB.
     pub(crate) fn usage_event(&self, i: &feiyun_domain::instance::Instance, kind: EventKind) -> UsageEvent {
         let disk_gib = self.images.get(&i.image_id).map(|m| m.size_bytes.div_ceil(1 << 30).max(1)).unwrap_or(1);
         UsageEvent {
-            key: UsageEvent::key_for(&i.id, kind, i.updated_at.timestamp_millis()),
+            key: UsageEvent::key_for(&i.id, kind, i.updated_at.timestamp_millis(), i.revision),
+            seq: i.revision,
             instance_id: i.id.clone(),
             account_id: i.account_id.clone(),
             instance_type: i.instance_type.clone(),
@@ -89,10 +91,9 @@ impl HostControl for ControlPlane {
         if t.status == cur.status && t.desired == cur.desired {
             return;
         }
-        let mut next = cur.clone();
+        let mut next = cur.revised(self.now());
         next.status = t.status;
         next.desired = t.desired;
-        next.updated_at = self.now();
         if t.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
             next.started_at = Some(next.updated_at);
         }

@@ -204,7 +204,7 @@ impl ControlPlane {
                 created_at: now,
                 started_at: None,
                 updated_at: now,
-                generation: 1,
+                revision: 1,
                 id,
             });
         }
@@ -315,11 +315,9 @@ impl ControlPlane {
                 Some(i) => match i.status.apply(i.desired, action) {
                     Err(e) => Err(e.into()),
                     Ok(t) => {
-                        let mut n = i.clone();
+                        let mut n = i.revised(now);
                         n.status = t.status;
                         n.desired = t.desired;
-                        n.updated_at = now;
-                        n.generation += 1;
                         if let (UserAction::Stop, Some(s)) = (action, stop) {
                             // Economical mode is for pay-as-you-go only; others stop keeping
                             // their resources, without an error (as ECS does).

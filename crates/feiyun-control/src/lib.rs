@@ -17,6 +17,7 @@ mod billing;
 mod deployment;
 mod hostctl;
 mod instances;
+mod money_rules;
 pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};

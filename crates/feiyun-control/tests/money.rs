@@ -288,6 +288,10 @@ async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
         cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, false),
         Err(DomainError::ChargeTypeViolation { .. })
     ));
+    // The conversion survives a restart.
+    drop(cp);
+    let cp = control_with(dir.path(), clock.clone(), setup());
+    assert_eq!(cp.instance(&account.id, &id).expect("there").charge_type, ChargeType::PostPaid);
     tick_at(&cp, &clock, 10 * 86_400 + 3600);
     assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
     // Now an ordinary pay-as-you-go instance: it can be released.

@@ -313,13 +313,23 @@ pub struct Instance {
     pub created_at: Instant,
     pub started_at: Option<Instant>,
     pub updated_at: Instant,
-    /// Incremented whenever the intent changes, so the agent can tell stale work from new work.
-    pub generation: u64,
+    /// Bumped by one on every persisted change of the instance: user actions, agent reports,
+    /// billing and platform steps (locks, renewals, stops, releases), charge-type conversions and
+    /// attribute changes alike. It orders the states of one instance whatever the clock's
+    /// resolution: the usage event of a transition carries the revision the transition made
+    /// (its `seq`), and a decision taken from an older copy can tell that the instance changed
+    /// since. Created instances start at 1.
+    pub revision: u64,
 }
 
 impl Instance {
     pub fn tag_map(&self) -> BTreeMap<&str, &str> {
         self.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect()
+    }
+
+    /// The next revision of this instance, changed at `now`: every persisted change starts here.
+    pub fn revised(&self, now: Instant) -> Instance {
+        Instance { revision: self.revision + 1, updated_at: now, ..self.clone() }
     }
 
     /// Whether this instance holds host capacity (everything except a released instance).

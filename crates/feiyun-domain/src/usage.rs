@@ -85,12 +85,19 @@ pub struct UsageEvent {
     /// Unix seconds.
     pub at_s: i64,
     pub kind: EventKind,
+    /// Where the transition falls among the instance's changes: the instance's revision after
+    /// it. An instance's events are ordered by this, never by `at_s` (several transitions can
+    /// share a second, or a millisecond). One transition makes at most one event, so two events
+    /// of an instance never share it.
+    pub seq: u64,
 }
 
 impl UsageEvent {
-    /// The idempotency key of a transition: instance, kind and instant (milliseconds).
-    pub fn key_for(instance_id: &str, kind: EventKind, at_ms: i64) -> String {
-        format!("{instance_id}:{}:{at_ms}", kind.as_str())
+    /// The idempotency key of a transition: instance, kind, instant (milliseconds) and
+    /// sequence. A replay of the transition has the same key; two transitions never do, even of
+    /// the same kind within the same millisecond.
+    pub fn key_for(instance_id: &str, kind: EventKind, at_ms: i64, seq: u64) -> String {
+        format!("{instance_id}:{}:{at_ms}:{seq}", kind.as_str())
     }
 }
 

@@ -72,7 +72,8 @@ pub trait Store: Send + Sync {
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError>;
     /// Insert or update instances, record an idempotency token, append usage events and ledger
     /// entries, in one transaction: a transition, its usage event and what it costs are durable
-    /// together or not at all. An event or entry whose key is already stored is ignored.
+    /// together or not at all. An event or entry whose key is already stored is ignored; an event
+    /// whose instance already has another event with its sequence is refused (an error).
     fn put_instances(
         &self,
         instances: &[Instance],
@@ -91,9 +92,11 @@ pub trait Store: Send + Sync {
     fn put_spot_market(&self, points: &[SpotMarketPoint]) -> Result<(), StoreError>;
     /// Spot market history of a zone (every zone with `None`), by zone then time.
     fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError>;
-    /// The usage log of an account (every account with `None`) from `since_s` on, in order.
+    /// The usage log of an account (every account with `None`) from `since_s` on, by instant, then
+    /// instance, then sequence (an instance's events are in the order they happened within a
+    /// second).
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError>;
-    /// The host has removed everything a released instance had.
+    /// The host has removed everything a released instance had (a change: its revision is bumped).
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError>;
     fn put_command(&self, command: &Command) -> Result<(), StoreError>;
     fn delete_command(&self, id: &str) -> Result<(), StoreError>;

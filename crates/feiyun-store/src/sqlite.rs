@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_deployment_sets.sql"),
     include_str!("migrations/0003_usage_events.sql"),
     include_str!("migrations/0004_billing.sql"),
+    include_str!("migrations/0005_usage_sequence.sql"),
 ];
 
 pub struct SqliteStore {
@@ -96,7 +97,7 @@ fn to_account((id, name, created): (String, String, String)) -> Result<Account, 
 
 const INSTANCE_COLUMNS: &str = "id, account_id, name, hostname, description, region_id, zone_id, host_id, \
     instance_type, image_id, status, desired, stopped_mode, charge_type, user_data, tags, created_at, \
-    started_at, updated_at, generation, deployment_set_id, billing";
+    started_at, updated_at, revision, deployment_set_id, billing";
 
 fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let id: String = r.get(0)?;
@@ -108,7 +109,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let created: String = r.get(16)?;
     let started: Option<String> = r.get(17)?;
     let updated: String = r.get(18)?;
-    let generation: i64 = r.get(19)?;
+    let revision: i64 = r.get(19)?;
     let charge_type: String = r.get(13)?;
     let billing: String = r.get(21)?;
     Ok(Instance {
@@ -134,7 +135,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
         created_at: parse_ts(&id, &created)?,
         started_at: parse_opt_ts(&id, started)?,
         updated_at: parse_ts(&id, &updated)?,
-        generation: generation as u64,
+        revision: u64::try_from(revision).map_err(|_| corrupt("revision"))?,
         deployment_set_id: r.get(20)?,
         id,
     })
@@ -340,8 +341,8 @@ impl Store for SqliteStore {
                  ON CONFLICT(id) DO UPDATE SET billing = excluded.billing, name = excluded.name, hostname = excluded.hostname, \
                  description = excluded.description, host_id = excluded.host_id, status = excluded.status, \
                  desired = excluded.desired, stopped_mode = excluded.stopped_mode, tags = excluded.tags, \
-                 started_at = excluded.started_at, updated_at = excluded.updated_at, generation = excluded.generation, \
-                 deployment_set_id = excluded.deployment_set_id"
+                 started_at = excluded.started_at, updated_at = excluded.updated_at, revision = excluded.revision, \
+                 deployment_set_id = excluded.deployment_set_id, charge_type = excluded.charge_type"
             ))?;
             for i in instances {
                 let tags =
@@ -368,16 +369,19 @@ impl Store for SqliteStore {
                     ts(&i.created_at),
                     i.started_at.as_ref().map(ts),
                     ts(&i.updated_at),
-                    i.generation as i64,
+                    i.revision as i64,
                     i.deployment_set_id,
                     billing,
                 ])?;
             }
         }
         for e in usage {
+            // A replayed key is ignored; another event of the instance with the same sequence is
+            // an error, not something to drop silently.
             tx.execute(
-                "INSERT OR IGNORE INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
-                 disk_gib, at_s, kind, zone_id, charge) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
+                 disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT(key) DO NOTHING",
                 params![
                     e.key,
                     e.instance_id,
@@ -388,7 +392,8 @@ impl Store for SqliteStore {
                     e.at_s,
                     e.kind.as_str(),
                     e.zone_id,
-                    e.charge.as_str()
+                    e.charge.as_str(),
+                    e.seq as i64
                 ],
             )?;
         }
@@ -407,9 +412,9 @@ impl Store for SqliteStore {
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind, zone_id, charge \
-             FROM usage_events \
-             WHERE (?1 IS NULL OR account_id = ?1) AND at_s >= ?2 ORDER BY at_s, key",
+            "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind, zone_id, charge, \
+             seq FROM usage_events \
+             WHERE (?1 IS NULL OR account_id = ?1) AND at_s >= ?2 ORDER BY at_s, instance_id, seq",
         )?;
         let mut rows = st.query(params![account_id, since_s])?;
         let mut out = Vec::new();
@@ -428,6 +433,8 @@ impl Store for SqliteStore {
                 disk_category: r.get(4)?,
                 disk_gib: r.get::<_, i64>(5)? as u64,
                 at_s: r.get(6)?,
+                seq: u64::try_from(r.get::<_, i64>(10)?)
+                    .map_err(|_| StoreError::Corrupt(key.clone(), "usage sequence".into()))?,
                 key,
             });
         }
@@ -501,7 +508,10 @@ impl Store for SqliteStore {
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute("UPDATE instances SET cleaned = 1, user_data = NULL WHERE id = ?1", [instance_id])?;
+        conn.execute(
+            "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
+            [instance_id],
+        )?;
         Ok(())
     }
 
@@ -629,7 +639,7 @@ mod tests {
             created_at: now(),
             started_at: None,
             updated_at: now(),
-            generation: 1,
+            revision: 1,
         }
     }
 
@@ -650,18 +660,7 @@ mod tests {
                 fingerprint: "f".into(),
                 result: "[\"i-1\"]".into(),
             };
-            let ev = UsageEvent {
-                key: "i-1:Create:0".into(),
-                instance_id: "i-1".into(),
-                account_id: a.id.clone(),
-                instance_type: "ecs.g7.large".into(),
-                disk_category: "cloud_essd".into(),
-                disk_gib: 1,
-                zone_id: "z".into(),
-                charge: Charge::Subscription,
-                at_s: 100,
-                kind: EventKind::Create,
-            };
+            let ev = create_event(&a.id);
             let paid = LedgerEntry {
                 key: "sub:i-1:0".into(),
                 account_id: a.id.clone(),
@@ -694,6 +693,7 @@ mod tests {
             i.status = InstanceStatus::Running;
             i.started_at = Some(now());
             i.stopped_mode = Some(StoppedMode::KeepCharging);
+            i.charge_type = ChargeType::PostPaid; // a conversion
             s.put_instances(&[i.clone()], None, &[], &[]).expect("update");
         }
         let s = SqliteStore::open(&path).expect("reopen");
@@ -703,7 +703,7 @@ mod tests {
         assert_eq!(l.tokens.len(), 1);
         let usage = s.usage_events(Some(&a.id), 0).expect("usage");
         assert_eq!(usage.len(), 1);
-        assert_eq!(usage[0], ev_back(&a.id));
+        assert_eq!(usage[0], create_event(&a.id));
         assert!(s.usage_events(Some("other"), 0).expect("usage").is_empty());
         assert!(s.usage_events(None, 101).expect("usage").is_empty());
         assert_eq!(s.access_key("LTAIx").expect("q"), Some(k.clone()));
@@ -713,7 +713,7 @@ mod tests {
         assert!(s.load().expect("load").instances.is_empty());
     }
 
-    fn ev_back(account: &str) -> UsageEvent {
+    fn create_event(account: &str) -> UsageEvent {
         UsageEvent {
             key: "i-1:Create:0".into(),
             instance_id: "i-1".into(),
@@ -725,6 +725,7 @@ mod tests {
             charge: Charge::Subscription,
             at_s: 100,
             kind: EventKind::Create,
+            seq: 1,
         }
     }
 
@@ -782,7 +783,7 @@ mod tests {
         let l = s.load().expect("load");
         assert_eq!(l.instances.len(), 1);
         assert_eq!(l.instances[0].deployment_set_id, None);
-        assert_eq!(l.instances[0].generation, 3);
+        assert_eq!(l.instances[0].revision, 3);
         assert!(l.deployment_sets.is_empty());
     }
 
