@@ -4,19 +4,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::resources::Resources;
 
+/// What the region can expect of a host right now (derived, never stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostState {
-    /// Accepting new instances.
+    /// Heartbeating and accepting new instances.
     Up,
-    /// Running what it has, accepting nothing new.
-    Disabled,
-    /// Not reachable.
-    Down,
+    /// Heartbeating; the operator asked for no new instances on it.
+    Draining,
+    /// Missed its heartbeats for longer than the grace: no new instances; what it ran is
+    /// reported impaired until it returns or is evacuated.
+    Unreachable,
 }
 
+impl HostState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HostState::Up => "Up",
+            HostState::Draining => "Draining",
+            HostState::Unreachable => "Unreachable",
+        }
+    }
+}
+
+/// A host as the region records it: registered by its agent with a join token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     pub id: String,
+    /// Unique in the region (the machine's hostname by default).
+    pub name: String,
     pub zone_id: String,
     /// Allocatable capacity (physical minus reserve, times the allocation ratios).
     pub capacity: Resources,
@@ -24,7 +39,27 @@ pub struct Host {
     pub gpu_model: Option<String>,
     /// Local disk category the host offers to instance-store types, if any.
     pub local_disk_category: Option<String>,
-    pub state: HostState,
+    /// A hollow host: it speaks the host protocol but runs nothing.
+    pub simulated: bool,
+    /// Bumped when the host is fenced (its instances evacuated to other hosts); work the host
+    /// does under an older epoch is refused.
+    pub epoch: u64,
+    /// The operator asked for no new placements on it.
+    pub draining: bool,
+    /// SHA-256 (hex) of the host's credential secret.
+    pub credential_hash: String,
+    pub registered_at: crate::Instant,
+}
+
+/// A join token: lets an agent register a host (in a zone, if it names one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinToken {
+    pub id: String,
+    /// SHA-256 (hex) of the token's secret.
+    pub secret_hash: String,
+    pub zone_id: Option<String>,
+    pub created_at: crate::Instant,
+    pub revoked_at: Option<crate::Instant>,
 }
 
 /// How a host's allocatable capacity is derived from its physical size.

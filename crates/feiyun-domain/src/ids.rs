@@ -32,6 +32,21 @@ pub fn deployment_set_id(rng: &mut impl Rng) -> String {
     new_id("ds", 20, rng)
 }
 
+pub fn host_id(rng: &mut impl Rng) -> String {
+    new_id("h", 16, rng)
+}
+
+/// A system event id, `e-` and 20 alphanumerics as ECS shows them.
+pub fn event_id(rng: &mut impl Rng) -> String {
+    new_id("e", 20, rng)
+}
+
+/// A secret for a join token or a host credential: 32 alphanumerics.
+pub fn secret(rng: &mut impl Rng) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..32).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
+}
+
 pub fn account_id(rng: &mut impl Rng) -> String {
     // Alibaba account ids are 16 decimal digits.
     let mut s = String::with_capacity(16);

@@ -1,0 +1,195 @@
+//! Tests of the SQLite store.
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z").expect("valid").with_timezone(&Utc)
+}
+
+fn account() -> (Account, StoredKey) {
+    let a = Account { id: "1000000000000001".into(), name: "alice".into(), created_at: now() };
+    let k = StoredKey { id: "LTAIx".into(), account_id: a.id.clone(), sealed_secret: vec![1, 2, 3], enabled: true };
+    (a, k)
+}
+
+fn instance(id: &str, account: &str) -> Instance {
+    Instance {
+        id: id.into(),
+        account_id: account.into(),
+        name: "web".into(),
+        hostname: "web-1".into(),
+        description: String::new(),
+        region_id: "r".into(),
+        zone_id: "z".into(),
+        host_id: "h".into(),
+        instance_type: "ecs.g7.large".into(),
+        image_id: "img".into(),
+        status: InstanceStatus::Pending,
+        desired: PowerState::Running,
+        stopped_mode: None,
+        charge_type: ChargeType::PrePaid,
+        billing: feiyun_domain::instance::Billing {
+            expires_at: Some(now()),
+            auto_renew_months: Some(1),
+            ..Default::default()
+        },
+        user_data: Some(b"echo hi".to_vec()),
+        tags: vec![Tag { key: "env".into(), value: "中文".into() }],
+        deployment_set_id: Some("ds-1".into()),
+        created_at: now(),
+        started_at: None,
+        updated_at: now(),
+        revision: 1,
+    }
+}
+
+#[test]
+fn round_trips_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let (a, k) = account();
+    let mut i = instance("i-1", &a.id);
+    {
+        let s = SqliteStore::open(&path).expect("open");
+        s.create_account(&a, &k).expect("account");
+        assert!(matches!(s.create_account(&a, &k), Err(StoreError::NameTaken(_))));
+        let tok = TokenRecord {
+            account_id: a.id.clone(),
+            scope: "RunInstances".into(),
+            token: "t".into(),
+            fingerprint: "f".into(),
+            result: "[\"i-1\"]".into(),
+        };
+        let ev = create_event(&a.id);
+        let paid = LedgerEntry {
+            key: "sub:i-1:0".into(),
+            account_id: a.id.clone(),
+            at_s: 100,
+            kind: LedgerKind::Subscription,
+            amount_cents: -36_400,
+            instance_id: "i-1".into(),
+            detail: "1 month".into(),
+        };
+        let topup = LedgerEntry {
+            key: "topup:1".into(),
+            kind: LedgerKind::TopUp,
+            amount_cents: 100_000,
+            at_s: 50,
+            instance_id: String::new(),
+            ..paid.clone()
+        };
+        assert_eq!(s.append_ledger(std::slice::from_ref(&topup)).expect("topup"), 1);
+        assert_eq!(s.append_ledger(std::slice::from_ref(&topup)).expect("replayed topup"), 0);
+        s.put_instances(&[i.clone()], Some(&tok), std::slice::from_ref(&ev), std::slice::from_ref(&paid)).expect("put");
+        // The same event and entry again (a replay) are ignored.
+        s.put_instances(&[], None, std::slice::from_ref(&ev), std::slice::from_ref(&paid)).expect("idempotent");
+        assert_eq!(s.ledger(Some(&a.id)).expect("ledger"), vec![topup, paid]);
+        assert_eq!(s.balance_cents(&a.id).expect("balance"), 63_600);
+        assert_eq!(s.balance_cents("nobody").expect("balance"), 0);
+        let m = SpotMarketPoint { zone_id: "z".into(), at_s: 10, percent: 30 };
+        s.put_spot_market(&[m.clone(), SpotMarketPoint { percent: 35, ..m.clone() }]).expect("market");
+        assert_eq!(s.spot_market(Some("z")).expect("market"), vec![SpotMarketPoint { percent: 35, ..m }]);
+        i.status = InstanceStatus::Running;
+        i.started_at = Some(now());
+        i.stopped_mode = Some(StoppedMode::KeepCharging);
+        i.charge_type = ChargeType::PostPaid; // a conversion
+        s.put_instances(&[i.clone()], None, &[], &[]).expect("update");
+    }
+    let s = SqliteStore::open(&path).expect("reopen");
+    let l = s.load().expect("load");
+    assert_eq!(l.accounts, vec![a.clone()]);
+    assert_eq!(l.instances, vec![i.clone()]);
+    assert_eq!(l.tokens.len(), 1);
+    let usage = s.usage_events(Some(&a.id), 0).expect("usage");
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0], create_event(&a.id));
+    assert!(s.usage_events(Some("other"), 0).expect("usage").is_empty());
+    assert!(s.usage_events(None, 101).expect("usage").is_empty());
+    assert_eq!(s.access_key("LTAIx").expect("q"), Some(k.clone()));
+    assert_eq!(s.account_keys(&a.id).expect("q"), vec![k]);
+    assert_eq!(s.account_by_name("alice").expect("q").map(|a| a.id), Some(a.id.clone()));
+    s.mark_cleaned("i-1").expect("clean");
+    assert!(s.load().expect("load").instances.is_empty());
+}
+
+fn create_event(account: &str) -> UsageEvent {
+    UsageEvent {
+        key: "i-1:Create:0".into(),
+        instance_id: "i-1".into(),
+        account_id: account.into(),
+        instance_type: "ecs.g7.large".into(),
+        disk_category: "cloud_essd".into(),
+        disk_gib: 1,
+        zone_id: "z".into(),
+        charge: Charge::Subscription,
+        at_s: 100,
+        kind: EventKind::Create,
+        seq: 1,
+    }
+}
+
+#[test]
+fn invocations_round_trip() {
+    let s = SqliteStore::in_memory().expect("open");
+    let v = Invocation {
+        id: "t-1".into(),
+        account_id: "a".into(),
+        command_id: "c-1".into(),
+        command_name: "n".into(),
+        command_content: b"hostname".to_vec(),
+        timeout_s: 60,
+        created_at: now(),
+        runs: vec![InvocationRun {
+            instance_id: "i-1".into(),
+            status: RunStatus::Success,
+            exit_code: Some(0),
+            output: b"host\n".to_vec(),
+            dropped: 0,
+            error_code: String::new(),
+            error_info: String::new(),
+            start_time: Some(now()),
+            finish_time: Some(now()),
+        }],
+    };
+    s.put_invocation(&v).expect("put");
+    s.put_invocation(&v).expect("idempotent");
+    assert_eq!(s.load().expect("load").invocations, vec![v]);
+}
+
+#[test]
+fn upgrades_a_version_1_database_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    {
+        let c = Connection::open(&path).expect("raw");
+        c.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+        c.pragma_update(None, "user_version", 1).expect("version");
+        c.execute("INSERT INTO accounts (id, name, created_at) VALUES ('a', 'alice', '2026-11-23T05:00:00.000Z')", [])
+            .expect("account");
+        c.execute(
+            "INSERT INTO instances (id, account_id, name, hostname, description, region_id, zone_id, host_id, \
+             instance_type, image_id, status, desired, charge_type, tags, created_at, updated_at, generation) \
+             VALUES ('i-1', 'a', 'web', 'web', '', 'r', 'z', 'h', 'ecs.g7.large', 'img', 'Running', 'Running', \
+             'PostPaid', '[]', '2026-11-23T05:00:00.000Z', '2026-11-23T05:00:00.000Z', 3)",
+            [],
+        )
+        .expect("instance");
+    }
+    let s = SqliteStore::open(&path).expect("migrates");
+    let l = s.load().expect("load");
+    assert_eq!(l.instances.len(), 1);
+    assert_eq!(l.instances[0].deployment_set_id, None);
+    assert_eq!(l.instances[0].revision, 3);
+    assert!(l.deployment_sets.is_empty());
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    drop(SqliteStore::open(&path).expect("open"));
+    let c = Connection::open(&path).expect("raw");
+    c.pragma_update(None, "user_version", 99).expect("bump");
+    drop(c);
+    assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+}
