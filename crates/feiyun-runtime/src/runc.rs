@@ -801,6 +801,21 @@ mod tests {
             }
         }
 
+        /// Until the last boot's init says it is ready, which it does after running user data.
+        fn wait_ready(&self, id: &str) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let (console, _) = self.rt.console(id, 1 << 20).expect("console");
+                let console = String::from_utf8_lossy(&console);
+                let last_boot = console.rsplit("[feiyun-init] booting").next().unwrap_or_default();
+                if console.contains("[feiyun-init] booting") && last_boot.contains("[feiyun-init] ready") {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{id}: init not ready after 10s");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+
         fn sh(&self, id: &str, script: &str) -> String {
             let out = self.rt.exec(id, script.as_bytes(), "/", Duration::from_secs(10), 4096).expect("exec");
             String::from_utf8_lossy(&out.output).into_owned()
@@ -878,6 +893,7 @@ mod tests {
             "{held:?}"
         );
         assert_eq!(s.sh(&id, "echo kept > /root/kept; sync; cat /root/kept"), "kept\n");
+        s.wait_ready(&id);
 
         s.rt.stop(&id, Duration::from_secs(5)).expect("stop");
         s.assert_holds_only_its_disk(&id);
@@ -889,15 +905,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&kept).expect("written file survives stop"), "kept\n");
 
         s.rt.start(&spec).expect("start again");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let (console, _) = s.rt.console(&id, 65536).expect("console");
-            if String::from_utf8_lossy(&console).matches("[feiyun-init] ready").count() >= 2 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "second boot not ready");
-            thread::sleep(Duration::from_millis(20));
-        }
+        s.wait_ready(&id);
         assert_eq!(s.sh(&id, "cat /root/kept /root/user-data-runs"), "kept\nran\n", "user data runs once");
         s.rt.stop(&id, Duration::ZERO).expect("stop by force");
         s.assert_holds_only_its_disk(&id);
