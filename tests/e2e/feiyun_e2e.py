@@ -533,6 +533,26 @@ def mounts_under(path: Path) -> list[str]:
     return found
 
 
+def instance_cgroups(instance_id: str, parent: str = "feiyun") -> list[str]:
+    """The instance's cgroup directories: /sys/fs/cgroup/<hierarchy>/<parent>/<id> (cgroup v1, one
+    per controller) and /sys/fs/cgroup/<parent>/<id> (v2)."""
+    root = Path("/sys/fs/cgroup")
+    hierarchies = [root] + [h for h in root.iterdir() if h.is_dir()] if root.is_dir() else []
+    return sorted(str(h / parent / instance_id) for h in hierarchies if (h / parent / instance_id).is_dir())
+
+
+def host_holdings(data_dir: Path, instance_id: str) -> list[str]:
+    """What the host holds of an instance besides its disk: its runc container, mounts under its
+    directory and its cgroups. A Stopped instance holds none of them."""
+    held = []
+    st = runc_state(data_dir, instance_id)
+    if st is not None:
+        held.append(f"runc container ({st['status']})")
+    held += [f"mount {m}" for m in mounts_under(Path(data_dir) / "host" / "instances" / instance_id)]
+    held += [f"cgroup {c}" for c in instance_cgroups(instance_id)]
+    return held
+
+
 def hard_cleanup(data_dir: Path) -> list[str]:
     """Last-resort cleanup after a leak was detected: kill/delete runc containers and unmount.
     Returns a description of what had to be cleaned."""

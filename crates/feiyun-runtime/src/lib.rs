@@ -30,15 +30,49 @@ pub struct RuntimeSpec {
     pub user_data: Option<Vec<u8>>,
 }
 
-/// What the runtime observes of an instance.
+/// What the runtime observes of an instance's disk and processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Observed {
-    /// Nothing of the instance exists on this host.
+    /// It has no disk on this host and none of its processes runs.
     Absent,
-    /// Its root filesystem exists; no process runs.
+    /// Its disk (the writable layer that survives stop and start) exists and none of its processes
+    /// runs. It may still hold what its last boot set up: see [`Leftovers`].
     Stopped,
-    /// Its init process runs.
+    /// Its init process runs (or is paused).
     Running,
+}
+
+/// Host resources an instance holds besides its disk. A running instance needs all of them; once
+/// nothing runs they are leftovers of its last boot (a guest that halted on its own, a stop cut
+/// short by a crash), and [`Runtime::stop`] removes them. A stopped instance holds none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Leftovers {
+    /// The container manager still has a container record for it.
+    pub container: bool,
+    /// Its root filesystem is mounted.
+    pub mount: bool,
+    /// Its cgroup exists (in any hierarchy).
+    pub cgroup: bool,
+}
+
+impl Leftovers {
+    pub fn any(&self) -> bool {
+        self.container || self.mount || self.cgroup
+    }
+}
+
+/// One look at an instance: its state and what it holds on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation {
+    pub state: Observed,
+    pub leftovers: Leftovers,
+}
+
+impl Observation {
+    /// Stopped and holding nothing but its disk.
+    pub fn is_clean_stop(&self) -> bool {
+        self.state == Observed::Stopped && !self.leftovers.any()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +106,17 @@ pub trait Runtime: Send + Sync {
     fn prepare(&self, spec: &RuntimeSpec) -> Result<()>;
     /// Boot the instance (prepares it first if needed).
     fn start(&self, spec: &RuntimeSpec) -> Result<()>;
-    /// Stop every process of the instance: politely first, then by force after `grace`.
+    /// Stop the instance and release everything it holds besides its disk, each step skipped when
+    /// already done: stop its processes (politely first, then by force after `grace`), remove its
+    /// container, unmount its root filesystem, remove its cgroup. Afterwards it is
+    /// [`Observed::Stopped`] (or `Absent` if it never had a disk) with no [`Leftovers`].
     fn stop(&self, id: &str, grace: Duration) -> Result<()>;
     fn observe(&self, id: &str) -> Result<Observed>;
+    /// [`Runtime::observe`] plus the [`Leftovers`] the instance holds. The default reports none: it
+    /// suits only backends that hold nothing besides the disk once the instance's processes exit.
+    fn inspect(&self, id: &str) -> Result<Observation> {
+        Ok(Observation { state: self.observe(id)?, leftovers: Leftovers::default() })
+    }
     /// Remove everything the instance had on this host: processes, cgroups, mounts, files.
     fn destroy(&self, id: &str) -> Result<()>;
     /// Run a shell script inside a running instance.

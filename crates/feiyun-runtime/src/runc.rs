@@ -6,6 +6,10 @@
 //! `runc.log`. runc's own state lives in `<root>/runc`. Containers are started detached in their
 //! own process group, so they outlive the control plane (Ctrl-C or `kill -9`) and are re-adopted by
 //! id when it comes back.
+//!
+//! An instance's disk is `upper/` (or `rootfs/` in copy mode). Booting adds a container record, the
+//! overlay mount on `rootfs/` and a cgroup (`<hierarchy>/<cgroup parent>/<id>`); stopping removes all
+//! three again, so a stopped instance is its directory and nothing else.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::json;
 
-use crate::{ExecOutcome, Observed, Result, Runtime, RuntimeError, RuntimeSpec};
+use crate::{ExecOutcome, Leftovers, Observation, Observed, Result, Runtime, RuntimeError, RuntimeSpec};
 
 /// Console logs are cut back to their last half when they pass this size, at boot.
 const CONSOLE_LIMIT: u64 = 1024 * 1024;
@@ -42,12 +46,46 @@ fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn is_mounted(path: &Path) -> bool {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    text.lines().any(|l| l.split(' ').nth(4).map(|m| m == want).unwrap_or(false))
+fn mountinfo() -> Result<String> {
+    let path = Path::new("/proc/self/mountinfo");
+    fs::read_to_string(path).map_err(io(path))
+}
+
+/// Mount points in `/proc/self/mountinfo` text whose filesystem type passes `keep`.
+fn mount_points(text: &str, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            keep(fstype).then(|| left.split(' ').nth(4).map(|m| PathBuf::from(unescape_mount(m))))?
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_mounted(path: &Path) -> Result<bool> {
+    Ok(mount_points(&mountinfo()?, |_| true).iter().any(|m| m == path))
 }
 
 /// Whether this runtime can work on this machine: runc is installed and we may use it.
@@ -187,7 +225,7 @@ impl RuncRuntime {
     fn mount_rootfs(&self, spec: &RuntimeSpec) -> Result<()> {
         let dir = self.dir(&spec.id);
         let rootfs = dir.join("rootfs");
-        if is_mounted(&rootfs) || dir.join("rootfs.copy").exists() {
+        if is_mounted(&rootfs)? || dir.join("rootfs.copy").exists() {
             return Ok(());
         }
         let opts = format!(
@@ -211,7 +249,7 @@ impl RuncRuntime {
 
     fn unmount_rootfs(&self, id: &str) -> Result<()> {
         let rootfs = self.dir(id).join("rootfs");
-        if is_mounted(&rootfs) {
+        if is_mounted(&rootfs)? {
             if let Err(e) = umount2(&rootfs, MntFlags::empty()) {
                 tracing::warn!(instance = %id, error = %e, "unmount busy; detaching");
                 umount2(&rootfs, MntFlags::MNT_DETACH)
@@ -219,6 +257,102 @@ impl RuncRuntime {
             }
         }
         Ok(())
+    }
+
+    /// The instance's cgroup directories that exist, one per mounted hierarchy (cgroup v1 has one
+    /// per controller, v2 one in all).
+    fn cgroup_dirs(&self, id: &str) -> Result<Vec<PathBuf>> {
+        let rel = self.cgroups_path(id);
+        let mut dirs: Vec<PathBuf> = mount_points(&mountinfo()?, |t| t == "cgroup" || t == "cgroup2")
+            .into_iter()
+            .map(|m| m.join(rel.trim_start_matches('/')))
+            .filter(|d| d.is_dir())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        Ok(dirs)
+    }
+
+    /// Stop the instance's processes: SIGTERM and up to `grace` for init to exit, then SIGKILL to
+    /// every process. Nothing to do unless runc says it runs.
+    fn kill_processes(&self, id: &str, grace: Duration) -> Result<()> {
+        let runs = |s: Option<&str>| matches!(s, Some("running") | Some("paused"));
+        if !runs(self.runc_status(id)?.as_deref()) {
+            return Ok(());
+        }
+        if grace > Duration::ZERO {
+            self.run_runc(id, &["kill", id, "TERM"])?;
+            if self.wait_status(id, |s| !runs(s), grace)? {
+                return Ok(());
+            }
+        }
+        self.run_runc(id, &["kill", "--all", id, "KILL"])?;
+        if !self.wait_status(id, |s| !runs(s), Duration::from_secs(10))? {
+            tracing::warn!(instance = %id, "still running 10s after SIGKILL; deleting by force");
+        }
+        Ok(())
+    }
+
+    /// Remove runc's record of the container (killing whatever still runs in it).
+    fn delete_container(&self, id: &str) -> Result<()> {
+        if self.runc_status(id)?.is_none() {
+            return Ok(());
+        }
+        let out = self.run_runc(id, &["delete", "--force", id])?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !err.contains("does not exist") && !err.contains("not exist") {
+                return Err(RuntimeError::Command("runc delete".into(), err.trim().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the instance's cgroups. runc removes them when it deletes the container; this covers
+    /// a delete that failed half-way. Any process still inside belongs to the instance and is
+    /// killed first.
+    fn remove_cgroup(&self, id: &str) -> Result<()> {
+        let dirs = self.cgroup_dirs(id)?;
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        let mut pids = Vec::new();
+        for d in &dirs {
+            thaw(d);
+            cgroup_pids(d, &mut pids)?;
+        }
+        if !pids.is_empty() {
+            tracing::warn!(instance = %id, count = pids.len(), "killing processes left in the instance's cgroup");
+            for pid in &pids {
+                // Gone already (ESRCH) is what we want.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut left = Vec::new();
+                for d in &dirs {
+                    cgroup_pids(d, &mut left)?;
+                }
+                if left.is_empty() || Instant::now() >= deadline {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for d in &dirs {
+            remove_cgroup_dir(d)?;
+        }
+        Ok(())
+    }
+
+    /// The instance's state given runc's status for it: running (or paused) is `Running`; otherwise
+    /// its disk decides. A container record that is not running is a leftover, not a state.
+    fn state_of(&self, id: &str, runc: Option<&str>) -> Observed {
+        match runc {
+            Some("running") | Some("paused") => Observed::Running,
+            _ if self.dir(id).join("upper").is_dir() => Observed::Stopped,
+            _ => Observed::Absent,
+        }
     }
 
     fn wait_status(&self, id: &str, done: impl Fn(Option<&str>) -> bool, timeout: Duration) -> Result<bool> {
@@ -247,6 +381,54 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         return Err(RuntimeError::Command("cp".into(), String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
     Ok(())
+}
+
+/// Processes in a cgroup and its descendants (pid 0: outside our pid namespace, not ours to kill).
+fn cgroup_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    let procs = dir.join("cgroup.procs");
+    match fs::read_to_string(&procs) {
+        Ok(text) => out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()).filter(|p| *p > 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(RuntimeError::Io(procs.display().to_string(), e)),
+    }
+    for child in cgroup_children(dir)? {
+        cgroup_pids(&child, out)?;
+    }
+    Ok(())
+}
+
+fn cgroup_children(dir: &Path) -> Result<Vec<PathBuf>> {
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            Ok(rd.flatten().filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).map(|e| e.path()).collect())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(RuntimeError::Io(dir.display().to_string(), e)),
+    }
+}
+
+/// A frozen process cannot die: thaw the cgroup before killing (v1 freezer, v2 cgroup.freeze).
+fn thaw(dir: &Path) {
+    let v1 = dir.join("freezer.state");
+    if v1.exists() {
+        let _ = fs::write(&v1, "THAWED");
+    }
+    let v2 = dir.join("cgroup.freeze");
+    if v2.exists() {
+        let _ = fs::write(&v2, "0");
+    }
+}
+
+/// rmdir a cgroup and its descendants, deepest first. Already gone is fine.
+fn remove_cgroup_dir(dir: &Path) -> Result<()> {
+    for child in cgroup_children(dir)? {
+        remove_cgroup_dir(&child)?;
+    }
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RuntimeError::Io(dir.display().to_string(), e)),
+    }
 }
 
 fn truncate_console(path: &Path) -> Result<()> {
@@ -302,10 +484,12 @@ impl Runtime for RuncRuntime {
                 }
                 return Ok(());
             }
+            // What an earlier boot left behind (a guest that halted, a crash): clear it first.
             Some(_) => {
-                self.run_runc(&spec.id, &["delete", "--force", &spec.id])?;
+                self.delete_container(&spec.id)?;
+                self.remove_cgroup(&spec.id)?;
             }
-            None => {}
+            None => self.remove_cgroup(&spec.id)?,
         }
         self.prepare(spec)?;
         self.mount_rootfs(spec)?;
@@ -333,8 +517,10 @@ impl Runtime for RuncRuntime {
         if !out.success() {
             let log = fs::read_to_string(dir.join("runc.log")).unwrap_or_default();
             let last = log.lines().last().unwrap_or("").to_string();
-            // Leave nothing half-started behind.
-            let _ = self.run_runc(&spec.id, &["delete", "--force", &spec.id]);
+            // Leave nothing half-started behind (the agent would clean up anyway, but later).
+            if let Err(e) = self.stop(&spec.id, Duration::ZERO) {
+                tracing::warn!(instance = %spec.id, error = %e, "cleanup after a failed boot failed");
+            }
             return Err(RuntimeError::Command("runc run".into(), last));
         }
         Ok(())
@@ -342,42 +528,29 @@ impl Runtime for RuncRuntime {
 
     fn stop(&self, id: &str, grace: Duration) -> Result<()> {
         check_id(id)?;
-        match self.runc_status(id)?.as_deref() {
-            None => {}
-            Some("running") | Some("paused") => {
-                if grace > Duration::ZERO {
-                    self.run_runc(id, &["kill", id, "TERM"])?;
-                    self.wait_status(id, |s| s != Some("running"), grace)?;
-                }
-                if self.runc_status(id)?.as_deref() == Some("running")
-                    || self.runc_status(id)?.as_deref() == Some("paused")
-                {
-                    self.run_runc(id, &["kill", "--all", id, "KILL"])?;
-                    self.wait_status(id, |s| s != Some("running"), Duration::from_secs(10))?;
-                }
-                let out = self.run_runc(id, &["delete", "--force", id])?;
-                if !out.status.success() {
-                    return Err(RuntimeError::Command(
-                        "runc delete".into(),
-                        String::from_utf8_lossy(&out.stderr).trim().into(),
-                    ));
-                }
-            }
-            Some(_) => {
-                self.run_runc(id, &["delete", "--force", id])?;
-            }
-        }
-        self.unmount_rootfs(id)
+        // In this order, each step skipped when already done: a crash between any two is
+        // finished by the next call.
+        self.kill_processes(id, grace)?;
+        self.delete_container(id)?;
+        self.unmount_rootfs(id)?;
+        self.remove_cgroup(id)
     }
 
     fn observe(&self, id: &str) -> Result<Observed> {
         check_id(id)?;
-        match self.runc_status(id)?.as_deref() {
-            Some("running") | Some("paused") => Ok(Observed::Running),
-            Some(_) => Ok(Observed::Stopped),
-            None if self.dir(id).join("upper").exists() => Ok(Observed::Stopped),
-            None => Ok(Observed::Absent),
-        }
+        let runc = self.runc_status(id)?;
+        Ok(self.state_of(id, runc.as_deref()))
+    }
+
+    fn inspect(&self, id: &str) -> Result<Observation> {
+        check_id(id)?;
+        let runc = self.runc_status(id)?;
+        let leftovers = Leftovers {
+            container: runc.is_some(),
+            mount: is_mounted(&self.dir(id).join("rootfs"))?,
+            cgroup: !self.cgroup_dirs(id)?.is_empty(),
+        };
+        Ok(Observation { state: self.state_of(id, runc.as_deref()), leftovers })
     }
 
     fn destroy(&self, id: &str) -> Result<()> {
@@ -560,6 +733,258 @@ mod tests {
         assert_eq!(rt.observe(&id).expect("observe"), Observed::Absent);
         assert!(!Path::new(&format!("/sys/fs/cgroup/memory/feiyun-test/{id}")).exists());
         assert!(rt.list().expect("list").is_empty());
+    }
+
+    /// runc and busybox, or None (saying why) where real containers cannot run.
+    fn real_host() -> Option<(PathBuf, PathBuf)> {
+        // The effective uid: the second field of `Uid:` in /proc/self/status.
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
+        let found = (find_runc(), find_busybox());
+        let why = match found {
+            _ if euid != Some("0") => "not root",
+            (None, _) => "runc is not installed",
+            (_, None) => "busybox-static is not installed",
+            (Some(runc), Some(bb)) => return Some((runc, bb)),
+        };
+        eprintln!("skipping a real-container test: {why}");
+        None
+    }
+
+    const TEST_CGROUP_PARENT: &str = "feiyun-test";
+
+    /// A runtime on a private directory. Dropping it, also when a test fails, removes every
+    /// instance the test made: processes, containers, mounts, cgroups, files.
+    struct Scratch {
+        rt: RuncRuntime,
+        runc: PathBuf,
+        image: PathBuf,
+        ids: Vec<String>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Scratch {
+        fn new(runc: PathBuf, busybox: &Path) -> Scratch {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let images = ImageStore::new(dir.path().join("images"));
+            images.ensure_builtin(busybox, "now").expect("image");
+            let rt = RuncRuntime::new(runc.clone(), dir.path().join("rt"), TEST_CGROUP_PARENT).expect("runtime");
+            Scratch { rt, runc, image: images.rootfs(BUILTIN_IMAGE_ID), ids: Vec::new(), _dir: dir }
+        }
+
+        fn spec(&mut self, name: &str, user_data: Option<&[u8]>) -> RuntimeSpec {
+            let id = format!("i-rt{}{name}", std::process::id());
+            self.ids.push(id.clone());
+            RuntimeSpec {
+                id,
+                hostname: name.into(),
+                vcpus: 1,
+                memory_mib: 128,
+                baseline_cpu_percent: 0,
+                image_rootfs: self.image.clone(),
+                user_data: user_data.map(<[u8]>::to_vec),
+            }
+        }
+
+        /// runc itself, as a server that died half-way through a stop left it.
+        fn runc(&self, args: &[&str]) {
+            let out =
+                Command::new(&self.runc).arg("--root").arg(self.rt.runc_root()).args(args).output().expect("runc");
+            assert!(out.status.success(), "runc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+
+        fn wait_for(&self, id: &str, want: Observed) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.rt.observe(id).expect("observe") != want {
+                assert!(Instant::now() < deadline, "{id} not {want:?} after 10s");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        /// Until the last boot's init says it is ready, which it does after running user data.
+        fn wait_ready(&self, id: &str) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let (console, _) = self.rt.console(id, 1 << 20).expect("console");
+                let console = String::from_utf8_lossy(&console);
+                let last_boot = console.rsplit("[feiyun-init] booting").next().unwrap_or_default();
+                if console.contains("[feiyun-init] booting") && last_boot.contains("[feiyun-init] ready") {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{id}: init not ready after 10s");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        fn sh(&self, id: &str, script: &str) -> String {
+            let out = self.rt.exec(id, script.as_bytes(), "/", Duration::from_secs(10), 4096).expect("exec");
+            String::from_utf8_lossy(&out.output).into_owned()
+        }
+
+        /// What the host still holds of an instance, looked up without the runtime's help: runc's
+        /// record, mounts under its directory, its cgroup directories.
+        fn held_on_host(&self, id: &str) -> Vec<String> {
+            let mut held = Vec::new();
+            let state = Command::new(&self.runc)
+                .arg("--root")
+                .arg(self.rt.runc_root())
+                .args(["state", id])
+                .output()
+                .expect("runc");
+            if state.status.success() {
+                held.push("runc container".to_string());
+            }
+            let dir = self.rt.dir(id);
+            let text = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+            for m in mount_points(&text, |_| true) {
+                if m.starts_with(&dir) {
+                    held.push(format!("mount {}", m.display()));
+                }
+            }
+            let root = Path::new("/sys/fs/cgroup");
+            let hierarchies = fs::read_dir(root).expect("cgroup root").flatten().map(|e| e.path());
+            for h in std::iter::once(root.to_path_buf()).chain(hierarchies) {
+                let cg = h.join(TEST_CGROUP_PARENT).join(id);
+                if cg.exists() {
+                    held.push(format!("cgroup {}", cg.display()));
+                }
+            }
+            held
+        }
+
+        fn assert_holds_only_its_disk(&self, id: &str) {
+            assert_eq!(
+                self.rt.inspect(id).expect("inspect"),
+                Observation { state: Observed::Stopped, leftovers: Leftovers::default() }
+            );
+            assert_eq!(self.held_on_host(id), Vec::<String>::new(), "{id} is stopped");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            for id in &self.ids {
+                if let Err(e) = self.rt.destroy(id) {
+                    eprintln!("cleaning up {id}: {e}");
+                    let _ = Command::new(&self.runc)
+                        .arg("--root")
+                        .arg(self.rt.runc_root())
+                        .args(["delete", "--force", id])
+                        .output();
+                    let _ = umount2(&self.rt.dir(id).join("rootfs"), MntFlags::MNT_DETACH);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stopped_instance_holds_only_its_disk() {
+        let Some((runc, bb)) = real_host() else { return };
+        let mut s = Scratch::new(runc, &bb);
+        let spec = s.spec("stop", Some(b"echo ran >> /root/user-data-runs"));
+        let id = spec.id.clone();
+        s.rt.start(&spec).expect("start");
+        let seen = s.rt.inspect(&id).expect("inspect");
+        assert_eq!(seen.state, Observed::Running);
+        assert!(seen.leftovers.container && seen.leftovers.mount && seen.leftovers.cgroup, "{seen:?}");
+        let held = s.held_on_host(&id);
+        assert!(
+            held.iter().any(|h| h.starts_with("cgroup")) && held.iter().any(|h| h.starts_with("mount")),
+            "{held:?}"
+        );
+        assert_eq!(s.sh(&id, "echo kept > /root/kept; sync; cat /root/kept"), "kept\n");
+        s.wait_ready(&id);
+
+        s.rt.stop(&id, Duration::from_secs(5)).expect("stop");
+        s.assert_holds_only_its_disk(&id);
+        // Stopping twice is stopping once.
+        s.rt.stop(&id, Duration::from_secs(5)).expect("stop again");
+        s.assert_holds_only_its_disk(&id);
+        // The disk kept what the instance wrote.
+        let kept = s.rt.dir(&id).join("upper/root/kept");
+        assert_eq!(fs::read_to_string(&kept).expect("written file survives stop"), "kept\n");
+
+        s.rt.start(&spec).expect("start again");
+        s.wait_ready(&id);
+        assert_eq!(s.sh(&id, "cat /root/kept /root/user-data-runs"), "kept\nran\n", "user data runs once");
+        s.rt.stop(&id, Duration::ZERO).expect("stop by force");
+        s.assert_holds_only_its_disk(&id);
+    }
+
+    /// The ways a boot can end without a complete stop — the guest halts, the server dies after
+    /// `runc kill`, or after `runc delete` but before the unmount, or a delete that left the cgroup
+    /// with a process in it — each leaves leftovers that the next stop (or start) removes.
+    #[test]
+    fn stop_and_start_finish_what_a_cut_short_stop_left() {
+        let Some((runc, bb)) = real_host() else { return };
+        let mut s = Scratch::new(runc, &bb);
+        let spec = s.spec("crash", None);
+        let id = spec.id.clone();
+        let all = Leftovers { container: true, mount: true, cgroup: true };
+        let cases: [(&str, Leftovers); 3] = [
+            ("guest halt", all),
+            ("killed", all),
+            ("deleted, not unmounted", Leftovers { mount: true, ..Leftovers::default() }),
+        ];
+        for (n, (how, left)) in cases.into_iter().enumerate() {
+            s.rt.start(&spec).expect("start");
+            if n == 0 {
+                s.sh(&id, "echo kept > /root/kept");
+            }
+            assert_eq!(s.sh(&id, "cat /root/kept"), "kept\n", "{how}");
+            match how {
+                "guest halt" => {
+                    // Init exits: the exec'd shell dies with it.
+                    let _ = s.rt.exec(&id, b"kill 1", "/", Duration::from_secs(10), 1024);
+                }
+                "killed" => s.runc(&["kill", &id, "KILL"]),
+                _ => {
+                    s.runc(&["kill", &id, "KILL"]);
+                    s.wait_for(&id, Observed::Stopped);
+                    s.runc(&["delete", &id]);
+                }
+            }
+            s.wait_for(&id, Observed::Stopped);
+            assert_eq!(
+                s.rt.inspect(&id).expect("inspect"),
+                Observation { state: Observed::Stopped, leftovers: left },
+                "{how}"
+            );
+            s.rt.stop(&id, Duration::from_secs(5)).expect("stop");
+            s.assert_holds_only_its_disk(&id);
+        }
+
+        // Booting over leftovers clears them first.
+        s.rt.start(&spec).expect("start");
+        s.runc(&["kill", &id, "KILL"]);
+        s.wait_for(&id, Observed::Stopped);
+        s.rt.start(&spec).expect("start over a killed container");
+        assert_eq!(s.sh(&id, "cat /root/kept"), "kept\n");
+        s.rt.stop(&id, Duration::ZERO).expect("stop");
+        s.assert_holds_only_its_disk(&id);
+
+        // runc's record is gone but a process is left in the instance's cgroup.
+        let memory = Path::new("/sys/fs/cgroup/memory");
+        if memory.is_dir() {
+            let cg = memory.join(TEST_CGROUP_PARENT).join(&id);
+            fs::create_dir_all(&cg).expect("cgroup");
+            let mut stray = Command::new("sleep").arg("60").spawn().expect("sleep");
+            fs::write(cg.join("cgroup.procs"), stray.id().to_string()).expect("move into cgroup");
+            let seen = s.rt.inspect(&id).expect("inspect");
+            assert_eq!(seen.leftovers, Leftovers { cgroup: true, ..Leftovers::default() });
+            s.rt.stop(&id, Duration::ZERO).expect("stop");
+            let status = stray.wait().expect("wait");
+            assert!(!status.success(), "the stray process was killed");
+            s.assert_holds_only_its_disk(&id);
+        }
+    }
+
+    #[test]
+    fn reads_escaped_mount_points() {
+        let text = "36 35 98:0 / /a\\040b rw - ext4 /dev/x rw\n37 35 0:3 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        assert_eq!(mount_points(text, |_| true), vec![PathBuf::from("/a b"), PathBuf::from("/sys/fs/cgroup/memory")]);
+        assert_eq!(mount_points(text, |t| t == "cgroup"), vec![PathBuf::from("/sys/fs/cgroup/memory")]);
+        assert_eq!(unescape_mount("x\\134y\\"), "x\\y\\");
     }
 
     #[test]
