@@ -1,0 +1,223 @@
+//! ECS 2014-05-26: actions, their parameters and their response shapes, one file per resource.
+//! This file holds the dispatch and the helpers the resources share (paging, times, encodings).
+
+mod assistant;
+mod console;
+mod deployment_sets;
+mod images;
+mod instance_types;
+mod instances;
+mod power;
+mod prices;
+mod regions;
+mod subscription;
+mod wire;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::SecondsFormat;
+use feiyun_control::ControlPlane;
+use feiyun_domain::instance::UserAction;
+use feiyun_domain::Instant;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::params::Params;
+
+/// Everything an action handler needs: who calls, with what.
+pub struct Call<'a> {
+    pub cp: &'a Arc<ControlPlane>,
+    pub account_id: &'a str,
+    pub action: &'a str,
+    pub params: &'a Params,
+    /// The endpoint the client called (its Host header).
+    pub endpoint: &'a str,
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Every ECS action this server implements.
+pub const ACTIONS: &[&str] = &[
+    "DescribeRegions",
+    "DescribeZones",
+    "DescribeInstanceTypes",
+    "DescribeInstanceTypeFamilies",
+    "DescribeImages",
+    "DescribeAvailableResource",
+    "RunInstances",
+    "CreateInstance",
+    "DescribeInstances",
+    "DescribeInstanceStatus",
+    "DescribeInstanceAttribute",
+    "StartInstance",
+    "StartInstances",
+    "StopInstance",
+    "StopInstances",
+    "RebootInstance",
+    "RebootInstances",
+    "DeleteInstance",
+    "DeleteInstances",
+    "CreateCommand",
+    "DescribeCommands",
+    "DeleteCommand",
+    "InvokeCommand",
+    "RunCommand",
+    "DescribeInvocations",
+    "DescribeInvocationResults",
+    "GetInstanceConsoleOutput",
+    "DescribePrice",
+    "DescribeSpotPriceHistory",
+    "RenewInstance",
+    "ModifyInstanceAutoRenewAttribute",
+    "ModifyInstanceChargeType",
+    "CreateDeploymentSet",
+    "DescribeDeploymentSets",
+    "DeleteDeploymentSet",
+];
+
+/// Run an action; the result is the response's JSON object (without `RequestId`).
+const REGION_OPTIONAL: &[&str] = &[
+    "DescribeRegions",
+    "DescribeInstanceTypes",
+    "DescribeInstanceAttribute",
+    "StartInstance",
+    "StopInstance",
+    "RebootInstance",
+    "DeleteInstance",
+    "RenewInstance",
+    "ModifyInstanceAutoRenewAttribute",
+];
+
+pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+    // The SDK models of DescribeRegions, DescribeInstanceTypes, DescribeInstanceAttribute and the
+    // single-instance actions carry no RegionId; every other action requires it.
+    match c.params.get("RegionId") {
+        Some(region) => c.cp.check_region(region)?,
+        None if REGION_OPTIONAL.contains(&c.action) => {}
+        None => return Err(ApiError::missing("RegionId")),
+    }
+    if c.action == "DescribeInstances" {
+        return instances::describe_instances(c);
+    }
+    handle_value(c).map(|v| v.to_string())
+}
+
+fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
+    match c.action {
+        "DescribeRegions" => regions::describe_regions(c),
+        "DescribeZones" => regions::describe_zones(c),
+        "DescribeInstanceTypes" => instance_types::describe_instance_types(c),
+        "DescribeInstanceTypeFamilies" => instance_types::describe_instance_type_families(c),
+        "DescribeImages" => images::describe_images(c),
+        "DescribeAvailableResource" => regions::describe_available_resource(c),
+        "RunInstances" => instances::run_instances(c, true),
+        "CreateInstance" => instances::run_instances(c, false),
+        "DescribeInstanceStatus" => instances::describe_instance_status(c),
+        "DescribeInstanceAttribute" => instances::describe_instance_attribute(c),
+        "StartInstance" => power::single(c, UserAction::Start),
+        "StopInstance" => power::single(c, UserAction::Stop),
+        "RebootInstance" => power::single(c, UserAction::Reboot),
+        "DeleteInstance" => {
+            let force = c.params.bool("Force")?.unwrap_or(false);
+            power::single(c, UserAction::Delete { force })
+        }
+        "StartInstances" => power::batch(c, UserAction::Start, "InstanceId"),
+        "StopInstances" => power::batch(c, UserAction::Stop, "InstanceId"),
+        "RebootInstances" => power::batch(c, UserAction::Reboot, "InstanceId"),
+        "DeleteInstances" => power::delete_instances(c),
+        "CreateCommand" => assistant::create_command(c),
+        "DescribeCommands" => assistant::describe_commands(c),
+        "DeleteCommand" => assistant::delete_command(c),
+        "InvokeCommand" => assistant::invoke_command(c),
+        "RunCommand" => assistant::run_command(c),
+        "DescribeInvocations" => assistant::describe_invocations(c),
+        "DescribeInvocationResults" => assistant::describe_invocation_results(c),
+        "GetInstanceConsoleOutput" => console::console_output(c),
+        "DescribePrice" => prices::describe_price(c),
+        "DescribeSpotPriceHistory" => prices::describe_spot_price_history(c),
+        "RenewInstance" => subscription::renew_instance(c),
+        "ModifyInstanceAutoRenewAttribute" => subscription::modify_auto_renew(c),
+        "ModifyInstanceChargeType" => subscription::modify_instance_charge_type(c),
+        "CreateDeploymentSet" => deployment_sets::create_deployment_set(c),
+        "DescribeDeploymentSets" => deployment_sets::describe_deployment_sets(c),
+        "DeleteDeploymentSet" => deployment_sets::delete_deployment_set(c),
+        _ => Err(ApiError::unknown_action()),
+    }
+}
+
+/// ECS instance times have minute precision: `2017-12-10T04:04Z`.
+fn minutes(t: &Instant) -> String {
+    use chrono::{Datelike, Timelike};
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}Z", t.year(), t.month(), t.day(), t.hour(), t.minute())
+}
+
+fn seconds(t: &Instant) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn opt_seconds(t: &Option<Instant>) -> String {
+    t.as_ref().map(seconds).unwrap_or_default()
+}
+
+/// PageNumber/PageSize paging: (offset, size, number).
+fn page(p: &Params, default: i64, max: i64) -> Result<(usize, usize, i64), ApiError> {
+    let number = p.int("PageNumber", 1, i32::MAX as i64)?.unwrap_or(1);
+    let size = p.int("PageSize", 1, max)?.unwrap_or(default);
+    Ok((((number - 1) * size) as usize, size as usize, number))
+}
+
+/// Paging tokens are offsets, masked so clients treat them as opaque.
+const TOKEN_MASK: u128 = 0x5f37_59df_0000_0000_0000_0000_0000_0000;
+
+fn encode_token(offset: usize) -> String {
+    format!("{:032x}", offset as u128 ^ TOKEN_MASK)
+}
+
+fn decode_token(t: &str) -> Result<usize, ApiError> {
+    u128::from_str_radix(t, 16)
+        .ok()
+        .filter(|_| t.len() == 32)
+        .map(|v| v ^ TOKEN_MASK)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| ApiError::invalid("NextToken"))
+}
+
+fn content_encoding(p: &Params, default_plain: bool) -> Result<bool, ApiError> {
+    Ok(match p.get("ContentEncoding") {
+        None => default_plain,
+        Some(v) if v.eq_ignore_ascii_case("PlainText") => true,
+        Some(v) if v.eq_ignore_ascii_case("Base64") => false,
+        // Documented: an unknown value falls back to the default.
+        Some(_) => default_plain,
+    })
+}
+
+fn render_bytes(b: &[u8], plain: bool) -> String {
+    if plain {
+        String::from_utf8_lossy(b).into_owned()
+    } else {
+        B64.encode(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        for n in [0usize, 10, 12345] {
+            assert_eq!(decode_token(&encode_token(n)).expect("valid"), n);
+        }
+        assert!(decode_token("zz").is_err());
+        assert!(decode_token(&"f".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn instance_times_have_minute_precision() {
+        let t =
+            chrono::DateTime::parse_from_rfc3339("2017-12-10T04:04:59.9Z").expect("valid").with_timezone(&chrono::Utc);
+        assert_eq!(minutes(&t), "2017-12-10T04:04Z");
+    }
+}
