@@ -103,6 +103,36 @@ impl Params {
         }
     }
 
+    /// A finite, non-negative decimal number (memory sizes in GiB, for example).
+    pub fn decimal(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+                _ => Err(ApiError::invalid_because(name, "must be a non-negative number")),
+            },
+        }
+    }
+
+    /// A UTC time, `yyyy-MM-ddTHH:mm:ssZ` (or to the minute, `yyyy-MM-ddTHH:mmZ`).
+    pub fn timestamp(&self, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+                .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v.replace('Z', ":00Z")))
+                .map(|d| Some(d.with_timezone(&chrono::Utc)))
+                .map_err(|_| ApiError::invalid_because(name, "yyyy-MM-ddTHH:mm:ssZ")),
+        }
+    }
+
+    /// Item `n` of a repeated parameter written as its pattern: `nth("ModuleList.N.Config", 2)`
+    /// reads `ModuleList.2.Config`. The pattern is the name the API description declares.
+    pub fn nth(&self, pattern: &str, n: usize) -> Option<&str> {
+        let name: Vec<String> =
+            pattern.split('.').map(|s| if s == "N" { n.to_string() } else { s.to_string() }).collect();
+        self.get(&name.join("."))
+    }
+
     /// One of a fixed set of values.
     pub fn choice<'a>(&self, name: &str, allowed: &[&'a str]) -> Result<Option<&'a str>, ApiError> {
         match self.get(name) {

@@ -10,8 +10,8 @@ use super::{content_encoding, opt_seconds, page, render_bytes, seconds, Call, B6
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub(super) fn command_type(p: &Params, name: &str) -> Result<Option<CommandType>, ApiError> {
-    match p.get(name) {
+pub(super) fn command_type(p: &Params) -> Result<Option<CommandType>, ApiError> {
+    match p.get("Type") {
         None => Ok(None),
         Some(t) => CommandType::parse(t)
             .map(Some)
@@ -66,7 +66,7 @@ pub(super) fn check_repeat_mode(p: &Params) -> Result<(), ApiError> {
 pub(super) fn create_command(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let name = p.string("Name", 128)?.ok_or_else(|| ApiError::missing("Name"))?;
-    let kind = command_type(p, "Type")?.ok_or_else(|| ApiError::missing("Type"))?;
+    let kind = command_type(p)?.ok_or_else(|| ApiError::missing("Type"))?;
     let content = command_content(p, false)?;
     let command = Command {
         id: String::new(),
@@ -88,7 +88,7 @@ pub(super) fn describe_commands(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let plain = content_encoding(p, false)?;
     let (offset, size, number) = page(p, 10, 50)?;
-    let kind = command_type(p, "Type")?;
+    let kind = command_type(p)?;
     let all = c.cp.describe_commands(c.account_id, p.get("CommandId"), p.get("Name"), kind);
     let items: Vec<Value> = all
         .iter()
@@ -151,7 +151,7 @@ pub(super) fn invoke_command(c: &Call<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn run_command(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let kind = command_type(p, "Type")?.ok_or_else(|| ApiError::missing("Type"))?;
+    let kind = command_type(p)?.ok_or_else(|| ApiError::missing("Type"))?;
     let content = command_content(p, true)?;
     check_repeat_mode(p)?;
     let ids = targets(p)?;
@@ -191,11 +191,12 @@ pub(super) fn legacy_invoke_status(v: &Invocation) -> &'static str {
     }
 }
 
+/// The filter both invocation queries share (DescribeInvocations also filters by CommandName).
 pub(super) fn invocation_filter(p: &Params) -> InvocationFilter {
     InvocationFilter {
         invoke_id: p.get("InvokeId").map(str::to_string),
         command_id: p.get("CommandId").map(str::to_string),
-        command_name: p.get("CommandName").map(str::to_string),
+        command_name: None,
         instance_id: p.get("InstanceId").map(str::to_string),
     }
 }
@@ -207,10 +208,13 @@ pub(super) fn describe_invocations(c: &Call<'_>) -> Result<Value, ApiError> {
     let (offset, size, number) = page(p, 10, 50)?;
     let status_filter = p.get("InvokeStatus");
     let all: Vec<Invocation> =
-        c.cp.describe_invocations(c.account_id, &invocation_filter(p))
-            .into_iter()
-            .filter(|v| status_filter.map(|s| s == v.status().as_str() || s == legacy_invoke_status(v)).unwrap_or(true))
-            .collect();
+        c.cp.describe_invocations(
+            c.account_id,
+            &InvocationFilter { command_name: p.get("CommandName").map(str::to_string), ..invocation_filter(p) },
+        )
+        .into_iter()
+        .filter(|v| status_filter.map(|s| s == v.status().as_str() || s == legacy_invoke_status(v)).unwrap_or(true))
+        .collect();
     let items: Vec<Value> = all
         .iter()
         .skip(offset)

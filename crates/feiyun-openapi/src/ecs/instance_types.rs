@@ -50,10 +50,7 @@ pub(super) fn describe_instance_types(c: &Call<'_>) -> Result<Value, ApiError> {
     let max_cpu = p.int("MaximumCpuCoreCount", 0, i64::MAX)?;
     let min_gpu = p.int("MinimumGPUAmount", 0, i64::MAX)?;
     let max_gpu = p.int("MaximumGPUAmount", 0, i64::MAX)?;
-    let mem = |n: &str| -> Result<Option<f64>, ApiError> {
-        p.get(n).map(|v| v.parse::<f64>().map_err(|_| ApiError::invalid(n))).transpose()
-    };
-    let (min_mem, max_mem) = (mem("MinimumMemorySize")?, mem("MaximumMemorySize")?);
+    let (min_mem, max_mem) = (p.decimal("MinimumMemorySize")?, p.decimal("MaximumMemorySize")?);
     let gpu_spec = p.get("GPUSpec");
     let category = p.get("InstanceCategory");
     let level = p.get("InstanceFamilyLevel");

@@ -35,12 +35,11 @@ pub(super) fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> 
     Ok(Some(bytes))
 }
 
-pub(super) fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> {
+/// RunInstances: `Amount` instances (at least `MinAmount`), started.
+pub(super) fn run_instances(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let instance_type = p.required("InstanceType")?.to_string();
-    let image_id = p.required("ImageId")?.to_string();
-    let amount = if run { p.int("Amount", 1, 100)?.unwrap_or(1) as u32 } else { 1 };
-    let min_amount = if run { p.int("MinAmount", 1, 100)?.map(|n| n as u32) } else { None };
+    let amount = p.int("Amount", 1, 100)?.unwrap_or(1) as u32;
+    let min_amount = p.int("MinAmount", 1, 100)?.map(|n| n as u32);
     if let Some(m) = min_amount {
         if m > amount {
             return Err(ApiError::new(
@@ -50,6 +49,18 @@ pub(super) fn run_instances(c: &Call<'_>, run: bool) -> Result<Value, ApiError> 
             ));
         }
     }
+    create(c, amount, min_amount, true)
+}
+
+/// CreateInstance: one instance, left stopped.
+pub(super) fn create_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    create(c, 1, None, false)
+}
+
+fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Result<Value, ApiError> {
+    let p = c.params;
+    let instance_type = p.required("InstanceType")?.to_string();
+    let image_id = p.required("ImageId")?.to_string();
     let purchase = purchase_params(p)?;
     let token = p.string("ClientToken", 64)?;
     if let Some(t) = &token {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use base64::Engine;
 use chrono::SecondsFormat;
 use feiyun_control::ControlPlane;
-use feiyun_domain::instance::UserAction;
 use feiyun_domain::Instant;
 use serde_json::Value;
 
@@ -97,10 +96,11 @@ pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
         None if REGION_OPTIONAL.contains(&c.action) => {}
         None => return Err(ApiError::missing("RegionId")),
     }
-    if c.action == "DescribeInstances" {
-        return instances::describe_instances(c);
+    match c.action {
+        // Renders straight from the instances, without an intermediate JSON tree.
+        "DescribeInstances" => instances::describe_instances(c),
+        _ => handle_value(c).map(|v| v.to_string()),
     }
-    handle_value(c).map(|v| v.to_string())
 }
 
 fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -111,20 +111,17 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeInstanceTypeFamilies" => instance_types::describe_instance_type_families(c),
         "DescribeImages" => images::describe_images(c),
         "DescribeAvailableResource" => regions::describe_available_resource(c),
-        "RunInstances" => instances::run_instances(c, true),
-        "CreateInstance" => instances::run_instances(c, false),
+        "RunInstances" => instances::run_instances(c),
+        "CreateInstance" => instances::create_instance(c),
         "DescribeInstanceStatus" => instances::describe_instance_status(c),
         "DescribeInstanceAttribute" => instances::describe_instance_attribute(c),
-        "StartInstance" => power::single(c, UserAction::Start),
-        "StopInstance" => power::single(c, UserAction::Stop),
-        "RebootInstance" => power::single(c, UserAction::Reboot),
-        "DeleteInstance" => {
-            let force = c.params.bool("Force")?.unwrap_or(false);
-            power::single(c, UserAction::Delete { force })
-        }
-        "StartInstances" => power::batch(c, UserAction::Start, "InstanceId"),
-        "StopInstances" => power::batch(c, UserAction::Stop, "InstanceId"),
-        "RebootInstances" => power::batch(c, UserAction::Reboot, "InstanceId"),
+        "StartInstance" => power::start_instance(c),
+        "StopInstance" => power::stop_instance(c),
+        "RebootInstance" => power::reboot_instance(c),
+        "DeleteInstance" => power::delete_instance(c),
+        "StartInstances" => power::start_instances(c),
+        "StopInstances" => power::stop_instances(c),
+        "RebootInstances" => power::reboot_instances(c),
         "DeleteInstances" => power::delete_instances(c),
         "CreateCommand" => assistant::create_command(c),
         "DescribeCommands" => assistant::describe_commands(c),

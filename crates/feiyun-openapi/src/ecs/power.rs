@@ -8,39 +8,65 @@ use super::Call;
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub(super) fn stop_options(p: &Params, force_param: &str) -> Result<StopOptions, ApiError> {
-    let mode = match p.choice("StoppedMode", &["StopCharging", "KeepCharging"])? {
+/// How StopInstance(s) stop: `StoppedMode` (KeepCharging by default).
+fn stopped_mode(p: &Params) -> Result<StoppedMode, ApiError> {
+    Ok(match p.choice("StoppedMode", &["StopCharging", "KeepCharging"])? {
         Some(m) => StoppedMode::parse(m).unwrap_or(StoppedMode::KeepCharging),
         None => StoppedMode::KeepCharging,
-    };
-    Ok(StopOptions { force: p.bool(force_param)?.unwrap_or(false), mode })
+    })
 }
 
-/// StartInstance, StopInstance, RebootInstance, DeleteInstance: one instance, all-or-nothing.
-pub(super) fn single(c: &Call<'_>, action: UserAction) -> Result<Value, ApiError> {
+pub(super) fn start_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    single(c, UserAction::Start, None)
+}
+
+pub(super) fn stop_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let stop = StopOptions { force: p.bool("ForceStop")?.unwrap_or(false), mode: stopped_mode(p)? };
+    single(c, UserAction::Stop, Some(stop))
+}
+
+pub(super) fn reboot_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    let stop = StopOptions { force: c.params.bool("ForceStop")?.unwrap_or(false), mode: StoppedMode::KeepCharging };
+    single(c, UserAction::Reboot, Some(stop))
+}
+
+pub(super) fn delete_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    let force = c.params.bool("Force")?.unwrap_or(false);
+    single(c, UserAction::Delete { force }, None)
+}
+
+/// One instance, all-or-nothing.
+fn single(c: &Call<'_>, action: UserAction, stop: Option<StopOptions>) -> Result<Value, ApiError> {
     let p = c.params;
     let id = p.required("InstanceId")?.to_string();
-    let stop = match action {
-        UserAction::Stop | UserAction::Reboot => Some(stop_options(p, "ForceStop")?),
-        _ => None,
-    };
     let dry = p.bool("DryRun")?.unwrap_or(false);
     c.cp.act(c.account_id, &[id], action, stop, true, dry)?;
     Ok(json!({}))
 }
 
-/// StartInstances, StopInstances, RebootInstances: per-instance outcomes.
-pub(super) fn batch(c: &Call<'_>, action: UserAction, list: &str) -> Result<Value, ApiError> {
+pub(super) fn start_instances(c: &Call<'_>) -> Result<Value, ApiError> {
+    batch(c, UserAction::Start, None)
+}
+
+pub(super) fn stop_instances(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let ids = p.list(list, 100)?;
+    let stop = StopOptions { force: p.bool("ForceStop")?.unwrap_or(false), mode: stopped_mode(p)? };
+    batch(c, UserAction::Stop, Some(stop))
+}
+
+pub(super) fn reboot_instances(c: &Call<'_>) -> Result<Value, ApiError> {
+    let stop = StopOptions { force: c.params.bool("ForceReboot")?.unwrap_or(false), mode: StoppedMode::KeepCharging };
+    batch(c, UserAction::Reboot, Some(stop))
+}
+
+/// StartInstances, StopInstances, RebootInstances: per-instance outcomes.
+fn batch(c: &Call<'_>, action: UserAction, stop: Option<StopOptions>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let ids = p.list("InstanceId", 100)?;
     if ids.is_empty() {
-        return Err(ApiError::missing(&format!("{list}.1")));
+        return Err(ApiError::missing("InstanceId.1"));
     }
-    let force = if action == UserAction::Reboot { "ForceReboot" } else { "ForceStop" };
-    let stop = match action {
-        UserAction::Stop | UserAction::Reboot => Some(stop_options(p, force)?),
-        _ => None,
-    };
     let all_together =
         !matches!(p.choice("BatchOptimization", &["AllTogether", "SuccessFirst"])?, Some("SuccessFirst"));
     let dry = p.bool("DryRun")?.unwrap_or(false);

@@ -1,6 +1,6 @@
 //! Prices: DescribePrice, DescribeSpotPriceHistory.
 
-use feiyun_domain::{DomainError, Instant};
+use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
 use super::subscription::MONTH_PERIODS;
@@ -141,18 +141,8 @@ pub(super) fn describe_spot_price_history(c: &Call<'_>) -> Result<Value, ApiErro
     p.required("NetworkType")?;
     let type_id = p.required("InstanceType")?;
     let now = c.cp.now();
-    let time = |name: &str| -> Result<Option<Instant>, ApiError> {
-        p.get(name)
-            .map(|v| {
-                chrono::DateTime::parse_from_rfc3339(v)
-                    .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v.replace('Z', ":00Z")))
-                    .map(|d| d.with_timezone(&chrono::Utc))
-                    .map_err(|_| ApiError::invalid_because(name, "yyyy-MM-ddTHH:mm:ssZ"))
-            })
-            .transpose()
-    };
-    let end = time("EndTime")?.unwrap_or(now);
-    let start = time("StartTime")?.unwrap_or(end - chrono::Duration::days(1));
+    let end = p.timestamp("EndTime")?.unwrap_or(now);
+    let start = p.timestamp("StartTime")?.unwrap_or(end - chrono::Duration::days(1));
     if start > end || end - start > chrono::Duration::days(30) {
         return Err(ApiError::new(
             400,

@@ -89,7 +89,7 @@ pub(super) fn describe_available_resource(c: &Call<'_>) -> Result<Value, ApiErro
     let zone = p.get("ZoneId");
     let itype = p.get("InstanceType");
     let cores = p.int("Cores", 1, i64::MAX)?;
-    let memory = p.get("Memory").map(|v| v.parse::<f64>().map_err(|_| ApiError::invalid("Memory"))).transpose()?;
+    let memory = p.decimal("Memory")?;
     let avail = c.cp.available(zone, itype)?;
     let zones: Vec<Value> = c
         .cp

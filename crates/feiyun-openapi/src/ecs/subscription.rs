@@ -15,9 +15,9 @@ pub(super) const MONTH_PERIODS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36
 pub(super) const AUTO_RENEW_PERIODS: &[i64] = &[1, 2, 3, 6, 12, 24, 36, 48, 60];
 
 /// A subscription term from `Period` and `PeriodUnit` (Month default, or Year), in months.
-pub(super) fn period_months(p: &Params, period: &str, unit: &str) -> Result<Option<u32>, ApiError> {
-    let Some(n) = p.int(period, 1, 60)? else { return Ok(None) };
-    let months = match p.choice(unit, &["Month", "Year", "Week"])? {
+pub(super) fn period_months(p: &Params) -> Result<Option<u32>, ApiError> {
+    let Some(n) = p.int("Period", 1, 60)? else { return Ok(None) };
+    let months = match p.choice("PeriodUnit", &["Month", "Year", "Week"])? {
         None | Some("Month") if MONTH_PERIODS.contains(&n) => n,
         Some("Year") if (1..=5).contains(&n) => n * 12,
         Some("Week") => {
@@ -48,7 +48,7 @@ pub(super) fn purchase_params(p: &Params) -> Result<Purchase, ApiError> {
         if spot_strategy != SpotStrategy::NoSpot {
             return Err(ApiError::new(400, "InvalidSpotStrategy", "Spot instances must be pay-as-you-go (PostPaid)."));
         }
-        out.period_months = Some(period_months(p, "Period", "PeriodUnit")?.ok_or_else(|| ApiError::missing("Period"))?);
+        out.period_months = Some(period_months(p)?.ok_or_else(|| ApiError::missing("Period"))?);
         if p.bool("AutoRenew")?.unwrap_or(false) {
             let n = p.int("AutoRenewPeriod", 1, 60)?.unwrap_or(1);
             if !AUTO_RENEW_PERIODS.contains(&n) {
@@ -79,7 +79,7 @@ pub(super) fn purchase_params(p: &Params) -> Result<Purchase, ApiError> {
 pub(super) fn renew_instance(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let id = p.required("InstanceId")?;
-    let months = period_months(p, "Period", "PeriodUnit")?.ok_or_else(|| ApiError::missing("Period"))?;
+    let months = period_months(p)?.ok_or_else(|| ApiError::missing("Period"))?;
     let before = c.cp.balance_cents(c.account_id)?;
     c.cp.renew_instance(c.account_id, id, months)?;
     let after = c.cp.balance_cents(c.account_id)?;
@@ -99,8 +99,7 @@ pub(super) fn modify_instance_charge_type(c: &Call<'_>) -> Result<Value, ApiErro
         Some("PostPaid") => ChargeType::PostPaid,
         _ => ChargeType::PrePaid,
     };
-    let months =
-        if to == ChargeType::PrePaid { Some(period_months(p, "Period", "PeriodUnit")?.unwrap_or(1)) } else { None };
+    let months = if to == ChargeType::PrePaid { Some(period_months(p)?.unwrap_or(1)) } else { None };
     let dry_run = p.bool("DryRun")?.unwrap_or(false);
     let fees = c.cp.convert_charge_type(c.account_id, &ids, to, months, dry_run)?;
     let currency = c.cp.prices()?.currency.clone();
