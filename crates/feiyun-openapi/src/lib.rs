@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod api;
 pub mod bss;
 pub mod ecs;
 pub mod error;
