@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
     pub account_id: &'a str,
     pub account_name: &'a str,
@@ -23,18 +23,8 @@ pub struct Call<'a> {
     pub params: &'a Params,
 }
 
-pub const ACTIONS: &[&str] = &[
-    "QueryAccountBalance",
-    "QueryBill",
-    "QueryBillOverview",
-    "QueryInstanceBill",
-    "DescribeInstanceBill",
-    "GetPayAsYouGoPrice",
-    "GetSubscriptionPrice",
-];
-
 /// Run a BSS action; the result is the envelope without `RequestId`.
-pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
     let data = match c.action {
         "QueryAccountBalance" => query_account_balance(c),
         "QueryBill" => query_bill(c),

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 
 /// Everything an action handler needs: who calls, with what.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
     pub account_id: &'a str,
     pub action: &'a str,
@@ -36,66 +36,9 @@ pub struct Call<'a> {
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Every ECS action this server implements.
-pub const ACTIONS: &[&str] = &[
-    "DescribeRegions",
-    "DescribeZones",
-    "DescribeInstanceTypes",
-    "DescribeInstanceTypeFamilies",
-    "DescribeImages",
-    "DescribeAvailableResource",
-    "RunInstances",
-    "CreateInstance",
-    "DescribeInstances",
-    "DescribeInstanceStatus",
-    "DescribeInstanceAttribute",
-    "StartInstance",
-    "StartInstances",
-    "StopInstance",
-    "StopInstances",
-    "RebootInstance",
-    "RebootInstances",
-    "DeleteInstance",
-    "DeleteInstances",
-    "CreateCommand",
-    "DescribeCommands",
-    "DeleteCommand",
-    "InvokeCommand",
-    "RunCommand",
-    "DescribeInvocations",
-    "DescribeInvocationResults",
-    "GetInstanceConsoleOutput",
-    "DescribePrice",
-    "DescribeSpotPriceHistory",
-    "RenewInstance",
-    "ModifyInstanceAutoRenewAttribute",
-    "ModifyInstanceChargeType",
-    "CreateDeploymentSet",
-    "DescribeDeploymentSets",
-    "DeleteDeploymentSet",
-];
-
-/// Run an action; the result is the response's JSON object (without `RequestId`).
-const REGION_OPTIONAL: &[&str] = &[
-    "DescribeRegions",
-    "DescribeInstanceTypes",
-    "DescribeInstanceAttribute",
-    "StartInstance",
-    "StopInstance",
-    "RebootInstance",
-    "DeleteInstance",
-    "RenewInstance",
-    "ModifyInstanceAutoRenewAttribute",
-];
-
-pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
-    // The SDK models of DescribeRegions, DescribeInstanceTypes, DescribeInstanceAttribute and the
-    // single-instance actions carry no RegionId; every other action requires it.
-    match c.params.get("RegionId") {
-        Some(region) => c.cp.check_region(region)?,
-        None if REGION_OPTIONAL.contains(&c.action) => {}
-        None => return Err(ApiError::missing("RegionId")),
-    }
+/// Run an ECS action (routed, its region checked); the result is the response's JSON object
+/// without `RequestId`.
+pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
     match c.action {
         // Renders straight from the instances, without an intermediate JSON tree.
         "DescribeInstances" => instances::describe_instances(c),
