@@ -37,7 +37,7 @@ const SPOT_STRATEGY: Param = opt(
     "Spot bidding of a pay-as-you-go instance (default NoSpot).",
 );
 const SPOT_PRICE_LIMIT: Param =
-    opt("SpotPriceLimit", STR, "Highest hourly price, required with SpotWithPriceLimit, e.g. 0.25.");
+    opt("SpotPriceLimit", Type::Decimal, "Highest hourly price, required with SpotWithPriceLimit, e.g. 0.25.");
 const SPOT_DURATION: Param = opt("SpotDuration", int(0, 1), "Hours the spot instance is protected from reclaim.");
 const SPOT_INTERRUPTION: Param = opt(
     "SpotInterruptionBehavior",
@@ -113,7 +113,11 @@ pub(super) const DESCRIBE_INSTANCES: Action = Action::query(
     Region::Required,
     &[
         opt("InstanceIds", Type::JsonList { max_items: 100 }, "Only these instances, e.g. [\"i-1\",\"i-2\"]."),
-        opt("Status", STR, "Only instances in this status: Pending, Starting, Running, Stopping or Stopped."),
+        opt(
+            "Status",
+            one_of(&["Pending", "Starting", "Running", "Stopping", "Stopped"]),
+            "Only instances in this status.",
+        ),
         ZONE_ID,
         opt("InstanceType", STR, "Only instances of this type."),
         opt("InstanceTypeFamily", STR, "Only instances of this family."),

@@ -20,6 +20,7 @@ const ECS_SOURCES: &[(&str, &str)] = &[
     ("ecs/images.rs", include_str!("../ecs/images.rs")),
     ("ecs/instance_types.rs", include_str!("../ecs/instance_types.rs")),
     ("ecs/instances.rs", include_str!("../ecs/instances.rs")),
+    ("ecs/names.rs", include_str!("../ecs/names.rs")),
     ("ecs/power.rs", include_str!("../ecs/power.rs")),
     ("ecs/prices.rs", include_str!("../ecs/prices.rs")),
     ("ecs/regions.rs", include_str!("../ecs/regions.rs")),
@@ -30,8 +31,24 @@ const BSS_SOURCES: &[(&str, &str)] = &[("bss.rs", include_str!("../bss.rs"))];
 const FEIYUN_SOURCES: &[(&str, &str)] = &[("feiyun.rs", include_str!("../feiyun.rs"))];
 
 /// The `Params` methods that read a parameter by name.
-const READS: &[&str] =
-    &["get", "required", "string", "bool", "int", "choice", "list", "tags", "json_list", "decimal", "timestamp", "nth"];
+const READS: &[&str] = &[
+    "get",
+    "required",
+    "string",
+    "bool",
+    "int",
+    "int_or",
+    "choice",
+    "choice_or",
+    "list",
+    "distinct_list",
+    "tags",
+    "resource_tags",
+    "json_list",
+    "decimal",
+    "timestamp",
+    "nth",
+];
 
 /// One read of a parameter: the method, the declared name it reads, and the other arguments.
 #[derive(Debug, Clone)]
@@ -121,8 +138,8 @@ fn reads(body: &str) -> Vec<Read> {
                 panic!("a parameter read without a literal name: {receiver}{method}({})", args.join(", "));
             };
             let names = match method.as_str() {
-                "list" => vec![format!("{literal}.N")],
-                "tags" => vec![format!("{literal}.N.Key"), format!("{literal}.N.Value")],
+                "list" | "distinct_list" => vec![format!("{literal}.N")],
+                "tags" | "resource_tags" => vec![format!("{literal}.N.Key"), format!("{literal}.N.Value")],
                 _ => vec![literal.to_string()],
             };
             for name in names {
@@ -187,7 +204,7 @@ fn check_type(action: &Action, read: &Read, problems: &mut Vec<String>) {
     let what = format!("{}: {}", action.name, read.name);
     let arg = |i: usize| read.args.get(i).map(String::as_str).unwrap_or("");
     match read.method.as_str() {
-        "int" => {
+        "int" | "int_or" => {
             if let (Some(min), Some(max)) = (int_literal(arg(0)), int_literal(arg(1))) {
                 if param.ty != (Type::Integer { min, max }) {
                     problems.push(format!("{what} is read as an integer from {min} to {max}, declared {}", param.ty));
@@ -206,7 +223,7 @@ fn check_type(action: &Action, read: &Read, problems: &mut Vec<String>) {
         "bool" if param.ty != Type::Boolean => problems.push(format!("{what} is read as a boolean")),
         "decimal" if param.ty != Type::Decimal => problems.push(format!("{what} is read as a decimal")),
         "timestamp" if param.ty != Type::Time => problems.push(format!("{what} is read as a time")),
-        "choice" => {
+        "choice" | "choice_or" => {
             if let Some(values) = string_list(arg(0)) {
                 let declared = match param.ty {
                     Type::Enum(v) => v.iter().map(|s| s.to_string()).collect(),
@@ -224,7 +241,7 @@ fn check_type(action: &Action, read: &Read, problems: &mut Vec<String>) {
                 }
             }
         }
-        "list" | "tags" => {
+        "list" | "distinct_list" | "tags" | "resource_tags" => {
             if let Some(max) = int_literal(arg(0)) {
                 if param.max_n as i64 != max {
                     problems.push(format!("{what} is read with at most {max} items, declared {}", param.max_n));

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{minutes, page, Call};
+use super::{minutes, names, page, Call};
 use crate::error::ApiError;
 
 pub(super) fn create_deployment_set(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -18,7 +18,7 @@ pub(super) fn create_deployment_set(c: &Call<'_>) -> Result<Value, ApiError> {
         }
     }
     let name = p.string("DeploymentSetName", 128)?.unwrap_or_default();
-    let description = p.string("Description", 256)?.unwrap_or_default();
+    let description = names::deployment_set_description(p)?.unwrap_or_default();
     let id = c.cp.create_deployment_set(c.account_id, &name, &description)?;
     Ok(json!({"DeploymentSetId": id}))
 }

@@ -8,6 +8,7 @@ use feiyun_domain::usage::LedgerKind;
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
+use super::names;
 use super::subscription::purchase_params;
 use super::wire::{wire_instance, WireInstance, WireInstancePage, WireInstances};
 use super::{decode_token, encode_token, page, Call, B64};
@@ -39,15 +40,11 @@ pub(super) fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> 
 pub(super) fn run_instances(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let amount = p.int("Amount", 1, 100)?.unwrap_or(1) as u32;
-    let min_amount = p.int("MinAmount", 1, 100)?.map(|n| n as u32);
-    if let Some(m) = min_amount {
-        if m > amount {
-            return Err(ApiError::new(
-                400,
-                "InvalidMinAmount.Malformed",
-                "The specified parameter MinAmount is not valid.",
-            ));
-        }
+    let bad_min =
+        || ApiError::new(400, "InvalidMinAmount.Malformed", "The specified parameter MinAmount is not valid.");
+    let min_amount = p.int_or("MinAmount", 1, 100, bad_min)?.map(|n| n as u32);
+    if min_amount.is_some_and(|m| m > amount) {
+        return Err(bad_min());
     }
     create(c, amount, min_amount, true)
 }
@@ -62,23 +59,22 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
     let instance_type = p.required("InstanceType")?.to_string();
     let image_id = p.required("ImageId")?.to_string();
     let purchase = purchase_params(p)?;
-    let token = p.string("ClientToken", 64)?;
-    if let Some(t) = &token {
-        if !t.is_ascii() {
-            return Err(ApiError::invalid("ClientToken"));
-        }
-    }
-    let tags = p.tags("Tag", 20)?.into_iter().map(|(k, v)| Tag { key: k, value: v.unwrap_or_default() }).collect();
+    let token = names::client_token(p)?;
+    let tags = p.resource_tags("Tag", 20)?.into_iter().map(|(key, value)| Tag { key, value }).collect();
+    let name = names::instance_name(p)?;
+    let hostname = names::host_name(p)?;
+    let unique_suffix = p.bool("UniqueSuffix")?.unwrap_or(false);
+    names::suffix_room(name.as_deref(), hostname.as_deref(), unique_suffix && amount > 1)?;
     let spec = CreateInstances {
         zone_id: p.get("ZoneId").map(str::to_string),
         instance_type,
         image_id,
         amount,
         min_amount,
-        name: p.string("InstanceName", 128)?,
-        hostname: p.string("HostName", 64)?,
-        unique_suffix: p.bool("UniqueSuffix")?.unwrap_or(false),
-        description: p.string("Description", 256)?.unwrap_or_default(),
+        name,
+        hostname,
+        unique_suffix,
+        description: names::instance_description(p)?.unwrap_or_default(),
         user_data: decode_user_data(p)?,
         tags,
         deployment_set_id: p.get("DeploymentSetId").map(str::to_string),
@@ -115,7 +111,7 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
         None => None,
         Some(s) => Some(vec![InstanceStatus::parse(s)
             .filter(|s| *s != InstanceStatus::Deleted)
-            .ok_or_else(|| ApiError::invalid("Status"))?]),
+            .ok_or_else(|| ApiError::new(404, "InvalidStatus.NotFound", "The specified Status is not found"))?]),
     };
     let filter = InstanceFilter {
         ids: p.json_list("InstanceIds", 100)?,

@@ -7,6 +7,7 @@ mod deployment_sets;
 mod images;
 mod instance_types;
 mod instances;
+mod names;
 mod power;
 mod prices;
 mod regions;
@@ -114,12 +115,15 @@ fn encode_token(offset: usize) -> String {
     format!("{:032x}", offset as u128 ^ TOKEN_MASK)
 }
 
+/// An offset from a token; one no answer could have given (beyond `u32::MAX`) is refused, so
+/// offset arithmetic cannot overflow.
 fn decode_token(t: &str) -> Result<usize, ApiError> {
     u128::from_str_radix(t, 16)
         .ok()
         .filter(|_| t.len() == 32)
         .map(|v| v ^ TOKEN_MASK)
-        .and_then(|v| usize::try_from(v).ok())
+        .and_then(|v| u32::try_from(v).ok())
+        .map(|v| v as usize)
         .ok_or_else(|| ApiError::invalid("NextToken"))
 }
 
@@ -152,6 +156,8 @@ mod tests {
         }
         assert!(decode_token("zz").is_err());
         assert!(decode_token(&"f".repeat(32)).is_err());
+        // The largest offset a usize holds would overflow `offset + size`.
+        assert!(decode_token(&format!("{:032x}", usize::MAX as u128 ^ TOKEN_MASK)).is_err());
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub(super) fn reboot_instances(c: &Call<'_>) -> Result<Value, ApiError> {
 /// StartInstances, StopInstances, RebootInstances: per-instance outcomes.
 fn batch(c: &Call<'_>, action: UserAction, stop: Option<StopOptions>) -> Result<Value, ApiError> {
     let p = c.params;
-    let ids = p.list("InstanceId", 100)?;
+    let ids = p.distinct_list("InstanceId", 100)?;
     if ids.is_empty() {
         return Err(ApiError::missing("InstanceId.1"));
     }
@@ -87,7 +87,7 @@ fn batch(c: &Call<'_>, action: UserAction, stop: Option<StopOptions>) -> Result<
 
 pub(super) fn delete_instances(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let ids = p.list("InstanceId", 100)?;
+    let ids = p.distinct_list("InstanceId", 100)?;
     if ids.is_empty() {
         return Err(ApiError::missing("InstanceId.1"));
     }
