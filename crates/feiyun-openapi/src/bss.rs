@@ -69,7 +69,8 @@ fn subscription_filter(p: &Params) -> Result<Option<&'static str>, ApiError> {
 }
 
 fn page(p: &Params) -> Result<(usize, usize), ApiError> {
-    let num = p.int("PageNum", 1, i64::MAX)?.unwrap_or(1) as usize;
+    // Bounded so that the offset `(num - 1) * size` cannot overflow.
+    let num = p.int("PageNum", 1, i32::MAX as i64)?.unwrap_or(1) as usize;
     let size = p.int("PageSize", 1, 300)?.unwrap_or(20) as usize;
     Ok((num, size))
 }

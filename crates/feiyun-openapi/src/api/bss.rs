@@ -8,7 +8,7 @@ const BILLING_CYCLE: Param = req("BillingCycle", STR, "The month, YYYY-MM.");
 const SUBSCRIPTION_TYPE: Param =
     opt("SubscriptionType", one_of(&["Subscription", "PayAsYouGo"]), "Only charges of this kind.");
 const HIDE_ZERO: Param = opt("IsHideZeroCharge", BOOL, "Leave out lines of zero.");
-const PAGE_NUM: Param = opt("PageNum", int(1, i64::MAX), "Page to return, from 1.");
+const PAGE_NUM: Param = opt("PageNum", int(1, i32::MAX as i64), "Page to return, from 1.");
 const PAGE_SIZE: Param = opt("PageSize", int(1, 300), "Entries per page (default 20).");
 const GRANULARITY: Param =
     opt("Granularity", one_of(&["MONTHLY", "DAILY"]), "MONTHLY (default) or DAILY, for the day of BillingDate.");

@@ -206,7 +206,11 @@ pub(super) fn describe_invocations(c: &Call<'_>) -> Result<Value, ApiError> {
     let plain = content_encoding(p, false)?;
     let include_output = p.bool("IncludeOutput")?.unwrap_or(false);
     let (offset, size, number) = page(p, 10, 50)?;
-    let status_filter = p.get("InvokeStatus");
+    // ECS documents no code for an unknown status; this is the generic InvalidParameter.
+    let status_filter = p.choice(
+        "InvokeStatus",
+        &["Running", "Finished", "Success", "Failed", "Stopped", "Stopping", "PartialFailed", "Pending", "Scheduled"],
+    )?;
     let all: Vec<Invocation> =
         c.cp.describe_invocations(
             c.account_id,
@@ -274,7 +278,11 @@ pub(super) fn describe_invocation_results(c: &Call<'_>) -> Result<Value, ApiErro
     let p = c.params;
     let plain = content_encoding(p, false)?;
     let (offset, size, number) = page(p, 10, 50)?;
-    let record_filter = p.get("InvokeRecordStatus");
+    // As for InvokeStatus: the generic InvalidParameter.
+    let record_filter = p.choice(
+        "InvokeRecordStatus",
+        &["Running", "Finished", "Success", "Failed", "PartialFailed", "Stopped", "Stopping"],
+    )?;
     let instance = p.get("InstanceId");
     let mut rows: Vec<(&Invocation, &InvocationRun)> = Vec::new();
     let invs = c.cp.describe_invocations(c.account_id, &invocation_filter(p));

@@ -11,10 +11,26 @@ pub(super) fn describe_images(c: &Call<'_>) -> Result<Value, ApiError> {
     let id = p.get("ImageId");
     let name = p.get("ImageName");
     let os = p.get("OSType");
-    let arch = p.get("Architecture");
-    let owner = p.get("ImageOwnerAlias");
+    if os.is_some_and(|o| !o.eq_ignore_ascii_case("linux") && !o.eq_ignore_ascii_case("windows")) {
+        return Err(ApiError::new(404, "InvalidOSType", "The specified OSType is not valid"));
+    }
+    let arch = p.choice_or("Architecture", &["i386", "x86_64", "arm64"], || {
+        ApiError::new(404, "InvalidArchitecture", "The specified Architecture is not valid")
+    })?;
+    let owner = p.choice_or("ImageOwnerAlias", &["system", "self", "others", "marketplace"], || {
+        ApiError::new(
+            400,
+            "InvalidImageOwnerAlias.ValueNotSupported",
+            "The specified ImageOwnerAlias value is not supported.",
+        )
+    })?;
     let statuses: Vec<&str> =
         p.get("Status").map(|s| s.split(',').map(str::trim).collect()).unwrap_or_else(|| vec!["Available"]);
+    // ECS documents no code for an unknown status; this is the generic InvalidParameter.
+    const STATUSES: &[&str] = &["Creating", "Waiting", "Available", "UnAvailable", "CreateFailed", "Deprecated", "ALL"];
+    if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(s)) {
+        return Err(ApiError::invalid_because("Status", &format!("{bad} is not an image status")));
+    }
     let images: Vec<Value> =
         c.cp.images()
             .list()

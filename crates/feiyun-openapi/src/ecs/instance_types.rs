@@ -53,7 +53,8 @@ pub(super) fn describe_instance_types(c: &Call<'_>) -> Result<Value, ApiError> {
     let (min_mem, max_mem) = (p.decimal("MinimumMemorySize")?, p.decimal("MaximumMemorySize")?);
     let gpu_spec = p.get("GPUSpec");
     let category = p.get("InstanceCategory");
-    let level = p.get("InstanceFamilyLevel");
+    // ECS documents no code for an unknown level; this is the generic InvalidParameter.
+    let level = p.choice("InstanceFamilyLevel", &["EntryLevel", "EnterpriseLevel", "CreditEntryLevel"])?;
     let max_results = p.int("MaxResults", 1, 1600)?.unwrap_or(1600) as usize;
     let offset = p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0);
     let all: Vec<&InstanceTypeSpec> = c

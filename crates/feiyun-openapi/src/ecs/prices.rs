@@ -3,7 +3,7 @@
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
-use super::subscription::MONTH_PERIODS;
+use super::subscription::{invalid_period, spot_strategy, MONTH_PERIODS};
 use super::{seconds, Call};
 use crate::error::ApiError;
 
@@ -27,9 +27,17 @@ pub(super) fn discount_rule(rule: Option<(u32, i128)>) -> Value {
 /// hour (PriceUnit=Hour), or a subscription for Period months or years with its term discount.
 pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    match p.choice(
+    let resource_type = || {
+        ApiError::new(
+            400,
+            "InvalidResourceType.ValueNotSupported",
+            "The specified parameter ResourceType is not valid.",
+        )
+    };
+    match p.choice_or(
         "ResourceType",
         &["instance", "disk", "bandwidth", "ddh", "ElasticityAssurance", "CapacityReservation"],
+        resource_type,
     )? {
         None | Some("instance") => {}
         Some(_) => {
@@ -40,19 +48,43 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             ))
         }
     }
-    let unit = p.choice("PriceUnit", &["Hour", "Week", "Month", "Year"])?.unwrap_or("Hour");
-    let spot =
-        p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])?.unwrap_or("NoSpot") != "NoSpot";
+    let price_unit =
+        || ApiError::new(400, "InvalidPriceUnit.ValueNotSupported", "The specified parameter PriceUnit is not valid.");
+    let unit = p.choice_or("PriceUnit", &["Hour", "Week", "Month", "Year"], price_unit)?.unwrap_or("Hour");
+    let spot = spot_strategy(p)?.unwrap_or("NoSpot") != "NoSpot";
     let type_id = p.required("InstanceType")?;
     let t =
         c.cp.catalog()
             .instance_type(type_id)
             .ok_or_else(|| ApiError::from(DomainError::InstanceTypeNotFound(type_id.to_string())))?;
-    let amount = p.int("Amount", 1, 1000)?.unwrap_or(1) as i128;
+    let amount = || ApiError::new(403, "InvalidAmount.Malformed", "The specified parameter Amount is not valid.");
+    let amount = p.int_or("Amount", 1, 1000, amount)?.unwrap_or(1) as i128;
     let disk_category = p.get("SystemDisk.Category").unwrap_or(feiyun_control::SYSTEM_DISK_CATEGORY);
-    let disk_gib = p.int("SystemDisk.Size", 1, 2048)?.unwrap_or(40) as u64;
-    let mbps = p.int("InternetMaxBandwidthOut", 0, 100)?.unwrap_or(0) as u32;
-    let by_traffic = p.choice("InternetChargeType", &["PayByBandwidth", "PayByTraffic"])? == Some("PayByTraffic");
+    let disk_size = || {
+        ApiError::new(
+            400,
+            "InvalidSystemDiskSize.ValueNotSupported",
+            "The specified parameter SystemDisk.Size is invalid.",
+        )
+    };
+    let disk_gib = p.int_or("SystemDisk.Size", 1, 2048, disk_size)?.unwrap_or(40) as u64;
+    let bandwidth = || {
+        ApiError::new(
+            400,
+            "InvalidInternetMaxBandwidthOut.ValueNotSupported",
+            "The specified parameter InternetMaxBandwidthOut is not valid.",
+        )
+    };
+    let mbps = p.int_or("InternetMaxBandwidthOut", 0, 100, bandwidth)?.unwrap_or(0) as u32;
+    let charge = || {
+        ApiError::new(
+            400,
+            "InvalidInternetChargeType.ValueNotSupported",
+            "The specified InternetChargeType is not valid.",
+        )
+    };
+    let by_traffic =
+        p.choice_or("InternetChargeType", &["PayByBandwidth", "PayByTraffic"], charge)? == Some("PayByTraffic");
     let prices = c.cp.prices()?;
     let instance_h = c.cp.instance_hour(t)?;
     let disk_h = prices.disk_hour(disk_category, disk_gib).ok_or_else(|| {
@@ -91,11 +123,11 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
                     "Spot instances are priced by the hour (PriceUnit=Hour).",
                 ));
             }
-            let n = p.int("Period", 1, 60)?.unwrap_or(1);
+            let n = p.int_or("Period", 1, 60, invalid_period)?.unwrap_or(1);
             let months = match unit {
                 "Year" if (1..=5).contains(&n) => n * 12,
                 "Month" if MONTH_PERIODS.contains(&n) => n,
-                _ => return Err(ApiError::new(400, "InvalidPeriod", "The specified period is not valid.")),
+                _ => return Err(invalid_period()),
             } as u32;
             for (name, hourly) in [("instanceType", instance_h), ("systemDisk", disk_h), ("bandwidth", bw_h)] {
                 let q = prices.subscription(hourly, months);
@@ -138,11 +170,16 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
 /// ago) to EndTime (default: now), at most 30 days.
 pub(super) fn describe_spot_price_history(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    p.required("NetworkType")?;
+    // The codes this action documents for its parameters.
+    let invalid = |name: &str| {
+        ApiError::new(400, &format!("InvalidParams.{name}"), format!("The specified {name} is not valid."))
+    };
+    p.choice_or("NetworkType", &["vpc", "classic"], || invalid("NetworkType"))?
+        .ok_or_else(|| ApiError::missing("NetworkType"))?;
     let type_id = p.required("InstanceType")?;
     let now = c.cp.now();
-    let end = p.timestamp("EndTime")?.unwrap_or(now);
-    let start = p.timestamp("StartTime")?.unwrap_or(end - chrono::Duration::days(1));
+    let end = p.timestamp("EndTime").map_err(|_| invalid("EndTime"))?.unwrap_or(now);
+    let start = p.timestamp("StartTime").map_err(|_| invalid("StartTime"))?.unwrap_or(end - chrono::Duration::days(1));
     if start > end || end - start > chrono::Duration::days(30) {
         return Err(ApiError::new(
             400,
@@ -150,7 +187,7 @@ pub(super) fn describe_spot_price_history(c: &Call<'_>) -> Result<Value, ApiErro
             "StartTime must precede EndTime by at most 30 days.",
         ));
     }
-    let offset = p.int("Offset", 0, i64::MAX)?.unwrap_or(0) as usize;
+    let offset = p.int_or("Offset", 0, i64::MAX, || invalid("Offset"))?.unwrap_or(0) as usize;
     let points = c.cp.spot_history(type_id, p.get("ZoneId"), start.timestamp(), end.timestamp())?;
     const PAGE: usize = 1000;
     let page: Vec<Value> = points

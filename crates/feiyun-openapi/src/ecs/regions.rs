@@ -81,9 +81,10 @@ pub(super) fn describe_zones(c: &Call<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn describe_available_resource(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let dest = p.choice(
+    let dest = p.choice_or(
         "DestinationResource",
         &["Zone", "IoOptimized", "InstanceType", "SystemDisk", "DataDisk", "Network", "ddh"],
+        || ApiError::new(404, "Invalid.DestinationResource", "The specified DestinationResource is not valid."),
     )?;
     let dest = dest.ok_or_else(|| ApiError::missing("DestinationResource"))?;
     let zone = p.get("ZoneId");

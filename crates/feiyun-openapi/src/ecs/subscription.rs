@@ -1,4 +1,4 @@
-//! How an instance is paid for: purchase parameters shared by RunInstances and DescribePrice,
+//! How an instance is paid for: purchase parameters of RunInstances and CreateInstance,
 //! RenewInstance, ModifyInstanceAutoRenewAttribute, ModifyInstanceChargeType.
 
 use feiyun_billing::money::Money;
@@ -8,16 +8,25 @@ use serde_json::{json, Value};
 
 use super::Call;
 use crate::error::ApiError;
-use crate::params::Params;
+use crate::params::{distinct, Params};
 
 /// Subscription terms ECS sells, in months (PeriodUnit=Month).
 pub(super) const MONTH_PERIODS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60];
 pub(super) const AUTO_RENEW_PERIODS: &[i64] = &[1, 2, 3, 6, 12, 24, 36, 48, 60];
 
+pub(super) fn invalid_period() -> ApiError {
+    ApiError::new(400, "InvalidPeriod", "The specified period is not valid.")
+}
+
+fn invalid_period_unit() -> ApiError {
+    ApiError::new(400, "InvalidPeriodUnit.ValueNotSupported", "The specified parameter PeriodUnit is not valid.")
+}
+
 /// A subscription term from `Period` and `PeriodUnit` (Month default, or Year), in months.
 pub(super) fn period_months(p: &Params) -> Result<Option<u32>, ApiError> {
-    let Some(n) = p.int("Period", 1, 60)? else { return Ok(None) };
-    let months = match p.choice("PeriodUnit", &["Month", "Year", "Week"])? {
+    let unit = p.choice_or("PeriodUnit", &["Month", "Year", "Week"], invalid_period_unit)?;
+    let Some(n) = p.int_or("Period", 1, 60, invalid_period)? else { return Ok(None) };
+    let months = match unit {
         None | Some("Month") if MONTH_PERIODS.contains(&n) => n,
         Some("Year") if (1..=5).contains(&n) => n * 12,
         Some("Week") => {
@@ -27,18 +36,23 @@ pub(super) fn period_months(p: &Params) -> Result<Option<u32>, ApiError> {
                 "Weekly subscriptions are not sold in this region.",
             ))
         }
-        _ => return Err(ApiError::new(400, "InvalidPeriod", "The specified period is not valid.")),
+        _ => return Err(invalid_period()),
     };
     Ok(Some(months as u32))
 }
 
-/// How RunInstances / CreateInstance / DescribePrice ask to pay: charge type, term, spot bid.
-pub(super) fn purchase_params(p: &Params) -> Result<Purchase, ApiError> {
-    let charge_type = match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
-        Some("PrePaid") => ChargeType::PrePaid,
-        _ => ChargeType::PostPaid,
+/// `InstanceChargeType`, refused with ECS's code for an unknown one.
+fn charge_type(p: &Params) -> Result<Option<ChargeType>, ApiError> {
+    let unknown = || {
+        ApiError::new(404, "InvalidInstanceChargeType.NotFound", "The InstanceChargeType does not exist in our records")
     };
-    let spot_strategy = match p.choice("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])? {
+    Ok(p.choice_or("InstanceChargeType", &["PostPaid", "PrePaid"], unknown)?.and_then(ChargeType::parse))
+}
+
+/// How RunInstances / CreateInstance ask to pay: charge type, term, spot bid.
+pub(super) fn purchase_params(p: &Params) -> Result<Purchase, ApiError> {
+    let charge_type = charge_type(p)?.unwrap_or(ChargeType::PostPaid);
+    let spot_strategy = match spot_strategy(p)? {
         Some("SpotWithPriceLimit") => SpotStrategy::SpotWithPriceLimit,
         Some("SpotAsPriceGo") => SpotStrategy::SpotAsPriceGo,
         _ => SpotStrategy::NoSpot,
@@ -50,29 +64,49 @@ pub(super) fn purchase_params(p: &Params) -> Result<Purchase, ApiError> {
         }
         out.period_months = Some(period_months(p)?.ok_or_else(|| ApiError::missing("Period"))?);
         if p.bool("AutoRenew")?.unwrap_or(false) {
-            let n = p.int("AutoRenewPeriod", 1, 60)?.unwrap_or(1);
-            if !AUTO_RENEW_PERIODS.contains(&n) {
-                return Err(ApiError::new(
+            let invalid = || {
+                ApiError::new(
                     400,
                     "InvalidAutoRenewPeriod.ValueNotSupported",
                     "The specified AutoRenewPeriod is not valid.",
-                ));
+                )
+            };
+            let n = p.int_or("AutoRenewPeriod", 1, 60, invalid)?.unwrap_or(1);
+            if !AUTO_RENEW_PERIODS.contains(&n) {
+                return Err(invalid());
             }
             out.auto_renew_months = Some(n as u32);
         }
     }
+    // Like Period, SpotPriceLimit and the other spot parameters only count (and are only
+    // checked) when they take effect.
     if spot_strategy == SpotStrategy::SpotWithPriceLimit {
         let limit = p.required("SpotPriceLimit")?;
-        let micros = Money::parse_micros(limit).filter(|m| *m > 0 && *m < i64::MAX as i128).ok_or_else(|| {
-            ApiError::invalid_because("SpotPriceLimit", "a positive hourly price with at most 6 decimals")
-        })?;
+        let micros = Money::parse_micros(limit)
+            .filter(|m| *m > 0 && *m < i64::MAX as i128)
+            .ok_or_else(|| ApiError::new(400, "InvalidSpotPriceLimit", "The specified SpotPriceLimit is not valid."))?;
         out.spot_price_limit_micros = Some(micros as i64);
     }
     if spot_strategy != SpotStrategy::NoSpot {
-        out.spot_duration_h = p.int("SpotDuration", 0, 1)?.unwrap_or(1) as u32;
-        out.spot_stop_on_interrupt = p.choice("SpotInterruptionBehavior", &["Terminate", "Stop"])? == Some("Stop");
+        let duration = || ApiError::new(400, "InvalidSpotDuration", "The specified SpotDuration is not valid.");
+        out.spot_duration_h = p.int_or("SpotDuration", 0, 1, duration)?.unwrap_or(1) as u32;
+        let behavior = || {
+            ApiError::new(
+                400,
+                "InvalidSpotInterruptionBehavior",
+                "The specified SpotInterruptionBehavior is not valid.",
+            )
+        };
+        out.spot_stop_on_interrupt =
+            p.choice_or("SpotInterruptionBehavior", &["Terminate", "Stop"], behavior)? == Some("Stop");
     }
     Ok(out)
+}
+
+/// `SpotStrategy`, refused with ECS's code for an unknown one.
+pub(super) fn spot_strategy(p: &Params) -> Result<Option<&'static str>, ApiError> {
+    let invalid = || ApiError::new(400, "InvalidSpotStrategy", "The specified SpotStrategy is not valid.");
+    p.choice_or("SpotStrategy", &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"], invalid)
 }
 
 /// RenewInstance: extend a subscription, paid now from the balance.
@@ -89,16 +123,13 @@ pub(super) fn renew_instance(c: &Call<'_>) -> Result<Value, ApiError> {
 /// ModifyInstanceChargeType: PrePaid → PostPaid (refunding unused time) or PostPaid → PrePaid.
 pub(super) fn modify_instance_charge_type(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
-    let raw = p.required("InstanceIds")?;
-    let ids: Vec<String> = serde_json::from_str(raw)
-        .map_err(|_| ApiError::invalid_because("InstanceIds", "a JSON array of instance ids"))?;
-    if ids.is_empty() || ids.len() > 20 {
+    let ids = p.json_list("InstanceIds", 20)?.ok_or_else(|| ApiError::missing("InstanceIds"))?;
+    if ids.is_empty() {
         return Err(ApiError::invalid_because("InstanceIds", "1 to 20 instance ids"));
     }
-    let to = match p.choice("InstanceChargeType", &["PostPaid", "PrePaid"])? {
-        Some("PostPaid") => ChargeType::PostPaid,
-        _ => ChargeType::PrePaid,
-    };
+    // Converting one instance twice in one order would charge or refund it twice.
+    distinct("InstanceIds", &ids)?;
+    let to = charge_type(p)?.unwrap_or(ChargeType::PrePaid);
     let months = if to == ChargeType::PrePaid { Some(period_months(p)?.unwrap_or(1)) } else { None };
     let dry_run = p.bool("DryRun")?.unwrap_or(false);
     let fees = c.cp.convert_charge_type(c.account_id, &ids, to, months, dry_run)?;
@@ -115,15 +146,21 @@ pub(super) fn modify_auto_renew(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let ids: Vec<String> =
         p.required("InstanceId")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(ApiError::invalid_because("InstanceId", "1 to 100 instance ids, comma-separated"));
+    }
+    distinct("InstanceId", &ids)?;
     let renew = match p.choice("RenewalStatus", &["AutoRenewal", "Normal", "NotRenewal"])? {
         Some(s) => s == "AutoRenewal",
         None => p.bool("AutoRenew")?.unwrap_or(false),
     };
+    let unit = p.choice_or("PeriodUnit", &["Month", "Year"], invalid_period_unit)?;
     let months = if renew {
-        let n = p.int("Duration", 1, 60)?.unwrap_or(1);
-        let n = if p.get("PeriodUnit") == Some("Year") { n * 12 } else { n };
+        let invalid = || ApiError::new(400, "InvalidDuration", "The specified Duration is not valid.");
+        let n = p.int_or("Duration", 1, 60, invalid)?.unwrap_or(1);
+        let n = if unit == Some("Year") { n * 12 } else { n };
         if !AUTO_RENEW_PERIODS.contains(&n) {
-            return Err(ApiError::new(400, "InvalidDuration", "The specified Duration is not valid."));
+            return Err(invalid());
         }
         Some(n as u32)
     } else {
