@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
     pub account_id: &'a str,
     pub account_name: &'a str,
@@ -23,24 +23,14 @@ pub struct Call<'a> {
     pub params: &'a Params,
 }
 
-pub const ACTIONS: &[&str] = &[
-    "QueryAccountBalance",
-    "QueryBill",
-    "QueryBillOverview",
-    "QueryInstanceBill",
-    "DescribeInstanceBill",
-    "GetPayAsYouGoPrice",
-    "GetSubscriptionPrice",
-];
-
 /// Run a BSS action; the result is the envelope without `RequestId`.
-pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
     let data = match c.action {
         "QueryAccountBalance" => query_account_balance(c),
         "QueryBill" => query_bill(c),
         "QueryBillOverview" => query_bill_overview(c),
-        "QueryInstanceBill" => instance_bill(c, false),
-        "DescribeInstanceBill" => instance_bill(c, true),
+        "QueryInstanceBill" => query_instance_bill(c),
+        "DescribeInstanceBill" => describe_instance_bill(c),
         "GetPayAsYouGoPrice" => get_pay_as_you_go_price(c),
         "GetSubscriptionPrice" => get_subscription_price(c),
         _ => Err(ApiError::unknown_action()),
@@ -79,7 +69,8 @@ fn subscription_filter(p: &Params) -> Result<Option<&'static str>, ApiError> {
 }
 
 fn page(p: &Params) -> Result<(usize, usize), ApiError> {
-    let num = p.int("PageNum", 1, i64::MAX)?.unwrap_or(1) as usize;
+    // Bounded so that the offset `(num - 1) * size` cannot overflow.
+    let num = p.int("PageNum", 1, i32::MAX as i64)?.unwrap_or(1) as usize;
     let size = p.int("PageSize", 1, 300)?.unwrap_or(20) as usize;
     Ok((num, size))
 }
@@ -337,7 +328,7 @@ fn line_item(
 /// MaxResults/NextToken): usage per instance (and per billable item with IsBillingItem) for the
 /// month or one day of it, rated exactly and rounded per line. Subscription orders of the period
 /// appear as their own lines.
-fn instance_bill(c: &Call<'_>, describe: bool) -> Result<Value, ApiError> {
+fn instance_bill(c: &Call<'_>, only: Option<&str>) -> Result<(Value, Vec<Value>), ApiError> {
     let p = c.params;
     product(p)?;
     let (cycle, mut from, mut to) = cycle(p)?;
@@ -356,7 +347,6 @@ fn instance_bill(c: &Call<'_>, describe: bool) -> Result<Value, ApiError> {
     let by_item = p.bool("IsBillingItem")?.unwrap_or(false);
     let hide_zero = p.bool("IsHideZeroCharge")?.unwrap_or(false);
     let sub = subscription_filter(p)?;
-    let only = if describe { p.get("InstanceID") } else { None };
     let currency = c.cp.prices()?.currency.clone();
     let bills = c.cp.account_bills(c.account_id)?;
     let mut lines = c.cp.usage_lines(&bills, from, to)?;
@@ -409,52 +399,55 @@ fn instance_bill(c: &Call<'_>, describe: bool) -> Result<Value, ApiError> {
     let total = items.len();
     let base =
         json!({"BillingCycle": cycle, "AccountID": c.account_id, "AccountName": c.account_name, "TotalCount": total});
-    let mut out = base;
-    if describe {
-        let max = p.int("MaxResults", 1, 300)?.unwrap_or(20) as usize;
-        let start = match p.get("NextToken").filter(|t| !t.is_empty()) {
-            None => 0,
-            Some(t) => t.parse::<usize>().ok().filter(|n| *n <= total).ok_or_else(|| ApiError::invalid("NextToken"))?,
-        };
-        let page: Vec<Value> = items.into_iter().skip(start).take(max).collect();
-        let next = if start + page.len() < total { (start + page.len()).to_string() } else { String::new() };
-        out["MaxResults"] = json!(max);
-        out["NextToken"] = json!(next);
-        out["Items"] = json!(page);
-    } else {
-        let (num, size) = page(p)?;
-        let page: Vec<Value> = items.into_iter().skip((num - 1) * size).take(size).collect();
-        out["PageNum"] = json!(num);
-        out["PageSize"] = json!(size);
-        out["Items"] = json!({"Item": page});
-    }
+    Ok((base, items))
+}
+
+fn query_instance_bill(c: &Call<'_>) -> Result<Value, ApiError> {
+    let (mut out, items) = instance_bill(c, None)?;
+    let (num, size) = page(c.params)?;
+    let page: Vec<Value> = items.into_iter().skip((num - 1) * size).take(size).collect();
+    out["PageNum"] = json!(num);
+    out["PageSize"] = json!(size);
+    out["Items"] = json!({"Item": page});
     Ok(out)
 }
 
-/// One pricing module of ModuleList: its code and `AA:aa,BB:bb` attributes.
+fn describe_instance_bill(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let (mut out, items) = instance_bill(c, p.get("InstanceID"))?;
+    let total = items.len();
+    let max = p.int("MaxResults", 1, 300)?.unwrap_or(20) as usize;
+    let start = match p.get("NextToken").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => t.parse::<usize>().ok().filter(|n| *n <= total).ok_or_else(|| ApiError::invalid("NextToken"))?,
+    };
+    let page: Vec<Value> = items.into_iter().skip(start).take(max).collect();
+    let next = if start + page.len() < total { (start + page.len()).to_string() } else { String::new() };
+    out["MaxResults"] = json!(max);
+    out["NextToken"] = json!(next);
+    out["Items"] = json!(page);
+    Ok(out)
+}
+
+/// One pricing module of ModuleList: its position, code and `AA:aa,BB:bb` attributes.
 struct Module {
+    n: usize,
     code: String,
     config: BTreeMap<String, String>,
-    price_type: Option<String>,
 }
 
 fn modules(p: &Params) -> Result<Vec<Module>, ApiError> {
     let mut out = Vec::new();
     for n in 1..=50 {
-        let code_key = format!("ModuleList.{n}.ModuleCode");
-        let Some(code) = p.get(&code_key) else { break };
+        let Some(code) = p.nth("ModuleList.N.ModuleCode", n) else { break };
         let config_key = format!("ModuleList.{n}.Config");
-        let raw = p.required(&config_key)?;
+        let raw = p.nth("ModuleList.N.Config", n).ok_or_else(|| ApiError::missing(&config_key))?;
         let mut config = BTreeMap::new();
         for kv in raw.split(',').filter(|s| !s.trim().is_empty()) {
             let (k, v) = kv.split_once(':').ok_or_else(|| ApiError::invalid_because(&config_key, "AA:aa,BB:bb"))?;
             config.insert(k.trim().to_string(), v.trim().to_string());
         }
-        out.push(Module {
-            code: code.to_string(),
-            config,
-            price_type: p.get(&format!("ModuleList.{n}.PriceType")).map(str::to_string),
-        });
+        out.push(Module { n, code: code.to_string(), config });
     }
     if out.is_empty() {
         return Err(ApiError::missing("ModuleList.1.ModuleCode"));
@@ -523,7 +516,7 @@ fn get_pay_as_you_go_price(c: &Call<'_>) -> Result<Value, ApiError> {
     let mut details = Vec::new();
     for m in modules(p)? {
         let hourly = module_hour(c, &m)?;
-        let factor = match m.price_type.as_deref() {
+        let factor = match p.nth("ModuleList.N.PriceType", m.n) {
             None | Some("Hour") => 1,
             Some("Month") => hours_per_month,
             Some("Year") => hours_per_month * 12,

@@ -30,6 +30,10 @@ impl ApiError {
         ApiError::new(400, "InvalidParameter", format!("The specified parameter \"{param}\" is not valid: {why}"))
     }
 
+    pub fn invalid_version() -> ApiError {
+        ApiError::new(400, "InvalidVersion", "Specified parameter Version is not valid.")
+    }
+
     pub fn unknown_action() -> ApiError {
         ApiError::new(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
     }

@@ -12,15 +12,13 @@ use crate::params::Params;
 
 pub const VERSION: &str = "2026-11-01";
 
-pub const ACTIONS: &[&str] = &["CalculateTco"];
-
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
     pub action: &'a str,
     pub params: &'a Params,
 }
 
-pub fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
     match c.action {
         "CalculateTco" => calculate_tco(c),
         _ => Err(ApiError::unknown_action()),

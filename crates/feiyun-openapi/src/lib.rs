@@ -1,35 +1,31 @@
 //! The Alibaba Cloud OpenAPI wire layer.
 //!
 //! Owns everything a client sees on the wire: the V2 and V3 signature schemes, form decoding of
-//! query and body parameters, routing by Version then Action, the exact response field names and
-//! list wrapping of ECS 2014-05-26, and the mapping of domain errors to error codes and HTTP
-//! statuses. It turns parameters into the typed commands of `feiyun_domain::ops`, calls the
-//! control plane, and renders the result.
+//! query and body parameters, the description of every product, action and parameter it
+//! answers ([`api`]), routing by Version then Action ([`route`]) and running the routed call
+//! ([`dispatch`]), the exact response field names and list wrapping of ECS 2014-05-26, the BSS
+//! envelope, and the mapping of domain errors to error codes and HTTP statuses. It turns
+//! parameters into the typed commands of `feiyun_domain::ops`, calls the control plane, and
+//! renders the result.
 //!
 //! Must not: decide anything about instances (the domain and control plane do), speak HTTP
 //! (the server hands it decoded parts), or hold state.
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
-pub mod bss;
-pub mod ecs;
+pub mod api;
+mod bss;
+mod dispatch;
+mod ecs;
 pub mod error;
-pub mod feiyun;
+mod feiyun;
 pub mod params;
 pub mod sign;
 
+pub use api::{route, Route};
+pub use dispatch::{dispatch, error_body, Ctx};
 pub use error::ApiError;
 pub use params::Params;
-
-/// API versions this server speaks, and the product each belongs to.
-pub fn product_of(version: &str) -> Option<&'static str> {
-    match version {
-        "2014-05-26" => Some("Ecs"),
-        "2017-12-14" => Some("BssOpenApi"),
-        feiyun::VERSION => Some("Feiyun"),
-        _ => None,
-    }
-}
 
 /// A new request id: an uppercase UUID, as Alibaba Cloud returns.
 pub fn request_id() -> String {

@@ -103,6 +103,58 @@ impl Params {
         }
     }
 
+    /// A finite, non-negative decimal number (memory sizes in GiB, for example).
+    pub fn decimal(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+                _ => Err(ApiError::invalid_because(name, "must be a non-negative number")),
+            },
+        }
+    }
+
+    /// A UTC time, `yyyy-MM-ddTHH:mm:ssZ` (or to the minute, `yyyy-MM-ddTHH:mmZ`).
+    pub fn timestamp(&self, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+                .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v.replace('Z', ":00Z")))
+                .map(|d| Some(d.with_timezone(&chrono::Utc)))
+                .map_err(|_| ApiError::invalid_because(name, "yyyy-MM-ddTHH:mm:ssZ")),
+        }
+    }
+
+    /// Item `n` of a repeated parameter written as its pattern: `nth("ModuleList.N.Config", 2)`
+    /// reads `ModuleList.2.Config`. The pattern is the name the API description declares.
+    pub fn nth(&self, pattern: &str, n: usize) -> Option<&str> {
+        let name: Vec<String> =
+            pattern.split('.').map(|s| if s == "N" { n.to_string() } else { s.to_string() }).collect();
+        self.get(&name.join("."))
+    }
+
+    /// Like [`Params::int`], refusing a value that is not an integer from `min` to `max` with
+    /// the action's own error.
+    pub fn int_or(
+        &self,
+        name: &str,
+        min: i64,
+        max: i64,
+        err: impl FnOnce() -> ApiError,
+    ) -> Result<Option<i64>, ApiError> {
+        self.int(name, min, max).map_err(|_| err())
+    }
+
+    /// Like [`Params::choice`], refusing a value outside the set with the action's own error.
+    pub fn choice_or<'a>(
+        &self,
+        name: &str,
+        allowed: &[&'a str],
+        err: impl FnOnce() -> ApiError,
+    ) -> Result<Option<&'a str>, ApiError> {
+        self.choice(name, allowed).map_err(|_| err())
+    }
+
     /// One of a fixed set of values.
     pub fn choice<'a>(&self, name: &str, allowed: &[&'a str]) -> Result<Option<&'a str>, ApiError> {
         match self.get(name) {
@@ -111,7 +163,8 @@ impl Params {
         }
     }
 
-    /// `Name.1`, `Name.2`, ... in index order (at most `max`).
+    /// `Name.1`, `Name.2`, ... in index order. An index is 1 to `max` written without leading
+    /// zeros (the `Name.N` of the API description); empty values are left out.
     pub fn list(&self, name: &str, max: usize) -> Result<Vec<String>, ApiError> {
         let mut items: Vec<(usize, String)> = Vec::new();
         let prefix = format!("{name}.");
@@ -119,69 +172,99 @@ impl Params {
             let Some(rest) = k.strip_prefix(&prefix) else {
                 break;
             };
-            if let Ok(n) = rest.parse::<usize>() {
-                if n == 0 {
-                    return Err(ApiError::invalid(k));
+            match crate::api::canonical_index(rest) {
+                Some(n) if n <= max => {
+                    if !v.is_empty() {
+                        items.push((n, v.clone()));
+                    }
                 }
-                if !v.is_empty() {
-                    items.push((n, v.clone()));
-                }
+                Some(_) => return Err(ApiError::invalid_because(name, &format!("at most {max} items"))),
+                None => return Err(ApiError::invalid(k)),
             }
         }
         items.sort();
-        if items.len() > max {
-            return Err(ApiError::invalid_because(name, &format!("at most {max} items")));
-        }
         Ok(items.into_iter().map(|(_, v)| v).collect())
     }
 
-    /// `Tag.N.Key` / `Tag.N.Value` pairs (N 1..=max), in index order.
+    /// Like [`Params::list`], each item once: a list of resources to act on, where a repeated
+    /// id would act twice on one resource.
+    pub fn distinct_list(&self, name: &str, max: usize) -> Result<Vec<String>, ApiError> {
+        let items = self.list(name, max)?;
+        distinct(name, &items)?;
+        Ok(items)
+    }
+
+    /// `Tag.N.Key` / `Tag.N.Value` pairs (N from 1 to `max`), in index order, as a filter: a key
+    /// alone matches any value. Refused with the codes of ECS's tag errors: an index beyond `max`
+    /// (`InvalidTagCount`), an empty or over-long key (`InvalidTagKey.Malformed`), an over-long
+    /// value (`InvalidTagValue.Malformed`), a value without its key (`InvalidTag.Mismatch`).
     pub fn tags(&self, name: &str, max: usize) -> Result<Vec<(String, Option<String>)>, ApiError> {
-        let mut out: BTreeMap<usize, (Option<String>, Option<String>)> = BTreeMap::new();
+        let mut out: BTreeMap<usize, (Option<&String>, Option<&String>)> = BTreeMap::new();
         let prefix = format!("{name}.");
         for (k, v) in self.map.range(prefix.clone()..) {
             let Some(rest) = k.strip_prefix(&prefix) else {
                 break;
             };
             let Some((n, field)) = rest.split_once('.') else {
-                continue;
+                return Err(ApiError::invalid(k));
             };
-            let Ok(n) = n.parse::<usize>() else { continue };
-            if n == 0 || n > max {
-                return Err(ApiError::invalid_because(name, &format!("at most {max} tags")));
+            let Some(n) = crate::api::canonical_index(n) else {
+                return Err(ApiError::invalid(k));
+            };
+            if n > max {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidTagCount",
+                    "The specified tags are beyond the permitted range.",
+                ));
             }
             let e = out.entry(n).or_default();
             match field {
-                "Key" => e.0 = Some(v.clone()),
-                "Value" => e.1 = Some(v.clone()),
-                _ => {}
+                "Key" => e.0 = Some(v),
+                "Value" => e.1 = Some(v),
+                _ => return Err(ApiError::invalid(k)),
             }
         }
         let mut tags = Vec::new();
-        for (n, (k, v)) in out {
-            match k {
-                Some(k) if !k.is_empty() => {
-                    if k.chars().count() > 128
-                        || k.starts_with("aliyun")
-                        || k.starts_with("acs:")
-                        || k.contains("http://")
-                        || k.contains("https://")
-                    {
-                        return Err(ApiError::invalid(&format!("{name}.{n}.Key")));
-                    }
-                    if v.as_ref().map(|v| v.chars().count() > 128).unwrap_or(false) {
-                        return Err(ApiError::invalid(&format!("{name}.{n}.Value")));
-                    }
-                    tags.push((k, v));
-                }
-                _ => {
-                    if v.is_some() {
-                        return Err(ApiError::missing(&format!("{name}.{n}.Key")));
-                    }
-                }
+        for (k, v) in out.into_values() {
+            let Some(k) = k else {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidTag.Mismatch",
+                    "The specified Tag.n.Key and Tag.n.Value are not match.",
+                ));
+            };
+            if k.trim().is_empty() || k.chars().count() > 128 {
+                return Err(tag_key_malformed());
             }
+            if v.is_some_and(|v| v.chars().count() > 128) {
+                return Err(tag_value_malformed());
+            }
+            tags.push((k.clone(), v.cloned()));
         }
         Ok(tags)
+    }
+
+    /// Tags to put on a resource: [`Params::tags`], and also refused are keys starting with
+    /// `aliyun` or `acs:` or holding a URL (`InvalidTagKey.Malformed`), values holding a URL
+    /// (`InvalidTagValue.Malformed`) and a key given twice (`Duplicate.TagKey`).
+    pub fn resource_tags(&self, name: &str, max: usize) -> Result<Vec<(String, String)>, ApiError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in self.tags(name, max)? {
+            let url = |s: &str| s.contains("http://") || s.contains("https://");
+            if k.starts_with("aliyun") || k.starts_with("acs:") || url(&k) {
+                return Err(tag_key_malformed());
+            }
+            let v = v.unwrap_or_default();
+            if url(&v) {
+                return Err(tag_value_malformed());
+            }
+            if out.iter().any(|(seen, _)| *seen == k) {
+                return Err(ApiError::new(400, "Duplicate.TagKey", "The Tag.N.Key contain duplicate key."));
+            }
+            out.push((k, v));
+        }
+        Ok(out)
     }
 
     /// A JSON array of strings passed as one parameter (e.g. `InstanceIds=["i-1","i-2"]`).
@@ -196,6 +279,25 @@ impl Params {
         }
         Ok(Some(list))
     }
+}
+
+fn tag_key_malformed() -> ApiError {
+    ApiError::new(400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid.")
+}
+
+fn tag_value_malformed() -> ApiError {
+    ApiError::new(400, "InvalidTagValue.Malformed", "The specified Tag.n.Value is not valid.")
+}
+
+/// Refuse a list of resources naming one twice. (No code is documented for it; this is the
+/// generic InvalidParameter.)
+pub fn distinct(name: &str, items: &[String]) -> Result<(), ApiError> {
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(ApiError::invalid_because(name, &format!("{item} is given twice")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -240,8 +342,59 @@ mod tests {
         );
         assert_eq!(x.json_list("Ids", 100).expect("ok"), Some(vec!["i-1".to_string(), "i-2".to_string()]));
         assert!(p("Ids=notjson").json_list("Ids", 100).is_err());
-        assert!(p("Tag.21.Key=x").tags("Tag", 20).is_err());
-        assert!(p("Tag.1.Value=x").tags("Tag", 20).is_err());
-        assert!(p("Tag.1.Key=aliyun-x").tags("Tag", 20).is_err());
+        assert!(p("Ids=%5B%22i-1%22%2C+5%5D").json_list("Ids", 100).is_err(), "not all strings");
+    }
+
+    #[test]
+    fn hostile_tags_are_refused_with_the_documented_codes() {
+        let code = |q: &str| p(q).resource_tags("Tag", 20).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(code("Tag.1.Key=env&Tag.1.Value=dev&Tag.2.Key=team"), Ok(()));
+        assert_eq!(code("Tag.1.Key=env&Tag.1.Value="), Ok(()), "an empty value is a value");
+        let long = "k".repeat(129);
+        for (q, want) in [
+            ("Tag.1.Key=", "InvalidTagKey.Malformed"),
+            ("Tag.1.Key=+++&Tag.1.Value=x", "InvalidTagKey.Malformed"),
+            (&format!("Tag.1.Key={long}") as &str, "InvalidTagKey.Malformed"),
+            ("Tag.1.Key=aliyun-x", "InvalidTagKey.Malformed"),
+            ("Tag.1.Key=acs%3Aecs", "InvalidTagKey.Malformed"),
+            ("Tag.1.Key=see+http%3A%2F%2Fx", "InvalidTagKey.Malformed"),
+            ("Tag.1.Key=k&Tag.1.Value=https%3A%2F%2Fx", "InvalidTagValue.Malformed"),
+            (&format!("Tag.1.Key=k&Tag.1.Value={long}"), "InvalidTagValue.Malformed"),
+            ("Tag.1.Value=x", "InvalidTag.Mismatch"),
+            ("Tag.1.Key=a&Tag.2.Key=a", "Duplicate.TagKey"),
+            ("Tag.21.Key=x", "InvalidTagCount"),
+            ("Tag.0.Key=x", "InvalidParameter"),
+            ("Tag.01.Key=x", "InvalidParameter"),
+            ("Tag.x.Key=x", "InvalidParameter"),
+            ("Tag.1.key=x", "InvalidParameter"),
+            ("Tag.1=x", "InvalidParameter"),
+        ] {
+            assert_eq!(code(q), Err(want.to_string()), "{q}");
+        }
+        // As a filter, reserved keys and repeats are only names to look for.
+        assert!(p("Tag.1.Key=acs%3Aecs&Tag.2.Key=acs%3Aecs").tags("Tag", 20).is_ok());
+        assert_eq!(p("Tag.1.Value=x").tags("Tag", 20).map_err(|e| e.code), Err("InvalidTag.Mismatch".to_string()));
+    }
+
+    #[test]
+    fn lists_take_canonical_indexes_and_distinct_lists_refuse_repeats() {
+        assert_eq!(p("I.2=b&I.1=a&I.3=").list("I", 3).expect("ok"), ["a", "b"]);
+        for bad in ["I.0=a", "I.01=a", "I.x=a", "I.4=a", "I.1.Key=a"] {
+            assert!(p(bad).list("I", 3).is_err(), "{bad}");
+        }
+        assert!(p("I.1=a&I.2=a").list("I", 3).is_ok());
+        assert!(p("I.1=a&I.2=a").distinct_list("I", 3).is_err());
+    }
+
+    #[test]
+    fn numbers_and_times() {
+        assert_eq!(p("M=1.5").decimal("M").expect("ok"), Some(1.5));
+        for bad in ["M=-1", "M=NaN", "M=inf", "M=1e999", "M=x"] {
+            assert!(p(bad).decimal("M").is_err(), "{bad}");
+        }
+        assert!(p("T=2026-01-02T03%3A04%3A05Z").timestamp("T").expect("ok").is_some());
+        assert!(p("T=2026-01-02T03%3A04Z").timestamp("T").expect("ok").is_some());
+        assert!(p("T=yesterday").timestamp("T").is_err());
+        assert_eq!(p("ModuleList.2.Config=c").nth("ModuleList.N.Config", 2), Some("c"));
     }
 }

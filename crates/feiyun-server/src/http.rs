@@ -1,4 +1,5 @@
-//! The HTTP front: one port, every path, routed by Version then Action.
+//! The HTTP front: one port, every path. It reads the request, authenticates and throttles it;
+//! the wire layer routes it (by Version then Action), runs it and renders its errors.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,8 +11,8 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use feiyun_control::{ControlPlane, NonceCheck};
 use feiyun_openapi::params::{form_decode, Params};
 use feiyun_openapi::sign::{claimed_key, verify, SignedRequest};
-use feiyun_openapi::{bss, ecs, feiyun, product_of, request_id, ApiError};
-use serde_json::{json, Value};
+use feiyun_openapi::{dispatch, error_body, request_id, route, ApiError, Ctx};
+use serde_json::Value;
 
 use crate::config::ApiConfig;
 
@@ -53,25 +54,13 @@ fn json_response(status: u16, body: &Value) -> Response<Body> {
     r
 }
 
-fn error_response(e: &ApiError, request_id: &str, host: &str) -> Response<Body> {
-    json_response(
-        e.status,
-        &json!({
-            "RequestId": request_id,
-            "HostId": host,
-            "Code": e.code,
-            "Message": e.message,
-            "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={}", e.code, request_id),
-        }),
-    )
-}
-
 /// The one handler for every request.
 pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response<Body> {
     let rid = request_id();
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
-    let mut is_bss = false;
-    match serve(&api, req, &rid, &host, &mut is_bss).await {
+    // The request's Version once known: errors are rendered in its product's shape.
+    let mut version = None;
+    match serve(&api, req, &rid, &host, &mut version).await {
         Ok(body) => {
             // `body` is a JSON object; put the request id first.
             let rest = body.trim_start().strip_prefix('{').unwrap_or("}").trim_start();
@@ -90,15 +79,7 @@ pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response
             if e.status >= 500 {
                 tracing::error!(request = %rid, code = %e.code, "request failed");
             }
-            if is_bss {
-                // BSS business failures carry the BSS envelope.
-                json_response(
-                    e.status,
-                    &json!({"RequestId": rid, "Code": e.code, "Message": e.message, "Success": false, "Data": null}),
-                )
-            } else {
-                error_response(&e, &rid, &host)
-            }
+            json_response(e.status, &error_body(version.as_deref(), &e, &rid, &host))
         }
     }
 }
@@ -108,7 +89,7 @@ async fn serve(
     req: Request<Body>,
     rid: &str,
     host: &str,
-    is_bss: &mut bool,
+    version_seen: &mut Option<String>,
 ) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, api.limits.max_body_bytes).await.map_err(|_| {
@@ -141,19 +122,8 @@ async fn serve(
     let action = header("x-acs-action")
         .or_else(|| params.get("Action").map(str::to_string))
         .ok_or_else(|| ApiError::missing("Action"))?;
-    let product = product_of(&version)
-        .ok_or_else(|| ApiError::new(400, "InvalidVersion", "Specified parameter Version is not valid."))?;
-    let bss = product == "BssOpenApi";
-    let own = product == "Feiyun";
-    *is_bss = bss;
-    let known = match product {
-        "BssOpenApi" => bss::ACTIONS,
-        "Feiyun" => feiyun::ACTIONS,
-        _ => ecs::ACTIONS,
-    };
-    if !known.contains(&action.as_str()) {
-        return Err(ApiError::unknown_action());
-    }
+    *version_seen = Some(version.clone());
+    let route = route(&version, &action)?;
     let signed = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -197,42 +167,24 @@ async fn serve(
     }
     let cp = api.cp.clone();
     let account = key.account_id.clone();
-    let mutating =
-        !own && !action.starts_with("Describe") && !action.starts_with("Get") && !action.starts_with("Query");
     let started = StdInstant::now();
-    let act = action.clone();
     let host = host.to_string();
-    let call = move || {
-        if own {
-            feiyun::handle(&feiyun::Call { cp: &cp, action: &act, params: &params })
-        } else if bss {
-            let name = cp.account(&account)?.map(|a| a.name).unwrap_or_default();
-            bss::handle(&bss::Call {
-                cp: &cp,
-                account_id: &account,
-                account_name: &name,
-                action: &act,
-                params: &params,
-            })
-        } else {
-            ecs::handle(&ecs::Call { cp: &cp, account_id: &account, action: &act, params: &params, endpoint: &host })
-        }
-    };
-    // Queries only read memory: answer them on the event loop. Changes, and bills (which read the
-    // ledger and the usage log from the store), run off it.
-    let result = if mutating || bss || own {
+    let call = move || dispatch(route, &Ctx { cp: &cp, account_id: &account, params: &params, endpoint: &host });
+    // Queries that only read memory are answered on the event loop; changes, and reads of the
+    // store or long computations, run off it.
+    let result = if route.blocking() {
         tokio::task::spawn_blocking(call).await.map_err(|_| ApiError::internal())?
     } else {
         call()
     };
-    if mutating {
+    if route.mutating() {
         // The audit trail: every change attempt, who made it and how it ended.
         tracing::info!(
             target: "feiyun::audit",
             request = %rid,
             account = %key.account_id,
             access_key = %key.id,
-            action = %action,
+            action = %route.action.name,
             outcome = %result.as_ref().map(|_| "Success".to_string()).unwrap_or_else(|e| e.code.clone()),
             ms = started.elapsed().as_millis() as u64,
         );

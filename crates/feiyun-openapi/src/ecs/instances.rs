@@ -1,0 +1,208 @@
+//! Instances: RunInstances, CreateInstance, DescribeInstances, DescribeInstanceStatus,
+//! DescribeInstanceAttribute.
+
+use base64::Engine;
+use feiyun_domain::instance::{Instance, InstanceStatus, Tag};
+use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter};
+use feiyun_domain::usage::LedgerKind;
+use feiyun_domain::DomainError;
+use serde_json::{json, Value};
+
+use super::names;
+use super::subscription::purchase_params;
+use super::wire::{wire_instance, WireInstance, WireInstancePage, WireInstances};
+use super::{decode_token, encode_token, page, Call, B64};
+use crate::error::ApiError;
+use crate::params::Params;
+
+pub(super) fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> {
+    let Some(ud) = p.get("UserData") else {
+        return Ok(None);
+    };
+    let bytes = B64.decode(ud.trim()).map_err(|_| {
+        ApiError::new(
+            400,
+            "InvalidUserData.Base64FormatInvalid",
+            "The specified parameter \"UserData\" is not a valid Base64 string.",
+        )
+    })?;
+    if bytes.len() > 32 * 1024 {
+        return Err(ApiError::new(
+            400,
+            "InvalidUserData.SizeExceeded",
+            "The specified parameter \"UserData\" exceeds the size.",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// RunInstances: `Amount` instances (at least `MinAmount`), started.
+pub(super) fn run_instances(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let amount = p.int("Amount", 1, 100)?.unwrap_or(1) as u32;
+    let bad_min =
+        || ApiError::new(400, "InvalidMinAmount.Malformed", "The specified parameter MinAmount is not valid.");
+    let min_amount = p.int_or("MinAmount", 1, 100, bad_min)?.map(|n| n as u32);
+    if min_amount.is_some_and(|m| m > amount) {
+        return Err(bad_min());
+    }
+    create(c, amount, min_amount, true)
+}
+
+/// CreateInstance: one instance, left stopped.
+pub(super) fn create_instance(c: &Call<'_>) -> Result<Value, ApiError> {
+    create(c, 1, None, false)
+}
+
+fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Result<Value, ApiError> {
+    let p = c.params;
+    let instance_type = p.required("InstanceType")?.to_string();
+    let image_id = p.required("ImageId")?.to_string();
+    let purchase = purchase_params(p)?;
+    let token = names::client_token(p)?;
+    let tags = p.resource_tags("Tag", 20)?.into_iter().map(|(key, value)| Tag { key, value }).collect();
+    let name = names::instance_name(p)?;
+    let hostname = names::host_name(p)?;
+    let unique_suffix = p.bool("UniqueSuffix")?.unwrap_or(false);
+    names::suffix_room(name.as_deref(), hostname.as_deref(), unique_suffix && amount > 1)?;
+    let spec = CreateInstances {
+        zone_id: p.get("ZoneId").map(str::to_string),
+        instance_type,
+        image_id,
+        amount,
+        min_amount,
+        name,
+        hostname,
+        unique_suffix,
+        description: names::instance_description(p)?.unwrap_or_default(),
+        user_data: decode_user_data(p)?,
+        tags,
+        deployment_set_id: p.get("DeploymentSetId").map(str::to_string),
+        client_token: token.map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
+        dry_run: p.bool("DryRun")?.unwrap_or(false),
+        auto_start: run,
+        purchase,
+    };
+    let ids = c.cp.create_instances(c.account_id, &spec)?;
+    // What the order charged up front (subscriptions; pay-as-you-go pays as it goes).
+    let trade: i64 =
+        c.cp.ledger(c.account_id)?
+            .iter()
+            .filter(|e| e.kind == LedgerKind::Subscription && ids.contains(&e.instance_id))
+            .map(|e| -e.amount_cents)
+            .sum();
+    let trade = trade as f64 / 100.0;
+    if run {
+        Ok(
+            json!({"InstanceIdSets": {"InstanceIdSet": ids}, "TradePrice": trade, "OrderId": if trade > 0.0 { ids.first().cloned().unwrap_or_default() } else { String::new() }}),
+        )
+    } else {
+        Ok(json!({"InstanceId": ids.first().cloned().unwrap_or_default(), "TradePrice": trade}))
+    }
+}
+
+pub(super) fn instance_json(c: &Call<'_>, i: &Instance) -> Value {
+    serde_json::to_value(wire_instance(c, i, None)).unwrap_or(Value::Null)
+}
+
+pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
+    let p = c.params;
+    let statuses = match p.get("Status") {
+        None => None,
+        Some(s) => Some(vec![InstanceStatus::parse(s)
+            .filter(|s| *s != InstanceStatus::Deleted)
+            .ok_or_else(|| ApiError::new(404, "InvalidStatus.NotFound", "The specified Status is not found"))?]),
+    };
+    let filter = InstanceFilter {
+        ids: p.json_list("InstanceIds", 100)?,
+        statuses,
+        zone_id: p.get("ZoneId").map(str::to_string),
+        instance_type: p.get("InstanceType").map(str::to_string),
+        instance_type_family: p.get("InstanceTypeFamily").map(str::to_string),
+        name: p.get("InstanceName").map(str::to_string),
+        image_id: p.get("ImageId").map(str::to_string),
+        tags: p.tags("Tag", 20)?,
+    };
+    if p.bool("DryRun")?.unwrap_or(false) {
+        return Err(DomainError::DryRunOk.into());
+    }
+    let token_mode = p.get("NextToken").is_some() || p.get("MaxResults").is_some();
+    let (offset, size, number) = if token_mode {
+        let max = p
+            .get("MaxResults")
+            .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::invalid("MaxResults")))
+            .transpose()?
+            .unwrap_or(10)
+            .clamp(10, 100) as usize;
+        (p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0), max, 1)
+    } else {
+        page(p, 10, 100)?
+    };
+    let image = c.cp.images().get(feiyun_runtime::images::BUILTIN_IMAGE_ID);
+    c.cp.with_instances(c.account_id, &filter, |all| {
+        let total = all.len();
+        let items: Vec<WireInstance<'_>> =
+            all.iter().skip(offset).take(size).map(|i| wire_instance(c, i, image.as_ref())).collect();
+        let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
+        let page = WireInstancePage {
+            instances: WireInstances { instance: items },
+            total_count: total,
+            page_number: number,
+            page_size: size,
+            next_token: next,
+        };
+        serde_json::to_string(&page).map_err(|_| ApiError::internal())
+    })
+}
+
+pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let ids = p.list("InstanceId", 100)?;
+    let (offset, size, number) = page(p, 10, 50)?;
+    let filter = InstanceFilter {
+        ids: if ids.is_empty() { None } else { Some(ids) },
+        zone_id: p.get("ZoneId").map(str::to_string),
+        ..Default::default()
+    };
+    let all = c.cp.describe_instances(c.account_id, &filter);
+    let items: Vec<Value> =
+        all.iter().skip(offset).take(size).map(|i| json!({"InstanceId": i.id, "Status": i.status.as_str()})).collect();
+    Ok(
+        json!({"InstanceStatuses": {"InstanceStatus": items}, "TotalCount": all.len(), "PageNumber": number, "PageSize": size}),
+    )
+}
+
+pub(super) fn describe_instance_attribute(c: &Call<'_>) -> Result<Value, ApiError> {
+    let id = c.params.required("InstanceId")?;
+    let i = c.cp.instance(c.account_id, id)?;
+    let mut v = instance_json(c, &i);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("IoOptimized".into(), json!("optimized"));
+        obj.insert("ClusterId".into(), json!(""));
+        obj.insert(
+            "CreditSpecification".into(),
+            json!(if c.cp.catalog().instance_type(&i.instance_type).map(|t| t.is_burstable()).unwrap_or(false) {
+                "Standard"
+            } else {
+                ""
+            }),
+        );
+        for k in [
+            "InstanceTypeFamily",
+            "GPUAmount",
+            "GPUSpec",
+            "OSType",
+            "OSName",
+            "OSNameEn",
+            "Tags",
+            "NetworkInterfaces",
+            "CpuOptions",
+            "StartTime",
+            "LocalStorageAmount",
+            "LocalStorageCapacity",
+        ] {
+            obj.remove(k);
+        }
+    }
+    Ok(v)
+}
