@@ -1,842 +1,515 @@
-//! The host agent: a reconcile loop between intent and observation.
+//! The host agent: joins a region over the host protocol and reconciles the host with its intent.
 //!
-//! The control plane says what should exist on this host ([`HostControl::assigned`]); the runtime
-//! says what does ([`Runtime::observe`]). Each pass closes the gap one idempotent step at a time and
-//! reports what it saw as [`AgentEvent`]s, so the loop is safe to stop and restart at any point —
-//! which is how instances are re-adopted after the control plane restarts.
+//! It registers its host with a join token (or comes back with the credential it was given,
+//! kept in an identity file), heartbeats, long-polls its intent and, for every instance the intent
+//! names, takes one idempotent step at a time towards the desired state ([`reconcile::step`]),
+//! reporting what it observed. Whatever the host has that its intent does not name is removed —
+//! unknown leftovers after a crash, and the old copies of instances evacuated while the host was
+//! away (a new epoch fences it). Cloud Assistant runs and console reads arrive as tasks in the
+//! intent and their results go back in reports. Images are materialized locally on demand: the
+//! built-in one is built here, a region image is fetched and checked against its checksum.
 //!
-//! An instance that does not run holds nothing on the host but its disk: the container, mount and
-//! cgroup a boot set up are released when it stops, and found and released again after a guest halt
-//! or a crash half-way through a stop ([`feiyun_runtime::Leftovers`]).
+//! The loop is safe to stop and restart at any point: instances keep running without it and are
+//! re-adopted, because every decision comes from the intent and from observation.
 //!
 //! Must not: change intent (only the control plane does), decide placement, or know about the
 //! API, accounts or the store.
 
+pub mod machine;
+mod reconcile;
+
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState};
-use feiyun_runtime::{Observed, Runtime, RuntimeSpec};
-use tokio::sync::Notify;
+use feiyun_hostproto::{
+    ControlLink, Credential, ExecOutcome, Heartbeat, HostSpec, ImageSource, InstanceEvent, InstanceIntent, Intent,
+    ProtoError, Report, Task, TaskOutcome, TaskResult,
+};
+use feiyun_runtime::images::ImageStore;
+use feiyun_runtime::{Runtime, RuntimeError, RuntimeSpec};
+use serde::{Deserialize, Serialize};
 
-/// One instance this host is responsible for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assignment {
-    pub status: InstanceStatus,
-    pub desired: PowerState,
-    /// Grace period for a polite stop (zero: force stop).
-    pub stop_grace: Duration,
-    pub spec: RuntimeSpec,
+pub use reconcile::{step, step_with_retries, Assignment, Observer, MAX_BOOT_FAILURES};
+
+/// How an agent joins and what it says about its host.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub host: HostSpec,
+    /// The join token, needed the first time (and again if the credential was revoked).
+    pub token: Option<String>,
+    /// Where the credential registration gave is kept between runs (mode 0600). `None` keeps it
+    /// in memory only (hollow hosts).
+    pub identity_file: Option<PathBuf>,
+    /// The static busybox the built-in image is built from.
+    pub busybox: Option<PathBuf>,
 }
 
-/// What the agent needs from the control plane.
-pub trait HostControl: Send + Sync {
-    /// Every instance placed on `host_id` that still has something on the host, released ones
-    /// included.
-    fn assigned(&self, host_id: &str) -> Vec<Assignment>;
-    /// Whether the control plane knows this instance at all (unknown leftovers are removed).
-    fn knows(&self, instance_id: &str) -> bool;
-    fn report(&self, instance_id: &str, event: AgentEvent);
-    /// A step failed; the agent will retry on its next pass.
-    fn report_error(&self, instance_id: &str, error: &str);
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("Cannot join the region: {0}")]
+    Join(ProtoError),
+    #[error("Identity file {0}: {1}")]
+    Identity(String, String),
+    #[error("Stopped before joining the region")]
+    Stopped,
+}
+
+/// Who this host is in the region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Identity {
+    pub host_id: String,
+    pub credential: Credential,
+    pub zone: String,
+    pub epoch: u64,
+    pub heartbeat_ms: u64,
 }
 
 pub struct Agent {
-    host_id: String,
+    link: Arc<dyn ControlLink>,
     runtime: Arc<dyn Runtime>,
-    control: Arc<dyn HostControl>,
-    wake: Arc<Notify>,
-    busy: Arc<Mutex<HashSet<String>>>,
-    failures: Arc<Mutex<HashMap<String, u32>>>,
-    /// How often to look even when nothing asked (catches guests that halt on their own).
-    resync: Duration,
-    concurrency: Arc<tokio::sync::Semaphore>,
+    /// The local image cache (`None` on a hollow host, which boots nothing).
+    images: Option<Arc<ImageStore>>,
+    opts: AgentOptions,
 }
 
 impl Agent {
-    pub fn new(host_id: &str, runtime: Arc<dyn Runtime>, control: Arc<dyn HostControl>, wake: Arc<Notify>) -> Agent {
-        Agent {
-            host_id: host_id.to_string(),
-            runtime,
-            control,
-            wake,
-            busy: Arc::new(Mutex::new(HashSet::new())),
-            failures: Arc::new(Mutex::new(HashMap::new())),
-            resync: Duration::from_secs(1),
-            concurrency: Arc::new(tokio::sync::Semaphore::new(8)),
+    pub fn new(
+        link: Arc<dyn ControlLink>,
+        runtime: Arc<dyn Runtime>,
+        images: Option<Arc<ImageStore>>,
+        opts: AgentOptions,
+    ) -> Agent {
+        Agent { link, runtime, images, opts }
+    }
+
+    fn saved_identity(&self) -> Result<Option<Identity>, AgentError> {
+        let Some(path) = &self.opts.identity_file else { return Ok(None) };
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| AgentError::Identity(path.display().to_string(), e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(AgentError::Identity(path.display().to_string(), e.to_string())),
         }
     }
 
-    /// Run until `shutdown` resolves. Instances keep running after it returns.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        self.sweep_orphans().await;
+    fn save_identity(&self, id: &Identity) -> Result<(), AgentError> {
+        let Some(path) = &self.opts.identity_file else { return Ok(()) };
+        let err = |e: String| AgentError::Identity(path.display().to_string(), e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        let text = serde_json::to_vec_pretty(id).map_err(|e| err(e.to_string()))?;
+        write_private(path, &text).map_err(|e| err(e.to_string()))
+    }
+
+    /// Join the region: with the saved credential if it still works, else with the join token.
+    /// Retries while the control plane cannot be reached; gives up on a refusal.
+    pub async fn join(
+        &self,
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<Identity, AgentError> {
+        let mut backoff = Duration::from_millis(200);
         loop {
-            self.pass();
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.resync) => {}
-                _ = &mut shutdown => return,
+            let attempt = self.try_join().await;
+            match attempt {
+                Ok(id) => return Ok(id),
+                Err(AgentError::Join(e)) if e.is_transient() => {
+                    tracing::warn!(error = %e, "cannot reach the control plane; retrying");
+                }
+                Err(e) => return Err(e),
             }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = &mut *shutdown => return Err(AgentError::Stopped),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
-    /// Remove anything on the host the control plane has never heard of (e.g. leftovers of a
-    /// crash between creating a root filesystem and committing the instance).
-    async fn sweep_orphans(&self) {
-        let runtime = self.runtime.clone();
-        let control = self.control.clone();
-        let res = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            for id in runtime.list().map_err(|e| e.to_string())? {
-                if !control.knows(&id) {
-                    tracing::info!(instance = %id, "removing unknown instance from host");
-                    runtime.destroy(&id).map_err(|e| e.to_string())?;
+    async fn try_join(&self) -> Result<Identity, AgentError> {
+        if let Some(mut id) = self.saved_identity()? {
+            match self.link.heartbeat(&id.credential, Heartbeat { epoch: id.epoch, instances: 0 }).await {
+                Ok(ack) => {
+                    id.epoch = ack.epoch;
+                    return Ok(id);
                 }
+                // Fenced: it is still this host; the first intent brings the new epoch.
+                Err(ProtoError::Fenced { .. }) => return Ok(id),
+                Err(ProtoError::Unauthorized(m)) if self.opts.token.is_some() => {
+                    tracing::warn!(host = %id.host_id, reason = %m, "the saved credential was refused; joining again with the token");
+                }
+                Err(e) => return Err(AgentError::Join(e)),
             }
-            Ok(())
-        })
-        .await;
-        if let Ok(Err(e)) | Err(e) = res.map_err(|e| e.to_string()) {
-            tracing::warn!(error = %e, "orphan sweep failed");
+        }
+        let token = self.opts.token.as_deref().ok_or_else(|| {
+            AgentError::Join(ProtoError::Unauthorized("no saved credential and no join token (--token)".into()))
+        })?;
+        let reg = self.link.register(token, self.opts.host.clone()).await.map_err(AgentError::Join)?;
+        let id = Identity {
+            host_id: reg.host_id,
+            credential: reg.credential,
+            zone: reg.zone,
+            epoch: reg.epoch,
+            heartbeat_ms: reg.heartbeat_ms,
+        };
+        self.save_identity(&id)?;
+        tracing::info!(host = %id.host_id, zone = %id.zone, "joined the region");
+        Ok(id)
+    }
+
+    /// Join, then reconcile until `shutdown` resolves. Instances keep running after it returns.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+        let mut shutdown = Box::pin(shutdown);
+        let id = self.join(&mut shutdown).await?;
+        let inner = Arc::new(Inner {
+            link: self.link.clone(),
+            runtime: self.runtime.clone(),
+            images: self.images.clone(),
+            busybox: self.opts.busybox.clone(),
+            credential: id.credential.clone(),
+            host_id: id.host_id.clone(),
+            epoch: AtomicU64::new(id.epoch),
+            latest: Mutex::new(None),
+            busy: Mutex::new(HashSet::new()),
+            acted: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            seen_tasks: Mutex::new(HashSet::new()),
+            outbox: Mutex::new(Report::default()),
+            image_locks: Mutex::new(HashMap::new()),
+            swept_epoch: AtomicU64::new(0),
+        });
+        let beat = {
+            let inner = inner.clone();
+            let every = Duration::from_millis(id.heartbeat_ms.max(100));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let count = inner
+                        .latest
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .map(|i| i.instances.len())
+                        .unwrap_or(0);
+                    let beat = Heartbeat { epoch: inner.epoch.load(Ordering::SeqCst), instances: count as u32 };
+                    match inner.link.heartbeat(&inner.credential, beat).await {
+                        Ok(_) | Err(ProtoError::Fenced { .. }) => {}
+                        Err(e) => tracing::warn!(host = %inner.host_id, error = %e, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let mut since = 0u64;
+        let mut backoff = Duration::from_millis(200);
+        let mut resync = tokio::time::interval(Duration::from_secs(1));
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                r = self.link.intent(&inner.credential, since, Duration::from_secs(30)) => match r {
+                    Ok(intent) => {
+                        backoff = Duration::from_millis(200);
+                        since = intent.revision;
+                        inner.clone().apply(intent).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(host = %inner.host_id, error = %e, "cannot get the host's intent; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = &mut shutdown => break,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                },
+                // Look again even when nothing asked: catches guests that halt on their own.
+                _ = resync.tick() => inner.clone().pass(),
+                _ = &mut shutdown => break,
+            }
+        }
+        beat.abort();
+        Ok(())
+    }
+}
+
+/// What the running agent shares between its tasks.
+struct Inner {
+    link: Arc<dyn ControlLink>,
+    runtime: Arc<dyn Runtime>,
+    images: Option<Arc<ImageStore>>,
+    busybox: Option<PathBuf>,
+    credential: Credential,
+    host_id: String,
+    epoch: AtomicU64,
+    /// The last intent received.
+    latest: Mutex<Option<Intent>>,
+    /// Instances a step is working on.
+    busy: Mutex<HashSet<String>>,
+    /// The intent revision each instance was last acted on at: it is not acted on again until a
+    /// newer intent shows what the control plane made of the report (the resync still observes).
+    acted: Mutex<HashMap<String, u64>>,
+    failures: Mutex<HashMap<String, u32>>,
+    seen_tasks: Mutex<HashSet<String>>,
+    /// Observations and results not yet reported.
+    outbox: Mutex<Report>,
+    image_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The epoch whose intent the host was last swept against.
+    swept_epoch: AtomicU64,
+}
+
+/// Collects a step's observations into the outbox.
+struct Outbox<'a>(&'a Mutex<Report>);
+
+impl Observer for Outbox<'_> {
+    fn report(&self, instance_id: &str, event: feiyun_domain::instance::AgentEvent) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
+            instance_id: instance_id.to_string(),
+            event: Some(event),
+            error: None,
+        });
+    }
+    fn report_error(&self, instance_id: &str, error: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
+            instance_id: instance_id.to_string(),
+            event: None,
+            error: Some(error.to_string()),
+        });
+    }
+}
+
+impl Inner {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run blocking runtime work off the executor (or inline on a backend that never blocks).
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        if self.runtime.blocking() {
+            tokio::task::spawn_blocking(f).await.ok()
+        } else {
+            Some(f())
+        }
+    }
+
+    async fn apply(self: Arc<Self>, intent: Intent) {
+        if intent.epoch != self.epoch.load(Ordering::SeqCst) {
+            tracing::warn!(host = %self.host_id, epoch = intent.epoch, "the host was fenced: dropping what its new intent does not name");
+            self.epoch.store(intent.epoch, Ordering::SeqCst);
+            // Observations made under the old epoch would be refused.
+            *Self::lock(&self.outbox) = Report::default();
+        }
+        if self.swept_epoch.load(Ordering::SeqCst) != intent.epoch {
+            self.sweep(&intent).await;
+            self.swept_epoch.store(intent.epoch, Ordering::SeqCst);
+        }
+        {
+            let live: HashSet<&str> = intent.tasks.iter().map(|t| t.id()).collect();
+            Self::lock(&self.seen_tasks).retain(|t| live.contains(t.as_str()));
+        }
+        let tasks = intent.tasks.clone();
+        *Self::lock(&self.latest) = Some(intent);
+        self.clone().pass();
+        for task in tasks {
+            if !Self::lock(&self.seen_tasks).insert(task.id().to_string()) {
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move { me.run_task(task).await });
+        }
+    }
+
+    /// Remove from the host whatever the intent does not name.
+    async fn sweep(&self, intent: &Intent) {
+        let keep: HashSet<String> = intent.instances.iter().map(|i| i.id.clone()).collect();
+        let runtime = self.runtime.clone();
+        let host = self.host_id.clone();
+        let res = self
+            .blocking(move || -> Result<usize, RuntimeError> {
+                let mut n = 0;
+                for id in runtime.list()? {
+                    if !keep.contains(&id) {
+                        tracing::info!(host = %host, instance = %id, "removing an instance the host's intent does not name");
+                        runtime.destroy(&id)?;
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await;
+        if let Some(Err(e)) = res {
+            tracing::warn!(host = %self.host_id, error = %e, "sweep failed; trying again at the next epoch change");
+            self.swept_epoch.store(0, Ordering::SeqCst);
         }
     }
 
     /// Start one step for every instance not already being worked on.
-    fn pass(&self) {
-        for a in self.control.assigned(&self.host_id) {
-            {
-                let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-                if !busy.insert(a.spec.id.clone()) {
-                    continue;
-                }
+    fn pass(self: Arc<Self>) {
+        let Some(intent) = Self::lock(&self.latest).clone() else { return };
+        for i in intent.instances {
+            if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= intent.revision) {
+                continue;
             }
-            let runtime = self.runtime.clone();
-            let control = self.control.clone();
-            let busy = self.busy.clone();
-            let wake = self.wake.clone();
-            let permits = self.concurrency.clone();
-            let failures = self.failures.clone();
+            if !Self::lock(&self.busy).insert(i.id.clone()) {
+                continue;
+            }
+            let me = self.clone();
+            let revision = intent.revision;
             tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let id = a.spec.id.clone();
-                let c2 = control.clone();
-                let changed = tokio::task::spawn_blocking(move || {
-                    step_with_retries(runtime.as_ref(), c2.as_ref(), &a, &failures)
-                })
-                .await
-                .unwrap_or(false);
-                busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                let id = i.id.clone();
+                let changed = me.clone().step(i).await;
                 if changed {
-                    // Intent may have moved on while we worked: look again now.
-                    wake.notify_one();
+                    Self::lock(&me.acted).insert(id.clone(), revision);
                 }
-                let _ = control;
+                Self::lock(&me.busy).remove(&id);
+                me.flush().await;
             });
         }
     }
-}
 
-/// Consecutive failures of a boot before the agent gives up and reports [`AgentEvent::BootFailed`].
-pub const MAX_BOOT_FAILURES: u32 = 5;
-
-/// [`step`], counting consecutive failures per instance: an instance that fails to boot
-/// [`MAX_BOOT_FAILURES`] times in a row is reported as failed (it ends Stopped) instead of being
-/// retried forever. Returns whether anything was reported.
-pub fn step_with_retries(
-    runtime: &dyn Runtime,
-    control: &dyn HostControl,
-    a: &Assignment,
-    failures: &Mutex<HashMap<String, u32>>,
-) -> bool {
-    let id = a.spec.id.as_str();
-    match step(runtime, control, a) {
-        Ok(changed) => {
-            failures.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-            changed
-        }
-        Err(e) => {
-            tracing::warn!(instance = %id, error = %e, "reconcile step failed");
-            control.report_error(id, &e.to_string());
-            let booting = a.desired == PowerState::Running
-                && matches!(a.status, InstanceStatus::Pending | InstanceStatus::Starting);
-            let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
-            let n = f.entry(id.to_string()).or_insert(0);
-            *n += 1;
-            if booting && *n >= MAX_BOOT_FAILURES {
-                f.remove(id);
-                drop(f);
-                tracing::error!(instance = %id, error = %e, "boot failed {MAX_BOOT_FAILURES} times; giving up");
-                control.report(id, AgentEvent::BootFailed);
-                return true;
+    /// One reconcile step of one instance; whether it reported anything.
+    async fn step(self: Arc<Self>, i: InstanceIntent) -> bool {
+        let rootfs = match self.image_rootfs(&i).await {
+            Ok(p) => p,
+            Err(e) => {
+                Outbox(&self.outbox).report_error(&i.id, &e);
+                return false;
             }
-            false
-        }
-    }
-}
-
-/// Drive one instance one step towards its desired state. Returns whether anything was reported.
-///
-/// An instance that is not meant to run ends with nothing on the host but its disk: whatever its
-/// last boot left (a container record, a mount, a cgroup — after a guest halt, a crash in the
-/// middle of a stop, or a boot that failed) is removed before its halt is reported, and again
-/// whenever it is found on an instance that is already Stopped.
-pub fn step(
-    runtime: &dyn Runtime,
-    control: &dyn HostControl,
-    a: &Assignment,
-) -> Result<bool, feiyun_runtime::RuntimeError> {
-    let id = a.spec.id.as_str();
-    use InstanceStatus as S;
-    if a.desired == PowerState::Released {
-        runtime.destroy(id)?;
-        control.report(id, AgentEvent::Cleaned);
-        // Terminal: the control plane forgets the instance, there is no next step.
-        return Ok(false);
-    }
-    let seen = runtime.inspect(id)?;
-    // Nothing of the instance runs: release what it still holds, keeping its disk.
-    let release = || -> Result<(), feiyun_runtime::RuntimeError> {
-        if seen.leftovers.any() {
-            tracing::info!(instance = %id, leftovers = ?seen.leftovers, "releasing what the instance's last boot left");
-            runtime.stop(id, a.stop_grace)?;
-        }
-        Ok(())
-    };
-    match (a.desired, seen.state, a.status) {
-        (_, Observed::Absent, S::Pending) | (PowerState::Stopped, Observed::Stopped, S::Pending) => {
-            runtime.prepare(&a.spec)?;
-            control.report(id, AgentEvent::Provisioned);
-            Ok(true)
-        }
-        (PowerState::Running, Observed::Stopped, S::Pending) => {
-            control.report(id, AgentEvent::Provisioned);
-            Ok(true)
-        }
-        // Reboot: the stop half.
-        (PowerState::Running, Observed::Running, S::Stopping) => {
-            runtime.stop(id, a.stop_grace)?;
-            control.report(id, AgentEvent::Halted);
-            Ok(true)
-        }
-        (PowerState::Running, Observed::Running, S::Running) => Ok(false),
-        (PowerState::Running, Observed::Running, _) => {
-            control.report(id, AgentEvent::Booted);
-            Ok(true)
-        }
-        // It was running and is not: the guest halted (or the host restarted), or a reboot's stop
-        // half finished just before a crash.
-        (PowerState::Running, Observed::Stopped | Observed::Absent, S::Running | S::Stopping) => {
-            release()?;
-            control.report(id, AgentEvent::Halted);
-            Ok(true)
-        }
-        // Booting clears what an earlier boot left.
-        (PowerState::Running, Observed::Stopped | Observed::Absent, _) => {
-            runtime.start(&a.spec)?;
-            control.report(id, AgentEvent::Booted);
-            Ok(true)
-        }
-        (PowerState::Stopped, Observed::Running, _) => {
-            runtime.stop(id, a.stop_grace)?;
-            control.report(id, AgentEvent::Halted);
-            Ok(true)
-        }
-        (PowerState::Stopped, _, S::Stopping | S::Starting | S::Running) => {
-            release()?;
-            control.report(id, AgentEvent::Halted);
-            Ok(true)
-        }
-        // Already Stopped: it must hold nothing. Reporting the halt again changes no status but
-        // clears an error left by a failed attempt.
-        (PowerState::Stopped, _, _) if seen.leftovers.any() => {
-            release()?;
-            control.report(id, AgentEvent::Halted);
-            Ok(true)
-        }
-        (PowerState::Stopped, _, _) => Ok(false),
-        (PowerState::Released, _, _) => Ok(false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use feiyun_domain::instance::UserAction;
-    use feiyun_runtime::{Leftovers, Observation, RuntimeError};
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::SystemTime;
-
-    /// What one instance has on the fake host.
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    struct Held {
-        /// Its disk (the writable layer) exists.
-        disk: bool,
-        /// Its first-boot data is written: preparing it finished.
-        first_boot: bool,
-        running: bool,
-        container: bool,
-        mount: bool,
-        cgroup: bool,
+        };
+        let a = Assignment {
+            status: i.status,
+            desired: i.desired,
+            stop_grace: Duration::from_millis(i.stop_grace_ms),
+            spec: RuntimeSpec {
+                id: i.id.clone(),
+                hostname: i.spec.hostname.clone(),
+                vcpus: i.spec.vcpus,
+                memory_mib: i.spec.memory_mib,
+                baseline_cpu_percent: i.spec.baseline_cpu_percent,
+                image_rootfs: rootfs,
+                user_data: i.spec.user_data.clone(),
+            },
+        };
+        let me = self.clone();
+        self.blocking(move || {
+            let outbox = Outbox(&me.outbox);
+            step_with_retries(me.runtime.as_ref(), &outbox, &a, &me.failures)
+        })
+        .await
+        .unwrap_or(false)
     }
 
-    impl Held {
-        const NOTHING: Held =
-            Held { disk: false, first_boot: false, running: false, container: false, mount: false, cgroup: false };
-        /// Prepared, or stopped cleanly: the disk and nothing else.
-        const DISK: Held = Held { disk: true, first_boot: true, ..Held::NOTHING };
-        const RUNNING: Held = Held { running: true, container: true, mount: true, cgroup: true, ..Held::DISK };
-        /// Init has exited (the guest halted, or a stop was cut short after the kill); everything
-        /// its boot set up is still there.
-        const HALTED: Held = Held { running: false, ..Held::RUNNING };
+    /// The local root filesystem of an instance's image, materialized if needed.
+    async fn image_rootfs(&self, i: &InstanceIntent) -> Result<PathBuf, String> {
+        let Some(images) = self.images.clone() else {
+            // A hollow host boots nothing.
+            return Ok(PathBuf::from("/nonexistent"));
+        };
+        let image = &i.spec.image;
+        if i.desired == feiyun_domain::instance::PowerState::Released || images.get(&image.id).is_some() {
+            return Ok(images.rootfs(&image.id));
+        }
+        let lock = Self::lock(&self.image_locks).entry(image.id.clone()).or_default().clone();
+        let _held = lock.lock().await;
+        if images.get(&image.id).is_some() {
+            return Ok(images.rootfs(&image.id));
+        }
+        let created = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        match image.source {
+            ImageSource::Builtin => {
+                let busybox = self.busybox.clone().ok_or("busybox is not installed on this host")?;
+                let store = images.clone();
+                tokio::task::spawn_blocking(move || store.ensure_builtin(&busybox, &created))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+            }
+            ImageSource::Region => {
+                let sha = image.sha256.clone().ok_or("the region recorded no checksum for the image")?;
+                let tmp = images.root().join(format!(".{}.fetch", image.id));
+                self.link.fetch_image(&self.credential, &image.id, &tmp).await.map_err(|e| e.to_string())?;
+                tracing::info!(host = %self.host_id, image = %image.id, "fetched a region image");
+                let (store, id, t) = (images.clone(), image.id.clone(), tmp.clone());
+                let res = tokio::task::spawn_blocking(move || store.install_archive(&id, &t, &sha, &created)).await;
+                let _ = std::fs::remove_file(&tmp);
+                res.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(images.rootfs(&image.id))
     }
 
-    /// The agent's process: it dies after a budget of actions (host steps and reports). Once dead
-    /// it changes nothing more, as after a `kill -9`.
-    #[derive(Default)]
-    struct Crash {
-        left: Mutex<Option<usize>>,
-        hit: AtomicBool,
-    }
-
-    impl Crash {
-        fn arm(&self, actions: usize) {
-            *self.left.lock().expect("lock") = Some(actions);
-        }
-        fn disarm(&self) {
-            *self.left.lock().expect("lock") = None;
-            self.hit.store(false, Ordering::SeqCst);
-        }
-        /// Whether one more action happens.
-        fn survive(&self) -> bool {
-            let mut left = self.left.lock().expect("lock");
-            match *left {
-                None => true,
-                Some(0) => {
-                    self.hit.store(true, Ordering::SeqCst);
-                    false
-                }
-                Some(n) => {
-                    *left = Some(n - 1);
-                    true
-                }
-            }
-        }
-        fn hit(&self) -> bool {
-            self.hit.load(Ordering::SeqCst)
-        }
-    }
-
-    /// An in-memory runtime: the agent's decisions are tested without runc. Its operations take
-    /// the real backend's steps in the real order, each skipped when already done, so a crash can
-    /// be placed between any two of them.
-    #[derive(Default)]
-    struct FakeRuntime {
-        host: Mutex<HashMap<String, Held>>,
-        calls: Mutex<Vec<String>>,
-        /// Booting fails after the container is created, leaving it, the mount and the cgroup.
-        broken: bool,
-        crash: Arc<Crash>,
-    }
-
-    impl FakeRuntime {
-        fn held(&self, id: &str) -> Held {
-            self.host.lock().expect("lock").get(id).copied().unwrap_or_default()
-        }
-        fn set(&self, id: &str, h: Held) {
-            self.host.lock().expect("lock").insert(id.to_string(), h);
-        }
-        fn call(&self, what: &str, id: &str) {
-            self.calls.lock().expect("lock").push(format!("{what} {id}"));
-        }
-        /// One step that changes the host; refused once the process is dead.
-        fn act(&self, id: &str, what: &str, change: impl FnOnce(&mut Held)) -> feiyun_runtime::Result<()> {
-            if !self.crash.survive() {
-                return Err(RuntimeError::Command(what.into(), "process died".into()));
-            }
-            change(self.host.lock().expect("lock").entry(id.to_string()).or_default());
-            Ok(())
-        }
-        fn prepare_steps(&self, id: &str) -> feiyun_runtime::Result<()> {
-            if !self.held(id).disk {
-                self.act(id, "create disk", |h| h.disk = true)?;
-            }
-            if !self.held(id).first_boot {
-                self.act(id, "write first-boot data", |h| h.first_boot = true)?;
-            }
-            Ok(())
-        }
-        fn stop_steps(&self, id: &str) -> feiyun_runtime::Result<()> {
-            if self.held(id).running {
-                self.act(id, "kill", |h| h.running = false)?;
-            }
-            if self.held(id).container {
-                self.act(id, "delete container", |h| h.container = false)?;
-            }
-            if self.held(id).mount {
-                self.act(id, "unmount", |h| h.mount = false)?;
-            }
-            if self.held(id).cgroup {
-                self.act(id, "remove cgroup", |h| h.cgroup = false)?;
-            }
-            Ok(())
-        }
-    }
-
-    impl Runtime for FakeRuntime {
-        fn prepare(&self, s: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-            self.call("prepare", &s.id);
-            self.prepare_steps(&s.id)
-        }
-        fn start(&self, s: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-            self.call("start", &s.id);
-            let id = s.id.as_str();
-            if self.held(id).running {
-                return Ok(());
-            }
-            if self.held(id).container {
-                self.act(id, "delete stale container", |h| h.container = false)?;
-            }
-            if self.held(id).cgroup {
-                self.act(id, "remove stale cgroup", |h| h.cgroup = false)?;
-            }
-            self.prepare_steps(id)?;
-            if !self.held(id).mount {
-                self.act(id, "mount", |h| h.mount = true)?;
-            }
-            self.act(id, "create container", |h| {
-                h.container = true;
-                h.cgroup = true;
-            })?;
-            if self.broken {
-                return Err(RuntimeError::Command("runc run".into(), "broken image".into()));
-            }
-            self.act(id, "run init", |h| h.running = true)
-        }
-        fn stop(&self, id: &str, _: Duration) -> feiyun_runtime::Result<()> {
-            self.call("stop", id);
-            self.stop_steps(id)
-        }
-        fn observe(&self, id: &str) -> feiyun_runtime::Result<Observed> {
-            let h = self.held(id);
-            Ok(if h.running {
-                Observed::Running
-            } else if h.disk {
-                Observed::Stopped
-            } else {
-                Observed::Absent
+    async fn run_task(self: Arc<Self>, task: Task) {
+        let runtime = self.runtime.clone();
+        let t = task.clone();
+        let outcome = self
+            .blocking(move || match &t {
+                Task::Exec(e) => match runtime.exec(
+                    &e.instance_id,
+                    &e.script,
+                    &e.working_dir,
+                    Duration::from_millis(e.timeout_ms),
+                    e.max_output as usize,
+                ) {
+                    Ok(o) => TaskOutcome::Exec(ExecOutcome {
+                        exit_code: o.exit_code,
+                        output: o.output,
+                        dropped: o.dropped,
+                        timed_out: o.timed_out,
+                    }),
+                    Err(RuntimeError::NotRunning(_)) => TaskOutcome::NotRunning,
+                    Err(e) => TaskOutcome::Failed(e.to_string()),
+                },
+                Task::Console(c) => match runtime.console(&c.instance_id, c.max_bytes as usize) {
+                    Ok((bytes, modified)) => TaskOutcome::Console(feiyun_hostproto::ConsoleOutput {
+                        bytes,
+                        modified: modified.map(chrono::DateTime::<chrono::Utc>::from),
+                    }),
+                    Err(e) => TaskOutcome::Failed(e.to_string()),
+                },
             })
-        }
-        fn inspect(&self, id: &str) -> feiyun_runtime::Result<Observation> {
-            let h = self.held(id);
-            let leftovers = Leftovers { container: h.container, mount: h.mount, cgroup: h.cgroup };
-            Ok(Observation { state: self.observe(id)?, leftovers })
-        }
-        fn destroy(&self, id: &str) -> feiyun_runtime::Result<()> {
-            self.call("destroy", id);
-            self.stop_steps(id)?;
-            if self.held(id).disk {
-                self.act(id, "remove disk", |h| *h = Held::NOTHING)?;
-            }
-            Ok(())
-        }
-        fn exec(
-            &self,
-            _: &str,
-            _: &[u8],
-            _: &str,
-            _: Duration,
-            _: usize,
-        ) -> feiyun_runtime::Result<feiyun_runtime::ExecOutcome> {
-            unreachable!("not used by the agent")
-        }
-        fn console(&self, _: &str, _: usize) -> feiyun_runtime::Result<(Vec<u8>, Option<SystemTime>)> {
-            Ok((Vec::new(), None))
-        }
-        fn list(&self) -> feiyun_runtime::Result<Vec<String>> {
-            let host = self.host.lock().expect("lock");
-            Ok(host.iter().filter(|(_, h)| **h != Held::NOTHING).map(|(id, _)| id.clone()).collect())
-        }
+            .await
+            .unwrap_or_else(|| TaskOutcome::Failed("the task panicked".into()));
+        Self::lock(&self.outbox).results.push(TaskResult { task_id: task.id().to_string(), outcome });
+        self.flush().await;
     }
 
-    /// A control plane holding one instance and applying the domain's transitions to reports. A
-    /// report made after the process died is lost.
-    struct OneInstance {
-        a: Mutex<Assignment>,
-        events: Mutex<Vec<AgentEvent>>,
-        errors: Mutex<Vec<String>>,
-        crash: Arc<Crash>,
-    }
-
-    impl HostControl for OneInstance {
-        fn assigned(&self, _: &str) -> Vec<Assignment> {
-            vec![self.a.lock().expect("lock").clone()]
-        }
-        fn knows(&self, id: &str) -> bool {
-            self.a.lock().expect("lock").spec.id == id
-        }
-        fn report(&self, _: &str, e: AgentEvent) {
-            if !self.crash.survive() {
+    /// Send what the outbox holds; keep it for the next flush if the control plane cannot be
+    /// reached.
+    async fn flush(&self) {
+        let report = {
+            let mut out = Self::lock(&self.outbox);
+            if out.events.is_empty() && out.results.is_empty() {
                 return;
             }
-            let mut a = self.a.lock().expect("lock");
-            let t = a.status.observe(a.desired, e);
-            a.status = t.status;
-            a.desired = t.desired;
-            self.events.lock().expect("lock").push(e);
-        }
-        fn report_error(&self, _: &str, e: &str) {
-            self.errors.lock().expect("lock").push(e.to_string());
-        }
-    }
-
-    impl OneInstance {
-        fn now(&self) -> (InstanceStatus, PowerState) {
-            let a = self.a.lock().expect("lock");
-            (a.status, a.desired)
-        }
-        /// A user command, committed by the control plane.
-        fn user(&self, action: UserAction) {
-            let mut a = self.a.lock().expect("lock");
-            let t = a.status.apply(a.desired, action).expect("legal");
-            a.status = t.status;
-            a.desired = t.desired;
-        }
-    }
-
-    fn setup(status: InstanceStatus, desired: PowerState) -> (FakeRuntime, OneInstance) {
-        let spec = RuntimeSpec {
-            id: "i-1".into(),
-            hostname: "h".into(),
-            vcpus: 1,
-            memory_mib: 512,
-            baseline_cpu_percent: 0,
-            image_rootfs: "/nonexistent".into(),
-            user_data: None,
+            let mut r = std::mem::take(&mut *out);
+            r.epoch = self.epoch.load(Ordering::SeqCst);
+            r
         };
-        let a = Assignment { status, desired, stop_grace: Duration::ZERO, spec };
-        let crash = Arc::new(Crash::default());
-        (
-            FakeRuntime { crash: crash.clone(), ..FakeRuntime::default() },
-            OneInstance { a: Mutex::new(a), events: Mutex::new(Vec::new()), errors: Mutex::new(Vec::new()), crash },
-        )
-    }
-
-    fn settle(rt: &FakeRuntime, c: &OneInstance) -> InstanceStatus {
-        for _ in 0..20 {
-            let a = c.a.lock().expect("lock").clone();
-            if !step(rt, c, &a).expect("no runtime error") {
-                break;
+        match self.link.report(&self.credential, report.clone()).await {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => {
+                tracing::warn!(host = %self.host_id, error = %e, "cannot report; keeping it for the next try");
+                let mut out = Self::lock(&self.outbox);
+                let later = std::mem::take(&mut *out);
+                *out = report;
+                out.events.extend(later.events);
+                out.results.extend(later.results);
             }
-        }
-        c.a.lock().expect("lock").status
-    }
-
-    #[test]
-    fn run_instances_reaches_running() {
-        let (rt, c) = setup(InstanceStatus::Pending, PowerState::Running);
-        assert_eq!(settle(&rt, &c), InstanceStatus::Running);
-        assert_eq!(*rt.calls.lock().expect("lock"), vec!["prepare i-1", "start i-1"]);
-    }
-
-    #[test]
-    fn create_instance_settles_stopped_without_booting() {
-        let (rt, c) = setup(InstanceStatus::Pending, PowerState::Stopped);
-        assert_eq!(settle(&rt, &c), InstanceStatus::Stopped);
-        assert_eq!(*rt.calls.lock().expect("lock"), vec!["prepare i-1"]);
-        assert_eq!(rt.held("i-1"), Held::DISK);
-    }
-
-    #[test]
-    fn reboot_stops_then_starts() {
-        let (rt, c) = setup(InstanceStatus::Pending, PowerState::Running);
-        settle(&rt, &c);
-        c.user(UserAction::Reboot);
-        assert_eq!(settle(&rt, &c), InstanceStatus::Running);
-        assert_eq!(rt.calls.lock().expect("lock")[2..], ["stop i-1".to_string(), "start i-1".to_string()]);
-    }
-
-    #[test]
-    fn readopts_a_running_instance_without_touching_it() {
-        let (rt, c) = setup(InstanceStatus::Running, PowerState::Running);
-        rt.set("i-1", Held::RUNNING);
-        assert_eq!(settle(&rt, &c), InstanceStatus::Running);
-        assert!(rt.calls.lock().expect("lock").is_empty());
-    }
-
-    #[test]
-    fn guest_halt_is_reported_as_stopped_and_leaves_only_the_disk() {
-        let (rt, c) = setup(InstanceStatus::Running, PowerState::Running);
-        rt.set("i-1", Held::HALTED);
-        assert_eq!(settle(&rt, &c), InstanceStatus::Stopped);
-        assert_eq!(c.now(), (InstanceStatus::Stopped, PowerState::Stopped));
-        assert_eq!(rt.held("i-1"), Held::DISK);
-    }
-
-    #[test]
-    fn a_boot_that_keeps_failing_ends_stopped_holding_nothing() {
-        let (mut rt, c) = setup(InstanceStatus::Starting, PowerState::Running);
-        rt.broken = true;
-        rt.set("i-1", Held::DISK);
-        let failures = Mutex::new(HashMap::new());
-        for n in 1..MAX_BOOT_FAILURES {
-            let a = c.a.lock().expect("lock").clone();
-            assert!(!step_with_retries(&rt, &c, &a, &failures), "attempt {n} is retried");
-            assert_eq!(c.a.lock().expect("lock").status, InstanceStatus::Starting);
-        }
-        let a = c.a.lock().expect("lock").clone();
-        assert!(step_with_retries(&rt, &c, &a, &failures));
-        assert_eq!(c.a.lock().expect("lock").status, InstanceStatus::Stopped);
-        assert_eq!(c.errors.lock().expect("lock").len() as u32, MAX_BOOT_FAILURES);
-        assert!(failures.lock().expect("lock").is_empty());
-        // The failed boots left a container, a mount and a cgroup: the next pass removes them.
-        assert!(rt.held("i-1").mount);
-        assert_eq!(settle(&rt, &c), InstanceStatus::Stopped);
-        assert_eq!(rt.held("i-1"), Held::DISK);
-    }
-
-    #[test]
-    fn release_destroys() {
-        let (rt, c) = setup(InstanceStatus::Deleted, PowerState::Released);
-        rt.set("i-1", Held::RUNNING);
-        settle(&rt, &c);
-        assert_eq!(*rt.calls.lock().expect("lock"), vec!["destroy i-1"]);
-        assert_eq!(*c.events.lock().expect("lock"), vec![AgentEvent::Cleaned]);
-        assert_eq!(rt.held("i-1"), Held::NOTHING);
-    }
-
-    /// One reconcile step from each (status, desired, what the host holds) that matters: the
-    /// runtime operations it calls, what it reports, and what the host holds afterwards.
-    #[test]
-    fn one_step_decisions() {
-        use AgentEvent as E;
-        use InstanceStatus as S;
-        use PowerState as P;
-        let only = |f: fn(&mut Held)| {
-            let mut h = Held::DISK;
-            f(&mut h);
-            h
-        };
-        let half_prepared = Held { disk: true, ..Held::NOTHING };
-        /// Status, desired, host before; runtime calls, report, host after.
-        type Row = (S, P, Held, &'static [&'static str], Option<E>, Held);
-        #[rustfmt::skip]
-        let table: Vec<Row> = vec![
-            // Stopped: only the disk may remain, whatever left the rest behind.
-            (S::Stopped, P::Stopped, Held::DISK, &[], None, Held::DISK),
-            (S::Stopped, P::Stopped, Held::HALTED, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopped, P::Stopped, only(|h| h.container = true), &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopped, P::Stopped, only(|h| h.mount = true), &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopped, P::Stopped, only(|h| h.cgroup = true), &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopped, P::Stopped, Held::RUNNING, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopped, P::Stopped, Held::NOTHING, &[], None, Held::NOTHING),
-            (S::Stopped, P::Stopped, Held { mount: true, ..Held::NOTHING }, &["stop"], Some(E::Halted), Held::NOTHING),
-            // StopInstance in progress, or cut short by a crash.
-            (S::Stopping, P::Stopped, Held::RUNNING, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopping, P::Stopped, Held::HALTED, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopping, P::Stopped, only(|h| h.mount = true), &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopping, P::Stopped, Held::DISK, &[], Some(E::Halted), Held::DISK),
-            // The guest halted on its own.
-            (S::Running, P::Running, Held::HALTED, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Running, P::Running, Held::DISK, &[], Some(E::Halted), Held::DISK),
-            (S::Running, P::Running, Held::RUNNING, &[], None, Held::RUNNING),
-            // Reboot: the stop half (or its end, after a crash), then a boot.
-            (S::Stopping, P::Running, Held::RUNNING, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Stopping, P::Running, Held::HALTED, &["stop"], Some(E::Halted), Held::DISK),
-            (S::Starting, P::Running, Held::DISK, &["start"], Some(E::Booted), Held::RUNNING),
-            (S::Starting, P::Running, Held::HALTED, &["start"], Some(E::Booted), Held::RUNNING),
-            (S::Starting, P::Running, Held::RUNNING, &[], Some(E::Booted), Held::RUNNING),
-            // Creation, from nothing or from a half-prepared disk.
-            (S::Pending, P::Stopped, Held::NOTHING, &["prepare"], Some(E::Provisioned), Held::DISK),
-            (S::Pending, P::Stopped, half_prepared, &["prepare"], Some(E::Provisioned), Held::DISK),
-            (S::Pending, P::Running, Held::NOTHING, &["prepare"], Some(E::Provisioned), Held::DISK),
-            (S::Pending, P::Running, half_prepared, &[], Some(E::Provisioned), half_prepared),
-            // Release.
-            (S::Deleted, P::Released, Held::HALTED, &["destroy"], Some(E::Cleaned), Held::NOTHING),
-        ];
-        for (status, desired, before, calls, event, after) in table {
-            let (rt, c) = setup(status, desired);
-            rt.set("i-1", before);
-            let a = c.a.lock().expect("lock").clone();
-            step(&rt, &c, &a).expect("no runtime error");
-            let case = format!("{status:?}/{desired:?} holding {before:?}");
-            let made: Vec<String> =
-                rt.calls.lock().expect("lock").iter().filter_map(|c| c.split(' ').next()).map(String::from).collect();
-            assert_eq!(made, calls, "{case}: runtime calls");
-            assert_eq!(c.events.lock().expect("lock").first().copied(), event, "{case}: report");
-            assert_eq!(rt.held("i-1"), after, "{case}: host afterwards");
+            // Fenced or refused: the next intent says what is current.
+            Err(e) => tracing::warn!(host = %self.host_id, error = %e, "report refused"),
         }
     }
+}
 
-    /// Where an instance starts, what the user asks, and where it must end.
-    struct Scenario {
-        status: InstanceStatus,
-        desired: PowerState,
-        host: Held,
-        user: Option<UserAction>,
-        end: InstanceStatus,
-        /// Host steps and reports of the uninterrupted run: one crash point before each.
-        actions: usize,
-    }
-
-    /// Run `s` with the agent dying after `budget` actions, then start a new agent on the same host
-    /// and control plane and let it settle. Returns whether the crash happened (false: the run
-    /// needed fewer actions than the budget).
-    fn crash_then_recover(s: &Scenario, budget: usize) -> (bool, FakeRuntime, OneInstance) {
-        let (rt, c) = setup(s.status, s.desired);
-        rt.set("i-1", s.host);
-        if let Some(action) = s.user {
-            c.user(action);
-        }
-        rt.crash.arm(budget);
-        for _ in 0..20 {
-            let a = c.a.lock().expect("lock").clone();
-            match step(&rt, &c, &a) {
-                Ok(true) if !rt.crash.hit() => {}
-                _ => break,
-            }
-        }
-        let crashed = rt.crash.hit();
-        rt.crash.disarm();
-        settle(&rt, &c);
-        (crashed, rt, c)
-    }
-
-    /// Every crash point of `s` converges: to Stopped holding only the disk, or to Running — and
-    /// from there a stop leaves only the disk too. The disk is never thrown away.
-    fn converges_from_every_crash_point(name: &str, s: Scenario) {
-        let mut points = 0;
-        loop {
-            let (crashed, rt, c) = crash_then_recover(&s, points);
-            let case = format!("{name}, crash after {points} actions");
-            if s.end == InstanceStatus::Running {
-                assert_eq!(c.now(), (InstanceStatus::Running, PowerState::Running), "{case}");
-                assert_eq!(rt.held("i-1"), Held::RUNNING, "{case}");
-                c.user(UserAction::Stop);
-                settle(&rt, &c);
-            }
-            assert_eq!(c.now(), (InstanceStatus::Stopped, PowerState::Stopped), "{case}");
-            assert_eq!(rt.held("i-1"), Held::DISK, "{case}: a Stopped instance holds only its disk");
-            assert!(!rt.calls.lock().expect("lock").iter().any(|c| c.starts_with("destroy")), "{case}");
-            assert!(c.errors.lock().expect("lock").is_empty(), "{case}");
-            if !crashed {
-                break;
-            }
-            points += 1;
-        }
-        assert_eq!(points, s.actions, "{name}: crash points");
-    }
-
-    #[test]
-    fn stop_converges_from_every_crash_point() {
-        // kill, delete container, unmount, remove cgroup, report.
-        converges_from_every_crash_point(
-            "stop",
-            Scenario {
-                status: InstanceStatus::Running,
-                desired: PowerState::Running,
-                host: Held::RUNNING,
-                user: Some(UserAction::Stop),
-                end: InstanceStatus::Stopped,
-                actions: 5,
-            },
-        );
-    }
-
-    #[test]
-    fn guest_halt_converges_from_every_crash_point() {
-        // delete container, unmount, remove cgroup, report.
-        converges_from_every_crash_point(
-            "guest halt",
-            Scenario {
-                status: InstanceStatus::Running,
-                desired: PowerState::Running,
-                host: Held::HALTED,
-                user: None,
-                end: InstanceStatus::Stopped,
-                actions: 4,
-            },
-        );
-    }
-
-    #[test]
-    fn stopped_instance_holding_leftovers_converges_from_every_crash_point() {
-        // What a stop cut short left before the agent looked at Stopped instances.
-        converges_from_every_crash_point(
-            "already stopped",
-            Scenario {
-                status: InstanceStatus::Stopped,
-                desired: PowerState::Stopped,
-                host: Held::HALTED,
-                user: None,
-                end: InstanceStatus::Stopped,
-                actions: 4,
-            },
-        );
-    }
-
-    #[test]
-    fn start_converges_from_every_crash_point() {
-        // mount, create container, run init, report.
-        converges_from_every_crash_point(
-            "start",
-            Scenario {
-                status: InstanceStatus::Stopped,
-                desired: PowerState::Stopped,
-                host: Held::DISK,
-                user: Some(UserAction::Start),
-                end: InstanceStatus::Running,
-                actions: 4,
-            },
-        );
-    }
-
-    #[test]
-    fn reboot_converges_from_every_crash_point() {
-        // The stop (4 steps, report) and the start (3 steps, report).
-        converges_from_every_crash_point(
-            "reboot",
-            Scenario {
-                status: InstanceStatus::Running,
-                desired: PowerState::Running,
-                host: Held::RUNNING,
-                user: Some(UserAction::Reboot),
-                end: InstanceStatus::Running,
-                actions: 9,
-            },
-        );
-    }
-
-    #[test]
-    fn create_converges_from_every_crash_point() {
-        // create disk, write first-boot data, report.
-        converges_from_every_crash_point(
-            "create stopped",
-            Scenario {
-                status: InstanceStatus::Pending,
-                desired: PowerState::Stopped,
-                host: Held::NOTHING,
-                user: None,
-                end: InstanceStatus::Stopped,
-                actions: 3,
-            },
-        );
-    }
-
-    #[test]
-    fn run_converges_from_every_crash_point() {
-        // The preparation (2 steps, report) and the boot (3 steps, report).
-        converges_from_every_crash_point(
-            "run",
-            Scenario {
-                status: InstanceStatus::Pending,
-                desired: PowerState::Running,
-                host: Held::NOTHING,
-                user: None,
-                end: InstanceStatus::Running,
-                actions: 7,
-            },
-        );
-    }
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

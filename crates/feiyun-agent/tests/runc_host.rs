@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use feiyun_agent::{step, Assignment, HostControl};
+use feiyun_agent::{step, Assignment, Observer};
 use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState, UserAction};
 use feiyun_runtime::images::{find_busybox, ImageStore, BUILTIN_IMAGE_ID};
 use feiyun_runtime::runc::{find_runc, RuncRuntime};
@@ -207,13 +207,7 @@ impl OneInstance {
     }
 }
 
-impl HostControl for OneInstance {
-    fn assigned(&self, _: &str) -> Vec<Assignment> {
-        vec![self.a.lock().expect("lock").clone()]
-    }
-    fn knows(&self, id: &str) -> bool {
-        self.a.lock().expect("lock").spec.id == id
-    }
+impl Observer for OneInstance {
     fn report(&self, _: &str, e: AgentEvent) {
         let mut a = self.a.lock().expect("lock");
         let t = a.status.observe(a.desired, e);

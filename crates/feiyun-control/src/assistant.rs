@@ -1,13 +1,14 @@
 //! Cloud Assistant: commands run inside instances.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus, MAX_OUTPUT_BYTES};
 use feiyun_domain::instance::InstanceStatus;
 use feiyun_domain::ops::{wildcard_match, RunScript};
 use feiyun_domain::{ids, DomainError, Instant};
+use feiyun_hostproto::{ExecTask, Task, TaskOutcome};
 
+use crate::tasks::Completion;
 use crate::{store_err, ControlPlane};
 
 /// Runs still pending or running when the control plane stopped have an unknown outcome.
@@ -21,6 +22,50 @@ pub(crate) fn interrupt_unfinished(v: &mut Invocation, now: Instant) -> bool {
         changed = true;
     }
     changed
+}
+
+/// Record how a run ended: the host's outcome, or an interruption when it never answered.
+pub(crate) fn finish_run(r: &mut InvocationRun, outcome: TaskOutcome, interrupted: bool, now: Instant) {
+    r.finish_time = Some(now);
+    if interrupted {
+        r.status = RunStatus::Error;
+        r.error_code = "ExecutionInterrupted".into();
+        r.error_info = "the command execution has been interrupted: the instance's host did not answer".into();
+        return;
+    }
+    match outcome {
+        TaskOutcome::Exec(out) => {
+            r.output = out.output;
+            r.dropped = out.dropped;
+            r.exit_code = out.exit_code;
+            if out.timed_out {
+                r.status = RunStatus::Timeout;
+                r.error_code = "ExecutionTimeout".into();
+                r.error_info = "the command execution has been timeout".into();
+            } else if out.exit_code == Some(0) {
+                r.status = RunStatus::Success;
+            } else {
+                r.status = RunStatus::Failed;
+                r.error_code = "ExitCodeNonzero".into();
+                r.error_info = "the command execution exit code is not zero".into();
+            }
+        }
+        TaskOutcome::NotRunning => {
+            r.status = RunStatus::Aborted;
+            r.error_code = "InstanceNotRunning".into();
+            r.error_info = "the instance is not running when create task".into();
+        }
+        TaskOutcome::Failed(e) => {
+            r.status = RunStatus::Error;
+            r.error_code = "ExecutionException".into();
+            r.error_info = format!("the command execution got an exception: {e}");
+        }
+        TaskOutcome::Console(_) => {
+            r.status = RunStatus::Error;
+            r.error_code = "ExecutionException".into();
+            r.error_info = "the host answered a run with console output".into();
+        }
+    }
 }
 
 fn new_run(instance_id: &str) -> InvocationRun {
@@ -183,19 +228,41 @@ impl ControlPlane {
         self.store.put_invocation(&v).map_err(store_err)?;
         let invoke_id = v.id.clone();
         self.write().invocations.insert(invoke_id.clone(), v);
+        // Each run is a task for the instance's host; its result comes back in a report. A host
+        // that does not answer within the timeout and a margin interrupts the run.
+        let deadline = now + chrono::Duration::seconds(timeout_s as i64 + 30);
         for instance_id in to_start {
-            let me = self.clone();
-            let invoke_id = invoke_id.clone();
-            let script = command.content.clone();
-            let wd = working_dir.clone();
-            self.tokio.spawn(async move {
-                me.execute_run(&invoke_id, &instance_id, script, wd, Duration::from_secs(timeout_s)).await;
+            let task = Task::Exec(ExecTask {
+                id: self.with_rng(|r| ids::new_id("task", 20, r)),
+                instance_id: instance_id.clone(),
+                script: command.content.clone(),
+                working_dir: working_dir.clone(),
+                timeout_ms: timeout_s.saturating_mul(1000),
+                max_output: MAX_OUTPUT_BYTES as u64,
             });
+            let completion = Completion::Run { invoke_id: invoke_id.clone(), instance_id: instance_id.clone() };
+            let queued = {
+                let mut state = self.write();
+                let host = state.instances.get(&instance_id).map(|i| i.host_id.clone()).unwrap_or_default();
+                self.enqueue(&mut state, &host, task, completion, deadline)
+            };
+            match queued {
+                Ok(()) => self.update_run(&invoke_id, &instance_id, |r| {
+                    r.status = RunStatus::Running;
+                    r.start_time = Some(now);
+                }),
+                Err(_) => self.update_run(&invoke_id, &instance_id, |r| {
+                    r.status = RunStatus::Error;
+                    r.error_code = "ClientNotOnline".into();
+                    r.error_info = "the Cloud Assistant of the instance is not online: its host is unreachable".into();
+                    r.finish_time = Some(now);
+                }),
+            }
         }
         Ok(invoke_id)
     }
 
-    fn update_run(&self, invoke_id: &str, instance_id: &str, f: impl FnOnce(&mut InvocationRun)) {
+    pub(crate) fn update_run(&self, invoke_id: &str, instance_id: &str, f: impl FnOnce(&mut InvocationRun)) {
         let mut state = self.write();
         let Some(v) = state.invocations.get(invoke_id) else {
             return;
@@ -212,61 +279,6 @@ impl ControlPlane {
                 tracing::error!(invocation = %invoke_id, error = %e, "cannot persist invocation")
             }
         }
-    }
-
-    async fn execute_run(
-        self: Arc<Self>,
-        invoke_id: &str,
-        instance_id: &str,
-        script: Vec<u8>,
-        wd: String,
-        timeout: Duration,
-    ) {
-        let now = self.now();
-        self.update_run(invoke_id, instance_id, |r| {
-            r.status = RunStatus::Running;
-            r.start_time = Some(now);
-        });
-        let rt = self.runtime.clone();
-        let id = instance_id.to_string();
-        let res = tokio::task::spawn_blocking(move || rt.exec(&id, &script, &wd, timeout, MAX_OUTPUT_BYTES)).await;
-        let now = self.now();
-        self.update_run(invoke_id, instance_id, |r| {
-            r.finish_time = Some(now);
-            match res {
-                Ok(Ok(out)) => {
-                    r.output = out.output;
-                    r.dropped = out.dropped;
-                    r.exit_code = out.exit_code;
-                    if out.timed_out {
-                        r.status = RunStatus::Timeout;
-                        r.error_code = "ExecutionTimeout".into();
-                        r.error_info = "the command execution has been timeout".into();
-                    } else if out.exit_code == Some(0) {
-                        r.status = RunStatus::Success;
-                    } else {
-                        r.status = RunStatus::Failed;
-                        r.error_code = "ExitCodeNonzero".into();
-                        r.error_info = "the command execution exit code is not zero".into();
-                    }
-                }
-                Ok(Err(feiyun_runtime::RuntimeError::NotRunning(_))) => {
-                    r.status = RunStatus::Aborted;
-                    r.error_code = "InstanceNotRunning".into();
-                    r.error_info = "the instance is not running when create task".into();
-                }
-                Ok(Err(e)) => {
-                    r.status = RunStatus::Error;
-                    r.error_code = "ExecutionException".into();
-                    r.error_info = format!("the command execution got an exception: {e}");
-                }
-                Err(e) => {
-                    r.status = RunStatus::Error;
-                    r.error_code = "ExecutionException".into();
-                    r.error_info = format!("the command execution got an exception: {e}");
-                }
-            }
-        });
     }
 
     /// Invocations of an account, newest first.

@@ -130,7 +130,7 @@ impl ControlPlane {
 
     /// The system disk an instance of `image_id` is billed for: category and GiB.
     pub fn system_disk(&self, image_id: &str) -> (String, u64) {
-        let gib = self.images.get(image_id).map(|m| m.size_bytes.div_ceil(1 << 30).max(1)).unwrap_or(1);
+        let gib = self.image(image_id).map(|m| m.disk_gib()).unwrap_or(1);
         (crate::SYSTEM_DISK_CATEGORY.to_string(), gib)
     }
 
@@ -182,7 +182,8 @@ impl ControlPlane {
     }
 
     /// Used fraction (per mille) of a zone's scarcest resource.
-    fn zone_used_permille(state: &State, zone: &str) -> u32 {
+    /// With `planned` (cpu milli, MiB) counted as used too: instances about to be placed.
+    fn zone_used_permille(state: &State, zone: &str, planned: (u64, u64)) -> u32 {
         let (mut cap, mut free) = ([0u128; 2], [0u128; 2]);
         for (_, shape, f, _) in state.cluster.hosts() {
             if shape.zone == zone {
@@ -192,16 +193,24 @@ impl ControlPlane {
                 free[1] += f.mem_mib as u128;
             }
         }
+        free[0] = free[0].saturating_sub(planned.0 as u128);
+        free[1] = free[1].saturating_sub(planned.1 as u128);
         (0..2).filter(|d| cap[*d] > 0).map(|d| ((cap[d] - free[d]) * 1000 / cap[d]) as u32).max().unwrap_or(1000)
     }
 
     /// The spot percentage in force in a zone (the last one recorded, else computed from `state`).
     /// Lock order: the state, then the market; nothing holding the market takes the state.
     pub(crate) fn spot_percent(&self, state: &State, zone: &str) -> Result<u32, DomainError> {
+        self.spot_percent_with(state, zone, (0, 0))
+    }
+
+    /// [`ControlPlane::spot_percent`], counting `planned` (cpu milli, MiB) as used when no market
+    /// price is recorded yet.
+    fn spot_percent_with(&self, state: &State, zone: &str, planned: (u64, u64)) -> Result<u32, DomainError> {
         if let Some(p) = self.spot_market.lock().unwrap_or_else(|p| p.into_inner()).get(zone) {
             return Ok(*p);
         }
-        Ok(self.prices()?.spot_percent(Self::zone_used_permille(state, zone)))
+        Ok(self.prices()?.spot_percent(Self::zone_used_permille(state, zone, planned)))
     }
 
     /// Current spot prices of a type, per zone (or in one zone).
@@ -318,7 +327,12 @@ impl ControlPlane {
                 }
                 if p.spot_strategy == SpotStrategy::SpotWithPriceLimit {
                     let limit = p.spot_price_limit_micros.ok_or_else(|| DomainError::missing("SpotPriceLimit"))?;
-                    let market = RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent(state, zone)?);
+                    // The instances being placed count: a bid is checked against the zone as it
+                    // will be once they run.
+                    let d = crate::instances::demand_of(t);
+                    let planned = (d.cpu_milli * count as u64, d.mem_mib * count as u64);
+                    let market =
+                        RegionPrices::at_percent(self.instance_hour(t)?, self.spot_percent_with(state, zone, planned)?);
                     if (limit as i128) < market {
                         return Err(DomainError::SpotPriceTooLow {
                             limit: Money::from_micros(limit as i128).to_string(),
@@ -381,7 +395,7 @@ impl ControlPlane {
         let entry = Self::subscription_entry(&n, &q, months, Some(old.timestamp()));
         self.store.put_instances(std::slice::from_ref(&n), None, &[], &[entry]).map_err(store_err)?;
         let exp = n.billing.expires_at.unwrap_or(now);
-        state.instances.insert(n.id.clone(), n);
+        state.put(n);
         Ok(exp)
     }
 
@@ -467,7 +481,7 @@ impl ControlPlane {
         }
         self.store.put_instances(&changed, None, &usage, &ledger).map_err(store_err)?;
         for n in changed {
-            state.instances.insert(n.id.clone(), n);
+            state.put(n);
         }
         Ok(fees)
     }
@@ -488,7 +502,7 @@ impl ControlPlane {
         }
         self.store.put_instances(&changed, None, &[], &[]).map_err(store_err)?;
         for n in changed {
-            state.instances.insert(n.id.clone(), n);
+            state.put(n);
         }
         Ok(())
     }
@@ -558,7 +572,7 @@ impl ControlPlane {
                 .region
                 .zones
                 .iter()
-                .map(|z| (z.id.clone(), prices.spot_percent(Self::zone_used_permille(&state, &z.id))))
+                .map(|z| (z.id.clone(), prices.spot_percent(Self::zone_used_permille(&state, &z.id, (0, 0)))))
                 .collect()
         };
         let mut market = self.spot_market.lock().unwrap_or_else(|p| p.into_inner());

@@ -4,10 +4,20 @@ use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction};
 use feiyun_domain::ops::{valid_name, wildcard_match, CreateInstances, InstanceFilter, StopOptions};
 use feiyun_domain::{ids, DomainError};
-use feiyun_scheduler::cluster::{Ask, Demand};
+use feiyun_scheduler::cluster::{Ask, Demand, Unplaceable};
 use feiyun_store::TokenRecord;
 
 use crate::{store_err, ControlPlane, State};
+
+/// What RunInstances / CreateInstance made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub ids: Vec<String>,
+    /// The order of a subscription (pay-as-you-go instances have none).
+    pub order_id: Option<String>,
+    /// Charged up front, in cents (subscriptions).
+    pub charged_cents: i64,
+}
 
 /// Remaining stock of one instance type in one zone.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +50,7 @@ pub(crate) fn demand_of(t: &InstanceTypeSpec) -> Demand {
 }
 
 impl ControlPlane {
-    fn ask_for(&self, t: &InstanceTypeSpec, zone: Option<String>) -> Ask {
+    pub(crate) fn ask_for(&self, t: &InstanceTypeSpec, zone: Option<String>) -> Ask {
         Ask {
             demand: demand_of(t),
             zone,
@@ -88,13 +98,13 @@ impl ControlPlane {
         Ok(out)
     }
 
-    /// RunInstances / CreateInstance. Returns the new instance ids.
-    pub fn create_instances(&self, account_id: &str, spec: &CreateInstances) -> Result<Vec<String>, DomainError> {
+    /// RunInstances / CreateInstance: the new instances, and what their order charged.
+    pub fn create_instances(&self, account_id: &str, spec: &CreateInstances) -> Result<Created, DomainError> {
         let t = self
             .catalog
             .instance_type(&spec.instance_type)
             .ok_or_else(|| DomainError::InstanceTypeNotFound(spec.instance_type.clone()))?;
-        if self.images.get(&spec.image_id).is_none() {
+        if !self.image_visible(account_id, &spec.image_id) {
             return Err(DomainError::ImageNotFound(spec.image_id.clone()));
         }
         if let Some(z) = &spec.zone_id {
@@ -130,7 +140,20 @@ impl ControlPlane {
                 }
                 let ids: Vec<String> =
                     serde_json::from_str(&rec.result).map_err(|e| DomainError::Internal(e.to_string()))?;
-                return Ok(ids);
+                // The same answer as the first time: what that order charged is in the ledger.
+                let charged: i64 = self
+                    .ledger(account_id)?
+                    .iter()
+                    .filter(|e| {
+                        e.kind == feiyun_domain::usage::LedgerKind::Subscription && ids.contains(&e.instance_id)
+                    })
+                    .map(|e| -e.amount_cents)
+                    .sum();
+                return Ok(Created {
+                    order_id: if charged > 0 { ids.first().cloned() } else { None },
+                    ids,
+                    charged_cents: charged,
+                });
             }
         }
         let mut ask = self.ask_for(t, spec.zone_id.clone());
@@ -140,35 +163,23 @@ impl ControlPlane {
                 _ => return Err(DomainError::DeploymentSetNotFound(ds.clone())),
             }
         }
-        let placed = state.cluster.place(&ask, spec.amount, spec.min_amount.unwrap_or(spec.amount)).map_err(|_| {
-            // A zone whose hosts can never run the type is a different error from a full one.
-            match &spec.zone_id {
-                Some(z) if !state.cluster.hosts().any(|(_, shape, _, _)| &shape.zone == z) => {
+        let plan = state.cluster.plan(&ask, spec.amount, spec.min_amount.unwrap_or(spec.amount)).map_err(|e| {
+            match (e, &spec.zone_id) {
+                // A zone whose hosts can never run the type is a different error from a full one.
+                (Unplaceable::NoSuitableHost, Some(z)) => {
                     DomainError::InstanceTypeNotInZone { instance_type: t.id.clone(), zone: z.clone() }
                 }
                 _ => DomainError::NoStock,
             }
         })?;
-        let hosts: Vec<String> = placed.iter().map(|h| state.host_names[*h as usize].clone()).collect();
+        let hosts: Vec<String> = plan.hosts.iter().map(|h| state.cluster_hosts[*h as usize].clone()).collect();
         let now = self.now();
-        let zone_of = |host_id: &str| {
-            self.setup.hosts.iter().find(|h| h.id == host_id).map(|h| h.zone_id.clone()).unwrap_or_default()
-        };
-        let first_zone = hosts.first().map(|h| zone_of(h)).unwrap_or_default();
+        let zone_of =
+            |state: &State, host_id: &str| state.hosts.get(host_id).map(|h| h.host.zone_id.clone()).unwrap_or_default();
+        let first_zone = hosts.first().map(|h| zone_of(&state, h)).unwrap_or_default();
         let bought =
-            match self.purchase(account_id, t, &spec.image_id, &spec.purchase, &state, &first_zone, hosts.len(), now) {
-                Ok(b) => b,
-                Err(e) => {
-                    for h in &placed {
-                        state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
-                    }
-                    return Err(e);
-                }
-            };
+            self.purchase(account_id, t, &spec.image_id, &spec.purchase, &state, &first_zone, hosts.len(), now)?;
         if spec.dry_run {
-            for h in &placed {
-                state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
-            }
             return Err(DomainError::DryRunOk);
         }
         let several = hosts.len() > 1;
@@ -182,7 +193,7 @@ impl ControlPlane {
                     base.to_string()
                 }
             };
-            let zone_id = zone_of(host_id);
+            let zone_id = zone_of(&state, host_id);
             created.push(Instance {
                 name: spec.name.as_deref().map(suffix).unwrap_or_else(|| id.clone()),
                 hostname: spec.hostname.as_deref().map(suffix).unwrap_or_else(|| format!("iZ{}Z", &id[2..])),
@@ -225,21 +236,25 @@ impl ControlPlane {
                 .collect(),
             None => Vec::new(),
         };
-        if let Err(e) = self.store.put_instances(&created, token.as_ref(), &usage, &orders) {
-            for h in &placed {
-                state.cluster.release(*h, &ask.demand, ask.deployment_set.as_deref());
+        self.store.put_instances(&created, token.as_ref(), &usage, &orders).map_err(store_err)?;
+        if !state.cluster.commit(&ask, &plan) {
+            // Cannot happen under the lock the plan was made in; the instances are durable, so
+            // their capacity is taken host by host.
+            tracing::error!("a placement plan no longer applied; taking capacity host by host");
+            for i in &created {
+                if let Some(c) = state.hosts.get(&i.host_id).and_then(|h| h.cluster_id) {
+                    state.cluster.assign(c, &ask.demand, ask.deployment_set.as_deref());
+                }
             }
-            return Err(store_err(e));
         }
+        let charged: i64 = orders.iter().map(|o| -o.amount_cents).sum();
         for i in created {
-            state.instances.insert(i.id.clone(), i);
+            state.put(i);
         }
         if let Some(t) = token {
             state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
         }
-        drop(state);
-        self.agent_wake.notify_one();
-        Ok(ids)
+        Ok(Created { order_id: if charged > 0 { ids.first().cloned() } else { None }, ids, charged_cents: charged })
     }
 
     /// Instances of an account matching a filter, oldest first.
@@ -357,32 +372,22 @@ impl ControlPlane {
                 if i.status == InstanceStatus::Deleted {
                     self.release_capacity(&mut state, &i);
                 }
-                state.instances.insert(i.id.clone(), i);
+                state.put(i);
             }
-            drop(state);
-            self.agent_wake.notify_one();
         }
         Ok(outcomes)
     }
 
     /// Give a released instance's capacity back to the scheduler.
     pub(crate) fn release_capacity(&self, state: &mut State, i: &Instance) {
-        if let (Some(t), Some(h)) = (self.catalog.instance_type(&i.instance_type), state.host_index.get(&i.host_id)) {
-            let h = *h;
+        let cid = state.hosts.get(&i.host_id).and_then(|h| h.cluster_id);
+        if let (Some(t), Some(h)) = (self.catalog.instance_type(&i.instance_type), cid) {
             state.cluster.release(h, &demand_of(t), i.deployment_set_id.as_deref());
         }
     }
 
-    /// Stop grace for an instance: zero when forced.
-    pub(crate) fn stop_grace(&self, force: bool) -> std::time::Duration {
-        if force {
-            std::time::Duration::ZERO
-        } else {
-            self.setup.stop_grace
-        }
-    }
-
-    /// Console output of an instance: its most recent bytes and when they were written.
+    /// Console output of an instance: its most recent bytes and when they were written. Read
+    /// from its host through the host protocol; waits up to ten seconds for the host.
     pub fn console_output(
         &self,
         account_id: &str,
@@ -392,9 +397,25 @@ impl ControlPlane {
         if i.status == InstanceStatus::Pending {
             return Err(DomainError::IncorrectStatus { status: i.status });
         }
-        let (bytes, modified) =
-            self.runtime.console(id, 64 * 1024).map_err(|e| DomainError::Internal(e.to_string()))?;
-        Ok((bytes, modified.map(feiyun_domain::Instant::from)))
+        let wait = std::time::Duration::from_secs(10);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let task = feiyun_hostproto::Task::Console(feiyun_hostproto::ConsoleTask {
+            id: self.with_rng(|r| ids::new_id("task", 20, r)),
+            instance_id: id.to_string(),
+            max_bytes: 64 * 1024,
+        });
+        let deadline = self.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(10));
+        {
+            let mut state = self.write();
+            self.enqueue(&mut state, &i.host_id, task, crate::tasks::Completion::Console(tx), deadline)
+                .map_err(|_| DomainError::HostUnreachable(id.to_string()))?;
+        }
+        match rx.recv_timeout(wait) {
+            Ok(feiyun_hostproto::TaskOutcome::Console(c)) => Ok((c.bytes, c.modified)),
+            Ok(feiyun_hostproto::TaskOutcome::Failed(e)) => Err(DomainError::Internal(format!("console: {e}"))),
+            Ok(_) => Err(DomainError::HostUnreachable(id.to_string())),
+            Err(_) => Err(DomainError::HostUnreachable(id.to_string())),
+        }
     }
 
     /// The mode an instance stops in when the caller did not say.

@@ -3,22 +3,26 @@
 //! Owns the region's authoritative state in memory (loaded from the store at start, written
 //! through to it before any change is acknowledged), and executes the typed commands of
 //! [`feiyun_domain::ops`]: it validates them against the catalog, asks the scheduler for a
-//! placement, applies the domain's lifecycle rules, persists, and wakes the host agent. It also
-//! implements the agent's [`feiyun_agent::HostControl`] side, authenticates access keys and keeps
-//! the anti-replay nonce cache.
+//! placement, applies the domain's lifecycle rules, persists, and bumps the intent revision of
+//! the hosts concerned. Hosts reach it only through the host protocol: it implements
+//! [`feiyun_hostproto::ControlLink`] (registration with join tokens, heartbeats, long-polled
+//! intent, reports, image fetches), tracks host liveness, drains, evacuates and fences hosts. It
+//! also authenticates access keys and keeps the anti-replay nonce cache.
 //!
-//! Must not: parse or render wire formats (that is `feiyun-openapi`), speak HTTP, run processes
-//! itself (the runtime does, driven by the agent), or read the wall clock other than through its
-//! [`Clock`].
+//! Must not: parse or render wire formats (that is `feiyun-openapi`), speak HTTP, link the agent
+//! or the runtime, run processes, or read the wall clock other than through its [`Clock`].
 
 mod accounts;
 mod assistant;
 mod billing;
 mod deployment;
-mod hostctl;
+mod hosts;
+mod images;
 mod instances;
+mod link;
 mod money_rules;
 pub mod secrets;
+mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -28,23 +32,25 @@ use std::time::Duration;
 use feiyun_domain::account::AccessKey;
 use feiyun_domain::assistant::{Command, Invocation};
 use feiyun_domain::catalog::Catalog;
-use feiyun_domain::host::Host;
+use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
 use feiyun_domain::region::Region;
 use feiyun_domain::{DomainError, Instant};
-use feiyun_runtime::images::ImageStore;
-use feiyun_runtime::Runtime;
 use feiyun_store::{Store, StoreError, TokenRecord};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokio::sync::Notify;
 
 pub use accounts::{create_account, open_key, NonceCheck, NONCE_WINDOW};
 pub use assistant::InvocationFilter;
 pub use billing::{invoice_from_store, top_up_entry, AccountBills, SpotQuote};
-pub use hostctl::SYSTEM_DISK_CATEGORY;
-pub use instances::AvailableType;
+pub use hosts::{EvacuationPolicy, HostInfo, HostsSetup};
+pub use instances::{AvailableType, Created};
+pub use link::SYSTEM_DISK_CATEGORY;
 pub use secrets::Sealer;
+
+/// The administrator's account: created at the region's first start, the only one that may
+/// operate hosts.
+pub const ADMIN_ACCOUNT: &str = "admin";
 
 /// The control plane's only source of time.
 pub trait Clock: Send + Sync {
@@ -63,7 +69,8 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct RegionSetup {
     pub region: Region,
-    pub hosts: Vec<Host>,
+    /// Heartbeats, liveness and evacuation of the hosts that join.
+    pub hosts: HostsSetup,
     /// How long a polite stop may take before the instance is killed.
     pub stop_grace: Duration,
     /// How the scheduler chooses among hosts that fit.
@@ -108,14 +115,19 @@ impl Default for BillingSetup {
 struct State {
     /// The scheduler's capacity index over the region's hosts.
     cluster: feiyun_scheduler::cluster::Cluster,
-    host_names: Vec<String>,
-    host_index: HashMap<String, feiyun_scheduler::cluster::HostId>,
+    /// Registered hosts by id, with what the control plane tracks of each.
+    hosts: HashMap<String, hosts::HostSlot>,
+    /// Host id of each host in the scheduler's index, by its index id.
+    cluster_hosts: Vec<String>,
+    join_tokens: HashMap<String, feiyun_domain::host::JoinToken>,
     /// Every instance not yet cleaned from its host (released ones have status Deleted).
     instances: BTreeMap<String, Instance>,
     tokens: HashMap<(String, String, String), TokenRecord>,
     commands: BTreeMap<String, Command>,
     invocations: BTreeMap<String, Invocation>,
     deployment_sets: BTreeMap<String, feiyun_domain::deployment::DeploymentSet>,
+    /// System events still executing, by instance.
+    open_events: HashMap<String, feiyun_domain::event::SystemEvent>,
     /// Last runtime error per instance, shown in logs and kept for diagnosis.
     errors: HashMap<String, String>,
 }
@@ -125,18 +137,19 @@ pub struct ControlPlane {
     store: Arc<dyn Store>,
     catalog: Catalog,
     setup: RegionSetup,
-    images: Arc<ImageStore>,
-    runtime: Arc<dyn Runtime>,
+    /// The image catalog. Lock order: the state, then the images.
+    images: RwLock<BTreeMap<String, Image>>,
+    /// Where archives of region images are kept (`<id>.tar`), for hosts to fetch.
+    image_dir: Option<PathBuf>,
     clock: Arc<dyn Clock>,
     rng: Mutex<StdRng>,
     sealer: Sealer,
     prices: feiyun_billing::prices::PriceBook,
-    agent_wake: Arc<Notify>,
     keys: RwLock<HashMap<String, AccessKey>>,
     nonces: Mutex<accounts::NonceCache>,
     started_at: Instant,
-    /// Handle to spawn Cloud Assistant runs on.
-    tokio: tokio::runtime::Handle,
+    /// Join tokens that live only as long as this process (the embedded host's).
+    process_tokens: Mutex<Vec<String>>,
     /// Serializes billing ticks, and remembers what they last did.
     billing: Mutex<billing::Ticker>,
     /// The spot percentage in force per zone (the last point recorded).
@@ -151,6 +164,34 @@ impl State {
             .filter(|i| i.account_id == account_id && i.status != feiyun_domain::instance::InstanceStatus::Deleted)
             .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))
     }
+
+    /// Record an instance as persisted, and tell the hosts it concerns (its host, and the one it
+    /// left if it moved) that their intent changed.
+    pub(crate) fn put(&mut self, i: Instance) {
+        let old_host = self.instances.get(&i.id).map(|o| o.host_id.clone()).filter(|h| *h != i.host_id);
+        if let Some(h) = old_host {
+            if let Some(slot) = self.hosts.get_mut(&h) {
+                slot.instances.remove(&i.id);
+                slot.bump();
+            }
+        }
+        if let Some(slot) = self.hosts.get_mut(&i.host_id) {
+            slot.instances.insert(i.id.clone());
+            slot.bump();
+        }
+        self.instances.insert(i.id.clone(), i);
+    }
+
+    /// Forget a cleaned instance.
+    pub(crate) fn forget(&mut self, id: &str) {
+        if let Some(i) = self.instances.remove(id) {
+            if let Some(slot) = self.hosts.get_mut(&i.host_id) {
+                slot.instances.remove(id);
+                slot.bump();
+            }
+        }
+        self.errors.remove(id);
+    }
 }
 
 pub(crate) fn store_err(e: StoreError) -> DomainError {
@@ -161,8 +202,9 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub catalog: Catalog,
     pub setup: RegionSetup,
-    pub images: Arc<ImageStore>,
-    pub runtime: Arc<dyn Runtime>,
+    /// Where archives of region images are kept (`<id>.tar`); `None` for a region with only the
+    /// built-in image.
+    pub image_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
     /// What the region charges.
@@ -172,58 +214,46 @@ pub struct Parts {
 }
 
 impl ControlPlane {
-    /// Load state from the store. Must be called inside a tokio runtime.
+    /// Load state from the store.
     pub fn new(parts: Parts) -> Result<Arc<ControlPlane>, DomainError> {
         let loaded = parts.store.load().map_err(store_err)?;
+        let now = parts.clock.now();
         let mut state = State {
             cluster: feiyun_scheduler::cluster::Cluster::new(),
-            host_names: Vec::new(),
-            host_index: HashMap::new(),
+            hosts: HashMap::new(),
+            cluster_hosts: Vec::new(),
+            join_tokens: loaded.join_tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             instances: BTreeMap::new(),
             tokens: HashMap::new(),
             commands: BTreeMap::new(),
             invocations: BTreeMap::new(),
             deployment_sets: loaded.deployment_sets.into_iter().map(|d| (d.id.clone(), d)).collect(),
+            open_events: loaded.open_events.into_iter().map(|e| (e.instance_id.clone(), e)).collect(),
             errors: HashMap::new(),
         };
-        for h in &parts.setup.hosts {
-            let shape = feiyun_scheduler::cluster::Shape {
-                capacity: feiyun_scheduler::cluster::Demand {
-                    cpu_milli: h.capacity.vcpus as u64 * 1000,
-                    mem_mib: h.capacity.memory_mib,
-                    gpu_milli: h.capacity.gpus as u64 * 1000,
-                    disk_gib: h.capacity.local_disk_gib,
-                },
-                zone: h.zone_id.clone(),
-                gpu_model: h.gpu_model.clone(),
-                disk_category: h.local_disk_category.clone(),
-            };
-            let id = state.cluster.add_host(shape);
-            if h.state != feiyun_domain::host::HostState::Up {
-                state.cluster.set_enabled(id, false);
-            }
-            state.host_names.push(h.id.clone());
-            state.host_index.insert(h.id.clone(), id);
+        let mut images: BTreeMap<String, Image> = loaded.images.into_iter().map(|i| (i.id.clone(), i)).collect();
+        if !images.contains_key(feiyun_domain::image::BUILTIN_IMAGE_ID) {
+            let builtin = Image::builtin(now);
+            parts
+                .store
+                .commit(&feiyun_store::WriteSet { images: std::slice::from_ref(&builtin), ..Default::default() })
+                .map_err(store_err)?;
+            images.insert(builtin.id.clone(), builtin);
         }
         for i in loaded.instances {
-            if i.holds_capacity() {
-                let t = parts.catalog.instance_type(&i.instance_type);
-                match (t, state.host_index.get(&i.host_id)) {
-                    (Some(t), Some(h)) => {
-                        let h = *h;
-                        if !state.cluster.assign(h, &instances::demand_of(t), i.deployment_set_id.as_deref()) {
-                            // The host's configured capacity shrank below what runs on it: take
-                            // nothing new there rather than overcommit it.
-                            tracing::warn!(instance = %i.id, host = %i.host_id, "instances exceed the host's configured capacity; host closed to new placements");
-                            state.cluster.set_enabled(h, false);
-                        }
-                    }
-                    _ => {
-                        tracing::warn!(instance = %i.id, host = %i.host_id, "instance on an unknown host or of an unknown type")
-                    }
-                }
-            }
             state.instances.insert(i.id.clone(), i);
+        }
+        let mut placed: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        for i in state.instances.values() {
+            placed.entry(i.host_id.clone()).or_default().insert(i.id.clone());
+        }
+        for h in loaded.hosts {
+            // Every host counts as seen now: it gets the grace to come back after a restart.
+            let on_it = placed.remove(&h.id).unwrap_or_default();
+            hosts::admit(&mut state, &parts.catalog, h, on_it, now);
+        }
+        for (host, ids) in placed {
+            tracing::warn!(host = %host, instances = ids.len(), "instances on a host the region does not know");
         }
         for t in loaded.tokens {
             state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
@@ -231,7 +261,6 @@ impl ControlPlane {
         for c in loaded.commands {
             state.commands.insert(c.id.clone(), c);
         }
-        let now = parts.clock.now();
         let mut interrupted = Vec::new();
         for mut v in loaded.invocations {
             if assistant::interrupt_unfinished(&mut v, now) {
@@ -251,24 +280,19 @@ impl ControlPlane {
             store: parts.store,
             catalog: parts.catalog,
             setup: parts.setup,
-            images: parts.images,
-            runtime: parts.runtime,
-            started_at: parts.clock.now(),
+            images: RwLock::new(images),
+            image_dir: parts.image_dir,
+            started_at: now,
             clock: parts.clock,
             rng: Mutex::new(rng),
             sealer: parts.sealer,
             prices: parts.prices,
-            agent_wake: Arc::new(Notify::new()),
             keys: RwLock::new(HashMap::new()),
             nonces: Mutex::new(accounts::NonceCache::default()),
-            tokio: tokio::runtime::Handle::current(),
+            process_tokens: Mutex::new(Vec::new()),
             billing: Mutex::new(billing::Ticker::default()),
             spot_market: Mutex::new(HashMap::new()),
         }))
-    }
-
-    pub fn agent_wake(&self) -> Arc<Notify> {
-        self.agent_wake.clone()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -277,10 +301,6 @@ impl ControlPlane {
 
     pub fn region(&self) -> &Region {
         &self.setup.region
-    }
-
-    pub fn hosts(&self) -> &[Host] {
-        &self.setup.hosts
     }
 
     /// The whole price book loaded at start.
@@ -297,20 +317,12 @@ impl ControlPlane {
         self.prices.region(&self.setup.region.id).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
-    pub fn images(&self) -> &ImageStore {
-        &self.images
-    }
-
     pub fn now(&self) -> Instant {
         self.clock.now()
     }
 
     pub fn started_at(&self) -> Instant {
         self.started_at
-    }
-
-    pub fn image_rootfs(&self, image_id: &str) -> PathBuf {
-        self.images.rootfs(image_id)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

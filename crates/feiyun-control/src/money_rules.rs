@@ -193,7 +193,6 @@ impl ControlPlane {
             return Ok(());
         }
         let mut state = self.write();
-        let mut woke = false;
         for (n, ledger) in changes {
             // Re-check against the current row: the user or the agent may have changed it since
             // we looked (every change bumps the revision); the next tick decides again.
@@ -211,12 +210,7 @@ impl ControlPlane {
             if n.status == InstanceStatus::Deleted {
                 self.release_capacity(&mut state, &n);
             }
-            state.instances.insert(n.id.clone(), n);
-            woke = true;
-        }
-        drop(state);
-        if woke {
-            self.agent_wake.notify_one();
+            state.put(n);
         }
         Ok(())
     }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use common::{control, spec, ManualClock};
-use feiyun_agent::HostControl;
 use feiyun_billing::metering::{intervals, Item};
 use feiyun_domain::instance::{AgentEvent, StoppedMode, UserAction};
 use feiyun_domain::ops::StopOptions;
@@ -21,19 +20,19 @@ async fn lifecycle_usage_is_recorded_once_and_bills_exactly() {
     let cp = control(dir.path(), clock.clone());
     let (account, _) = cp.create_account("alice").expect("account");
     let spec = spec(Default::default());
-    let id = cp.create_instances(&account.id, &spec).expect("created").remove(0);
+    let id = cp.create_instances(&account.id, &spec).expect("created").ids.remove(0);
     clock.set(10);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     clock.set(3610);
     let stop = StopOptions { force: false, mode: StoppedMode::StopCharging };
     cp.act(&account.id, std::slice::from_ref(&id), UserAction::Stop, Some(stop), true, false).expect("stop");
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     clock.set(7210);
     cp.act(&account.id, std::slice::from_ref(&id), UserAction::Start, None, true, false).expect("start");
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Booted);
     // Reports repeated after a crash or a resync change nothing.
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Booted);
     clock.set(10810);
     cp.act(&account.id, std::slice::from_ref(&id), UserAction::Delete { force: true }, None, true, false)
         .expect("delete");

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{control_with, spec, ManualClock};
-use feiyun_agent::HostControl;
 use feiyun_control::BillingSetup;
 use feiyun_domain::instance::{AgentEvent, ChargeType, InstanceStatus, LockReason, SpotStrategy, UserAction};
 use feiyun_domain::ops::Purchase;
@@ -52,10 +51,10 @@ async fn pay_as_you_go_settles_hourly_and_arrears_stop_then_release() {
     let (account, _) = cp.create_account("alice").expect("account");
     assert!(cp.top_up(&account.id, 100, "t1").expect("top up"));
     assert!(!cp.top_up(&account.id, 100, "t1").expect("replayed top-up"), "same reference, paid once");
-    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
     clock.set(10);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
 
     // Through 3600: compute 3590 s × 0.5296/3600 = 0.528129, disk 0.00278 → 0.530909 → 0.53.
     tick_at(&cp, &clock, 3600);
@@ -81,7 +80,7 @@ async fn pay_as_you_go_settles_hourly_and_arrears_stop_then_release() {
     assert_eq!(payg_charges(&cp, &account.id), vec![-53, -53, -54, -53]);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!((i.status, i.billing.lock), (InstanceStatus::Stopping, Some(LockReason::Financial)));
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     assert_eq!(cp.instance(&account.id, &id).expect("there").status, InstanceStatus::Stopped);
     assert!(matches!(
         cp.act(&account.id, std::slice::from_ref(&id), UserAction::Start, None, true, false),
@@ -118,12 +117,12 @@ async fn paying_arrears_lifts_the_lock_before_release() {
     clock.set(0);
     let cp = control_with(dir.path(), clock.clone(), setup());
     let (account, _) = cp.create_account("bob").expect("account");
-    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     tick_at(&cp, &clock, 3600); // 0.5296 + 0.00278 = 0.53238 → −0.53: arrears from 3600
     tick_at(&cp, &clock, 10_800); // stopped at 3600 + 7200
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     assert_eq!(cp.instance(&account.id, &id).expect("there").billing.lock, Some(LockReason::Financial));
     // Still in arrears: starting is refused for the lock first.
     cp.top_up(&account.id, 10_000, "pay").expect("top up");
@@ -159,7 +158,7 @@ async fn subscriptions_are_paid_up_front_and_renew_or_expire() {
     let year = cp.subscription_quote(&t, "img", 12).expect("quote");
     assert_eq!((year.original, year.discount, year.trade), (4_663_648_800, 699_547_320, 3_964_101_480));
 
-    let id = cp.create_instances(&account.id, &spec(prepaid(1, Some(1)))).expect("created").remove(0);
+    let id = cp.create_instances(&account.id, &spec(prepaid(1, Some(1)))).expect("created").ids.remove(0);
     assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 38_864);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!(i.billing.expires_at.map(|e| e.to_rfc3339()), Some("2027-02-15T08:00:00+00:00".to_string()));
@@ -167,8 +166,8 @@ async fn subscriptions_are_paid_up_front_and_renew_or_expire() {
         cp.act(&account.id, std::slice::from_ref(&id), UserAction::Delete { force: true }, None, true, false),
         Err(DomainError::ChargeTypeViolation { .. })
     ));
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     // No per-second charges during the term.
     tick_at(&cp, &clock, 20 * 86_400);
     assert!(payg_charges(&cp, &account.id).is_empty());
@@ -186,7 +185,7 @@ async fn subscriptions_are_paid_up_front_and_renew_or_expire() {
     tick_at(&cp, &clock, 59 * 86_400);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!((i.status, i.billing.lock), (InstanceStatus::Stopping, Some(LockReason::Financial)));
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     // A manual renewal after topping up brings it back.
     cp.top_up(&account.id, 20_000, "t2").expect("top up");
     let exp = cp.renew_instance(&account.id, &id, 1).expect("renewed");
@@ -249,14 +248,14 @@ async fn spot_prices_follow_free_capacity_and_outbid_instances_are_reclaimed() {
     assert_eq!(cp.spot_quotes("ecs.g7.large", None).expect("quotes")[0].percent, 10);
     tick_at(&cp, &clock, 300);
     assert_eq!(cp.spot_quotes("ecs.g7.large", None).expect("quotes")[0].percent, 95);
-    let i = cp.instance(&account.id, &bid[0]).expect("there");
+    let i = cp.instance(&account.id, &bid.ids[0]).expect("there");
     assert_eq!(i.billing.lock, Some(LockReason::Recycling));
     assert_eq!(i.billing.release_at.map(|t| t.timestamp() - clock.now_s()), Some(300), "5 minutes' notice");
-    assert_eq!(cp.instance(&account.id, &go[0]).expect("there").billing.lock, None, "SpotAsPriceGo stays");
+    assert_eq!(cp.instance(&account.id, &go.ids[0]).expect("there").billing.lock, None, "SpotAsPriceGo stays");
     tick_at(&cp, &clock, 599);
-    assert!(cp.instance(&account.id, &bid[0]).is_ok());
+    assert!(cp.instance(&account.id, &bid.ids[0]).is_ok());
     tick_at(&cp, &clock, 600);
-    assert!(matches!(cp.instance(&account.id, &bid[0]), Err(DomainError::InstanceNotFound(_))));
+    assert!(matches!(cp.instance(&account.id, &bid.ids[0]), Err(DomainError::InstanceNotFound(_))));
     // History: 10% from the start, 95% from 300 (released capacity does not move it back until
     // the next turn of the market).
     let h = cp.spot_history("ecs.g7.large", None, 0, i64::MAX).expect("history");
@@ -275,9 +274,9 @@ async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
     let cp = control_with(dir.path(), clock.clone(), setup());
     let (account, _) = cp.create_account("erin").expect("account");
     cp.top_up(&account.id, 50_000, "t").expect("top up");
-    let id = cp.create_instances(&account.id, &spec(prepaid(1, None))).expect("created").remove(0);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    let id = cp.create_instances(&account.id, &spec(prepaid(1, None))).expect("created").ids.remove(0);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     clock.set(10 * 86_400);
     let ids = vec![id.clone()];
     assert_eq!(cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, true), Err(DomainError::DryRunOk));
@@ -324,5 +323,5 @@ async fn a_spot_bid_before_the_first_market_tick_is_checked_against_live_capacit
     });
     let (low, high) = rx.recv_timeout(Duration::from_secs(20)).expect("no deadlock");
     assert!(matches!(low, Err(DomainError::SpotPriceTooLow { .. })), "{low:?}");
-    assert_eq!(high.expect("a bid at the price").len(), 1);
+    assert_eq!(high.expect("a bid at the price").ids.len(), 1);
 }

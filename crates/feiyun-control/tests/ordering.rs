@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use common::{control, spec, ManualClock};
-use feiyun_agent::HostControl;
 use feiyun_billing::metering::{intervals, Item};
 use feiyun_control::ControlPlane;
 use feiyun_domain::instance::{AgentEvent, ChargeType, StoppedMode, UserAction};
@@ -33,9 +32,9 @@ fn stop_economical_and_start(cp: &ControlPlane, account: &str, id: &str) {
     let ids = [id.to_string()];
     let stop = StopOptions { force: false, mode: StoppedMode::StopCharging };
     cp.act(account, &ids, UserAction::Stop, Some(stop), true, false).expect("stop");
-    cp.report(id, AgentEvent::Halted);
+    cp.record_event(id, AgentEvent::Halted);
     cp.act(account, &ids, UserAction::Start, None, true, false).expect("start");
-    cp.report(id, AgentEvent::Booted);
+    cp.record_event(id, AgentEvent::Booted);
 }
 
 /// Compute seconds of an account's log, up to the clock's now.
@@ -58,9 +57,9 @@ async fn stop_economical_and_start_in_the_same_second_keeps_charging_compute() {
     let cp = control(dir.path(), clock.clone());
     let (account, _) = cp.create_account("alice").expect("account");
     cp.top_up(&account.id, 100_000, "t").expect("top up");
-    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     clock.set(3600);
     cp.billing_tick().expect("tick");
     assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
@@ -97,14 +96,14 @@ async fn transitions_of_one_kind_in_the_same_millisecond_are_all_recorded() {
     clock.set(0);
     let cp = control(dir.path(), clock.clone());
     let (account, _) = cp.create_account("bob").expect("account");
-    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     clock.set(500);
     stop_economical_and_start(&cp, &account.id, &id);
     let stop = StopOptions { force: false, mode: StoppedMode::StopCharging };
     cp.act(&account.id, std::slice::from_ref(&id), UserAction::Stop, Some(stop), true, false).expect("stop");
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     let events = cp.usage_events(Some(&account.id), 0).expect("usage");
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
     assert_eq!(
@@ -127,9 +126,9 @@ async fn conversions_within_one_millisecond_are_each_charged_and_refunded() {
     let cp = control(dir.path(), clock.clone());
     let (account, _) = cp.create_account("carol").expect("account");
     cp.top_up(&account.id, 1_000_000, "t").expect("top up");
-    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
-    cp.report(&id, AgentEvent::Provisioned);
-    cp.report(&id, AgentEvent::Booted);
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
+    cp.record_event(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Booted);
     clock.set(100);
     let ids = [id.clone()];
     let convert = |to, months| cp.convert_charge_type(&account.id, &ids, to, months, false).expect("converted");

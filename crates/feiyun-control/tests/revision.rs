@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use common::{control, spec, ManualClock};
-use feiyun_agent::HostControl;
 use feiyun_domain::instance::{AgentEvent, ChargeType, InstanceStatus, LockReason, StoppedMode, UserAction};
 use feiyun_domain::ops::{Purchase, StopOptions};
 
@@ -20,25 +19,25 @@ async fn every_persisted_change_bumps_the_revision_once() {
     let cp = control(dir.path(), clock.clone());
     let (account, _) = cp.create_account("alice").expect("account");
     cp.top_up(&account.id, 100_000, "t").expect("top up");
-    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").remove(0);
+    let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
     let ids = [id.clone()];
     let rev = || cp.instance(&account.id, &id).expect("there").revision;
     assert_eq!(rev(), 1);
 
-    cp.report(&id, AgentEvent::Provisioned);
+    cp.record_event(&id, AgentEvent::Provisioned);
     assert_eq!(rev(), 2, "agent report");
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Booted);
     assert_eq!(rev(), 3);
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Booted);
     assert_eq!(rev(), 3, "an observation that changes nothing is not a change");
 
     clock.set(100);
     let stop = StopOptions { force: false, mode: StoppedMode::KeepCharging };
     cp.act(&account.id, &ids, UserAction::Stop, Some(stop), true, false).expect("stop");
     assert_eq!(rev(), 4, "user action");
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     cp.act(&account.id, &ids, UserAction::Start, None, true, false).expect("start");
-    cp.report(&id, AgentEvent::Booted);
+    cp.record_event(&id, AgentEvent::Booted);
     assert_eq!(rev(), 7);
 
     clock.set(200);
@@ -54,7 +53,7 @@ async fn every_persisted_change_bumps_the_revision_once() {
     assert_eq!((i.status, i.billing.lock, i.revision), (InstanceStatus::Stopping, Some(LockReason::Financial), 10));
     cp.billing_tick().expect("tick");
     assert_eq!(rev(), 10, "a tick with nothing to do changes nothing");
-    cp.report(&id, AgentEvent::Halted);
+    cp.record_event(&id, AgentEvent::Halted);
     assert_eq!(rev(), 11);
     cp.renew_instance(&account.id, &id, 1).expect("renewed");
     assert_eq!(rev(), 12, "renewal");

@@ -52,6 +52,20 @@ pub enum DomainError {
     ChargeTypeViolation { charge: &'static str },
     #[error("Spot price limit {limit} is below the current market price {market}")]
     SpotPriceTooLow { limit: String, market: String },
+    #[error("Host {0} does not exist")]
+    HostNotFound(String),
+    #[error("The host of instance {0} is not reachable")]
+    HostUnreachable(String),
+    #[error("Host {0} is still reachable: drain it, or stop its agent first")]
+    HostReachable(String),
+    #[error(
+        "{unreachable} of {total} hosts are unreachable at once, which looks like a partition: evacuation stopped"
+    )]
+    PartitionSuspected { unreachable: usize, total: usize },
+    #[error("Join token {0} does not exist")]
+    JoinTokenNotFound(String),
+    #[error("Only the administrator may do this")]
+    Forbidden,
     #[error("Request validation has been passed with DryRun flag set")]
     DryRunOk,
     #[error("Internal error: {0}")]

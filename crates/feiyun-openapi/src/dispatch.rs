@@ -49,7 +49,9 @@ pub fn dispatch(route: Route, ctx: &Ctx<'_>) -> Result<String, ApiError> {
                 params: ctx.params,
             })
         }
-        ProductKind::Feiyun => feiyun::handle(&feiyun::Call { cp: ctx.cp, action, params: ctx.params }),
+        ProductKind::Feiyun => {
+            feiyun::handle(&feiyun::Call { cp: ctx.cp, account_id: ctx.account_id, action, params: ctx.params })
+        }
     }
 }
 

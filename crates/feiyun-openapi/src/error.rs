@@ -134,6 +134,28 @@ impl From<DomainError> for ApiError {
                 "InvalidSpotPriceLimit.LowerThanPublicPrice",
                 format!("The specified SpotPriceLimit {limit} is lower than the current spot price {market}."),
             ),
+            DomainError::HostNotFound(_) => ApiError::new(404, "InvalidHostId.NotFound", "The specified host does not exist."),
+            // The instance's host does not answer: a temporary failure of the service, not of the
+            // request.
+            DomainError::HostUnreachable(_) => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server: the instance's host is unreachable.",
+            ),
+            DomainError::HostReachable(h) => ApiError::new(
+                403,
+                "IncorrectHostStatus",
+                format!("Host {h} still answers; only an unreachable host is evacuated (drain a live one)."),
+            ),
+            e @ DomainError::PartitionSuspected { .. } => {
+                ApiError::new(403, "OperationDenied.PartitionSuspected", format!("{e}; pass Force=true to go on."))
+            }
+            DomainError::JoinTokenNotFound(_) => {
+                ApiError::new(404, "InvalidToken.NotFound", "The specified join token does not exist.")
+            }
+            DomainError::Forbidden => {
+                ApiError::new(403, "Forbidden.RAM", "User not authorized to operate on the specified resource.")
+            }
             DomainError::DryRunOk => {
                 ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
             }

@@ -14,6 +14,7 @@ pub const VERSION: &str = "2026-11-01";
 
 pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
+    pub account_id: &'a str,
     pub action: &'a str,
     pub params: &'a Params,
 }
@@ -21,8 +22,71 @@ pub(crate) struct Call<'a> {
 pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
     match c.action {
         "CalculateTco" => calculate_tco(c),
+        "ListHosts" => list_hosts(c),
+        "CreateHostJoinToken" => create_join_token(c),
+        "RevokeHostJoinToken" => revoke_join_token(c),
+        "DrainHost" => drain_host(c),
+        "EvacuateHost" => evacuate_host(c),
         _ => Err(ApiError::unknown_action()),
     }
+}
+
+/// Host operations are the administrator's.
+fn admin(c: &Call<'_>) -> Result<(), ApiError> {
+    match c.cp.account(c.account_id)? {
+        Some(a) if a.name == feiyun_control::ADMIN_ACCOUNT => Ok(()),
+        _ => Err(feiyun_domain::DomainError::Forbidden.into()),
+    }
+}
+
+fn resources(r: &feiyun_domain::Resources) -> serde_json::Value {
+    json!({"Vcpus": r.vcpus, "MemoryMib": r.memory_mib, "Gpus": r.gpus, "LocalDiskGib": r.local_disk_gib})
+}
+
+fn host_json(h: &feiyun_control::HostInfo) -> serde_json::Value {
+    json!({
+        "HostId": h.host.id,
+        "Name": h.host.name,
+        "Zone": h.host.zone_id,
+        "State": h.state.as_str(),
+        "Simulated": h.host.simulated,
+        "Capacity": resources(&h.host.capacity),
+        "Used": resources(&h.used),
+        "InstanceIds": h.instance_ids,
+        "LastHeartbeat": h.last_heartbeat.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "Epoch": h.host.epoch,
+        "Evacuating": h.evacuating,
+    })
+}
+
+fn list_hosts(c: &Call<'_>) -> Result<String, ApiError> {
+    admin(c)?;
+    let hosts: Vec<serde_json::Value> = c.cp.list_hosts().iter().map(host_json).collect();
+    Ok(json!({"Hosts": hosts}).to_string())
+}
+
+fn create_join_token(c: &Call<'_>) -> Result<String, ApiError> {
+    admin(c)?;
+    let (t, token) = c.cp.create_join_token(c.params.get("ZoneId"))?;
+    Ok(json!({"Token": token, "TokenId": t.id, "ZoneId": t.zone_id.unwrap_or_default()}).to_string())
+}
+
+fn revoke_join_token(c: &Call<'_>) -> Result<String, ApiError> {
+    admin(c)?;
+    let t = c.cp.revoke_join_token(c.params.required("Token")?)?;
+    Ok(json!({"TokenId": t.id, "Revoked": true}).to_string())
+}
+
+fn drain_host(c: &Call<'_>) -> Result<String, ApiError> {
+    admin(c)?;
+    let h = c.cp.drain_host(c.params.required("HostId")?, c.params.bool("Drain")?.unwrap_or(true))?;
+    Ok(json!({"Host": host_json(&h)}).to_string())
+}
+
+fn evacuate_host(c: &Call<'_>) -> Result<String, ApiError> {
+    admin(c)?;
+    let h = c.cp.evacuate_host(c.params.required("HostId")?, c.params.bool("Force")?.unwrap_or(false))?;
+    Ok(json!({"Host": host_json(&h)}).to_string())
 }
 
 /// `Plan`: the plan file's TOML text (docs/tco.md); `Trace`: optionally, a workload trace in the

@@ -3,7 +3,8 @@
 //! Owns the [`Runtime`] trait (prepare, start, stop, observe, exec, console, destroy), its default
 //! backend [`runc::RuncRuntime`] (OCI containers under `runc`, one per instance, with their own PID,
 //! mount, UTS, IPC and network namespaces, a cgroup sized from the instance type and a private
-//! writable root filesystem) and the [`images::ImageStore`] those root filesystems come from.
+//! writable root filesystem), the [`images::ImageStore`] those root filesystems come from, and the
+//! simulated backend of hollow hosts ([`sim::SimRuntime`]: nothing runs, clearly labelled).
 //!
 //! Must not: decide what should run (that is the agent's reconcile loop and the control plane's
 //! intent), know about accounts, billing or the API, or touch anything outside its data directory
@@ -11,6 +12,7 @@
 
 pub mod images;
 pub mod runc;
+pub mod sim;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -132,4 +134,8 @@ pub trait Runtime: Send + Sync {
     fn console(&self, id: &str, max: usize) -> Result<(Vec<u8>, Option<SystemTime>)>;
     /// Ids of every instance with anything on this host.
     fn list(&self) -> Result<Vec<String>>;
+    /// Whether calls block (run processes, touch disks) and belong off the async executor.
+    fn blocking(&self) -> bool {
+        true
+    }
 }

@@ -324,6 +324,26 @@ pub struct NoFit {
     pub placed: u32,
 }
 
+/// Why a request cannot be placed, telling apart what waiting can fix from what it cannot (as
+/// Kubernetes tells "unschedulable" from "unschedulable and unresolvable").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unplaceable {
+    /// No host of the fleet, full or empty, enabled or not, could ever run it: no host in the
+    /// zone, of the GPU model or disk category, or large enough.
+    #[error("No host can ever run the request")]
+    NoSuitableHost,
+    /// Hosts that could run it are full, closed, or already hold a member of its deployment set.
+    #[error("No capacity for the request now ({placed} of {wanted} fit)")]
+    NoCapacity { wanted: u32, placed: u32 },
+}
+
+/// Where each instance of a request goes. Nothing is taken until [`Cluster::commit`], so a caller
+/// can make the decision durable first and has nothing to undo if that fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub hosts: Vec<HostId>,
+}
+
 /// How many request classes keep a cached order at once.
 const MAX_CACHES: usize = 256;
 
@@ -694,6 +714,42 @@ impl Cluster {
         }
     }
 
+    /// Decide where `count` instances of `ask` go (at least `min_count` of them, or none) without
+    /// taking anything: the answer is a plan to [`Cluster::commit`], or why nothing fits.
+    pub fn plan(&mut self, ask: &Ask, count: u32, min_count: u32) -> Result<Plan, Unplaceable> {
+        match self.place(ask, count, min_count) {
+            Ok(hosts) => {
+                for h in hosts.iter().rev() {
+                    self.release(*h, &ask.demand, ask.deployment_set.as_deref());
+                }
+                Ok(Plan { hosts })
+            }
+            Err(_) if !self.could_ever_run(ask) => Err(Unplaceable::NoSuitableHost),
+            Err(NoFit { wanted, placed }) => Err(Unplaceable::NoCapacity { wanted, placed }),
+        }
+    }
+
+    /// Take what a plan places. A plan made under the same exclusive access always applies; if
+    /// the cluster changed since (a host filled up), nothing is taken and `false` is returned.
+    pub fn commit(&mut self, ask: &Ask, plan: &Plan) -> bool {
+        for (n, h) in plan.hosts.iter().enumerate() {
+            if !self.hosts[*h as usize].enabled || !self.assign(*h, &ask.demand, ask.deployment_set.as_deref()) {
+                for done in plan.hosts[..n].iter().rev() {
+                    self.release(*done, &ask.demand, ask.deployment_set.as_deref());
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether any host, whatever it holds now, could run one instance of `ask`.
+    pub fn could_ever_run(&self, ask: &Ask) -> bool {
+        let fits = |s: &Shape| ask.shape_ok(s) && ask.demand.fits_in(&s.capacity);
+        self.hosts.iter().any(|h| fits(&self.shapes[h.shape as usize]))
+            || self.unlimited.iter().any(|s| fits(&self.shapes[*s as usize]))
+    }
+
     /// How many more instances of `ask` fit on existing hosts right now.
     pub fn slots(&mut self, ask: &Ask) -> u64 {
         let rk = ReqKey::from(ask);
@@ -796,6 +852,30 @@ mod tests {
 
     fn d(cpus: u64, gib: u64) -> Demand {
         Demand { cpu_milli: cpus * 1000, mem_mib: gib * 1024, gpu_milli: 0, disk_gib: 0 }
+    }
+
+    #[test]
+    fn plans_take_nothing_until_committed_and_say_why_not() {
+        let mut c = Cluster::new();
+        let shape = |zone: &str| Shape { capacity: d(4, 8), zone: zone.into(), gpu_model: None, disk_category: None };
+        let a = c.add_host(shape("a"));
+        c.add_host(shape("a"));
+        let ask = Ask { zone: Some("a".into()), ..Ask::new(d(4, 8), Policy::Feiyun) };
+        let p = c.plan(&ask, 2, 2).expect("two hosts fit");
+        assert_eq!(c.free(a), d(4, 8), "planning takes nothing");
+        c.check().expect("consistent");
+        assert!(c.commit(&ask, &p));
+        assert_eq!(c.plan(&ask, 1, 1), Err(Unplaceable::NoCapacity { wanted: 1, placed: 0 }));
+        let elsewhere = Ask { zone: Some("b".into()), ..ask.clone() };
+        assert_eq!(c.plan(&elsewhere, 1, 1), Err(Unplaceable::NoSuitableHost));
+        let huge = Ask::new(d(5, 8), Policy::Feiyun);
+        assert_eq!(c.plan(&huge, 1, 1), Err(Unplaceable::NoSuitableHost));
+        // A plan that no longer fits takes nothing.
+        c.release(a, &ask.demand, None);
+        let p = c.plan(&ask, 1, 1).expect("room on a");
+        assert!(c.assign(a, &ask.demand, None));
+        assert!(!c.commit(&ask, &p));
+        c.check().expect("consistent");
     }
 
     #[test]

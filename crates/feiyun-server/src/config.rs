@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use feiyun_domain::host::{Host, HostState, Overcommit};
+use feiyun_domain::host::Overcommit;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
 use feiyun_scheduler::cluster::Policy;
@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub struct Config {
     pub region: RegionConfig,
     pub host: HostConfig,
+    pub hosts: HostsConfig,
     pub api: ApiConfig,
     pub instances: InstanceConfig,
     pub scheduler: SchedulerConfig,
@@ -88,6 +89,43 @@ impl Default for HostConfig {
             local_disk_gib: 0,
         }
     }
+}
+
+/// How the region watches its hosts, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostsConfig {
+    /// How often hosts heartbeat.
+    pub heartbeat_seconds: u64,
+    /// Silence after which a host is unreachable (40, as Kubernetes' node lease).
+    pub grace_seconds: u64,
+    /// Evacuate a host automatically once it has been unreachable this long; unset (the default)
+    /// leaves evacuation to the operator (`feiyun host evacuate`).
+    pub evacuate_after_seconds: Option<u64>,
+    /// Instances re-created per second while evacuating.
+    pub evacuate_per_second: usize,
+}
+
+impl Default for HostsConfig {
+    fn default() -> Self {
+        let d = feiyun_control::HostsSetup::default();
+        HostsConfig {
+            heartbeat_seconds: d.heartbeat.as_secs(),
+            grace_seconds: d.grace.as_secs(),
+            evacuate_after_seconds: None,
+            evacuate_per_second: d.evacuation.per_tick,
+        }
+    }
+}
+
+/// The host of a one-machine region (`feiyun up` without `--no-local-host`), as it registers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalHost {
+    pub name: String,
+    pub zone: String,
+    pub capacity: Resources,
+    pub gpu_model: Option<String>,
+    pub local_disk_category: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +269,12 @@ impl Config {
         if self.billing.settle_every_seconds == 0 || self.billing.market_every_seconds == 0 {
             return Err("billing.settle_every_seconds and billing.market_every_seconds must be positive".into());
         }
+        if self.hosts.heartbeat_seconds == 0 || self.hosts.grace_seconds <= self.hosts.heartbeat_seconds {
+            return Err("hosts.grace_seconds must be longer than hosts.heartbeat_seconds (and both positive)".into());
+        }
+        if self.hosts.evacuate_per_second == 0 {
+            return Err("hosts.evacuate_per_second must be positive".into());
+        }
         if self.api.requests_per_second <= 0.0 || self.api.burst < 1.0 {
             return Err("api rate limits must be positive".into());
         }
@@ -242,6 +286,18 @@ impl Config {
             .ok_or_else(|| ConfigError::Invalid("scheduler.policy".into(), self.scheduler.policy.clone()))
     }
 
+    pub fn hosts_setup(&self) -> feiyun_control::HostsSetup {
+        use std::time::Duration;
+        feiyun_control::HostsSetup {
+            heartbeat: Duration::from_secs(self.hosts.heartbeat_seconds),
+            grace: Duration::from_secs(self.hosts.grace_seconds),
+            evacuation: feiyun_control::EvacuationPolicy {
+                automatic_after: self.hosts.evacuate_after_seconds.map(Duration::from_secs),
+                per_tick: self.hosts.evacuate_per_second,
+            },
+        }
+    }
+
     pub fn region(&self) -> Region {
         Region {
             id: self.region.id.clone(),
@@ -251,7 +307,7 @@ impl Config {
     }
 
     /// This machine as a host, its capacity derived from its real size unless configured.
-    pub fn local_host(&self) -> Host {
+    pub fn local_host(&self) -> LocalHost {
         let h = &self.host;
         let cpus = h.cpus.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1));
         let mem = h.memory_mib.unwrap_or_else(physical_memory_mib);
@@ -263,13 +319,12 @@ impl Config {
         };
         let (vcpus, memory_mib) = o.allocatable(cpus, mem);
         let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "local".into());
-        Host {
-            id: h.id.clone().unwrap_or_else(|| format!("host-{}", machine.trim())),
-            zone_id: h.zone.clone().unwrap_or_else(|| self.region.zones[0].id.clone()),
+        LocalHost {
+            name: h.id.clone().unwrap_or_else(|| format!("host-{}", machine.trim())),
+            zone: h.zone.clone().unwrap_or_else(|| self.region.zones[0].id.clone()),
             capacity: Resources { vcpus, memory_mib, gpus: h.gpus, local_disk_gib: h.local_disk_gib },
             gpu_model: h.gpu_model.clone(),
             local_disk_category: h.local_disk_category.clone(),
-            state: HostState::Up,
         }
     }
 }
@@ -295,7 +350,7 @@ mod tests {
     fn defaults_describe_this_machine() {
         let c = Config::default();
         let h = c.local_host();
-        assert_eq!(h.zone_id, "cn-local-a");
+        assert_eq!(h.zone, "cn-local-a");
         assert!(h.capacity.vcpus >= 16);
     }
 

@@ -1,13 +1,16 @@
-//! The one-machine region: configuration, start-up and the HTTP front of the control plane.
+//! A region's control plane as a server: configuration, start-up and the HTTP front.
 //!
-//! Owns bootstrap (data directory, store, master key, built-in image, runtime, control plane,
-//! first administrator, host agent) and the HTTP listener that hands every request to the
-//! OpenAPI layer.
+//! Owns bootstrap (data directory and its lock, store, master key, control plane, first
+//! administrator) and one HTTP listener for both the public API, which it hands to the OpenAPI
+//! layer, and the host protocol, which it hands to the control plane; plus the region's clocks
+//! (billing and host liveness ticks).
 //!
-//! Must not: interpret API parameters or shape responses (the OpenAPI layer does), or change
-//! state except through the control plane.
+//! Must not: interpret API parameters or shape responses (the OpenAPI layer does), change state
+//! except through the control plane, or link the runtime or the agent (the binary composes an
+//! embedded host when it wants one).
 
 pub mod config;
+pub mod host_api;
 pub mod http;
 
 use std::fs;
@@ -19,11 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use feiyun_agent::Agent;
 use feiyun_control::{ControlPlane, Parts, RegionSetup, Sealer, SystemClock};
 use feiyun_domain::catalog::Catalog;
-use feiyun_runtime::images::{find_busybox, ImageStore};
-use feiyun_runtime::runc::{find_runc, RuncRuntime};
 use feiyun_store::{SqliteStore, Store};
 use serde_json::json;
 
@@ -35,7 +35,7 @@ pub const BUILTIN_PRICES: &str = include_str!("../../../catalog/prices.toml");
 /// The catalog shipped with Feiyun.
 pub const BUILTIN_CATALOG: &str = include_str!("../../../catalog/instance-types.toml");
 
-pub const ADMIN_ACCOUNT: &str = "admin";
+pub use feiyun_control::ADMIN_ACCOUNT;
 
 /// A data directory held by this process; released when dropped or when the process ends.
 pub struct DataDirLock {
@@ -68,8 +68,13 @@ impl DataDir {
     pub fn profile(&self, account_name: &str) -> PathBuf {
         self.profiles().join(format!("{account_name}.json"))
     }
+    /// The embedded host's local image cache.
     pub fn images(&self) -> PathBuf {
         self.root.join("images")
+    }
+    /// Archives of region images, which hosts fetch.
+    pub fn region_images(&self) -> PathBuf {
+        self.root.join("region-images")
     }
     pub fn runtime(&self) -> PathBuf {
         self.root.join("host")
@@ -142,12 +147,6 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub struct UpOptions {
-    pub data_dir: PathBuf,
-    pub listen: SocketAddr,
-    pub config: Config,
-}
-
 /// The catalog and price book a configuration names (the built-in ones by default); the price
 /// book must price the configured region.
 pub fn load_catalog_and_prices(config: &Config) -> anyhow::Result<(Catalog, feiyun_billing::prices::PriceBook)> {
@@ -167,97 +166,143 @@ pub fn load_catalog_and_prices(config: &Config) -> anyhow::Result<(Catalog, feiy
     Ok((catalog, prices))
 }
 
-/// Run a one-machine region in the foreground until Ctrl-C or SIGTERM. Instances keep running
-/// after it returns.
-pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
-    let dd = DataDir::new(&opts.data_dir);
-    let _lock = dd.lock()?;
-    let (store, sealer) = dd.open()?;
-    let (catalog, prices) = load_catalog_and_prices(&opts.config)?;
-    let Some(runc) = find_runc() else { bail!("runc is not installed: install it (Debian: apt-get install runc)") };
-    let Some(busybox) = find_busybox() else {
-        bail!("busybox is not installed: install it (Debian: apt-get install busybox-static)")
-    };
-    let images = Arc::new(ImageStore::new(dd.images()));
-    let now = chrono::Utc::now();
-    images.ensure_builtin(&busybox, &now.format("%Y-%m-%dT%H:%M:%SZ").to_string())?;
-    let runtime = Arc::new(RuncRuntime::new(runc, dd.runtime(), "feiyun")?);
-    let host = opts.config.local_host();
-    let setup = RegionSetup {
-        region: opts.config.region(),
-        hosts: vec![host.clone()],
-        stop_grace: Duration::from_secs(opts.config.instances.stop_grace_seconds),
-        policy: opts.config.scheduler_policy()?,
-        billing: opts.config.billing.setup(),
-    };
-    let cp = ControlPlane::new(Parts {
-        store: store.clone(),
-        catalog,
-        setup,
-        images,
-        runtime: runtime.clone(),
-        clock: Arc::new(SystemClock),
-        sealer,
-        prices,
-        seed: None,
-    })?;
+/// How to start a region's control plane.
+pub struct RegionOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub config: Config,
+}
 
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
-    let endpoint = listener.local_addr()?;
-    ensure_admin(&cp, &dd, &endpoint.to_string())?;
+/// A region's control plane, opened and listening, not yet serving.
+pub struct Region {
+    pub cp: Arc<ControlPlane>,
+    pub data: DataDir,
+    pub config: Config,
+    listener: tokio::net::TcpListener,
+    endpoint: SocketAddr,
+    _lock: DataDirLock,
+}
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let agent = Agent::new(&host.id, runtime, cp.clone(), cp.agent_wake());
-    let mut agent_stop = stop_rx.clone();
-    let agent_task = tokio::spawn(agent.run(async move {
-        let _ = agent_stop.wait_for(|s| *s).await;
-    }));
+impl Region {
+    /// Take the data directory, open the store and the control plane, bind the listener, and
+    /// make sure the administrator exists.
+    pub async fn open(opts: RegionOptions) -> anyhow::Result<Region> {
+        let data = DataDir::new(&opts.data_dir);
+        let lock = data.lock()?;
+        let (store, sealer) = data.open()?;
+        let (catalog, prices) = load_catalog_and_prices(&opts.config)?;
+        let setup = RegionSetup {
+            region: opts.config.region(),
+            hosts: opts.config.hosts_setup(),
+            stop_grace: Duration::from_secs(opts.config.instances.stop_grace_seconds),
+            policy: opts.config.scheduler_policy()?,
+            billing: opts.config.billing.setup(),
+        };
+        std::fs::create_dir_all(data.region_images())
+            .with_context(|| format!("cannot create {}", data.region_images().display()))?;
+        let cp = ControlPlane::new(Parts {
+            store,
+            catalog,
+            setup,
+            image_dir: Some(data.region_images()),
+            clock: Arc::new(SystemClock),
+            sealer,
+            prices,
+            seed: None,
+        })?;
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        let endpoint = listener.local_addr()?;
+        ensure_admin(&cp, &data, &endpoint.to_string())?;
+        Ok(Region { cp, data, config: opts.config, listener, endpoint, _lock: lock })
+    }
 
-    // The billing loop: settlement, the spot market, arrears, expiry and reclaims.
-    let billing_cp = cp.clone();
-    let tick = opts.config.billing.tick();
-    let mut billing_stop = stop_rx.clone();
-    let billing_task = tokio::spawn(async move {
-        let mut every = tokio::time::interval(tick);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    pub fn endpoint(&self) -> SocketAddr {
+        self.endpoint
+    }
+
+    /// Serve the API and the host protocol, and run the billing and host clocks, until `stop`
+    /// turns true.
+    pub async fn serve(self, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+        let cp = self.cp.clone();
+        let billing_task = every(stop.clone(), self.config.billing.tick(), {
+            let cp = cp.clone();
+            move || cp.billing_tick()
+        });
+        let hosts_task = every(stop.clone(), Duration::from_secs(1), {
+            let cp = cp.clone();
+            move || cp.host_tick()
+        });
+        let api = Arc::new(http::Api::new(cp.clone(), self.config.api.clone()));
+        let hosts = Arc::new(host_api::HostApi { cp: cp.clone(), max_body_bytes: 16 << 20 });
+        use axum::routing::{get, post};
+        use feiyun_hostproto::http as paths;
+        let host_routes = axum::Router::new()
+            .route(paths::REGISTER, post(host_api::register))
+            .route(paths::HEARTBEAT, post(host_api::heartbeat))
+            .route(paths::INTENT, get(host_api::intent))
+            .route(paths::REPORT, post(host_api::report))
+            .route(&format!("{}{{id}}", paths::IMAGES), get(host_api::image))
+            .route(&format!("{}{{*rest}}", paths::PREFIX), axum::routing::any(host_api::unknown))
+            .with_state(hosts);
+        let app = axum::Router::new().merge(host_routes).fallback(http::handle).with_state(api);
+        tracing::info!(endpoint = %self.endpoint, "feiyun region is up");
+        eprintln!(
+            "Feiyun region {} is serving on http://{} (data in {})",
+            cp.region().id,
+            self.endpoint,
+            self.data.root.display()
+        );
+        let mut server_stop = stop.clone();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await?;
+        let _ = billing_task.await;
+        let _ = hosts_task.await;
+        Ok(())
+    }
+}
+
+/// Run `tick` every `period` off the executor until `stop` turns true.
+fn every<F>(mut stop: tokio::sync::watch::Receiver<bool>, period: Duration, tick: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Result<(), feiyun_domain::DomainError> + Send + Sync + Clone + 'static,
+{
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = every.tick() => {}
-                _ = billing_stop.wait_for(|s| *s) => break,
+                _ = timer.tick() => {}
+                _ = stop.wait_for(|s| *s) => break,
             }
-            let cp = billing_cp.clone();
-            match tokio::task::spawn_blocking(move || cp.billing_tick()).await {
+            let f = tick.clone();
+            match tokio::task::spawn_blocking(f).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "billing tick failed"),
-                Err(e) => tracing::error!(error = %e, "billing tick panicked"),
+                Ok(Err(e)) => tracing::error!(error = %e, "region tick failed"),
+                Err(e) => tracing::error!(error = %e, "region tick panicked"),
             }
         }
-    });
+    })
+}
 
-    let api = Arc::new(http::Api::new(cp.clone(), opts.config.api.clone()));
-    let app = axum::Router::new().fallback(http::handle).with_state(api);
-    tracing::info!(endpoint = %endpoint, host = %host.id, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "feiyun region is up");
-    eprintln!("Feiyun region {} is serving on http://{endpoint} (data in {})", cp.region().id, dd.root.display());
-    let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = server_stop.wait_for(|s| *s).await;
-    });
-    let signals = async {
+/// A watch that turns true on Ctrl-C or SIGTERM.
+pub fn stop_on_signals() -> (tokio::sync::watch::Sender<bool>, tokio::sync::watch::Receiver<bool>) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let sender = tx.clone();
+    tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
         }
         eprintln!("Shutting down; instances keep running and are re-adopted at the next start");
-        let _ = stop_tx.send(true);
-    };
-    let (served, _) = tokio::join!(server, signals);
-    served?;
-    let _ = agent_task.await;
-    let _ = billing_task.await;
-    Ok(())
+        let _ = sender.send(true);
+    });
+    (tx, rx)
 }
 
 /// On first start, create the administrator and print its key once; always keep

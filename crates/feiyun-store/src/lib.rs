@@ -16,13 +16,25 @@ pub use sqlite::SqliteStore;
 use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, Invocation};
 use feiyun_domain::deployment::DeploymentSet;
+use feiyun_domain::event::SystemEvent;
+use feiyun_domain::host::{Host, JoinToken};
+use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
 use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, UsageEvent};
 
+/// What can go wrong in any backend. Backend-specific errors arrive as text: callers decide
+/// nothing on a database engine's error codes.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("Database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Backend(String),
+    /// A revision-checked write found another revision stored: someone changed the record since
+    /// it was read. Nothing in the write set was applied.
+    #[error("{kind} {id} was changed concurrently (expected revision {expected}, found {found})")]
+    Conflict { kind: &'static str, id: String, expected: u64, found: u64 },
+    /// A record to create exists already.
+    #[error("{kind} {id} exists already")]
+    Exists { kind: &'static str, id: String },
     #[error("Stored record {0} is corrupt: {1}")]
     Corrupt(String, String),
     #[error("Account name {0} is taken")]
@@ -60,6 +72,30 @@ pub struct Loaded {
     pub commands: Vec<Command>,
     pub invocations: Vec<Invocation>,
     pub deployment_sets: Vec<DeploymentSet>,
+    pub hosts: Vec<Host>,
+    pub join_tokens: Vec<JoinToken>,
+    /// The image catalog (deleted images excluded).
+    pub images: Vec<Image>,
+    /// System events still executing (finished ones are read on demand).
+    pub open_events: Vec<SystemEvent>,
+}
+
+/// One transaction: everything in it is durable together or not at all.
+///
+/// Instances are revision-checked: an instance at revision 1 is created (and must not exist);
+/// any other is an update that must find revision − 1 stored, so two writers that read the same
+/// revision cannot both win ([`StoreError::Conflict`]).
+#[derive(Debug, Default)]
+pub struct WriteSet<'a> {
+    pub instances: &'a [Instance],
+    pub token: Option<&'a TokenRecord>,
+    pub usage: &'a [UsageEvent],
+    pub ledger: &'a [LedgerEntry],
+    pub hosts: &'a [Host],
+    pub join_tokens: &'a [JoinToken],
+    pub images: &'a [Image],
+    /// Inserted, or updated by id (an event's cycle and finish time change).
+    pub events: &'a [SystemEvent],
 }
 
 /// Persistence. Every method commits before it returns: a change is durable once acknowledged.
@@ -70,17 +106,23 @@ pub trait Store: Send + Sync {
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError>;
-    /// Insert or update instances, record an idempotency token, append usage events and ledger
-    /// entries, in one transaction: a transition, its usage event and what it costs are durable
-    /// together or not at all. An event or entry whose key is already stored is ignored; an event
-    /// whose instance already has another event with its sequence is refused (an error).
+    /// Commit a write set in one transaction: a transition, its usage event and what it costs
+    /// are durable together or not at all. A usage event or ledger entry whose key is already
+    /// stored is ignored; a usage event whose instance already has another event with its
+    /// sequence is refused (an error).
+    fn commit(&self, writes: &WriteSet<'_>) -> Result<(), StoreError>;
+    /// [`Store::commit`] of instances with their token, usage events and ledger entries.
     fn put_instances(
         &self,
         instances: &[Instance],
         token: Option<&TokenRecord>,
         usage: &[UsageEvent],
         ledger: &[LedgerEntry],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.commit(&WriteSet { instances, token, usage, ledger, ..Default::default() })
+    }
+    /// System events of an instance (of every instance of the account with `None`), newest first.
+    fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError>;
     /// Append ledger entries in one transaction, skipping keys already present; returns how many
     /// were new.
     fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError>;

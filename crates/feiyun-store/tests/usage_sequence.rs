@@ -109,7 +109,7 @@ fn a_replay_is_ignored_and_a_second_event_with_the_same_sequence_is_refused() {
     s.put_instances(&[], None, std::slice::from_ref(&stop), &[]).expect("first");
     s.put_instances(&[], None, std::slice::from_ref(&stop), &[]).expect("a replay is not an error");
     let other = event("i-1", "i-1:Start:1800000100000:5", EventKind::Start, 5);
-    assert!(matches!(s.put_instances(&[], None, &[other], &[]), Err(StoreError::Db(_))));
+    assert!(matches!(s.put_instances(&[], None, &[other], &[]), Err(StoreError::Backend(_))));
     // Another instance has sequences of its own.
     s.put_instances(&[], None, &[event("i-2", "i-2:Start:1800000100000:5", EventKind::Start, 5)], &[]).expect("i-2");
     let kept: Vec<(String, u64, EventKind)> =

@@ -41,18 +41,27 @@ impl Client {
 
     /// Call an ECS 2014-05-26 action with query parameters.
     pub fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<Reply, String> {
-        let (status, text) = self.call_text(action, params)?;
+        self.call_version("2014-05-26", action, params)
+    }
+
+    /// Call an action of the product whose API version is `version`.
+    pub fn call_version(&self, version: &str, action: &str, params: &[(&str, &str)]) -> Result<Reply, String> {
+        let (status, text) = self.call_text_version(version, action, params)?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Reply { status, body, text })
     }
 
     /// Like [`Client::call`], returning the raw body without parsing it.
     pub fn call_text(&self, action: &str, params: &[(&str, &str)]) -> Result<(u16, String), String> {
+        self.call_text_version("2014-05-26", action, params)
+    }
+
+    fn call_text_version(&self, version: &str, action: &str, params: &[(&str, &str)]) -> Result<(u16, String), String> {
         let query: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let headers = vec![
             ("host".to_string(), self.host.clone()),
             ("x-acs-action".to_string(), action.to_string()),
-            ("x-acs-version".to_string(), "2014-05-26".to_string()),
+            ("x-acs-version".to_string(), version.to_string()),
             ("x-acs-date".to_string(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
             ("x-acs-signature-nonce".to_string(), uuid::Uuid::new_v4().simple().to_string()),
             ("x-acs-content-sha256".to_string(), sha256_hex(b"")),

@@ -3,21 +3,22 @@
 //! Must not: hold any logic of its own beyond parsing arguments and printing results; it calls
 //! the server crate to run a region and signs API calls like the official SDKs do.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use feiyun_server::Config;
 use serde_json::json;
 
 mod account;
+mod agent;
 mod billing;
+mod host;
 mod profile;
 mod replay;
 mod tco;
 mod teardown;
+mod up;
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/feiyun";
 
@@ -30,17 +31,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a one-machine region in the foreground (control plane, host agent, store).
-    Up {
-        /// Where state, images and instances live.
-        #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Address of the API endpoint.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Region configuration (TOML); defaults describe this machine as one host in one zone.
-        #[arg(long)]
-        config: Option<PathBuf>,
+    /// Run a region in the foreground: its control plane and store and, unless
+    /// `--no-local-host`, this machine as its host.
+    Up(up::UpArgs),
+    /// Run a host that joins a region over the network (`--hollow N`: N simulated hosts).
+    Agent(agent::AgentArgs),
+    /// The region's hosts (administrator): list, drain, evacuate, join tokens.
+    Host {
+        #[command(subcommand)]
+        command: host::HostCmd,
     },
     /// Call an ECS action, e.g. `feiyun ecs DescribeInstances --PageSize 50`.
     #[command(disable_help_flag = false, allow_hyphen_values = true)]
@@ -98,18 +97,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Cmd::Up { data_dir, listen, config } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG").unwrap_or_else(|_| "info".into()),
-                )
-                .with_writer(std::io::stderr)
-                .init();
-            let config = Config::load(config.as_deref())?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(feiyun_server::up(feiyun_server::UpOptions { data_dir, listen, config }))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Up(args) => up::run(args),
+        Cmd::Agent(args) => agent::run(args),
+        Cmd::Host { command } => host::run(command),
         Cmd::Account { command } => account::run(command),
         Cmd::Ecs(args) => ecs(args),
         Cmd::Tco(args) => tco::run(args),

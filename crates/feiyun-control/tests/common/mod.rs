@@ -1,20 +1,24 @@
-//! A control plane over a real store with a manual clock; the agent is played by hand.
+//! A control plane over a real store with a manual clock, and hosts played by the test through
+//! the host protocol ([`FakeHost`]) or by hand ([`ControlPlane::record_event`]).
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use feiyun_control::{BillingSetup, Clock, ControlPlane, Parts, RegionSetup, Sealer};
+use feiyun_control::{BillingSetup, Clock, ControlPlane, HostsSetup, Parts, RegionSetup, Sealer};
 use feiyun_domain::catalog::Catalog;
-use feiyun_domain::host::{Host, HostState};
+use feiyun_domain::image::{Image, ImageSource};
+use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState};
 use feiyun_domain::ops::CreateInstances;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
-use feiyun_runtime::images::{ImageInfo, ImageStore};
-use feiyun_runtime::{ExecOutcome, Observed, Runtime, RuntimeSpec};
+use feiyun_hostproto::{
+    ConsoleOutput, ExecOutcome, Heartbeat, HostSpec, InstanceEvent, Intent, ProtoError, Registered, Report, Task,
+    TaskOutcome, TaskResult, PROTOCOL_VERSION,
+};
 use feiyun_scheduler::cluster::Policy;
-use feiyun_store::SqliteStore;
+use feiyun_store::{SqliteStore, Store, WriteSet};
 
 pub const PRICES: &str = include_str!("../../../../catalog/prices.toml");
 pub const CATALOG: &str = include_str!("../../../../catalog/instance-types.toml");
@@ -38,85 +42,205 @@ impl ManualClock {
     }
 }
 
-/// The control plane never runs processes itself in these tests: the agent is played by hand.
-pub struct NoRuntime;
-
-impl Runtime for NoRuntime {
-    fn prepare(&self, _: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn start(&self, _: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn stop(&self, _: &str, _: Duration) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn observe(&self, _: &str) -> feiyun_runtime::Result<Observed> {
-        Ok(Observed::Absent)
-    }
-    fn destroy(&self, _: &str) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn exec(&self, _: &str, _: &[u8], _: &str, _: Duration, _: usize) -> feiyun_runtime::Result<ExecOutcome> {
-        Err(feiyun_runtime::RuntimeError::NotRunning("test".into()))
-    }
-    fn console(&self, _: &str, _: usize) -> feiyun_runtime::Result<(Vec<u8>, Option<SystemTime>)> {
-        Ok((Vec::new(), None))
-    }
-    fn list(&self) -> feiyun_runtime::Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-}
-
 pub fn control(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<ControlPlane> {
     control_with(dir, clock, BillingSetup::default())
 }
 
+/// A region over a store in `dir` (reopening it re-reads what is there), with the test image
+/// `img` (1.5 GiB: a 2 GiB system disk) and one registered host `h` in zone `z`.
 pub fn control_with(dir: &std::path::Path, clock: Arc<ManualClock>, billing: BillingSetup) -> Arc<ControlPlane> {
-    let images = dir.join("images");
-    std::fs::create_dir_all(images.join("img/rootfs")).expect("image dir");
-    let info = ImageInfo {
+    region(dir, clock, billing, HostsSetup::default(), &[("h", "z", 64)])
+}
+
+/// A region with hosts `(name, zone, vcpus)` registered through the host protocol.
+pub fn region(
+    dir: &std::path::Path,
+    clock: Arc<ManualClock>,
+    billing: BillingSetup,
+    hosts: HostsSetup,
+    host_list: &[(&str, &str, u32)],
+) -> Arc<ControlPlane> {
+    let store = Arc::new(SqliteStore::open(&dir.join("db")).expect("store"));
+    let image = Image {
         id: "img".into(),
         name: "test".into(),
         description: String::new(),
+        owner_account_id: None,
         os_name: "linux".into(),
         os_type: "linux".into(),
         architecture: "x86_64".into(),
         size_bytes: 3 * (1 << 30) / 2, // 1.5 GiB → a 2 GiB system disk
-        created_at: "now".into(),
+        source: ImageSource::Region,
+        sha256: Some("00".into()),
+        created_at: clock.now(),
     };
-    std::fs::write(images.join("img/image.json"), serde_json::to_vec(&info).expect("json")).expect("write");
+    store.commit(&WriteSet { images: std::slice::from_ref(&image), ..Default::default() }).expect("image");
     let catalog = Catalog::from_toml(CATALOG).expect("catalog");
+    let mut zones: Vec<&str> = host_list.iter().map(|(_, z, _)| *z).collect();
+    zones.dedup();
     let setup = RegionSetup {
         region: Region {
             id: "r".into(),
             local_name: "r".into(),
-            zones: vec![Zone { id: "z".into(), local_name: "z".into() }],
+            zones: zones.iter().map(|z| Zone { id: z.to_string(), local_name: z.to_string() }).collect(),
         },
-        hosts: vec![Host {
-            id: "h".into(),
-            zone_id: "z".into(),
-            capacity: Resources { vcpus: 64, memory_mib: 256 * 1024, gpus: 0, local_disk_gib: 0 },
-            gpu_model: None,
-            local_disk_category: None,
-            state: HostState::Up,
-        }],
+        hosts,
         stop_grace: Duration::ZERO,
         policy: Policy::Feiyun,
         billing,
     };
-    ControlPlane::new(Parts {
-        store: Arc::new(SqliteStore::open(&dir.join("db")).expect("store")),
+    let cp = ControlPlane::new(Parts {
+        store,
         catalog,
         setup,
-        images: Arc::new(ImageStore::new(images)),
-        runtime: Arc::new(NoRuntime),
+        image_dir: Some(dir.join("images")),
         clock,
         sealer: Sealer::from_key([1; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(&PRICES.replace("cn-local", "r")).expect("prices"),
         seed: Some(7),
     })
-    .expect("control plane")
+    .expect("control plane");
+    let token = cp.process_join_token();
+    for (name, zone, vcpus) in host_list {
+        // A host without capacity only names a zone of the region.
+        if *vcpus == 0 || cp.list_hosts().iter().any(|h| h.host.name == *name) {
+            continue;
+        }
+        cp.register_host(&token, host_spec(name, zone, *vcpus)).expect("register");
+    }
+    cp
+}
+
+pub fn host_spec(name: &str, zone: &str, vcpus: u32) -> HostSpec {
+    HostSpec {
+        name: name.into(),
+        zone: Some(zone.into()),
+        capacity: Resources { vcpus, memory_mib: vcpus as u64 * 4 * 1024, gpus: 0, local_disk_gib: 0 },
+        gpu_model: None,
+        local_disk_category: None,
+        simulated: true,
+        protocol: PROTOCOL_VERSION,
+        agent_version: "test".into(),
+    }
+}
+
+/// How a fake host answers a script: (exit code, output).
+pub type ExecFn = Box<dyn Fn(&[u8]) -> (i64, Vec<u8>) + Send>;
+
+/// A host played by the test through the host protocol: it answers its intent the way a host
+/// whose every step succeeds at once would, and runs Cloud Assistant scripts with `exec`.
+pub struct FakeHost {
+    pub cp: Arc<ControlPlane>,
+    pub reg: Registered,
+    pub epoch: u64,
+    /// What runs on the host (instance id → running?).
+    pub instances: std::collections::BTreeMap<String, bool>,
+    /// The answer to an exec task: (exit code, output).
+    pub exec: ExecFn,
+    pub console: Vec<u8>,
+}
+
+impl FakeHost {
+    pub fn join(cp: &Arc<ControlPlane>, name: &str, zone: &str, vcpus: u32) -> FakeHost {
+        let reg = cp.register_host(&cp.process_join_token(), host_spec(name, zone, vcpus)).expect("register");
+        FakeHost::with(cp, reg)
+    }
+
+    pub fn with(cp: &Arc<ControlPlane>, reg: Registered) -> FakeHost {
+        FakeHost {
+            cp: cp.clone(),
+            epoch: reg.epoch,
+            reg,
+            instances: Default::default(),
+            exec: Box::new(|s| (0, s.to_vec())),
+            console: b"[feiyun-init] ready\n".to_vec(),
+        }
+    }
+
+    pub fn intent(&self) -> Result<Intent, ProtoError> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(self.cp.host_intent(&self.reg.credential, 0, Duration::ZERO))
+    }
+
+    /// One round: read the intent, take one step per instance and answer every task; returns
+    /// whether anything was reported.
+    pub fn step(&mut self) -> Result<bool, ProtoError> {
+        let intent = self.intent()?;
+        if intent.epoch != self.epoch {
+            // Fenced: drop everything the new intent does not name.
+            let keep: Vec<&str> = intent.instances.iter().map(|i| i.id.as_str()).collect();
+            self.instances.retain(|id, _| keep.contains(&id.as_str()));
+            self.epoch = intent.epoch;
+        }
+        let mut events = Vec::new();
+        for i in &intent.instances {
+            let running = self.instances.get(&i.id).copied();
+            let ev = match (i.desired, running, i.status) {
+                (PowerState::Released, Some(_), _) | (PowerState::Released, None, _) => {
+                    self.instances.remove(&i.id);
+                    Some(AgentEvent::Cleaned)
+                }
+                (_, None, InstanceStatus::Pending) => {
+                    self.instances.insert(i.id.clone(), false);
+                    Some(AgentEvent::Provisioned)
+                }
+                (PowerState::Running, Some(false), _) => {
+                    self.instances.insert(i.id.clone(), true);
+                    Some(AgentEvent::Booted)
+                }
+                (PowerState::Running, Some(true), s)
+                    if s != InstanceStatus::Running && s != InstanceStatus::Stopping =>
+                {
+                    Some(AgentEvent::Booted)
+                }
+                (PowerState::Running, Some(true), InstanceStatus::Stopping) => {
+                    self.instances.insert(i.id.clone(), false);
+                    Some(AgentEvent::Halted)
+                }
+                (PowerState::Stopped, Some(true), _) => {
+                    self.instances.insert(i.id.clone(), false);
+                    Some(AgentEvent::Halted)
+                }
+                (PowerState::Stopped, Some(false), s) if s != InstanceStatus::Stopped => Some(AgentEvent::Halted),
+                _ => None,
+            };
+            if let Some(ev) = ev {
+                events.push(InstanceEvent { instance_id: i.id.clone(), event: Some(ev), error: None });
+            }
+        }
+        let mut results = Vec::new();
+        for t in &intent.tasks {
+            let running = self.instances.get(t.instance_id()).copied() == Some(true);
+            let outcome = match t {
+                _ if !running => TaskOutcome::NotRunning,
+                Task::Exec(e) => {
+                    let (code, output) = (self.exec)(&e.script);
+                    TaskOutcome::Exec(ExecOutcome { exit_code: Some(code), output, dropped: 0, timed_out: false })
+                }
+                Task::Console(_) => TaskOutcome::Console(ConsoleOutput { bytes: self.console.clone(), modified: None }),
+            };
+            results.push(TaskResult { task_id: t.id().to_string(), outcome });
+        }
+        let any = !events.is_empty() || !results.is_empty();
+        if any {
+            self.cp.host_report(&self.reg.credential, Report { epoch: self.epoch, events, results })?;
+        }
+        Ok(any)
+    }
+
+    /// Step until nothing changes.
+    pub fn settle(&mut self) {
+        for _ in 0..20 {
+            if !self.step().expect("host step") {
+                return;
+            }
+        }
+        panic!("the host did not settle");
+    }
+
+    pub fn heartbeat(&self) -> Result<feiyun_hostproto::HeartbeatAck, ProtoError> {
+        self.cp.host_heartbeat(&self.reg.credential, &Heartbeat { epoch: self.epoch, instances: 0 })
+    }
 }
 
 /// One g7.large from the test image, started, paid as `purchase` says.

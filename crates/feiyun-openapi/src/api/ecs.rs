@@ -150,11 +150,37 @@ pub(super) static PRODUCT: Product = Product {
         ),
         Action::change("DeleteInstance", "Release an instance.", Region::Optional, &[INSTANCE_ID, FORCE, DRY_RUN]),
         Action::change("DeleteInstances", "Release instances.", Region::Required, &[INSTANCE_IDS, FORCE, DRY_RUN]),
-        Action::query(
+        Action::blocking_query(
             "GetInstanceConsoleOutput",
-            "The last console output of an instance, base64.",
+            "The last console output of an instance, base64 (read from its host).",
             Region::Required,
             &[INSTANCE_ID, opt("RemoveSymbols", BOOL, "Remove escape sequences and control characters.")],
+        ),
+        // Health and system events.
+        Action::query(
+            "DescribeInstancesFullStatus",
+            "Status, health and open system events of instances, by page.",
+            Region::Required,
+            &[
+                opt("InstanceId.N", STR, "Only these instances.").upto(100),
+                opt("Status", one_of(&["Pending", "Running", "Starting", "Stopping", "Stopped"]), "Only instances in this status."),
+                opt("HealthStatus", one_of(&["Impaired", "Initializing", "InsufficientData", "NotApplicable", "Ok"]), "Only instances of this health."),
+                PAGE_NUMBER,
+                opt("PageSize", int(1, 100), "Entries per page (default 10)."),
+            ],
+        ),
+        Action::blocking_query(
+            "DescribeInstanceHistoryEvents",
+            "System events of instances (host failures, redeployments), newest first.",
+            Region::Required,
+            &[
+                opt("InstanceId", STR, "Only this instance."),
+                opt("EventId.N", STR, "Only these events.").upto(100),
+                opt("InstanceEventType.N", one_of(&["SystemFailure.Reboot", "SystemFailure.Redeploy"]), "Only these event types.").upto(30),
+                opt("InstanceEventCycleStatus.N", one_of(&["Executing", "Executed", "Canceled", "Failed"]), "Only events in these states.").upto(10),
+                PAGE_NUMBER,
+                opt("PageSize", int(1, 100), "Entries per page (default 10)."),
+            ],
         ),
         // Cloud Assistant.
         Action::change(

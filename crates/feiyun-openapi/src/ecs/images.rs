@@ -32,14 +32,18 @@ pub(super) fn describe_images(c: &Call<'_>) -> Result<Value, ApiError> {
         return Err(ApiError::invalid_because("Status", &format!("{bad} is not an image status")));
     }
     let images: Vec<Value> =
-        c.cp.images()
-            .list()
+        c.cp.images_for(c.account_id)
             .into_iter()
             .filter(|i| id.map(|x| x.split(',').any(|x| x.trim() == i.id)).unwrap_or(true))
             .filter(|i| name.map(|n| i.name.contains(n)).unwrap_or(true))
             .filter(|i| os.map(|o| o.eq_ignore_ascii_case(&i.os_type)).unwrap_or(true))
             .filter(|i| arch.map(|a| a == i.architecture).unwrap_or(true))
-            .filter(|_| owner.map(|o| o == "system").unwrap_or(true))
+            .filter(|i| match owner {
+                Some("system") => i.owner_account_id.is_none(),
+                Some("self") => i.owner_account_id.as_deref() == Some(c.account_id),
+                Some(_) => false,
+                None => true,
+            })
             .filter(|_| statuses.iter().any(|s| *s == "Available" || *s == "ALL"))
             .map(|i| {
                 json!({
@@ -53,9 +57,9 @@ pub(super) fn describe_images(c: &Call<'_>) -> Result<Value, ApiError> {
                     "OSType": i.os_type,
                     "Platform": "Others Linux",
                     "Architecture": i.architecture,
-                    "Size": i.size_bytes.div_ceil(1 << 30).max(1),
+                    "Size": i.disk_gib(),
                     "Status": "Available",
-                    "ImageOwnerAlias": "system",
+                    "ImageOwnerAlias": if i.owner_account_id.is_some() { "self" } else { "system" },
                     "IsSupportCloudinit": false,
                     "IsSupportIoOptimized": true,
                     "IsSelfShared": "",
@@ -64,7 +68,7 @@ pub(super) fn describe_images(c: &Call<'_>) -> Result<Value, ApiError> {
                     "Usage": "instance",
                     "Progress": "100%",
                     "BootMode": "BIOS",
-                    "CreationTime": i.created_at,
+                    "CreationTime": i.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     "DiskDeviceMappings": {"DiskDeviceMapping": []},
                     "Tags": {"Tag": []},
                 })

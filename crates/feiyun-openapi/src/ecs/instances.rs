@@ -4,7 +4,6 @@
 use base64::Engine;
 use feiyun_domain::instance::{Instance, InstanceStatus, Tag};
 use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter};
-use feiyun_domain::usage::LedgerKind;
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
@@ -83,21 +82,18 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
         auto_start: run,
         purchase,
     };
-    let ids = c.cp.create_instances(c.account_id, &spec)?;
-    // What the order charged up front (subscriptions; pay-as-you-go pays as it goes).
-    let trade: i64 =
-        c.cp.ledger(c.account_id)?
-            .iter()
-            .filter(|e| e.kind == LedgerKind::Subscription && ids.contains(&e.instance_id))
-            .map(|e| -e.amount_cents)
-            .sum();
-    let trade = trade as f64 / 100.0;
+    // The command says what it made and what the order charged up front (subscriptions;
+    // pay-as-you-go pays as it goes): nothing is read back after the commit.
+    let created = c.cp.create_instances(c.account_id, &spec)?;
+    let trade = created.charged_cents as f64 / 100.0;
     if run {
-        Ok(
-            json!({"InstanceIdSets": {"InstanceIdSet": ids}, "TradePrice": trade, "OrderId": if trade > 0.0 { ids.first().cloned().unwrap_or_default() } else { String::new() }}),
-        )
+        Ok(json!({
+            "InstanceIdSets": {"InstanceIdSet": created.ids},
+            "TradePrice": trade,
+            "OrderId": created.order_id.unwrap_or_default(),
+        }))
     } else {
-        Ok(json!({"InstanceId": ids.first().cloned().unwrap_or_default(), "TradePrice": trade}))
+        Ok(json!({"InstanceId": created.ids.first().cloned().unwrap_or_default(), "TradePrice": trade}))
     }
 }
 
@@ -138,7 +134,7 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
     } else {
         page(p, 10, 100)?
     };
-    let image = c.cp.images().get(feiyun_runtime::images::BUILTIN_IMAGE_ID);
+    let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
     c.cp.with_instances(c.account_id, &filter, |all| {
         let total = all.len();
         let items: Vec<WireInstance<'_>> =

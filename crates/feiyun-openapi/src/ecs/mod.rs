@@ -4,6 +4,7 @@
 mod assistant;
 mod console;
 mod deployment_sets;
+mod events;
 mod images;
 mod instance_types;
 mod instances;
@@ -75,6 +76,8 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "DescribeInvocations" => assistant::describe_invocations(c),
         "DescribeInvocationResults" => assistant::describe_invocation_results(c),
         "GetInstanceConsoleOutput" => console::console_output(c),
+        "DescribeInstancesFullStatus" => events::describe_instances_full_status(c),
+        "DescribeInstanceHistoryEvents" => events::describe_instance_history_events(c),
         "DescribePrice" => prices::describe_price(c),
         "DescribeSpotPriceHistory" => prices::describe_spot_price_history(c),
         "RenewInstance" => subscription::renew_instance(c),

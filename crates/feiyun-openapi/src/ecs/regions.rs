@@ -19,6 +19,7 @@ pub(super) fn describe_regions(c: &Call<'_>) -> Result<Value, ApiError> {
 pub(super) fn describe_zones(c: &Call<'_>) -> Result<Value, ApiError> {
     let verbose = c.params.bool("Verbose")?.unwrap_or(true);
     let available = c.cp.available(None, None)?;
+    let hosts: Vec<feiyun_domain::host::Host> = c.cp.list_hosts().into_iter().map(|h| h.host).collect();
     let zones: Vec<Value> =
         c.cp.region()
             .zones
@@ -28,7 +29,7 @@ pub(super) fn describe_zones(c: &Call<'_>) -> Result<Value, ApiError> {
                     .iter()
                     .filter(|a| a.zone_id == z.id)
                     .filter(|a| {
-                        c.cp.hosts().iter().any(|h| {
+                        hosts.iter().any(|h| {
                             h.zone_id == z.id
                                 && c.cp
                                     .catalog()

@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
+use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
-use feiyun_runtime::images::ImageInfo;
 use serde::Serialize;
 
 use super::{minutes, seconds, Call};
@@ -168,12 +168,12 @@ pub(super) struct WireInstance<'a> {
     metadata_options: WireMetadataOptions,
 }
 
-pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a ImageInfo>) -> WireInstance<'a> {
+pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image>) -> WireInstance<'a> {
     let cat = c.cp.catalog();
     let t = cat.instance_type(&i.instance_type);
     let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) = match builtin.filter(|b| b.id == i.image_id) {
         Some(b) => (Cow::Borrowed(b.os_type.as_str()), Cow::Borrowed(b.os_name.as_str())),
-        None => match c.cp.images().get(&i.image_id) {
+        None => match c.cp.image(&i.image_id) {
             Some(m) => (Cow::Owned(m.os_type), Cow::Owned(m.os_name)),
             None => (Cow::Borrowed("linux"), Cow::Borrowed("")),
         },

@@ -3,20 +3,18 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use feiyun_control::{BillingSetup, ControlPlane, Parts, RegionSetup, Sealer, SystemClock};
+use feiyun_control::{BillingSetup, ControlPlane, HostsSetup, Parts, RegionSetup, Sealer, SystemClock};
 use feiyun_domain::catalog::Catalog;
-use feiyun_domain::host::{Host, HostState};
+use feiyun_domain::image::{Image, ImageSource};
 use feiyun_domain::ops::InstanceFilter;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
 use feiyun_openapi::params::form_decode;
 use feiyun_openapi::{dispatch, route, ApiError, Ctx, Params};
-use feiyun_runtime::images::{ImageInfo, ImageStore};
-use feiyun_runtime::{ExecOutcome, Observed, Runtime, RuntimeSpec};
 use feiyun_scheduler::cluster::Policy;
-use feiyun_store::SqliteStore;
+use feiyun_store::{SqliteStore, Store, WriteSet};
 use serde_json::Value;
 
 const PRICES: &str = include_str!("../../../../catalog/prices.toml");
@@ -24,35 +22,6 @@ const CATALOG: &str = include_str!("../../../../catalog/instance-types.toml");
 
 pub const ECS: &str = "2014-05-26";
 pub const BSS: &str = "2017-12-14";
-
-struct NoRuntime;
-
-impl Runtime for NoRuntime {
-    fn prepare(&self, _: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn start(&self, _: &RuntimeSpec) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn stop(&self, _: &str, _: Duration) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn observe(&self, _: &str) -> feiyun_runtime::Result<Observed> {
-        Ok(Observed::Absent)
-    }
-    fn destroy(&self, _: &str) -> feiyun_runtime::Result<()> {
-        Ok(())
-    }
-    fn exec(&self, _: &str, _: &[u8], _: &str, _: Duration, _: usize) -> feiyun_runtime::Result<ExecOutcome> {
-        Err(feiyun_runtime::RuntimeError::NotRunning("test".into()))
-    }
-    fn console(&self, _: &str, _: usize) -> feiyun_runtime::Result<(Vec<u8>, Option<SystemTime>)> {
-        Ok((Vec::new(), None))
-    }
-    fn list(&self) -> feiyun_runtime::Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-}
 
 pub struct Region1 {
     pub cp: Arc<ControlPlane>,
@@ -64,49 +33,54 @@ pub struct Region1 {
 /// 10,000.00 on its balance.
 pub fn region() -> Region1 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(images.join("img/rootfs")).expect("image dir");
-    let info = ImageInfo {
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store"));
+    let image = Image {
         id: "img".into(),
         name: "test".into(),
         description: String::new(),
+        owner_account_id: None,
         os_name: "linux".into(),
         os_type: "linux".into(),
         architecture: "x86_64".into(),
         size_bytes: 1 << 30,
-        created_at: "now".into(),
+        source: ImageSource::Region,
+        sha256: None,
+        created_at: chrono::Utc::now(),
     };
-    std::fs::write(images.join("img/image.json"), serde_json::to_vec(&info).expect("json")).expect("write");
+    store.commit(&WriteSet { images: std::slice::from_ref(&image), ..Default::default() }).expect("image");
     let setup = RegionSetup {
         region: Region {
             id: "cn-local".into(),
             local_name: "local".into(),
             zones: vec![Zone { id: "cn-local-a".into(), local_name: "a".into() }],
         },
-        hosts: vec![Host {
-            id: "h".into(),
-            zone_id: "cn-local-a".into(),
-            capacity: Resources { vcpus: 64, memory_mib: 256 * 1024, gpus: 0, local_disk_gib: 0 },
-            gpu_model: None,
-            local_disk_category: None,
-            state: HostState::Up,
-        }],
+        hosts: HostsSetup::default(),
         stop_grace: Duration::ZERO,
         policy: Policy::Feiyun,
         billing: BillingSetup::default(),
     };
     let cp = ControlPlane::new(Parts {
-        store: Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store")),
+        store,
         catalog: Catalog::from_toml(CATALOG).expect("catalog"),
         setup,
-        images: Arc::new(ImageStore::new(images)),
-        runtime: Arc::new(NoRuntime),
+        image_dir: None,
         clock: Arc::new(SystemClock),
         sealer: Sealer::from_key([1; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(PRICES).expect("prices"),
         seed: Some(7),
     })
     .expect("control plane");
+    let host = feiyun_hostproto::HostSpec {
+        name: "h".into(),
+        zone: Some("cn-local-a".into()),
+        capacity: Resources { vcpus: 64, memory_mib: 256 * 1024, gpus: 0, local_disk_gib: 0 },
+        gpu_model: None,
+        local_disk_category: None,
+        simulated: true,
+        protocol: feiyun_hostproto::PROTOCOL_VERSION,
+        agent_version: "test".into(),
+    };
+    cp.register_host(&cp.process_join_token(), host).expect("host");
     let (account, _) = cp.create_account("tester").expect("account");
     cp.top_up(&account.id, 1_000_000, "start").expect("top up");
     Region1 { cp, account: account.id, _dir: dir }

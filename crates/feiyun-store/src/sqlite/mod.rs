@@ -7,11 +7,20 @@ use chrono::{DateTime, Utc};
 use feiyun_domain::account::Account;
 use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, RunStatus};
 use feiyun_domain::deployment::DeploymentSet;
+use feiyun_domain::event::SystemEvent;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
 use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord};
+use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord, WriteSet};
+
+mod catalog;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
 
 /// Migrations, applied in order; `PRAGMA user_version` is the number applied so far.
 const MIGRATIONS: &[&str] = &[
@@ -20,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_usage_events.sql"),
     include_str!("../migrations/0004_billing.sql"),
     include_str!("../migrations/0005_usage_sequence.sql"),
+    include_str!("../migrations/0006_hosts_images_events.sql"),
 ];
 
 pub struct SqliteStore {
@@ -171,6 +181,66 @@ fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
     Ok((inv, run))
 }
 
+/// Insert new instances (revision 1) and update the others, each only if the stored revision is
+/// the one before: a stale writer gets [`StoreError::Conflict`] and the transaction rolls back.
+fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+         ON CONFLICT(id) DO NOTHING"
+    ))?;
+    let mut update = tx.prepare_cached(
+        "UPDATE instances SET billing = ?22, name = ?3, hostname = ?4, description = ?5, zone_id = ?7, \
+         host_id = ?8, status = ?11, desired = ?12, stopped_mode = ?13, charge_type = ?14, tags = ?16, \
+         started_at = ?18, updated_at = ?19, revision = ?20, deployment_set_id = ?21 \
+         WHERE id = ?1 AND revision = ?20 - 1",
+    )?;
+    for i in instances {
+        let tags = serde_json::to_string(&i.tags).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
+        let billing =
+            serde_json::to_string(&i.billing).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
+        let values = params![
+            i.id,
+            i.account_id,
+            i.name,
+            i.hostname,
+            i.description,
+            i.region_id,
+            i.zone_id,
+            i.host_id,
+            i.instance_type,
+            i.image_id,
+            i.status.as_str(),
+            i.desired.as_str(),
+            i.stopped_mode.map(|m| m.as_str()),
+            i.charge_type.as_str(),
+            i.user_data,
+            tags,
+            ts(&i.created_at),
+            i.started_at.as_ref().map(ts),
+            ts(&i.updated_at),
+            i.revision as i64,
+            i.deployment_set_id,
+            billing,
+        ];
+        let written = if i.revision <= 1 { insert.execute(values)? } else { update.execute(values)? };
+        if written == 0 {
+            let found: Option<i64> =
+                tx.query_row("SELECT revision FROM instances WHERE id = ?1", [&i.id], |r| r.get(0)).optional()?;
+            return Err(match found {
+                Some(_) if i.revision <= 1 => StoreError::Exists { kind: "Instance", id: i.id.clone() },
+                found => StoreError::Conflict {
+                    kind: "Instance",
+                    id: i.id.clone(),
+                    expected: i.revision.saturating_sub(1),
+                    found: found.unwrap_or(0) as u64,
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn load(&self) -> Result<Loaded, StoreError> {
         let conn = self.lock();
@@ -266,6 +336,10 @@ impl Store for SqliteStore {
                 out.invocations[i].runs.push(run);
             }
         }
+        out.hosts = catalog::hosts(&conn)?;
+        out.join_tokens = catalog::join_tokens(&conn)?;
+        out.images = catalog::images(&conn)?;
+        out.open_events = catalog::open_events(&conn)?;
         Ok(out)
     }
 
@@ -325,57 +399,11 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn put_instances(
-        &self,
-        instances: &[Instance],
-        token: Option<&TokenRecord>,
-        usage: &[UsageEvent],
-        ledger: &[LedgerEntry],
-    ) -> Result<(), StoreError> {
+    fn commit(&self, w: &WriteSet<'_>) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut st = tx.prepare_cached(&format!(
-                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
-                 ON CONFLICT(id) DO UPDATE SET billing = excluded.billing, name = excluded.name, hostname = excluded.hostname, \
-                 description = excluded.description, host_id = excluded.host_id, status = excluded.status, \
-                 desired = excluded.desired, stopped_mode = excluded.stopped_mode, tags = excluded.tags, \
-                 started_at = excluded.started_at, updated_at = excluded.updated_at, revision = excluded.revision, \
-                 deployment_set_id = excluded.deployment_set_id, charge_type = excluded.charge_type"
-            ))?;
-            for i in instances {
-                let tags =
-                    serde_json::to_string(&i.tags).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
-                let billing =
-                    serde_json::to_string(&i.billing).map_err(|e| StoreError::Corrupt(i.id.clone(), e.to_string()))?;
-                st.execute(params![
-                    i.id,
-                    i.account_id,
-                    i.name,
-                    i.hostname,
-                    i.description,
-                    i.region_id,
-                    i.zone_id,
-                    i.host_id,
-                    i.instance_type,
-                    i.image_id,
-                    i.status.as_str(),
-                    i.desired.as_str(),
-                    i.stopped_mode.map(|m| m.as_str()),
-                    i.charge_type.as_str(),
-                    i.user_data,
-                    tags,
-                    ts(&i.created_at),
-                    i.started_at.as_ref().map(ts),
-                    ts(&i.updated_at),
-                    i.revision as i64,
-                    i.deployment_set_id,
-                    billing,
-                ])?;
-            }
-        }
-        for e in usage {
+        write_instances(&tx, w.instances)?;
+        for e in w.usage {
             // A replayed key is ignored; another event of the instance with the same sequence is
             // an error, not something to drop silently.
             tx.execute(
@@ -397,16 +425,24 @@ impl Store for SqliteStore {
                 ],
             )?;
         }
-        insert_ledger(&tx, ledger)?;
-        if let Some(t) = token {
+        insert_ledger(&tx, w.ledger)?;
+        if let Some(t) = w.token {
             tx.execute(
                 "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
             )?;
         }
+        catalog::put_hosts(&tx, w.hosts)?;
+        catalog::put_join_tokens(&tx, w.join_tokens)?;
+        catalog::put_images(&tx, w.images)?;
+        catalog::put_events(&tx, w.events)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError> {
+        catalog::events(&self.lock(), account_id, instance_id)
     }
 
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {

@@ -93,7 +93,19 @@ fn round_trips_everything() {
         i.started_at = Some(now());
         i.stopped_mode = Some(StoppedMode::KeepCharging);
         i.charge_type = ChargeType::PostPaid; // a conversion
+                                              // Writes are revision-checked: the same revision again, or one that skips, is refused
+                                              // and changes nothing.
+        let stale = i.clone();
+        assert!(matches!(s.put_instances(&[stale], None, &[], &[]), Err(StoreError::Exists { .. })));
+        let mut skipping = i.clone();
+        skipping.revision += 2;
+        assert!(matches!(
+            s.put_instances(&[skipping], None, &[], &[]),
+            Err(StoreError::Conflict { expected: 2, found: 1, .. })
+        ));
+        i.revision += 1;
         s.put_instances(&[i.clone()], None, &[], &[]).expect("update");
+        assert!(matches!(s.put_instances(&[i.clone()], None, &[], &[]), Err(StoreError::Conflict { .. })));
     }
     let s = SqliteStore::open(&path).expect("reopen");
     let l = s.load().expect("load");
@@ -192,4 +204,102 @@ fn refuses_a_newer_schema() {
     c.pragma_update(None, "user_version", 99).expect("bump");
     drop(c);
     assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+}
+
+#[test]
+fn hosts_tokens_images_and_events_round_trip() {
+    use feiyun_domain::event::{EventCycle, EventKind, SystemEvent};
+    use feiyun_domain::host::{Host, JoinToken};
+    use feiyun_domain::image::Image;
+    let s = SqliteStore::in_memory().expect("open");
+    let mut host = Host {
+        id: "h-1".into(),
+        name: "rack1-node1".into(),
+        zone_id: "z-a".into(),
+        capacity: feiyun_domain::Resources { vcpus: 64, memory_mib: 1024, gpus: 0, local_disk_gib: 0 },
+        gpu_model: None,
+        local_disk_category: None,
+        simulated: true,
+        epoch: 1,
+        draining: false,
+        credential_hash: "ab".into(),
+        registered_at: now(),
+    };
+    let mut token = JoinToken {
+        id: "jt-1".into(),
+        secret_hash: "cd".into(),
+        zone_id: Some("z-a".into()),
+        created_at: now(),
+        revoked_at: None,
+    };
+    let image = Image::builtin(now());
+    let (a, k) = account();
+    s.create_account(&a, &k).expect("account");
+    let mut event = SystemEvent {
+        id: "e-1".into(),
+        instance_id: "i-1".into(),
+        account_id: a.id.clone(),
+        kind: EventKind::HostUnreachable,
+        cycle: EventCycle::Executing,
+        reason: "host h-1 stopped answering".into(),
+        published_at: now(),
+        finished_at: None,
+    };
+    let writes = WriteSet {
+        hosts: std::slice::from_ref(&host),
+        join_tokens: std::slice::from_ref(&token),
+        images: std::slice::from_ref(&image),
+        events: std::slice::from_ref(&event),
+        ..Default::default()
+    };
+    s.commit(&writes).expect("commit");
+    let l = s.load().expect("load");
+    assert_eq!(l.hosts, vec![host.clone()]);
+    assert_eq!(l.join_tokens, vec![token.clone()]);
+    assert_eq!(l.images, vec![image]);
+    assert_eq!(l.open_events, vec![event.clone()]);
+    host.epoch = 2;
+    host.draining = true;
+    token.revoked_at = Some(now());
+    event.cycle = EventCycle::Executed;
+    event.finished_at = Some(now());
+    s.commit(&WriteSet {
+        hosts: std::slice::from_ref(&host),
+        join_tokens: std::slice::from_ref(&token),
+        events: std::slice::from_ref(&event),
+        ..Default::default()
+    })
+    .expect("update");
+    let l = s.load().expect("load");
+    assert_eq!(l.hosts, vec![host]);
+    assert_eq!(l.join_tokens, vec![token]);
+    assert!(l.open_events.is_empty(), "finished events are not loaded");
+    assert_eq!(s.system_events(&a.id, Some("i-1")).expect("events"), vec![event.clone()]);
+    assert_eq!(s.system_events(&a.id, None).expect("events"), vec![event]);
+    assert!(s.system_events("other", None).expect("events").is_empty());
+}
+
+#[test]
+fn hosts_of_a_one_machine_region_are_recorded_on_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let (a, k) = account();
+    {
+        let s = SqliteStore::open(&path).expect("open");
+        s.create_account(&a, &k).expect("account");
+        s.put_instances(&[instance("i-1", &a.id)], None, &[], &[]).expect("put");
+        // Pretend the database is at version 5, before hosts registered.
+        let conn = s.lock();
+        conn.execute_batch(
+            "DROP TABLE hosts; DROP TABLE join_tokens; DROP TABLE images; DROP TABLE system_events; \
+             PRAGMA user_version = 5;",
+        )
+        .expect("downgrade");
+    }
+    let s = SqliteStore::open(&path).expect("upgrade");
+    let hosts = s.load().expect("load").hosts;
+    assert_eq!(hosts.len(), 1);
+    let i = instance("i-1", &a.id);
+    assert_eq!((hosts[0].id.as_str(), hosts[0].name.as_str()), (i.host_id.as_str(), i.host_id.as_str()));
+    assert!(hosts[0].credential_hash.is_empty(), "unclaimed until its agent registers");
 }

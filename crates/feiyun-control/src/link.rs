@@ -1,0 +1,261 @@
+//! The control plane's side of the host protocol: what hosts are told ([`Intent`]) and what
+//! they report, over [`ControlLink`] (in-process for the embedded host, HTTP for the others).
+
+use std::path::Path;
+use std::time::Duration;
+
+use feiyun_domain::image::ImageSource;
+use feiyun_domain::instance::{AgentEvent, Instance, InstanceStatus, PowerState, StoppedMode};
+use feiyun_domain::usage::{EventKind, UsageEvent};
+use feiyun_hostproto::{
+    ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, ImageRef, InstanceIntent, InstanceSpec, Intent,
+    ProtoError, Registered, Report,
+};
+
+use crate::{ControlPlane, State};
+
+/// Category billed for every instance's system disk.
+pub const SYSTEM_DISK_CATEGORY: &str = "cloud_essd";
+
+impl ControlPlane {
+    /// The usage event of the transition that made `i` (its revision and instant are the
+    /// transition's; a transition makes at most one event). The system disk is the image's root
+    /// filesystem, rounded up to whole GiB.
+    pub(crate) fn usage_event(&self, i: &Instance, kind: EventKind) -> UsageEvent {
+        UsageEvent {
+            key: UsageEvent::key_for(&i.id, kind, i.updated_at.timestamp_millis(), i.revision),
+            seq: i.revision,
+            instance_id: i.id.clone(),
+            account_id: i.account_id.clone(),
+            instance_type: i.instance_type.clone(),
+            disk_category: SYSTEM_DISK_CATEGORY.to_string(),
+            disk_gib: self.system_disk(&i.image_id).1,
+            zone_id: i.zone_id.clone(),
+            charge: crate::billing::charge_of(i),
+            at_s: i.updated_at.timestamp(),
+            kind,
+        }
+    }
+
+    /// The last runtime error seen for an instance, if its last step failed.
+    pub fn last_error(&self, id: &str) -> Option<String> {
+        self.read().errors.get(id).cloned()
+    }
+
+    fn instance_intent(&self, i: &Instance) -> InstanceIntent {
+        let t = self.catalog.instance_type(&i.instance_type);
+        let images = self.images.read().unwrap_or_else(|p| p.into_inner());
+        let image = images.get(&i.image_id);
+        InstanceIntent {
+            id: i.id.clone(),
+            status: i.status,
+            desired: i.desired,
+            stop_grace_ms: self.setup.stop_grace.as_millis() as u64,
+            spec: InstanceSpec {
+                hostname: i.hostname.clone(),
+                vcpus: t.map(|t| t.vcpus).unwrap_or(1),
+                memory_mib: t.map(|t| t.memory_mib()).unwrap_or(512),
+                baseline_cpu_percent: t.map(|t| t.baseline_cpu_percent).unwrap_or(0),
+                image: ImageRef {
+                    id: i.image_id.clone(),
+                    source: match image.map(|m| m.source) {
+                        Some(ImageSource::Region) => feiyun_hostproto::ImageSource::Region,
+                        _ => feiyun_hostproto::ImageSource::Builtin,
+                    },
+                    size_bytes: image.map(|m| m.size_bytes).unwrap_or(0),
+                    sha256: image.and_then(|m| m.sha256.clone()),
+                },
+                user_data: i.user_data.clone(),
+            },
+        }
+    }
+
+    /// A host's whole intent as it stands.
+    fn intent_of(&self, state: &State, host_id: &str) -> Result<Intent, ProtoError> {
+        let slot = state.hosts.get(host_id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
+        Ok(Intent {
+            host_id: host_id.to_string(),
+            epoch: slot.host.epoch,
+            revision: slot.revision,
+            instances: slot
+                .instances
+                .iter()
+                .filter_map(|id| state.instances.get(id))
+                .map(|i| self.instance_intent(i))
+                .collect(),
+            tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
+        })
+    }
+
+    /// The intent of the host `credential` names, once its revision differs from `since` (or
+    /// after `wait`).
+    pub async fn host_intent(&self, credential: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+        let mut rx = {
+            let mut state = self.write();
+            let id = self.authenticate(&mut state, credential)?;
+            let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
+            if slot.revision != since {
+                return self.intent_of(&state, &id);
+            }
+            slot.watch.subscribe()
+        };
+        // Any change of revision ends the wait (an older `since` is an agent that saw an earlier
+        // run of the control plane: it gets the intent at once, above).
+        let _ = tokio::time::timeout(wait, rx.wait_for(|r| *r != since)).await;
+        let mut state = self.write();
+        let id = self.authenticate(&mut state, credential)?;
+        self.intent_of(&state, &id)
+    }
+
+    /// What a host reports: all of it is checked before any of it is applied, so a report that
+    /// names an instance the host was not given changes nothing.
+    pub fn host_report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
+        let (host_id, finished) = {
+            let mut state = self.write();
+            let id = self.authenticate(&mut state, credential)?;
+            let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
+            if report.epoch < slot.host.epoch {
+                return Err(ProtoError::Fenced { epoch: slot.host.epoch });
+            }
+            for e in &report.events {
+                if !slot.instances.contains(&e.instance_id) {
+                    tracing::warn!(host = %id, instance = %e.instance_id, "report about an instance the host was not given: refused");
+                    return Err(ProtoError::Forbidden(format!(
+                        "instance {} is not assigned to host {id}",
+                        e.instance_id
+                    )));
+                }
+            }
+            let mut finished = Vec::new();
+            if let Some(slot) = state.hosts.get_mut(&id) {
+                for r in report.results {
+                    match slot.tasks.remove(&r.task_id) {
+                        Some(p) => finished.push((p, r.outcome)),
+                        // A result reported twice (a retried report) or after its deadline.
+                        None => tracing::debug!(host = %id, task = %r.task_id, "result of a task no longer pending"),
+                    }
+                }
+                if !finished.is_empty() {
+                    slot.bump();
+                }
+            }
+            (id, finished)
+        };
+        for e in report.events {
+            if let Some(err) = e.error {
+                tracing::warn!(host = %host_id, instance = %e.instance_id, error = %err, "step failed on the host");
+                self.write().errors.insert(e.instance_id.clone(), err);
+            }
+            if let Some(ev) = e.event {
+                self.record_event(&e.instance_id, ev);
+            }
+        }
+        for (p, outcome) in finished {
+            self.complete_task(p.task, p.completion, outcome, false);
+        }
+        Ok(())
+    }
+
+    /// Apply what a host observed of an instance through the domain's state machine.
+    pub fn record_event(&self, instance_id: &str, event: AgentEvent) {
+        let mut state = self.write();
+        state.errors.remove(instance_id);
+        if event == AgentEvent::Cleaned {
+            match self.store.mark_cleaned(instance_id) {
+                Ok(()) => state.forget(instance_id),
+                Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot record cleanup"),
+            }
+            return;
+        }
+        let Some(cur) = state.instances.get(instance_id) else {
+            return;
+        };
+        let t = cur.status.observe(cur.desired, event);
+        if t.status == cur.status && t.desired == cur.desired {
+            return;
+        }
+        let mut next = cur.revised(self.now());
+        next.status = t.status;
+        next.desired = t.desired;
+        if t.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
+            next.started_at = Some(next.updated_at);
+        }
+        if t.desired == PowerState::Stopped && cur.desired == PowerState::Running && next.stopped_mode.is_none() {
+            // The guest shut itself down.
+            next.stopped_mode = Some(self.default_stopped_mode());
+        }
+        // Usage: compute starts charging when the instance runs, and stops (in economical mode)
+        // when it has stopped.
+        let mut usage = Vec::new();
+        if next.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
+            usage.push(self.usage_event(&next, EventKind::Start));
+        }
+        if next.status == InstanceStatus::Stopped
+            && cur.status != InstanceStatus::Stopped
+            && cur.status != InstanceStatus::Pending
+        {
+            let kind = match next.stopped_mode {
+                Some(StoppedMode::StopCharging) => EventKind::StopCharging,
+                _ => EventKind::StopKeepCharging,
+            };
+            usage.push(self.usage_event(&next, kind));
+        }
+        match self.store.put_instances(std::slice::from_ref(&next), None, &usage, &[]) {
+            Ok(()) => {
+                tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
+                state.put(next);
+            }
+            // Not applied in memory either: the host will observe again and report again.
+            Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot persist status"),
+        }
+    }
+
+    /// Where a region image's archive is, for a host to fetch.
+    pub fn host_image_archive(
+        &self,
+        credential: &Credential,
+        image_id: &str,
+    ) -> Result<std::path::PathBuf, ProtoError> {
+        {
+            let mut state = self.write();
+            self.authenticate(&mut state, credential)?;
+        }
+        let image = self.image(image_id).ok_or_else(|| ProtoError::NotFound(format!("image {image_id}")))?;
+        if image.source != ImageSource::Region {
+            return Err(ProtoError::NotFound(format!("image {image_id} is built on each host, not fetched")));
+        }
+        let dir = self.image_dir.as_ref().ok_or_else(|| ProtoError::NotFound(format!("image {image_id}")))?;
+        Ok(dir.join(format!("{image_id}.tar")))
+    }
+
+    /// Copy a region image's archive for a host (the in-process transport).
+    pub async fn host_fetch_image(
+        &self,
+        credential: &Credential,
+        image_id: &str,
+        dest: &Path,
+    ) -> Result<u64, ProtoError> {
+        let source = self.host_image_archive(credential, image_id)?;
+        tokio::fs::copy(&source, dest).await.map_err(|e| ProtoError::NotFound(format!("image {image_id}: {e}")))
+    }
+}
+
+/// The in-process transport: the embedded host calls the control plane directly.
+#[async_trait::async_trait]
+impl ControlLink for ControlPlane {
+    async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
+        self.register_host(token, spec)
+    }
+    async fn heartbeat(&self, credential: &Credential, beat: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
+        self.host_heartbeat(credential, &beat)
+    }
+    async fn intent(&self, credential: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+        self.host_intent(credential, since, wait).await
+    }
+    async fn report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
+        self.host_report(credential, report)
+    }
+    async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError> {
+        self.host_fetch_image(credential, image_id, dest).await
+    }
+}

@@ -1,0 +1,141 @@
+//! The host protocol over HTTP (paths in [`feiyun_hostproto::http`]), on the API's port. A host
+//! authenticates with `Authorization: Bearer` — a join token to register, then the credential it
+//! was given. A tenant's signed request here is refused: host credentials and access keys open
+//! different doors. Every refusal is logged and changes nothing.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use feiyun_control::ControlPlane;
+use feiyun_hostproto::http::{parse_wait, ErrorBody};
+use feiyun_hostproto::{Credential, Heartbeat, HostSpec, ProtoError, Report};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The shared state of the host routes.
+pub struct HostApi {
+    pub cp: Arc<ControlPlane>,
+    pub max_body_bytes: usize,
+}
+
+fn answer<T: Serialize>(result: Result<T, ProtoError>, what: &str) -> Response<Body> {
+    let (status, body) = match result {
+        Ok(v) => (200, serde_json::to_vec(&v).unwrap_or_default()),
+        Err(e) => {
+            tracing::warn!(target: "feiyun::hosts", call = what, code = e.code(), error = %e, "host API call refused");
+            (e.status(), serde_json::to_vec(&ErrorBody::from(&e)).unwrap_or_default())
+        }
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ProtoError> {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match value.strip_prefix("Bearer ") {
+        Some(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ if value.starts_with("ACS3-") => {
+            Err(ProtoError::Unauthorized("an access key cannot call the host API; hosts use their credential".into()))
+        }
+        _ => Err(ProtoError::Unauthorized("missing `Authorization: Bearer <credential>`".into())),
+    }
+}
+
+async fn json_body<T: DeserializeOwned>(api: &HostApi, body: Body) -> Result<T, ProtoError> {
+    let bytes = to_bytes(body, api.max_body_bytes)
+        .await
+        .map_err(|_| ProtoError::BadRequest(format!("the body is larger than {} bytes", api.max_body_bytes)))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ProtoError::BadRequest(format!("the body is not the expected JSON: {e}")))
+}
+
+pub async fn register(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Response<Body> {
+    let res = async {
+        let token = bearer(req.headers())?;
+        let spec: HostSpec = json_body(&api, req.into_body()).await?;
+        let cp = api.cp.clone();
+        tokio::task::spawn_blocking(move || cp.register_host(&token, spec))
+            .await
+            .map_err(|e| ProtoError::Internal(e.to_string()))?
+    }
+    .await;
+    answer(res, "register")
+}
+
+pub async fn heartbeat(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Response<Body> {
+    let res = async {
+        let cred = Credential(bearer(req.headers())?);
+        let beat: Heartbeat = json_body(&api, req.into_body()).await?;
+        api.cp.host_heartbeat(&cred, &beat)
+    }
+    .await;
+    answer(res, "heartbeat")
+}
+
+#[derive(serde::Deserialize)]
+pub struct IntentQuery {
+    since: Option<String>,
+    wait: Option<String>,
+}
+
+pub async fn intent(
+    State(api): State<Arc<HostApi>>,
+    Query(q): Query<IntentQuery>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let res = async {
+        let cred = Credential(bearer(&headers)?);
+        let since = match q.since.as_deref() {
+            None | Some("") => 0,
+            Some(s) => s.parse().map_err(|_| ProtoError::BadRequest(format!("since={s:?}: expected a revision")))?,
+        };
+        let wait = match q.wait.as_deref() {
+            None | Some("") => std::time::Duration::ZERO,
+            Some(w) => parse_wait(w)?,
+        };
+        api.cp.host_intent(&cred, since, wait).await
+    }
+    .await;
+    answer(res, "intent")
+}
+
+pub async fn report(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Response<Body> {
+    let res = async {
+        let cred = Credential(bearer(req.headers())?);
+        let report: Report = json_body(&api, req.into_body()).await?;
+        let cp = api.cp.clone();
+        tokio::task::spawn_blocking(move || cp.host_report(&cred, report))
+            .await
+            .map_err(|e| ProtoError::Internal(e.to_string()))??;
+        Ok(serde_json::json!({}))
+    }
+    .await;
+    answer(res, "report")
+}
+
+pub async fn image(State(api): State<Arc<HostApi>>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+    let res = async {
+        let cred = Credential(bearer(&headers)?);
+        let path = api.cp.host_image_archive(&cred, &id)?;
+        let file = tokio::fs::File::open(&path).await.map_err(|e| ProtoError::NotFound(format!("image {id}: {e}")))?;
+        Ok(file)
+    }
+    .await;
+    match res {
+        Ok(file) => {
+            let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+            r
+        }
+        Err(e) => answer::<()>(Err(e), "image"),
+    }
+}
+
+/// Any other path under the host prefix.
+pub async fn unknown(req: Request<Body>) -> Response<Body> {
+    answer::<()>(Err(ProtoError::NotFound(format!("no host API at {} {}", req.method(), req.uri().path()))), "unknown")
+}

@@ -1,0 +1,97 @@
+//! `feiyun up`: a region's control plane, and (unless `--no-local-host`) this machine as its
+//! embedded host, joined in-process over the same host protocol remote agents speak.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use feiyun_agent::{Agent, AgentOptions};
+use feiyun_hostproto::{ControlLink, HostSpec, PROTOCOL_VERSION};
+use feiyun_runtime::images::{find_busybox, ImageStore};
+use feiyun_runtime::runc::{find_runc, RuncRuntime};
+use feiyun_server::{Config, Region, RegionOptions};
+
+use crate::DEFAULT_DATA_DIR;
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Where state, images and instances live.
+    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address of the API endpoint (hosts join at the same address).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Region configuration (TOML); defaults describe this machine as one host in one zone.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run the control plane only: no instance runs on this machine; hosts join with
+    /// `feiyun agent --join URL --token TOKEN` (tokens from `feiyun host token create`).
+    #[arg(long)]
+    no_local_host: bool,
+}
+
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = Config::load(args.config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let region = Region::open(RegionOptions { data_dir: args.data_dir, listen: args.listen, config }).await?;
+        let (_stop_tx, stop) = feiyun_server::stop_on_signals();
+        let agent = if args.no_local_host {
+            None
+        } else {
+            let agent = embedded_host(&region)?;
+            let mut s = stop.clone();
+            Some(tokio::spawn(agent.run(async move {
+                let _ = s.wait_for(|x| *x).await;
+            })))
+        };
+        region.serve(stop).await?;
+        if let Some(task) = agent {
+            match task.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "the embedded host stopped"),
+                Err(e) => tracing::error!(error = %e, "the embedded host panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This machine as the region's host, reaching the control plane in-process.
+fn embedded_host(region: &Region) -> anyhow::Result<Agent> {
+    let runc = find_runc().context("runc is not installed: install it (Debian: apt-get install runc)")?;
+    let busybox =
+        find_busybox().context("busybox is not installed: install it (Debian: apt-get install busybox-static)")?;
+    let local = region.config.local_host();
+    let runtime = Arc::new(RuncRuntime::new(runc, region.data.runtime(), "feiyun")?);
+    let images = Arc::new(ImageStore::new(region.data.images()));
+    let link: Arc<dyn ControlLink> = region.cp.clone();
+    let opts = AgentOptions {
+        host: HostSpec {
+            name: local.name,
+            zone: Some(local.zone),
+            capacity: local.capacity,
+            gpu_model: local.gpu_model,
+            local_disk_category: local.local_disk_category,
+            simulated: false,
+            protocol: PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        token: Some(region.cp.process_join_token()),
+        identity_file: Some(region.data.runtime().join("identity.json")),
+        busybox: Some(busybox),
+    };
+    Ok(Agent::new(link, runtime, Some(images), opts))
+}
