@@ -1,7 +1,7 @@
 //! Replaying a trace through the scheduler, on simulated hosts.
 //!
 //! Clearly a simulation: no agents, no containers. Requests arrive in trace order; departures
-//! due at or before an arrival's second are released first. The same [`feiyun_scheduler::cluster`]
+//! due at or before an arrival's millisecond are released first. The same [`feiyun_scheduler::cluster`]
 //! index the server uses decides every placement. Everything in the report is a function of the
 //! input and the seed, except the two timing fields (`placements_per_second`,
 //! `decision_latency_us`), which are measured unless timing is turned off.
@@ -131,25 +131,26 @@ pub struct Report {
     pub unlimited_fleet: bool,
     pub utilization: UtilizationByDimension,
     pub stranded: Stranded,
-    /// Which dimension sets the lower bound, and when (trace seconds).
+    /// Which dimension sets the lower bound, and when (trace milliseconds; seconds in JSON).
     pub lower_bound_dimension: String,
-    pub lower_bound_at_s: u64,
+    #[serde(rename = "lower_bound_at_s", serialize_with = "crate::trace::serialize_ms_as_s")]
+    pub lower_bound_at_ms: u64,
     pub baselines: Vec<PolicyRun>,
 }
 
 /// The fluid lower bound: at the busiest moment, total demand over host capacity, per dimension,
 /// rounded up; the largest over dimensions. In a fleet of mixed hosts, the fewest hosts whose
 /// capacities add up to the demand (largest first); an unlimited group covers what the fixed
-/// hosts do not. Returns (hosts, dimension, trace second of that dimension's peak).
+/// hosts do not. Returns (hosts, dimension, trace millisecond of that dimension's peak).
 pub fn lower_bound(requests: &[TraceRequest], fleet: &FleetSpec) -> (u64, String, u64) {
     // Sweep over arrivals and departures for each dimension's peak.
     let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(requests.len() * 2);
     for (i, r) in requests.iter().enumerate() {
-        events.push((r.arrival_s, 1, i));
-        if let Some(l) = r.lifetime_s {
-            // Departures come before arrivals of the same second, as in the replay, except that a
-            // zero-length request leaves after it arrived.
-            events.push((r.arrival_s + l, if l == 0 { 2 } else { 0 }, i));
+        events.push((r.arrival_ms, 1, i));
+        if let (Some(l), Some(end)) = (r.lifetime_ms, r.departure_ms()) {
+            // Departures come before arrivals of the same millisecond, as in the replay, except
+            // that a zero-length request leaves after it arrived.
+            events.push((end, if l == 0 { 2 } else { 0 }, i));
         }
     }
     events.sort_unstable();
@@ -230,7 +231,7 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
     let mut util_acc = [0.0f64; 3];
     let mut util_peak = [0.0f64; 3];
     let mut last_t: Option<u64> = None;
-    let first_t = requests.first().map(|r| r.arrival_s).unwrap_or(0);
+    let first_t = requests.first().map(|r| r.arrival_ms).unwrap_or(0);
     let mut asks: std::collections::HashMap<(Demand, Option<String>, Option<String>), Ask> = Default::default();
 
     // Capacity of the hosts in use, kept incrementally.
@@ -268,7 +269,7 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
                 *last_t = Some(t);
             };
         while let Some(Reverse((t, j, h))) = departures.peek().copied() {
-            if t > r.arrival_s {
+            if t > r.arrival_ms {
                 break;
             }
             departures.pop();
@@ -282,7 +283,7 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
             note_host(&cluster, h, &mut caps, &mut host_caps);
             (cap_cpu, cap_mem, cap_gpu) = caps;
         }
-        sample(r.arrival_s, &mut last_t, &mut util_acc, (cap_cpu, cap_mem, cap_gpu), (use_cpu, use_mem, use_gpu));
+        sample(r.arrival_ms, &mut last_t, &mut util_acc, (cap_cpu, cap_mem, cap_gpu), (use_cpu, use_mem, use_gpu));
         let demand = demand_of(r);
         let key = (demand, r.zone.clone(), r.deployment_set.clone());
         let ask = asks
@@ -313,8 +314,8 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
                 let mut caps = (cap_cpu, cap_mem, cap_gpu);
                 note_host(&cluster, h, &mut caps, &mut host_caps);
                 (cap_cpu, cap_mem, cap_gpu) = caps;
-                if let Some(l) = r.lifetime_s {
-                    departures.push(Reverse((r.arrival_s + l, i, h)));
+                if let Some(end) = r.departure_ms() {
+                    departures.push(Reverse((end, i, h)));
                 }
             }
             Err(_) => rejected += 1,
@@ -329,7 +330,7 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
             peak = used;
             stranded = measure_stranded(&cluster, min_cpu, min_mem, cap_cpu, cap_mem);
         }
-        let t = (r.arrival_s - first_t) as f64 / 3600.0;
+        let t = (r.arrival_ms - first_t) as f64 / 3_600_000.0;
         if timeline.last().map(|p: &(f64, f64, f64, f64)| t - p.0 >= 1.0 / 60.0 || used as f64 > p.1).unwrap_or(true) {
             timeline.push((t, used as f64, now_util[0], now_util[1]));
         }
@@ -419,7 +420,7 @@ pub fn replay(
         utilization: main.utilization.clone(),
         stranded: main.stranded.clone(),
         lower_bound_dimension: dim,
-        lower_bound_at_s: at,
+        lower_bound_at_ms: at,
         baselines,
     };
     (report, main)
@@ -455,8 +456,9 @@ pub fn chart(run: &PolicyRun, baselines: &[PolicyRun], title: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A request with times in whole seconds.
     fn req(arrival: u64, life: Option<u64>, cpus: u64, gib: u64) -> TraceRequest {
-        TraceRequest::new(arrival, life, cpus * 1000, gib * 1024)
+        TraceRequest::new(arrival * 1000, life.map(|l| l * 1000), cpus * 1000, gib * 1024)
     }
 
     fn fleet(s: &str) -> FleetSpec {
@@ -468,7 +470,7 @@ mod tests {
         // Two overlapping 16-vCPU requests need 2 hosts of 16 vCPUs; a later one alone needs 1.
         let r = vec![req(0, Some(10), 16, 1), req(5, Some(10), 16, 1), req(100, None, 8, 1)];
         let (lb, dim, at) = lower_bound(&r, &fleet("16c64g"));
-        assert_eq!((lb, dim.as_str(), at), (2, "cpu", 5));
+        assert_eq!((lb, dim.as_str(), at), (2, "cpu", 5000));
         // Departure at 10 frees room before the arrival at 10.
         let r = vec![req(0, Some(10), 16, 1), req(10, None, 16, 1)];
         assert_eq!(lower_bound(&r, &fleet("16c64g")).0, 1);

@@ -116,7 +116,7 @@ pub fn evaluate_plan(
         let by_type = workload
             .usages
             .iter()
-            .map(|u| rent::type_year(u, workload.period_s, growth(year), terms))
+            .map(|u| rent::type_year(u, workload.period_ms, growth(year), terms))
             .collect::<Result<Vec<_>, _>>()?;
         years.push(YearFlows { own, by_type, extras: rent::extras(plan, book, year)? });
     }
@@ -145,7 +145,7 @@ pub fn evaluate_plan(
         subscribe_above_hours: format_micros(terms.year_hours_micros()),
         workload: WorkloadSummary {
             source: if workload.trace.is_some() { "trace" } else { "steady" },
-            period_hours: format_micros(div_round(i128::from(workload.period_s) * MICRO, 3600)),
+            period_hours: format_micros(div_round(i128::from(workload.period_ms) * MICRO, 3_600_000)),
             trace: workload.trace.clone(),
             instance_types,
         },
@@ -182,7 +182,7 @@ mod tests {
 
     /// `n` ecs.g7.large requests from `from` to `to` seconds of the day.
     fn requests(n: usize, from: u64, to: u64) -> Vec<TraceRequest> {
-        let mut r = TraceRequest::new(from, Some(to - from), 2000, 8192);
+        let mut r = TraceRequest::new(from * 1000, Some((to - from) * 1000), 2000, 8192);
         r.instance_type = Some("ecs.g7.large".into());
         vec![r; n]
     }
