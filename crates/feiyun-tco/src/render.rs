@@ -48,13 +48,19 @@ impl Table<'_> {
         let _ = writeln!(self.out);
     }
 
-    /// The four columns as lines; `total` adds a total (meaningless for cumulative amounts).
-    fn columns(&mut self, title: &str, total: bool, f: impl Fn(&YearRow) -> Columns) {
+    /// A line with the Total column only: something of the horizon, not of any one year.
+    fn horizon(&mut self, label: &str, amount: Amount) {
+        let _ = write!(self.out, "  {label:<LABEL$}{:>w$}", "", w = CELL * self.rows.len());
+        let _ = writeln!(self.out, "{:>CELL$}", amount.grouped());
+    }
+
+    /// The four cumulative columns as lines (no total: it would be meaningless).
+    fn cumulative(&mut self, title: &str, f: impl Fn(&YearRow) -> Columns) {
         self.heading(title);
-        self.money("own", true, total, |r| f(r).own);
-        self.money("rent, pay-as-you-go", true, total, |r| f(r).payg);
-        self.money("rent, subscription", true, total, |r| f(r).subscription);
-        self.money("rent, mix", true, total, |r| f(r).mix);
+        self.money("own (paid)", true, false, |r| f(r).own);
+        self.money("rent, pay-as-you-go", true, false, |r| f(r).payg);
+        self.money("rent, subscription", true, false, |r| f(r).subscription);
+        self.money("rent, mix", true, false, |r| f(r).mix);
     }
 }
 
@@ -123,8 +129,11 @@ pub fn table(r: &Report) -> String {
     t.money("licences", false, true, |y| y.own.year.opex.licences);
     t.money("disaster recovery (running)", false, true, |y| y.own.year.opex.dr);
     t.money("migration", false, true, |y| y.own.year.migration);
-    t.money("terminal value", false, true, |y| y.own.year.terminal_value);
     t.money("total", true, true, |y| y.total.own);
+    if r.terminal_value.amount != Amount::ZERO {
+        t.horizon(&format!("terminal value, end of year {}", r.years), r.terminal_value.amount);
+        t.horizon("total, net of terminal value", r.total.own);
+    }
 
     t.heading("Rent on Feiyun");
     if let Some(first) = r.by_year.first() {
@@ -147,9 +156,17 @@ pub fn table(r: &Report) -> String {
     t.money("total, subscription", true, true, |y| y.total.subscription);
     t.money("total, mix", true, true, |y| y.total.mix);
 
-    t.columns("Present value (discounted at the cost of capital)", true, |y| y.present_value);
-    t.columns("Cumulative", false, |y| y.cumulative);
-    t.columns("Cumulative present value", false, |y| y.cumulative_present_value);
+    t.heading("Present value (discounted at the cost of capital)");
+    t.money("own", true, true, |y| y.present_value.own);
+    if r.terminal_value.amount != Amount::ZERO {
+        t.horizon("own: terminal value", r.terminal_value.present_value);
+        t.horizon("own, net of terminal value", r.total_present_value.own);
+    }
+    t.money("rent, pay-as-you-go", true, true, |y| y.present_value.payg);
+    t.money("rent, subscription", true, true, |y| y.present_value.subscription);
+    t.money("rent, mix", true, true, |y| y.present_value.mix);
+    t.cumulative("Cumulative", |y| y.cumulative);
+    t.cumulative("Cumulative present value", |y| y.cumulative_present_value);
     let mut out = t.out;
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", break_even_line("nominal", &r.break_even.nominal));
@@ -158,7 +175,7 @@ pub fn table(r: &Report) -> String {
 }
 
 /// Amounts paid at the start and at the end of a year, per column: they are drawn as steps.
-fn jumps(row: &YearRow) -> (Columns, Columns) {
+fn jumps(r: &Report, row: &YearRow) -> (Columns, Columns) {
     let (own, rent) = (&row.own.year, &row.rent);
     let start = Columns {
         own: own.upfront(),
@@ -166,7 +183,8 @@ fn jumps(row: &YearRow) -> (Columns, Columns) {
         subscription: rent.subscription.compute_subscription + rent.extras.migration,
         mix: rent.mix.compute_subscription + rent.extras.migration,
     };
-    let end = Columns { own: own.terminal_value, ..Columns::default() };
+    let terminal = if row.year == r.years { r.terminal_value.amount } else { Amount::ZERO };
+    let end = Columns { own: terminal, ..Columns::default() };
     (start, end)
 }
 
@@ -178,7 +196,7 @@ pub fn chart(r: &Report) -> String {
         let mut points = vec![(0.0, 0.0)];
         let mut before = Amount::ZERO;
         for (y, row) in r.by_year.iter().enumerate() {
-            let (start, end) = jumps(row);
+            let (start, end) = jumps(r, row);
             let x0 = y as f64;
             points.push((x0, thousands(before + f(&start))));
             for m in 1..=12usize {
