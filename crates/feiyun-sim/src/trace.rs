@@ -74,7 +74,7 @@ impl TraceRequest {
 /// Milliseconds as seconds in JSON: a whole number when whole (`791374`), else a decimal with up to
 /// three places (`12.25`), so reports of integer traces look as they always did.
 pub fn serialize_ms_as_s<S: serde::Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         s.serialize_u64(ms / 1000)
     } else {
         // Below 2^53 ms the nearest f64 prints as the exact three-decimal text.
@@ -193,6 +193,14 @@ pub fn read_trace(path: &Path) -> Result<Vec<TraceRequest>, TraceError> {
         BufReader::new(file).read_to_string(&mut text).map_err(read_err)?;
     }
     parse_text(&text, path)
+}
+
+/// What to call a trace in titles: its file name without directories, `.gz` or `.csv`
+/// (`shared/azure.csv.gz` → `azure`).
+pub fn trace_name(path: &Path) -> String {
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.strip_suffix(".csv").unwrap_or(name).to_string()
 }
 
 /// The CSV text of `requests`: header and all columns, in the order given.
@@ -507,6 +515,13 @@ mod tests {
         assert_eq!(to_csv(&parse_csv(&text).expect("parses")), text);
         let span = serde_json::to_string(&TraceSummary::of(&parse_csv(&text).expect("parses"))).expect("json");
         assert_eq!(span, r#"{"requests":2,"span_s":0.5,"still_running":1}"#);
+    }
+
+    #[test]
+    fn traces_are_named_by_their_file() {
+        assert_eq!(trace_name(Path::new("/data/traces/azure.csv.gz")), "azure");
+        assert_eq!(trace_name(Path::new("gpu.csv")), "gpu");
+        assert_eq!(trace_name(Path::new("requests.txt")), "requests.txt");
     }
 
     #[test]
