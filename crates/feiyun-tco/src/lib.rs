@@ -276,6 +276,26 @@ mod tests {
         assert_eq!(r.monthly.last().map(|m| m.cumulative.own), Some(r.total.own));
     }
 
+    /// Staff that grows with the fleet: 1 FTE plus one per 3 servers in service, 4 servers:
+    /// (1 + 4 / 3) × 100,000 = 233,333.33, rounded once.
+    #[test]
+    fn staff_can_grow_with_the_fleet() {
+        let (catalog, prices) = shipped();
+        let text = MINIMAL.replace("vcpus = 32", "count = 3\nspares = 1\nvcpus = 32")
+            + "\n[own.staff]\nfte = \"1\"\nservers_per_fte = 3\ncost_per_fte = \"100000\"\n";
+        let r = evaluate(&text, &prices, "cn-local", &catalog, None).expect("report");
+        assert_eq!(r.by_year[0].own.year.servers_in_service, 4);
+        assert_eq!(r.by_year[0].own.year.opex.staff.to_string(), "233333.33");
+        let fixed = text.replace("servers_per_fte = 3\n", "");
+        let r = evaluate(&fixed, &prices, "cn-local", &catalog, None).expect("report");
+        assert_eq!(r.by_year[0].own.year.opex.staff.to_string(), "100000.00");
+        let e =
+            evaluate(&text.replace("servers_per_fte = 3", "servers_per_fte = 0"), &prices, "cn-local", &catalog, None)
+                .expect_err("zero")
+                .to_string();
+        assert!(e.contains("own.staff.servers_per_fte"), "{e}");
+    }
+
     /// Explicit server counts are grown like the workload; spares are added on top.
     #[test]
     fn planned_servers_grow_and_spares_are_added() {

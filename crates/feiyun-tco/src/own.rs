@@ -284,9 +284,15 @@ pub fn years(plan: &Plan, servers_needed: &[u64]) -> Result<OwnYears, TcoError> 
                 Some(b) => cents(&[i128::from(b.mbps), b.price_per_mbps_month.0, 12], 1)?,
                 None => Amount::ZERO,
             },
-            staff: match &own.staff {
-                Some(st) => cents(&[st.fte.0, st.cost_per_fte.0], MICRO)?,
-                None => Amount::ZERO,
+            // (fte + servers / servers_per_fte) × cost_per_fte, as one fraction.
+            staff: match (&own.staff, own.staff.as_ref().and_then(|st| st.servers_per_fte)) {
+                (Some(st), Some(per)) => {
+                    let per = i128::from(per);
+                    let fte = product(&[st.fte.0, per])? + product(&[i128::from(sv), MICRO])?;
+                    cents(&[fte, st.cost_per_fte.0], MICRO * per)?
+                }
+                (Some(st), None) => cents(&[st.fte.0, st.cost_per_fte.0], MICRO)?,
+                (None, _) => Amount::ZERO,
             },
             licences: match &own.licences {
                 Some(l) => cents(&[product(&[i128::from(sv), l.per_server_year.0])? + l.fixed_year.0], 1)?,
