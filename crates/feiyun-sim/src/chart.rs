@@ -199,6 +199,20 @@ mod tests {
         assert_eq!(difference(&[sample(5, 2)], &[sample(0, 1)]), vec![(0, -1.0), (5, 1.0)]);
     }
 
+    /// What the hosts panel shows is consistent: at every moment, on the day of the testdata
+    /// trace (fractional seconds and all), no policy uses fewer hosts than the lower bound.
+    #[test]
+    fn the_lower_bound_line_never_rises_above_a_policy() {
+        let requests = crate::trace::parse_csv(include_str!("testdata/day.csv")).expect("parses");
+        let fleet = FleetSpec::parse("64c256g").expect("fleet");
+        let opts = ReplayOptions { policy: Policy::Feiyun, baselines: Policy::ALL.to_vec(), timing: false };
+        let r = replay(&requests, &fleet, "64c256g", &opts);
+        for run in r.runs() {
+            let below = difference(&run.timeline, &r.lower_bound_timeline).into_iter().find(|p| p.1 < 0.0);
+            assert_eq!(below, None, "{} below the lower bound", run.policy);
+        }
+    }
+
     fn chart_of(spec: &str, requests: &[TraceRequest]) -> String {
         let fleet = FleetSpec::parse(spec).expect("fleet");
         let opts = ReplayOptions { policy: Policy::Feiyun, baselines: Policy::ALL.to_vec(), timing: false };
