@@ -82,7 +82,8 @@ pub fn chart(r: &Replay, trace_name: &str) -> String {
         lower_bound_style(),
     ));
     let busiest = r.runs().map(|run| run.peak_hosts).max().unwrap_or(0);
-    if let Some(n) = rep.fleet_hosts.filter(|&n| busiest * 2 >= n) {
+    let fleet_line = rep.fleet_hosts.filter(|&n| busiest * 2 >= n);
+    if let Some(n) = fleet_line {
         in_use.push(
             Series::new(
                 format!("fleet: {} hosts", thousands(n)),
@@ -92,7 +93,7 @@ pub fn chart(r: &Replay, trace_name: &str) -> String {
         );
     }
     let mut hosts_panel = Panel::new("Hosts in use", "hosts", in_use, 300.0);
-    if let Some(n) = rep.fleet_hosts {
+    if let Some(n) = fleet_line {
         // Room above the fleet's line, so that it does not hide in the frame.
         hosts_panel.y_include.push(n as f64 * 1.04);
     }
@@ -263,6 +264,7 @@ mod tests {
         r.sort_by_key(|q| q.arrival_ms);
         let svg = chart_of("100x8c32g", &r);
         assert!(!svg.contains(">fleet: "), "the fleet line would flatten the hosts in use");
+        assert!(!svg.contains(">120</text>"), "nor would the axis reach for the fleet's size");
         assert!(svg.contains("at peak<") && svg.contains("Requests rejected so far"));
     }
 }
