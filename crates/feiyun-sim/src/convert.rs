@@ -77,8 +77,8 @@ pub fn azure_2017(path: &Path, options: &AzureOptions) -> Result<Vec<TraceReques
 /// - `offset` uniform in `[0, 300)`; `arrival = arrival_bin_end_s - offset` (the VM arrived in
 ///   the 5-minute window ending at `arrival_bin_end_s`);
 /// - `drawn` uniform in `[duration_bin_lo_s, duration_bin_hi_s]` (inclusive; bins 0–12 have
-///   `lo == hi`); `lifetime_s = drawn`, except that a row with `duration_censored = 1` was still
-///   running when its split's observation ended and gets `lifetime_s = None` ("still running at
+///   `lo == hi`); `lifetime = drawn`, except that a row with `duration_censored = 1` was still
+///   running when its split's observation ended and gets no lifetime ("still running at
 ///   the end"), not `censor_time_s - arrival`: the true lifetime is unknown and at least that
 ///   long, and cutting it short would free capacity the VM really held. With both splits on one
 ///   timeline a censored `dev` VM therefore runs through the `test` window too (an upper bound).
@@ -126,8 +126,8 @@ fn azure_rows<R: Read>(reader: R, path: &Path, options: &AzureOptions) -> Result
         let offset = rng.gen_range(0..AZURE_ARRIVAL_BIN_S);
         let drawn = rng.gen_range(lo..=hi);
         requests.push(TraceRequest {
-            arrival_s: bin_end.saturating_sub(offset),
-            lifetime_s: (!censored).then_some(drawn),
+            arrival_ms: bin_end.saturating_sub(offset).saturating_mul(1000),
+            lifetime_ms: (!censored).then_some(drawn.saturating_mul(1000)),
             cpu_milli,
             memory_mib,
             gpu_milli: 0,
@@ -154,6 +154,7 @@ pub fn alibaba_gpu_2023(path: &Path) -> Result<Vec<TraceRequest>, ConvertError> 
 /// Alibaba's GPU pod list into requests, one per pod, none skipped:
 ///
 /// - `arrival = creation_time`, shifted so the earliest is 0 (it already is in the default list).
+///   Times are seconds; decimals are read to the millisecond (the default list has whole seconds).
 /// - `lifetime = deletion_time - creation_time` (the time the pod held its request, including the
 ///   seconds it waited to be scheduled: median 2 s). `deletion_time` equal to the largest one in
 ///   the file is the end of observation, not a deletion: those pods (34 in the default list, all
@@ -188,13 +189,17 @@ fn alibaba_pods<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRequest>, Co
     let mut record = csv::StringRecord::new();
     while read_record(&mut csv, &mut record, path)? {
         let row = Row { record: &record, path };
-        let created = row.int(created_i, "creation_time")?;
+        let created = row.scaled(created_i, "creation_time", 1000)?;
         let deleted = match row.text(deleted_i) {
             "" | "nan" => None,
-            _ => Some(row.int(deleted_i, "deletion_time")?),
+            _ => Some(row.scaled(deleted_i, "deletion_time", 1000)?),
         };
-        if let Some(deleted) = deleted.filter(|&d| d < created) {
-            return Err(row.error(format!("deletion_time {deleted} is before creation_time {created}")));
+        if deleted.is_some_and(|d| d < created) {
+            return Err(row.error(format!(
+                "deletion_time {} is before creation_time {}",
+                row.text(deleted_i),
+                row.text(created_i)
+            )));
         }
         let num_gpu = row.int(num_gpu_i, "num_gpu")?;
         let per_gpu = row.int(gpu_milli_i, "gpu_milli")?;
@@ -215,8 +220,8 @@ fn alibaba_pods<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRequest>, Co
             other => return Err(row.error(format!("unknown qos {other:?}"))),
         };
         let request = TraceRequest {
-            arrival_s: created,
-            lifetime_s: None,
+            arrival_ms: created,
+            lifetime_ms: None,
             cpu_milli: row.int(cpu_i, "cpu_milli")?,
             memory_mib: row.int(mem_i, "memory_mib")?,
             gpu_milli,
@@ -232,8 +237,8 @@ fn alibaba_pods<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRequest>, Co
     let requests = pods
         .into_iter()
         .map(|(mut request, deleted)| {
-            request.lifetime_s =
-                deleted.filter(|&d| Some(d) != observation_end).map(|d| d.saturating_sub(request.arrival_s));
+            request.lifetime_ms =
+                deleted.filter(|&d| Some(d) != observation_end).map(|d| d.saturating_sub(request.arrival_ms));
             request
         })
         .collect();
@@ -276,12 +281,12 @@ pub fn alibaba_nodes(path: &Path) -> Result<Vec<HostSpec>, ConvertError> {
 
 /// Shifts arrivals so the earliest is 0 and sorts stably by arrival.
 fn normalise(mut requests: Vec<TraceRequest>) -> Vec<TraceRequest> {
-    if let Some(start) = requests.iter().map(|r| r.arrival_s).min() {
+    if let Some(start) = requests.iter().map(|r| r.arrival_ms).min() {
         for r in &mut requests {
-            r.arrival_s -= start;
+            r.arrival_ms -= start;
         }
     }
-    requests.sort_by_key(|r| r.arrival_s);
+    requests.sort_by_key(|r| r.arrival_ms);
     requests
 }
 
@@ -363,19 +368,20 @@ test,0,2100000,0,g,2,3.5,0,0,0,0,2591400
     fn azure_rows_follow_the_documented_rules() {
         let got = azure(&AzureOptions { seed: 7, ..AzureOptions::default() }).expect("converts");
         assert_eq!(got.len(), 4);
-        assert_eq!(got.iter().map(|r| r.arrival_s).min(), Some(0), "normalised");
-        assert!(got.windows(2).all(|w| w[0].arrival_s <= w[1].arrival_s), "sorted");
+        assert_eq!(got.iter().map(|r| r.arrival_ms).min(), Some(0), "normalised");
+        assert!(got.windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms), "sorted");
 
         let by_tenant = |t: &str| got.iter().filter(|r| r.tenant.as_deref() == Some(t)).collect::<Vec<_>>();
         let first = by_tenant("dev-0")[0];
-        assert_eq!((first.cpu_milli, first.memory_mib, first.lifetime_s), (8000, 14336, Some(300)));
+        assert_eq!((first.cpu_milli, first.memory_mib, first.lifetime_ms), (8000, 14336, Some(300_000)));
         let batch = by_tenant("dev-1");
         assert_eq!(batch.len(), 2);
-        let long = batch.iter().find(|r| r.lifetime_s.is_some()).expect("uncensored");
-        assert!((86700..=172800).contains(&long.lifetime_s.unwrap_or(0)));
+        let long = batch.iter().find(|r| r.lifetime_ms.is_some()).expect("uncensored");
+        let lifetime_ms = long.lifetime_ms.unwrap_or(0);
+        assert!((86_700_000..=172_800_000).contains(&lifetime_ms) && lifetime_ms % 1000 == 0, "{lifetime_ms}");
         assert_eq!((long.cpu_milli, long.memory_mib), (1000, 1792));
-        assert!(batch.iter().any(|r| r.lifetime_s.is_none()), "censored → still running");
-        assert_eq!(by_tenant("test-0")[0].lifetime_s, Some(0));
+        assert!(batch.iter().any(|r| r.lifetime_ms.is_none()), "censored → still running");
+        assert_eq!(by_tenant("test-0")[0].lifetime_ms, Some(0));
     }
 
     #[test]
@@ -386,8 +392,8 @@ test,0,2100000,0,g,2,3.5,0,0,0,0,2591400
             // test-0 in [2099701, 2100000], so after subtracting m:
             let dev0 = got.iter().find(|r| r.tenant.as_deref() == Some("dev-0")).expect("dev row");
             let test0 = got.iter().find(|r| r.tenant.as_deref() == Some("test-0")).expect("test row");
-            assert!(dev0.arrival_s <= 299, "seed {seed}: {}", dev0.arrival_s);
-            assert!((299_701..=300_299).contains(&test0.arrival_s), "seed {seed}: {}", test0.arrival_s);
+            assert!(dev0.arrival_ms <= 299_000, "seed {seed}: {}", dev0.arrival_ms);
+            assert!((299_701_000..=300_299_000).contains(&test0.arrival_ms), "seed {seed}: {}", test0.arrival_ms);
         }
     }
 
@@ -408,7 +414,7 @@ test,0,2100000,0,g,2,3.5,0,0,0,0,2591400
         assert!(dev.iter().all(|r| r.tenant.as_deref().is_some_and(|t| t.starts_with("dev-"))));
         let test = azure(&AzureOptions { seed: 1, splits: vec!["test".into()] }).expect("converts");
         assert_eq!(test.len(), 1);
-        assert_eq!(test[0].arrival_s, 0);
+        assert_eq!(test[0].arrival_ms, 0);
         assert!(matches!(
             azure(&AzureOptions { seed: 1, splits: vec!["train".into()] }),
             Err(ConvertError::NoSuchSplit { split, .. }) if split == "train"
@@ -442,17 +448,34 @@ p4,2000,4096,0,0,,,Failed,300,300,300
     fn alibaba_pods_follow_the_documented_rules() {
         let got = alibaba_gpu_2023_from_reader(PODS.as_bytes()).expect("converts");
         let rows: Vec<_> =
-            got.iter().map(|r| (r.arrival_s, r.lifetime_s, r.cpu_milli, r.gpu_milli, r.priority)).collect();
+            got.iter().map(|r| (r.arrival_ms, r.lifetime_ms, r.cpu_milli, r.gpu_milli, r.priority)).collect();
         assert_eq!(
             rows,
             vec![
-                (0, Some(4900), 12000, 1000, Some(2)),
-                (50, None, 88000, 8000, Some(1)),
-                (100, Some(94), 6000, 460, Some(0)),
-                (200, None, 4000, 0, Some(3)),
-                (200, Some(0), 2000, 0, None),
+                (0, Some(4_900_000), 12000, 1000, Some(2)),
+                (50_000, None, 88000, 8000, Some(1)),
+                (100_000, Some(94_000), 6000, 460, Some(0)),
+                (200_000, None, 4000, 0, Some(3)),
+                (200_000, Some(0), 2000, 0, None),
             ]
         );
+    }
+
+    /// Exported pod lists sometimes carry times as decimals (`100.0`, or fractions of a second):
+    /// they are read to the millisecond; anything else is refused naming the line.
+    #[test]
+    fn alibaba_times_may_be_decimal() {
+        let decimal = PODS.replacen("100,5000,100", "100.0,5000.25,100", 1).replacen("200,294,", "200.5,294,", 1);
+        let got = alibaba_gpu_2023_from_reader(decimal.as_bytes()).expect("converts");
+        let p0 = got.iter().find(|r| r.cpu_milli == 12000).expect("p0");
+        let p1 = got.iter().find(|r| r.cpu_milli == 6000).expect("p1");
+        assert_eq!((p0.arrival_ms, p0.lifetime_ms), (0, Some(4_900_250)));
+        assert_eq!((p1.arrival_ms, p1.lifetime_ms), (100_500, Some(93_500)));
+        let bad = PODS.replacen("100,5000,100", "1e2,5000,100", 1);
+        match alibaba_gpu_2023_from_reader(bad.as_bytes()) {
+            Err(e @ ConvertError::Line { line: 2, .. }) => assert!(e.to_string().contains("creation_time"), "{e}"),
+            other => panic!("{other:?}"),
+        }
         assert!(got.iter().all(|r| r.tenant.is_none() && r.instance_type.is_none() && r.zone.is_none()));
     }
 
@@ -490,9 +513,13 @@ p4,2000,4096,0,0,,,Failed,300,300,300
         assert_eq!(nodes[2].shape.gpu_model, None);
     }
 
-    /// The real traces, which live beside the repository in `../shared/traces` (as in CI).
+    /// The real traces, which live beside the repository in `../shared/traces` (as in CI), or in
+    /// the directory `FEIYUN_TRACES` names (for a checkout elsewhere).
     pub(crate) fn shared_trace(rel: &str) -> std::path::PathBuf {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces").join(rel);
+        let dir = std::env::var_os("FEIYUN_TRACES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces"));
+        let p = dir.join(rel);
         assert!(p.exists(), "{} is missing: the real traces must sit beside the repository in ../shared", p.display());
         p
     }
@@ -501,7 +528,7 @@ p4,2000,4096,0,0,,,Failed,300,300,300
     fn real_alibaba_trace_converts() {
         let got = alibaba_gpu_2023(&shared_trace("alibaba-gpu-2023/openb_pod_list_default.csv")).expect("converts");
         assert_eq!(got.len(), 8152);
-        assert_eq!(got.iter().filter(|r| r.lifetime_s.is_none()).count(), 34);
+        assert_eq!(got.iter().filter(|r| r.lifetime_ms.is_none()).count(), 34);
         let nodes = alibaba_nodes(&shared_trace("alibaba-gpu-2023/openb_node_list_all_node.csv")).expect("reads");
         assert_eq!(nodes.len(), 1523);
     }

@@ -108,6 +108,42 @@ impl FleetSpec {
     pub fn host_count(&self) -> Option<u64> {
         self.groups.iter().try_fold(0u64, |sum, g| g.count.map(|c| sum.saturating_add(c)))
     }
+
+    /// The fleet in words: `unlimited 32c128g hosts`, `3,000 fixed 32c128g hosts`, `1,523 fixed
+    /// hosts of 9 shapes`, `10 fixed hosts of 2 shapes and unlimited 32c128g hosts`.
+    pub fn describe(&self) -> String {
+        let fixed: Vec<&FleetGroup> = self.groups.iter().filter(|g| g.count.is_some()).collect();
+        let unlimited: Vec<&FleetGroup> = self.groups.iter().filter(|g| g.count.is_none()).collect();
+        let hosts: u64 = fixed.iter().filter_map(|g| g.count).sum();
+        let fixed_text = match fixed.as_slice() {
+            [] => None,
+            [g] => Some(format!("{} fixed {} hosts", crate::summary::thousands(hosts), g.shape)),
+            many => Some(format!("{} fixed hosts of {} shapes", crate::summary::thousands(hosts), many.len())),
+        };
+        let unlimited_text = match unlimited.as_slice() {
+            [] => None,
+            [g] => Some(format!("unlimited {} hosts", g.shape)),
+            many => Some(format!("unlimited hosts of {} shapes", many.len())),
+        };
+        match (fixed_text, unlimited_text) {
+            (Some(f), Some(u)) => format!("{f} and {u}"),
+            (Some(f), None) => f,
+            (None, Some(u)) => u,
+            (None, None) => "no hosts".to_string(),
+        }
+    }
+}
+
+/// The fleet of a `--hosts` spec in words, for titles: [`FleetSpec::describe`], and for an
+/// `alibaba-nodes:PATH` spec the file it came from (its name, not its path).
+pub fn label(spec: &str, fleet: &FleetSpec) -> String {
+    match spec.trim().strip_prefix(NODES_PREFIX) {
+        Some(path) => {
+            let name = Path::new(path).file_name().map_or(path.into(), |n| n.to_string_lossy());
+            format!("{} from {name}", fleet.describe())
+        }
+        None => fleet.describe(),
+    }
 }
 
 impl FromStr for FleetSpec {
@@ -218,6 +254,24 @@ mod tests {
 
     fn shape(cpu_milli: u64, memory_mib: u64) -> HostShape {
         HostShape { cpu_milli, memory_mib, gpus: 0, gpu_model: None, zone: None }
+    }
+
+    #[test]
+    fn fleets_in_words() {
+        let words = |spec: &str| label(spec, &FleetSpec::parse(spec).expect("parses"));
+        assert_eq!(words("32c128g"), "unlimited 32c128g hosts");
+        assert_eq!(words("3000x32c128g"), "3,000 fixed 32c128g hosts");
+        assert_eq!(words("500x96c768g8gpu:A100@z2,2000x32c128g@z1"), "2,500 fixed hosts of 2 shapes");
+        assert_eq!(words("2x8c32g,32c128g"), "2 fixed 8c32g hosts and unlimited 32c128g hosts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nodes.csv");
+        std::fs::write(
+            &path,
+            "sn,cpu_milli,memory_mib,gpu,model\nn0,32000,262144,0,\nn1,32000,262144,0,\nn2,8000,32768,2,G1\n",
+        )
+        .expect("write");
+        let spec = format!("alibaba-nodes:{}", path.display());
+        assert_eq!(words(&spec), "3 fixed hosts of 2 shapes from nodes.csv");
     }
 
     #[test]

@@ -1,24 +1,31 @@
 //! Replaying a trace through the scheduler, on simulated hosts.
 //!
 //! Clearly a simulation: no agents, no containers. Requests arrive in trace order; departures
-//! due at or before an arrival's second are released first. The same [`feiyun_scheduler::cluster`]
-//! index the server uses decides every placement. Everything in the report is a function of the
-//! input and the seed, except the two timing fields (`placements_per_second`,
+//! due at or before an arrival's millisecond are released first. The same
+//! [`feiyun_scheduler::cluster`] index the server uses decides every placement. Everything in the
+//! report is a function of the input, except the two timing fields (`placements_per_second`,
 //! `decision_latency_us`), which are measured unless timing is turned off.
+//!
+//! Besides the report, a replay keeps what its chart and summary need: each policy's hosts in use
+//! and utilization over time, when it rejected requests, and the fluid lower bound over time.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 use feiyun_scheduler::cluster::{Ask, Cluster, Demand, HostId, Policy, Shape};
 use serde::Serialize;
 
 use crate::fleet::{FleetSpec, HostShape};
-use crate::plot::Series;
-use crate::trace::TraceRequest;
+use crate::trace::{serialize_ms_as_s, TraceRequest, TraceSummary};
+
+pub use crate::lower_bound::{lower_bound, LowerBound};
 
 /// Zone name of hosts whose group names none.
 pub const DEFAULT_ZONE: &str = "default";
+
+/// Timelines keep at most about one point per this many milliseconds (plus every rise).
+pub const SAMPLE_MS: u64 = 60_000;
 
 fn shape_of(h: &HostShape) -> Shape {
     Shape {
@@ -88,20 +95,126 @@ pub struct Stranded {
     pub memory_percent: f64,
 }
 
+/// The state of a replay at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Trace milliseconds.
+    pub at_ms: u64,
+    /// Hosts in use (or, in the lower bound's timeline, the hosts the demand needs at least).
+    pub hosts: u64,
+    /// Demand over the capacity of the hosts in use, percent.
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub gpu_percent: f64,
+}
+
+impl Sample {
+    pub(crate) fn hosts(at_ms: u64, hosts: u64) -> Sample {
+        Sample { at_ms, hosts, cpu_percent: 0.0, memory_percent: 0.0, gpu_percent: 0.0 }
+    }
+}
+
+/// Keeps a timeline short without changing its shape at a glance: the first point at least
+/// [`SAMPLE_MS`] after the last one kept, every rise above the last one kept (so peaks survive),
+/// and the last state before each kept point (so a fall is drawn when it happened, not at the
+/// next busy moment).
+#[derive(Debug, Default)]
+pub(crate) struct Timeline {
+    kept: Vec<Sample>,
+    pending: Option<Sample>,
+}
+
+impl Timeline {
+    pub(crate) fn note(&mut self, s: Sample) {
+        if let Some(last) = self.kept.last() {
+            if s.at_ms < last.at_ms.saturating_add(SAMPLE_MS) && s.hosts <= last.hosts {
+                self.pending = Some(s);
+                return;
+            }
+        }
+        if let Some(p) = self.pending.take().filter(|p| p.at_ms < s.at_ms) {
+            self.kept.push(p);
+        }
+        self.kept.push(s);
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Sample> {
+        self.kept.extend(self.pending.take());
+        self.kept
+    }
+}
+
+/// Rejections counted in buckets of [`Rejections::bucket_s`] seconds of the trace clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectionBucket {
+    /// Start of the bucket, trace seconds.
+    #[serde(rename = "from_s", serialize_with = "serialize_ms_as_s")]
+    pub from_ms: u64,
+    pub rejected: u64,
+}
+
+/// When a policy rejected requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejections {
+    /// The first and the last rejection, trace seconds.
+    #[serde(rename = "first_at_s", serialize_with = "serialize_ms_as_s")]
+    pub first_at_ms: u64,
+    #[serde(rename = "last_at_s", serialize_with = "serialize_ms_as_s")]
+    pub last_at_ms: u64,
+    /// Width of the buckets: the shortest of a minute, 5 and 15 minutes, an hour, 6 hours, a day,
+    /// a week and 30 days that cuts the trace into at most [`MAX_BUCKETS`] of them.
+    pub bucket_s: u64,
+    /// Buckets with at least one rejection, in time order.
+    pub by_bucket: Vec<RejectionBucket>,
+}
+
+/// Most rejection buckets over a trace.
+pub const MAX_BUCKETS: u64 = 250;
+
+impl Rejections {
+    /// `at_ms`: when each rejection happened, in order; `span_ms`: first to last arrival.
+    fn of(at_ms: &[u64], span_ms: u64) -> Option<Rejections> {
+        let (&first, &last) = (at_ms.first()?, at_ms.last()?);
+        let bucket_s = [60u64, 300, 900, 3600, 21_600, 86_400, 604_800, 2_592_000]
+            .into_iter()
+            .find(|b| span_ms.div_ceil(b * 1000) <= MAX_BUCKETS)
+            .unwrap_or(2_592_000);
+        let width = bucket_s * 1000;
+        let mut by_bucket: Vec<RejectionBucket> = Vec::new();
+        for &t in at_ms {
+            let from_ms = t / width * width;
+            match by_bucket.last_mut() {
+                Some(b) if b.from_ms == from_ms => b.rejected += 1,
+                _ => by_bucket.push(RejectionBucket { from_ms, rejected: 1 }),
+            }
+        }
+        Some(Rejections { first_at_ms: first, last_at_ms: last, bucket_s, by_bucket })
+    }
+}
+
 /// The result of replaying one policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyRun {
     pub policy: String,
     pub placed: u64,
     pub rejected: u64,
+    /// When requests were rejected; `null` when none was.
+    pub rejections: Option<Rejections>,
     pub peak_hosts: u64,
-    pub gap_percent: f64,
+    /// (peak − lower bound) / lower bound × 100. `null` on a fixed fleet that rejected requests
+    /// with every host in use, or whose demand exceeds it at the peak: hosts in use are then capped
+    /// by the fleet, and the rejections are the result.
+    pub gap_percent: Option<f64>,
     pub utilization: UtilizationByDimension,
     pub stranded: Stranded,
     pub placements_per_second: f64,
     pub decision_latency_us: Latency,
+    /// Hosts in use and utilization over time (see [`SAMPLE_MS`]).
     #[serde(skip)]
-    pub timeline: Vec<(f64, f64, f64, f64)>,
+    pub timeline: Vec<Sample>,
+    /// When each rejected request arrived, trace milliseconds, in order.
+    #[serde(skip)]
+    pub rejected_at_ms: Vec<u64>,
 }
 
 /// Replay options.
@@ -121,104 +234,85 @@ pub struct Report {
     pub requests: u64,
     pub placed: u64,
     pub rejected: u64,
+    pub rejections: Option<Rejections>,
     pub peak_hosts: u64,
     pub lower_bound_hosts: u64,
-    pub gap_percent: f64,
+    pub gap_percent: Option<f64>,
     pub placements_per_second: f64,
     pub decision_latency_us: Latency,
     pub policy: String,
     pub fleet: String,
     pub unlimited_fleet: bool,
+    /// Hosts in a fixed fleet; `null` when some group is unlimited.
+    pub fleet_hosts: Option<u64>,
+    /// At its peak the demand needs more than the fixed fleet holds even if instances could be
+    /// split: every policy must reject requests.
+    pub demand_exceeds_fleet: bool,
     pub utilization: UtilizationByDimension,
     pub stranded: Stranded,
-    /// Which dimension sets the lower bound, and when (trace seconds).
+    /// Which dimension sets the lower bound, and when (trace milliseconds; seconds in JSON).
     pub lower_bound_dimension: String,
-    pub lower_bound_at_s: u64,
+    #[serde(rename = "lower_bound_at_s", serialize_with = "serialize_ms_as_s")]
+    pub lower_bound_at_ms: u64,
     pub baselines: Vec<PolicyRun>,
 }
 
-/// The fluid lower bound: at the busiest moment, total demand over host capacity, per dimension,
-/// rounded up; the largest over dimensions. In a fleet of mixed hosts, the fewest hosts whose
-/// capacities add up to the demand (largest first); an unlimited group covers what the fixed
-/// hosts do not. Returns (hosts, dimension, trace second of that dimension's peak).
-pub fn lower_bound(requests: &[TraceRequest], fleet: &FleetSpec) -> (u64, String, u64) {
-    // Sweep over arrivals and departures for each dimension's peak.
-    let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(requests.len() * 2);
-    for (i, r) in requests.iter().enumerate() {
-        events.push((r.arrival_s, 1, i));
-        if let Some(l) = r.lifetime_s {
-            // Departures come before arrivals of the same second, as in the replay, except that a
-            // zero-length request leaves after it arrived.
-            events.push((r.arrival_s + l, if l == 0 { 2 } else { 0 }, i));
-        }
-    }
-    events.sort_unstable();
-    let mut total = [0u64; 3];
-    let mut peak = [(0u64, 0u64); 3];
-    for (t, kind, i) in events {
-        let r = &requests[i];
-        let d = [r.cpu_milli, r.memory_mib, r.gpu_milli];
-        for k in 0..3 {
-            if kind == 1 {
-                total[k] += d[k];
-            } else {
-                total[k] -= d[k];
-            }
-            if total[k] > peak[k].0 {
-                peak[k] = (total[k], t);
-            }
-        }
-    }
-    let caps = |s: &HostShape| [s.cpu_milli, s.memory_mib, s.gpus as u64 * 1000];
-    let unlimited = fleet.groups.iter().find(|g| g.count.is_none()).map(|g| caps(&g.shape));
-    let mut best = (0u64, String::from("cpu"), 0u64);
-    for (k, name) in ["cpu", "memory", "gpu"].iter().enumerate() {
-        let need = peak[k].0;
-        if need == 0 {
-            continue;
-        }
-        let mut fixed: Vec<(u64, u64)> = fleet
-            .groups
-            .iter()
-            .filter_map(|g| g.count.map(|n| (caps(&g.shape)[k], n)))
-            .filter(|(c, _)| *c > 0)
-            .collect();
-        fixed.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
-        let (mut left, mut hosts) = (need, 0u64);
-        for (cap, n) in fixed {
-            if left == 0 {
-                break;
-            }
-            let take = left.div_ceil(cap).min(n);
-            hosts += take;
-            left = left.saturating_sub(take * cap);
-        }
-        if left > 0 {
-            match unlimited.map(|c| c[k]).filter(|c| *c > 0) {
-                Some(c) => hosts += left.div_ceil(c),
-                // The fleet cannot hold it at all; every host is needed (and some is rejected).
-                None => hosts = fleet.host_count().unwrap_or(hosts),
-            }
-        }
-        if hosts > best.0 {
-            best = (hosts, name.to_string(), peak[k].1);
-        }
-    }
-    best
+/// Demand and capacity of the hosts in use, kept as the replay goes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    used: [u64; 3],
+    capacity: [u64; 3],
 }
 
-/// Replay one policy.
+impl Usage {
+    /// Demand over capacity of the hosts in use, per dimension (0 with no host in use).
+    fn fraction(&self) -> [f64; 3] {
+        [0, 1, 2].map(|k| if self.capacity[k] > 0 { self.used[k] as f64 / self.capacity[k] as f64 } else { 0.0 })
+    }
+
+    fn percent(&self) -> [f64; 3] {
+        [0, 1, 2].map(
+            |k| {
+                if self.capacity[k] > 0 {
+                    self.used[k] as f64 * 100.0 / self.capacity[k] as f64
+                } else {
+                    0.0
+                }
+            },
+        )
+    }
+
+    /// Adds or removes a host's capacity when it starts or stops being in use.
+    fn note_host(&mut self, cluster: &Cluster, h: HostId, in_use: &mut Vec<bool>) {
+        let used = cluster.instances(h) > 0;
+        if in_use.len() <= h as usize {
+            in_use.resize(h as usize + 1, false);
+        }
+        if used != in_use[h as usize] {
+            let cap = cluster.shape(h).capacity;
+            for (k, c) in [cap.cpu_milli, cap.mem_mib, cap.gpu_milli].into_iter().enumerate() {
+                if used {
+                    self.capacity[k] += c;
+                } else {
+                    self.capacity[k] -= c;
+                }
+            }
+            in_use[h as usize] = used;
+        }
+    }
+}
+
+/// Replay one policy; `lb` is the lower bound its gap is measured against.
 pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, timing: bool, lb: u64) -> PolicyRun {
     let mut cluster = build_cluster(fleet);
     let min_mem = requests.iter().map(|r| r.memory_mib).filter(|m| *m > 0).min().unwrap_or(1);
     let min_cpu = requests.iter().map(|r| r.cpu_milli).filter(|c| *c > 0).min().unwrap_or(1);
     let mut departures: BinaryHeap<Reverse<(u64, usize, HostId)>> = BinaryHeap::new();
-    let (mut placed, mut rejected) = (0u64, 0u64);
+    let (mut placed, mut rejected_at_ms) = (0u64, Vec::new());
     let mut lat: Vec<u32> = if timing { Vec::with_capacity(requests.len()) } else { Vec::new() };
     let mut decide_ns: u128 = 0;
-    let (mut use_cpu, mut use_mem, mut use_gpu) = (0u64, 0u64, 0u64);
-    let (mut cap_cpu, mut cap_mem, mut cap_gpu) = (0u64, 0u64, 0u64);
-    let mut host_caps: Vec<bool> = Vec::new();
+    let mut usage = Usage::default();
+    let mut in_use: Vec<bool> = Vec::new();
     let mut peak = 0u64;
     let mut stranded = Stranded {
         vcpus_on_memory_full_hosts: 0.0,
@@ -226,63 +320,44 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
         cpu_percent: 0.0,
         memory_percent: 0.0,
     };
-    let mut timeline: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut timeline = Timeline::default();
     let mut util_acc = [0.0f64; 3];
     let mut util_peak = [0.0f64; 3];
     let mut last_t: Option<u64> = None;
-    let first_t = requests.first().map(|r| r.arrival_s).unwrap_or(0);
-    let mut asks: std::collections::HashMap<(Demand, Option<String>, Option<String>), Ask> = Default::default();
+    let first_t = requests.first().map(|r| r.arrival_ms).unwrap_or(0);
+    let mut asks: HashMap<(Demand, Option<String>, Option<String>), Ask> = HashMap::new();
 
-    // Capacity of the hosts in use, kept incrementally.
-    let note_host = |cluster: &Cluster, h: HostId, caps: &mut (u64, u64, u64), host_caps: &mut Vec<bool>| {
-        let used = cluster.instances(h) > 0;
-        if host_caps.len() <= h as usize {
-            host_caps.resize(h as usize + 1, false);
-        }
-        if used != host_caps[h as usize] {
-            let cap = cluster.shape(h).capacity;
-            if used {
-                caps.0 += cap.cpu_milli;
-                caps.1 += cap.mem_mib;
-                caps.2 += cap.gpu_milli;
-            } else {
-                caps.0 -= cap.cpu_milli;
-                caps.1 -= cap.mem_mib;
-                caps.2 -= cap.gpu_milli;
+    // Time-weighted utilization over the interval since the last event.
+    let sample = |t: u64, last_t: &mut Option<u64>, acc: &mut [f64; 3], usage: &Usage| {
+        if let Some(lt) = *last_t {
+            let dt = (t - lt) as f64;
+            for (a, f) in acc.iter_mut().zip(usage.fraction()) {
+                *a += dt * f;
             }
-            host_caps[h as usize] = used;
         }
+        *last_t = Some(t);
+    };
+    let state = |t: u64, cluster: &Cluster, usage: &Usage| {
+        let [cpu, memory, gpu] = usage.percent();
+        Sample { at_ms: t, hosts: cluster.used_hosts(), cpu_percent: cpu, memory_percent: memory, gpu_percent: gpu }
     };
 
     for (i, r) in requests.iter().enumerate() {
-        // Time-weighted utilization over the interval since the last event.
-        let sample =
-            |t: u64, last_t: &mut Option<u64>, acc: &mut [f64; 3], caps: (u64, u64, u64), uses: (u64, u64, u64)| {
-                if let Some(lt) = *last_t {
-                    let dt = (t - lt) as f64;
-                    let u = |a: u64, c: u64| if c > 0 { a as f64 / c as f64 } else { 0.0 };
-                    acc[0] += dt * u(uses.0, caps.0);
-                    acc[1] += dt * u(uses.1, caps.1);
-                    acc[2] += dt * u(uses.2, caps.2);
-                }
-                *last_t = Some(t);
-            };
         while let Some(Reverse((t, j, h))) = departures.peek().copied() {
-            if t > r.arrival_s {
+            if t > r.arrival_ms {
                 break;
             }
             departures.pop();
-            sample(t, &mut last_t, &mut util_acc, (cap_cpu, cap_mem, cap_gpu), (use_cpu, use_mem, use_gpu));
+            sample(t, &mut last_t, &mut util_acc, &usage);
             let d = &requests[j];
             cluster.release(h, &demand_of(d), d.deployment_set.as_deref());
-            use_cpu -= d.cpu_milli;
-            use_mem -= d.memory_mib;
-            use_gpu -= d.gpu_milli;
-            let mut caps = (cap_cpu, cap_mem, cap_gpu);
-            note_host(&cluster, h, &mut caps, &mut host_caps);
-            (cap_cpu, cap_mem, cap_gpu) = caps;
+            usage.used[0] -= d.cpu_milli;
+            usage.used[1] -= d.memory_mib;
+            usage.used[2] -= d.gpu_milli;
+            usage.note_host(&cluster, h, &mut in_use);
+            timeline.note(state(t, &cluster, &usage));
         }
-        sample(r.arrival_s, &mut last_t, &mut util_acc, (cap_cpu, cap_mem, cap_gpu), (use_cpu, use_mem, use_gpu));
+        sample(r.arrival_ms, &mut last_t, &mut util_acc, &usage);
         let demand = demand_of(r);
         let key = (demand, r.zone.clone(), r.deployment_set.clone());
         let ask = asks
@@ -307,32 +382,25 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
             Ok(hosts) => {
                 placed += 1;
                 let h = hosts[0];
-                use_cpu += r.cpu_milli;
-                use_mem += r.memory_mib;
-                use_gpu += r.gpu_milli;
-                let mut caps = (cap_cpu, cap_mem, cap_gpu);
-                note_host(&cluster, h, &mut caps, &mut host_caps);
-                (cap_cpu, cap_mem, cap_gpu) = caps;
-                if let Some(l) = r.lifetime_s {
-                    departures.push(Reverse((r.arrival_s + l, i, h)));
+                usage.used[0] += r.cpu_milli;
+                usage.used[1] += r.memory_mib;
+                usage.used[2] += r.gpu_milli;
+                usage.note_host(&cluster, h, &mut in_use);
+                if let Some(end) = r.departure_ms() {
+                    departures.push(Reverse((end, i, h)));
                 }
             }
-            Err(_) => rejected += 1,
+            Err(_) => rejected_at_ms.push(r.arrival_ms),
         }
-        let used = cluster.used_hosts();
-        let u = |a: u64, c: u64| if c > 0 { a as f64 * 100.0 / c as f64 } else { 0.0 };
-        let now_util = [u(use_cpu, cap_cpu), u(use_mem, cap_mem), u(use_gpu, cap_gpu)];
-        for d in 0..3 {
-            util_peak[d] = util_peak[d].max(now_util[d]);
+        let now = state(r.arrival_ms, &cluster, &usage);
+        for (p, v) in util_peak.iter_mut().zip([now.cpu_percent, now.memory_percent, now.gpu_percent]) {
+            *p = p.max(v);
         }
-        if used > peak {
-            peak = used;
-            stranded = measure_stranded(&cluster, min_cpu, min_mem, cap_cpu, cap_mem);
+        if now.hosts > peak {
+            peak = now.hosts;
+            stranded = measure_stranded(&cluster, min_cpu, min_mem, usage.capacity[0], usage.capacity[1]);
         }
-        let t = (r.arrival_s - first_t) as f64 / 3600.0;
-        if timeline.last().map(|p: &(f64, f64, f64, f64)| t - p.0 >= 1.0 / 60.0 || used as f64 > p.1).unwrap_or(true) {
-            timeline.push((t, used as f64, now_util[0], now_util[1]));
-        }
+        timeline.note(now);
     }
     let span = last_t.map(|lt| (lt - first_t) as f64).unwrap_or(0.0);
     let avg = |a: f64| if span > 0.0 { a * 100.0 / span } else { 0.0 };
@@ -345,17 +413,23 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
             round2(lat[((lat.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0)
         }
     };
+    let rejected = rejected_at_ms.len() as u64;
+    let capped = fleet.host_count().is_some_and(|n| rejected > 0 && (peak >= n || lb >= n));
+    let utilization =
+        |k: usize| Utilization { average_percent: round2(avg(util_acc[k])), peak_percent: round2(util_peak[k]) };
+    let last_arrival = requests.last().map_or(first_t, |r| r.arrival_ms);
     PolicyRun {
         policy: policy.name().to_string(),
         placed,
         rejected,
+        rejections: Rejections::of(&rejected_at_ms, last_arrival - first_t),
         peak_hosts: peak,
-        gap_percent: if lb > 0 { round2((peak as f64 - lb as f64) * 100.0 / lb as f64) } else { 0.0 },
-        utilization: UtilizationByDimension {
-            cpu: Utilization { average_percent: round2(avg(util_acc[0])), peak_percent: round2(util_peak[0]) },
-            memory: Utilization { average_percent: round2(avg(util_acc[1])), peak_percent: round2(util_peak[1]) },
-            gpu: Utilization { average_percent: round2(avg(util_acc[2])), peak_percent: round2(util_peak[2]) },
+        gap_percent: match lb {
+            _ if capped => None,
+            0 => Some(0.0),
+            lb => Some(round2((peak as f64 - lb as f64) * 100.0 / lb as f64)),
         },
+        utilization: UtilizationByDimension { cpu: utilization(0), memory: utilization(1), gpu: utilization(2) },
         stranded,
         placements_per_second: if timing && decide_ns > 0 {
             (requests.len() as f64 / (decide_ns as f64 / 1e9)).round()
@@ -363,7 +437,8 @@ pub fn run_policy(requests: &[TraceRequest], fleet: &FleetSpec, policy: Policy, 
             0.0
         },
         decision_latency_us: Latency { p50: pick(0.5), p99: pick(0.99), max: pick(1.0) },
-        timeline,
+        timeline: timeline.finish(),
+        rejected_at_ms,
     }
 }
 
@@ -389,74 +464,81 @@ fn measure_stranded(c: &Cluster, min_cpu: u64, min_mem: u64, cap_cpu: u64, cap_m
     }
 }
 
+/// A replay: the report, and what its chart and summary draw on.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub report: Report,
+    /// The chosen policy's run (the report holds its numbers; this holds its timelines too).
+    pub main: PolicyRun,
+    /// Hosts the demand needs at least, over time.
+    pub lower_bound_timeline: Vec<Sample>,
+    pub trace: TraceSummary,
+    /// The first arrival, trace milliseconds: charts and the summary count time from it.
+    pub start_ms: u64,
+    /// The fleet in words, for titles: `unlimited 32c128g hosts`, `3,000 fixed 32c128g hosts`.
+    pub fleet_label: String,
+}
+
+impl Replay {
+    /// The chosen policy first, then the baselines.
+    pub fn runs(&self) -> impl Iterator<Item = &PolicyRun> {
+        std::iter::once(&self.main).chain(&self.report.baselines)
+    }
+
+    /// Any policy rejected anything.
+    pub fn any_rejected(&self) -> bool {
+        self.runs().any(|r| r.rejected > 0)
+    }
+}
+
 /// Replay the chosen policy and the baselines; the report's top level is the chosen policy.
-pub fn replay(
-    requests: &[TraceRequest],
-    fleet: &FleetSpec,
-    fleet_text: &str,
-    opts: &ReplayOptions,
-) -> (Report, PolicyRun) {
-    let (lb, dim, at) = lower_bound(requests, fleet);
-    let main = run_policy(requests, fleet, opts.policy, opts.timing, lb);
+pub fn replay(requests: &[TraceRequest], fleet: &FleetSpec, fleet_text: &str, opts: &ReplayOptions) -> Replay {
+    let lb = lower_bound(requests, fleet);
+    let main = run_policy(requests, fleet, opts.policy, opts.timing, lb.hosts);
     let baselines: Vec<PolicyRun> = opts
         .baselines
         .iter()
         .filter(|p| **p != opts.policy)
-        .map(|p| run_policy(requests, fleet, *p, opts.timing, lb))
+        .map(|p| run_policy(requests, fleet, *p, opts.timing, lb.hosts))
         .collect();
     let report = Report {
         requests: requests.len() as u64,
         placed: main.placed,
         rejected: main.rejected,
+        rejections: main.rejections.clone(),
         peak_hosts: main.peak_hosts,
-        lower_bound_hosts: lb,
+        lower_bound_hosts: lb.hosts,
         gap_percent: main.gap_percent,
         placements_per_second: main.placements_per_second,
         decision_latency_us: main.decision_latency_us,
         policy: main.policy.clone(),
         fleet: fleet_text.to_string(),
         unlimited_fleet: fleet.is_unlimited(),
+        fleet_hosts: fleet.host_count(),
+        demand_exceeds_fleet: lb.exceeds_fleet,
         utilization: main.utilization.clone(),
         stranded: main.stranded.clone(),
-        lower_bound_dimension: dim,
-        lower_bound_at_s: at,
+        lower_bound_dimension: lb.dimension.to_string(),
+        lower_bound_at_ms: lb.at_ms,
         baselines,
     };
-    (report, main)
-}
-
-/// The chart people look at: hosts in use, and CPU and memory utilization, over time.
-pub fn chart(run: &PolicyRun, baselines: &[PolicyRun], title: &str) -> String {
-    let mut left = vec![Series {
-        name: format!("hosts in use ({})", run.policy),
-        points: run.timeline.iter().map(|p| (p.0, p.1)).collect(),
-    }];
-    for b in baselines.iter().filter(|b| b.policy == "best-fit") {
-        left.push(Series {
-            name: format!("hosts in use ({})", b.policy),
-            points: b.timeline.iter().map(|p| (p.0, p.1)).collect(),
-        });
+    Replay {
+        report,
+        main,
+        lower_bound_timeline: lb.timeline,
+        trace: TraceSummary::of(requests),
+        start_ms: requests.iter().map(|r| r.arrival_ms).min().unwrap_or(0),
+        fleet_label: crate::fleet::label(fleet_text, fleet),
     }
-    let right = vec![
-        Series { name: "CPU utilization %".into(), points: run.timeline.iter().map(|p| (p.0, p.2)).collect() },
-        Series { name: "memory utilization %".into(), points: run.timeline.iter().map(|p| (p.0, p.3)).collect() },
-    ];
-    crate::plot::svg_chart(
-        title,
-        "hours since the first arrival",
-        &left,
-        "hosts in use",
-        &right,
-        "utilization of hosts in use (%)",
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A request with times in whole seconds.
     fn req(arrival: u64, life: Option<u64>, cpus: u64, gib: u64) -> TraceRequest {
-        TraceRequest::new(arrival, life, cpus * 1000, gib * 1024)
+        TraceRequest::new(arrival * 1000, life.map(|l| l * 1000), cpus * 1000, gib * 1024)
     }
 
     fn fleet(s: &str) -> FleetSpec {
@@ -464,37 +546,65 @@ mod tests {
     }
 
     #[test]
-    fn lower_bound_is_the_busiest_moment() {
-        // Two overlapping 16-vCPU requests need 2 hosts of 16 vCPUs; a later one alone needs 1.
-        let r = vec![req(0, Some(10), 16, 1), req(5, Some(10), 16, 1), req(100, None, 8, 1)];
-        let (lb, dim, at) = lower_bound(&r, &fleet("16c64g"));
-        assert_eq!((lb, dim.as_str(), at), (2, "cpu", 5));
-        // Departure at 10 frees room before the arrival at 10.
-        let r = vec![req(0, Some(10), 16, 1), req(10, None, 16, 1)];
-        assert_eq!(lower_bound(&r, &fleet("16c64g")).0, 1);
-    }
-
-    #[test]
-    fn lower_bound_of_a_mixed_fleet_takes_the_largest_hosts_first() {
-        // 40 vCPUs at once: one 32-core host plus one 8-core host cover it.
-        let r = vec![req(0, None, 20, 1), req(0, None, 20, 1)];
-        assert_eq!(lower_bound(&r, &fleet("4x8c32g,1x32c128g")).0, 2);
-        // With an unlimited group, the fixed hosts go first and the rest is opened on demand.
-        assert_eq!(lower_bound(&r, &fleet("1x8c32g,16c64g")).0, 1 + 2);
-    }
-
-    #[test]
     fn unlimited_fleet_counts_peak_hosts_and_reuses_freed_ones() {
         let r = vec![req(0, Some(10), 16, 1), req(5, Some(10), 16, 1), req(20, None, 16, 1)];
         let run = run_policy(&r, &fleet("16c64g"), Policy::Feiyun, false, 2);
-        assert_eq!((run.placed, run.rejected, run.peak_hosts, run.gap_percent), (3, 0, 2, 0.0));
+        assert_eq!((run.placed, run.rejected, run.peak_hosts, run.gap_percent), (3, 0, 2, Some(0.0)));
+        assert_eq!(run.rejections, None);
+    }
+
+    /// On a fixed fleet the rejections are the result: counted, dated and bucketed, and no gap
+    /// is claimed (hosts in use are capped by the fleet).
+    #[test]
+    fn fixed_fleet_reports_when_it_rejected() {
+        let r = vec![req(0, None, 16, 1), req(1, None, 16, 1), req(2, Some(5), 1, 1), req(7200, None, 16, 1)];
+        let run = run_policy(&r, &fleet("1x16c64g"), Policy::BestFit, false, 1);
+        assert_eq!((run.placed, run.rejected, run.gap_percent), (1, 3, None));
+        assert_eq!(run.rejected_at_ms, vec![1000, 2000, 7_200_000]);
+        let when = run.rejections.expect("rejections");
+        // Two hours of trace: one-minute buckets (120 of them; at most 250).
+        assert_eq!((when.first_at_ms, when.last_at_ms, when.bucket_s), (1000, 7_200_000, 60));
+        let buckets: Vec<(u64, u64)> = when.by_bucket.iter().map(|b| (b.from_ms, b.rejected)).collect();
+        assert_eq!(buckets, vec![(0, 2), (7_200_000, 1)]);
+        let json = serde_json::to_string(&when).expect("json");
+        assert_eq!(
+            json,
+            r#"{"first_at_s":1,"last_at_s":7200,"bucket_s":60,"by_bucket":[{"from_s":0,"rejected":2},{"from_s":7200,"rejected":1}]}"#
+        );
+        // Without rejections a fixed fleet's gap is meaningful; so it is when a request fits no
+        // host of a fleet far from full.
+        let run = run_policy(&r[..1], &fleet("2x16c64g"), Policy::BestFit, false, 1);
+        assert_eq!(run.gap_percent, Some(0.0));
+        let run = run_policy(&[req(0, None, 8, 1), req(1, None, 32, 1)], &fleet("4x16c64g"), Policy::BestFit, false, 1);
+        assert_eq!((run.rejected, run.gap_percent), (1, Some(0.0)));
     }
 
     #[test]
-    fn fixed_fleet_rejects_what_does_not_fit() {
-        let r = vec![req(0, None, 16, 1), req(1, None, 16, 1), req(2, Some(5), 1, 1)];
-        let run = run_policy(&r, &fleet("1x16c64g"), Policy::BestFit, false, 1);
-        assert_eq!((run.placed, run.rejected), (1, 2));
+    fn rejection_buckets_widen_with_the_trace() {
+        let day = 86_400_000;
+        let r = Rejections::of(&[0, day, 9 * day], 9 * day).expect("some");
+        assert_eq!(r.bucket_s, 3600);
+        let r = Rejections::of(&[0, 100 * day], 150 * day).expect("some");
+        assert_eq!(r.bucket_s, 86_400);
+        assert_eq!(Rejections::of(&[], day), None);
+    }
+
+    /// A departure in a quiet stretch is drawn when it happens, not at the next arrival; a busy
+    /// minute keeps its peak and its last state.
+    #[test]
+    fn timelines_follow_departures_and_keep_peaks() {
+        let r = vec![req(0, Some(3600), 16, 1), req(1, Some(30), 16, 1), req(7200, None, 16, 1)];
+        let run = run_policy(&r, &fleet("16c64g"), Policy::Feiyun, false, 2);
+        let points: Vec<(u64, u64)> = run.timeline.iter().map(|s| (s.at_ms, s.hosts)).collect();
+        assert_eq!(points, vec![(0, 1), (1000, 2), (31_000, 1), (3_600_000, 0), (7_200_000, 1)]);
+        assert!((run.timeline[1].cpu_percent - 100.0).abs() < 1e-9);
+
+        let mut t = Timeline::default();
+        for (at, hosts) in [(0, 5), (10, 7), (20, 3), (30, 4), (70_000, 4)] {
+            t.note(Sample::hosts(at, hosts));
+        }
+        let kept: Vec<(u64, u64)> = t.finish().iter().map(|s| (s.at_ms, s.hosts)).collect();
+        assert_eq!(kept, vec![(0, 5), (10, 7), (30, 4), (70_000, 4)]);
     }
 
     /// The real GPU trace on its real node list: Feiyun needs no more hosts than any baseline.
@@ -506,7 +616,7 @@ mod tests {
         let spec = format!("alibaba-nodes:{}", nodes.display());
         let fleet = FleetSpec::parse(&spec).expect("fleet");
         let opts = ReplayOptions { policy: Policy::Feiyun, baselines: Policy::ALL.to_vec(), timing: false };
-        let (report, _) = replay(&requests, &fleet, &spec, &opts);
+        let report = replay(&requests, &fleet, &spec, &opts).report;
         assert_eq!(report.rejected, 0);
         assert!(report.peak_hosts >= report.lower_bound_hosts);
         for b in &report.baselines {
@@ -524,9 +634,24 @@ mod tests {
     fn without_timing_the_report_is_reproducible() {
         let r: Vec<TraceRequest> = (0..200).map(|i| req(i, Some(50 + i % 7 * 10), 1 + i % 4, 1 + i % 9)).collect();
         let opts = ReplayOptions { policy: Policy::Feiyun, baselines: Policy::ALL.to_vec(), timing: false };
-        let a = serde_json::to_string(&replay(&r, &fleet("8c32g"), "8c32g", &opts).0).expect("json");
-        let b = serde_json::to_string(&replay(&r, &fleet("8c32g"), "8c32g", &opts).0).expect("json");
+        let a = serde_json::to_string(&replay(&r, &fleet("8c32g"), "8c32g", &opts).report).expect("json");
+        let b = serde_json::to_string(&replay(&r, &fleet("8c32g"), "8c32g", &opts).report).expect("json");
         assert_eq!(a, b);
         assert!(a.contains("\"lower_bound_hosts\""));
+    }
+
+    /// Fractional seconds replay exactly: the same text gives the same report, and departures
+    /// at a millisecond free room for an arrival at that millisecond.
+    #[test]
+    fn fractional_seconds_replay_deterministically() {
+        let text = "arrival_s,lifetime_s,vcpus,memory_gib\n0.25,1.5,16,1\n1.75,10,16,1\n1.7504,10,16,1\n";
+        let requests = crate::trace::parse_csv(text).expect("parses");
+        let opts = ReplayOptions { policy: Policy::Feiyun, baselines: Policy::ALL.to_vec(), timing: false };
+        let a = replay(&requests, &fleet("16c64g"), "16c64g", &opts);
+        // 0.25 + 1.5 = 1.75: the first leaves as the second arrives; the third (1.750 s) joins.
+        assert_eq!((a.report.peak_hosts, a.report.lower_bound_hosts), (2, 2));
+        let json = |r: &Replay| serde_json::to_string(&r.report).expect("json");
+        assert_eq!(json(&a), json(&replay(&requests, &fleet("16c64g"), "16c64g", &opts)));
+        assert!(json(&a).contains("\"lower_bound_at_s\":1.75"), "{}", json(&a));
     }
 }

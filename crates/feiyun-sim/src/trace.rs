@@ -4,8 +4,10 @@
 //! arrival_s,lifetime_s,vcpus,memory_gib[,tenant][,priority][,instance_type][,zone][,gpus][,deployment_set]
 //! ```
 //!
-//! - `arrival_s`: seconds from the start of the trace (integer).
-//! - `lifetime_s`: seconds the request holds its resources; empty = still running at the end.
+//! - `arrival_s`: seconds from the start of the trace, a decimal (`12`, `12.25`).
+//! - `lifetime_s`: seconds the request holds its resources, a decimal; empty = still running at
+//!   the end. Both are kept as whole milliseconds (rounded to the nearest, halves up), so ordering
+//!   and replay never depend on floating point.
 //! - `vcpus`, `memory_gib`, `gpus`: decimals; kept exactly as milli-CPUs, MiB (rounded to the
 //!   nearest MiB) and milli-GPUs. `gpus` below 1 is a share of one GPU (0.46 = 46 %), 1 or more
 //!   is a count of whole GPUs. Missing or empty `gpus` is 0.
@@ -13,8 +15,8 @@
 //!
 //! The reader takes a header naming the four required columns plus any optional ones in any
 //! order, or no header at all and 4 to 10 positional columns in the order above (a file is
-//! headerless when its first field is an integer). Requests come back sorted by arrival, ties in
-//! file order. The writer always writes the header and all ten columns, numbers in their shortest
+//! headerless when its first field is a number). Requests come back sorted by arrival (in
+//! milliseconds, after rounding), ties in file order. The writer always writes the header and all ten columns, numbers in their shortest
 //! exact form, so write → read → write is byte-identical.
 
 use std::fmt::Write as _;
@@ -29,9 +31,10 @@ use crate::decimal::{format_scaled, parse_scaled};
 /// One request for resources: what a replay asks the scheduler to place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceRequest {
-    pub arrival_s: u64,
-    /// `None`: still running when the trace ends.
-    pub lifetime_s: Option<u64>,
+    /// Milliseconds from the start of the trace.
+    pub arrival_ms: u64,
+    /// Milliseconds the request holds its resources; `None`: still running when the trace ends.
+    pub lifetime_ms: Option<u64>,
     pub cpu_milli: u64,
     pub memory_mib: u64,
     /// 1000 = one whole GPU; 460 = 46 % of one GPU; 8000 = eight whole GPUs.
@@ -46,10 +49,11 @@ pub struct TraceRequest {
 
 impl TraceRequest {
     /// A request for CPU and memory only, with no GPU, tenant, priority, type, zone or set.
-    pub fn new(arrival_s: u64, lifetime_s: Option<u64>, cpu_milli: u64, memory_mib: u64) -> TraceRequest {
+    /// Times are in milliseconds.
+    pub fn new(arrival_ms: u64, lifetime_ms: Option<u64>, cpu_milli: u64, memory_mib: u64) -> TraceRequest {
         TraceRequest {
-            arrival_s,
-            lifetime_s,
+            arrival_ms,
+            lifetime_ms,
             cpu_milli,
             memory_mib,
             gpu_milli: 0,
@@ -60,26 +64,43 @@ impl TraceRequest {
             deployment_set: None,
         }
     }
+
+    /// When it leaves, in milliseconds from the start; `None` when it is still running at the end.
+    pub fn departure_ms(&self) -> Option<u64> {
+        self.lifetime_ms.map(|l| self.arrival_ms.saturating_add(l))
+    }
+}
+
+/// Milliseconds as seconds in JSON: a whole number when whole (`791374`), else a decimal with up to
+/// three places (`12.25`), so reports of integer traces look as they always did.
+pub fn serialize_ms_as_s<S: serde::Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+    if ms.is_multiple_of(1000) {
+        s.serialize_u64(ms / 1000)
+    } else {
+        // Below 2^53 ms the nearest f64 prints as the exact three-decimal text.
+        s.serialize_f64(*ms as f64 / 1000.0)
+    }
 }
 
 /// Counts a converter or a replay reports about a trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceSummary {
     pub requests: u64,
-    /// From the first arrival to the last.
-    pub span_s: u64,
+    /// From the first arrival to the last, milliseconds (`span_s` in JSON, in seconds).
+    #[serde(rename = "span_s", serialize_with = "serialize_ms_as_s")]
+    pub span_ms: u64,
     /// Requests with no lifetime (still running at the end).
     pub still_running: u64,
 }
 
 impl TraceSummary {
     pub fn of(requests: &[TraceRequest]) -> TraceSummary {
-        let first = requests.iter().map(|r| r.arrival_s).min().unwrap_or(0);
-        let last = requests.iter().map(|r| r.arrival_s).max().unwrap_or(0);
+        let first = requests.iter().map(|r| r.arrival_ms).min().unwrap_or(0);
+        let last = requests.iter().map(|r| r.arrival_ms).max().unwrap_or(0);
         TraceSummary {
             requests: requests.len() as u64,
-            span_s: last - first,
-            still_running: requests.iter().filter(|r| r.lifetime_s.is_none()).count() as u64,
+            span_ms: last - first,
+            still_running: requests.iter().filter(|r| r.lifetime_ms.is_none()).count() as u64,
         }
     }
 }
@@ -174,6 +195,14 @@ pub fn read_trace(path: &Path) -> Result<Vec<TraceRequest>, TraceError> {
     parse_text(&text, path)
 }
 
+/// What to call a trace in titles: its file name without directories, `.gz` or `.csv`
+/// (`shared/azure.csv.gz` → `azure`).
+pub fn trace_name(path: &Path) -> String {
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.strip_suffix(".csv").unwrap_or(name).to_string()
+}
+
 /// The CSV text of `requests`: header and all columns, in the order given.
 pub fn to_csv(requests: &[TraceRequest]) -> String {
     let mut out = header_line();
@@ -213,8 +242,8 @@ fn push_row(out: &mut String, r: &TraceRequest) {
     let _ = writeln!(
         out,
         "{},{},{},{},{},{},{},{},{},{}",
-        r.arrival_s,
-        r.lifetime_s.map(|l| l.to_string()).unwrap_or_default(),
+        format_scaled(r.arrival_ms, 1000),
+        r.lifetime_ms.map(|l| format_scaled(l, 1000)).unwrap_or_default(),
         format_scaled(r.cpu_milli, 1000),
         format_scaled(r.memory_mib, 1024),
         text(&r.tenant),
@@ -251,7 +280,7 @@ fn parse_text(text: &str, path: &Path) -> Result<Vec<TraceRequest>, TraceError> 
         if first {
             first = false;
             let first_field = record.get(0).unwrap_or("").trim();
-            if first_field.parse::<u64>().is_err() {
+            if parse_scaled(first_field, 1000).is_err() {
                 layout = Some(parse_header(&record, line())?);
                 continue;
             }
@@ -280,7 +309,7 @@ fn parse_text(text: &str, path: &Path) -> Result<Vec<TraceRequest>, TraceError> 
         };
         requests.push(parse_row(&record, columns).map_err(|message| line_err(line(), message))?);
     }
-    requests.sort_by_key(|r| r.arrival_s);
+    requests.sort_by_key(|r| r.arrival_ms);
     Ok(requests)
 }
 
@@ -308,11 +337,12 @@ fn parse_row(record: &csv::StringRecord, columns: &[Column]) -> Result<TraceRequ
     for (&column, raw) in columns.iter().zip(record.iter()) {
         let value = raw.trim();
         let bad = |e: String| format!("{}: {e}", column.name());
-        let int = |v: &str| v.parse::<u64>().map_err(|_| bad(format!("{v:?} is not a non-negative integer")));
         let text = || (!raw.is_empty()).then(|| raw.to_string());
         match column {
-            Column::ArrivalS => r.arrival_s = int(value)?,
-            Column::LifetimeS => r.lifetime_s = if value.is_empty() { None } else { Some(int(value)?) },
+            Column::ArrivalS => r.arrival_ms = parse_scaled(value, 1000).map_err(bad)?,
+            Column::LifetimeS => {
+                r.lifetime_ms = if value.is_empty() { None } else { Some(parse_scaled(value, 1000).map_err(bad)?) }
+            }
             Column::Vcpus => r.cpu_milli = parse_scaled(value, 1000).map_err(bad)?,
             Column::MemoryGib => r.memory_mib = parse_scaled(value, 1024).map_err(bad)?,
             Column::Gpus => r.gpu_milli = if value.is_empty() { 0 } else { parse_scaled(value, 1000).map_err(bad)? },
@@ -358,8 +388,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A request with times in whole seconds.
     fn req(arrival_s: u64, lifetime_s: Option<u64>, cpu_milli: u64, memory_mib: u64) -> TraceRequest {
-        TraceRequest::new(arrival_s, lifetime_s, cpu_milli, memory_mib)
+        TraceRequest::new(arrival_s * 1000, lifetime_s.map(|l| l * 1000), cpu_milli, memory_mib)
     }
 
     #[test]
@@ -388,7 +419,7 @@ mod tests {
     fn reads_headerless_positional_columns() {
         let text = "3,10,1,2\n1,,1,2,t1\n2,5,1,2,t2,4,ecs.small,z9\n";
         let got = parse_csv(text).expect("parses");
-        assert_eq!(got.iter().map(|r| r.arrival_s).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(got.iter().map(|r| r.arrival_ms).collect::<Vec<_>>(), vec![1000, 2000, 3000]);
         assert_eq!(got[0].tenant.as_deref(), Some("t1"));
         assert_eq!(got[1].priority, Some(4));
         assert_eq!(got[1].instance_type.as_deref(), Some("ecs.small"));
@@ -430,6 +461,70 @@ mod tests {
     }
 
     #[test]
+    fn fractional_seconds_are_kept_as_milliseconds() {
+        let text =
+            "arrival_s,lifetime_s,vcpus,memory_gib\n0.5,1.25,1,1\n12.3456,0.0004,1,1\n7,3600.0005,1,1\n.25,3.,1,1\n";
+        let got = parse_csv(text).expect("parses");
+        let times: Vec<(u64, Option<u64>)> = got.iter().map(|r| (r.arrival_ms, r.lifetime_ms)).collect();
+        // 12.3456 s → 12,346 ms (nearest); 0.0004 s → 0 ms; 3,600.0005 s → 3,600,001 ms (halves up).
+        assert_eq!(times, vec![(250, Some(3000)), (500, Some(1250)), (7000, Some(3_600_001)), (12_346, Some(0))]);
+        // Headerless files may start with a fraction too.
+        let got = parse_csv("1.5,2.5,1,1\n").expect("parses");
+        assert_eq!((got[0].arrival_ms, got[0].lifetime_ms), (1500, Some(2500)));
+    }
+
+    /// Arrivals that round to the same millisecond are ties, kept in file order; nothing about
+    /// the order depends on floating point, so the same text always gives the same requests.
+    #[test]
+    fn rounding_to_milliseconds_orders_deterministically() {
+        let text = "arrival_s,lifetime_s,vcpus,memory_gib,tenant\n\
+                    1.0004,1,1,1,a\n0.9995,1,1,1,b\n1.0001,1,1,1,c\n1,1,1,1,d\n0.9994,1,1,1,e\n1.0005,1,1,1,f\n";
+        let got = parse_csv(text).expect("parses");
+        let order: Vec<(u64, &str)> =
+            got.iter().map(|r| (r.arrival_ms, r.tenant.as_deref().unwrap_or_default())).collect();
+        assert_eq!(order, vec![(999, "e"), (1000, "a"), (1000, "b"), (1000, "c"), (1000, "d"), (1001, "f")]);
+        assert_eq!(parse_csv(text).expect("parses"), got);
+    }
+
+    #[test]
+    fn malformed_times_are_refused_naming_the_line() {
+        let cases = [
+            ("arrival_s,lifetime_s,vcpus,memory_gib\n1.5,2,1,1\n1.2.3,2,1,1\n", 3, "arrival_s: \"1.2.3\" is not"),
+            ("arrival_s,lifetime_s,vcpus,memory_gib\n1,-2.5,1,1\n", 2, "lifetime_s: \"-2.5\" is not"),
+            ("arrival_s,lifetime_s,vcpus,memory_gib\n1e3,2,1,1\n", 2, "arrival_s"),
+            ("arrival_s,lifetime_s,vcpus,memory_gib\n1,nan,1,1\n", 2, "lifetime_s"),
+            ("1.5,2,1,1\n2,1.0000000000000000001,1,1\n", 2, "more than 18 decimal places"),
+        ];
+        for (text, line, needle) in cases {
+            match parse_csv(text) {
+                Err(TraceError::Line { line: got, message }) => {
+                    assert_eq!(got, line, "{text:?}: {message}");
+                    assert!(message.contains(needle), "{text:?}: {message}");
+                }
+                other => panic!("{text:?}: expected a line error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn times_are_written_in_their_shortest_exact_form() {
+        let text =
+            to_csv(&[TraceRequest::new(1500, Some(3_600_001), 1000, 1024), TraceRequest::new(2000, None, 1000, 1024)]);
+        assert!(text.contains("\n1.5,3600.001,1,1,"), "{text}");
+        assert!(text.contains("\n2,,1,1,"), "{text}");
+        assert_eq!(to_csv(&parse_csv(&text).expect("parses")), text);
+        let span = serde_json::to_string(&TraceSummary::of(&parse_csv(&text).expect("parses"))).expect("json");
+        assert_eq!(span, r#"{"requests":2,"span_s":0.5,"still_running":1}"#);
+    }
+
+    #[test]
+    fn traces_are_named_by_their_file() {
+        assert_eq!(trace_name(Path::new("/data/traces/azure.csv.gz")), "azure");
+        assert_eq!(trace_name(Path::new("gpu.csv")), "gpu");
+        assert_eq!(trace_name(Path::new("requests.txt")), "requests.txt");
+    }
+
+    #[test]
     fn large_input_parses_in_linear_time() {
         // Quadratic work per row (e.g. counting lines from the start) would take minutes here.
         let rows: Vec<TraceRequest> = (0..200_000).map(|i| req(i, Some(i), 1000, 2048)).collect();
@@ -440,8 +535,8 @@ mod tests {
     #[test]
     fn summary_counts() {
         let requests = [req(10, None, 1, 1), req(4, Some(1), 1, 1), req(90, Some(5), 1, 1)];
-        assert_eq!(TraceSummary::of(&requests), TraceSummary { requests: 3, span_s: 86, still_running: 1 });
-        assert_eq!(TraceSummary::of(&[]), TraceSummary { requests: 0, span_s: 0, still_running: 0 });
+        assert_eq!(TraceSummary::of(&requests), TraceSummary { requests: 3, span_ms: 86_000, still_running: 1 });
+        assert_eq!(TraceSummary::of(&[]), TraceSummary { requests: 0, span_ms: 0, still_running: 0 });
     }
 
     #[test]
@@ -487,8 +582,8 @@ mod tests {
 
     prop_compose! {
         fn arb_request()(
-            arrival_s in 0u64..1_000_000,
-            lifetime_s in proptest::option::of(0u64..1_000_000),
+            arrival_ms in 0u64..1_000_000_000,
+            lifetime_ms in proptest::option::of(0u64..1_000_000_000),
             cpu_milli in 0u64..1_000_000,
             memory_mib in 0u64..10_000_000,
             gpu_milli in 0u64..9000,
@@ -499,7 +594,7 @@ mod tests {
             deployment_set in text_strategy(),
         ) -> TraceRequest {
             TraceRequest {
-                arrival_s, lifetime_s, cpu_milli, memory_mib, gpu_milli, tenant, priority, instance_type, zone,
+                arrival_ms, lifetime_ms, cpu_milli, memory_mib, gpu_milli, tenant, priority, instance_type, zone,
                 deployment_set,
             }
         }
@@ -508,7 +603,7 @@ mod tests {
     proptest! {
         #[test]
         fn write_then_read_is_identity(mut requests in proptest::collection::vec(arb_request(), 0..20)) {
-            requests.sort_by_key(|r| r.arrival_s);
+            requests.sort_by_key(|r| r.arrival_ms);
             let text = to_csv(&requests);
             let back = parse_csv(&text).expect("own output parses");
             prop_assert_eq!(&back, &requests);

@@ -110,17 +110,17 @@ pub fn evaluate_plan(
     };
     terms.validate("the price book's subscription terms")?;
     let terms = &terms;
-    let mut years = Vec::with_capacity(own_years.len());
-    for (i, own) in own_years.into_iter().enumerate() {
+    let mut years = Vec::with_capacity(own_years.years.len());
+    for (i, own) in own_years.years.into_iter().enumerate() {
         let year = i as u32 + 1;
         let by_type = workload
             .usages
             .iter()
-            .map(|u| rent::type_year(u, workload.period_s, growth(year), terms))
+            .map(|u| rent::type_year(u, workload.period_ms, growth(year), terms))
             .collect::<Result<Vec<_>, _>>()?;
         years.push(YearFlows { own, by_type, extras: rent::extras(plan, book, year)? });
     }
-    let assembled = report::assemble(years, plan.cost_of_capital.0)?;
+    let assembled = report::assemble(years, own_years.terminal_value, plan.cost_of_capital.0)?;
 
     let instance_types = workload
         .usages
@@ -145,7 +145,7 @@ pub fn evaluate_plan(
         subscribe_above_hours: format_micros(terms.year_hours_micros()),
         workload: WorkloadSummary {
             source: if workload.trace.is_some() { "trace" } else { "steady" },
-            period_hours: format_micros(div_round(i128::from(workload.period_s) * MICRO, 3600)),
+            period_hours: format_micros(div_round(i128::from(workload.period_ms) * MICRO, 3_600_000)),
             trace: workload.trace.clone(),
             instance_types,
         },
@@ -158,6 +158,7 @@ pub fn evaluate_plan(
             scheduler,
         },
         by_year: assembled.rows,
+        terminal_value: assembled.terminal_value,
         total: assembled.total,
         total_present_value: assembled.total_present_value,
         break_even: assembled.break_even,
@@ -168,6 +169,7 @@ pub fn evaluate_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calc::Amount;
     use crate::plan::tests::MINIMAL;
 
     fn shipped() -> (Catalog, PriceBook) {
@@ -182,7 +184,7 @@ mod tests {
 
     /// `n` ecs.g7.large requests from `from` to `to` seconds of the day.
     fn requests(n: usize, from: u64, to: u64) -> Vec<TraceRequest> {
-        let mut r = TraceRequest::new(from, Some(to - from), 2000, 8192);
+        let mut r = TraceRequest::new(from * 1000, Some((to - from) * 1000), 2000, 8192);
         r.instance_type = Some("ecs.g7.large".into());
         vec![r; n]
     }
@@ -251,6 +253,47 @@ mod tests {
             .expect_err("unknown type")
             .to_string();
         assert_eq!(e, "Plan field workload[0].instance_type: unknown instance type \"ecs.nope\"");
+    }
+
+    /// 3,000 g7.large bought in year 1 on 5-year servers: at the end of year 3 they are worth far
+    /// more than a year of running them. That value is credited once, against the horizon, and
+    /// never turns the last year negative.
+    #[test]
+    fn the_terminal_value_is_credited_once_not_as_a_negative_year() {
+        let (catalog, prices) = shipped();
+        let r = evaluate(&MINIMAL.replace("count = 10", "count = 3000"), &prices, "cn-local", &catalog, None)
+            .expect("report");
+        let last = &r.by_year[2];
+        assert!(-r.terminal_value.amount > last.own.year.total, "the case this guards against");
+        for y in &r.by_year {
+            assert!(y.total.own > Amount::ZERO && y.present_value.own > Amount::ZERO, "year {}", y.year);
+        }
+        let paid: Amount = r.by_year.iter().map(|y| y.total.own).sum();
+        assert_eq!(last.cumulative.own, paid);
+        assert_eq!(r.total.own, paid + r.terminal_value.amount);
+        let paid_pv: Amount = r.by_year.iter().map(|y| y.present_value.own).sum();
+        assert_eq!(r.total_present_value.own, paid_pv + r.terminal_value.present_value);
+        assert_eq!(r.monthly.last().map(|m| m.cumulative.own), Some(r.total.own));
+    }
+
+    /// Staff that grows with the fleet: 1 FTE plus one per 3 servers in service, 4 servers:
+    /// (1 + 4 / 3) × 100,000 = 233,333.33, rounded once.
+    #[test]
+    fn staff_can_grow_with_the_fleet() {
+        let (catalog, prices) = shipped();
+        let text = MINIMAL.replace("vcpus = 32", "count = 3\nspares = 1\nvcpus = 32")
+            + "\n[own.staff]\nfte = \"1\"\nservers_per_fte = 3\ncost_per_fte = \"100000\"\n";
+        let r = evaluate(&text, &prices, "cn-local", &catalog, None).expect("report");
+        assert_eq!(r.by_year[0].own.year.servers_in_service, 4);
+        assert_eq!(r.by_year[0].own.year.opex.staff.to_string(), "233333.33");
+        let fixed = text.replace("servers_per_fte = 3\n", "");
+        let r = evaluate(&fixed, &prices, "cn-local", &catalog, None).expect("report");
+        assert_eq!(r.by_year[0].own.year.opex.staff.to_string(), "100000.00");
+        let e =
+            evaluate(&text.replace("servers_per_fte = 3", "servers_per_fte = 0"), &prices, "cn-local", &catalog, None)
+                .expect_err("zero")
+                .to_string();
+        assert!(e.contains("own.staff.servers_per_fte"), "{e}");
     }
 
     /// Explicit server counts are grown like the workload; spares are added on top.
@@ -375,14 +418,16 @@ mod worked_example {
             check("running costs", a(o.opex.total), total);
         }
         check("migration", a(own[0].migration), "30,000");
-        check("terminal value", a(own[2].terminal_value), "-275,880.00");
-        for (o, want) in own.iter().zip(["856,658.56", "331,658.56", "129,760.16"]) {
+        for (o, want) in own.iter().zip(["856,658.56", "331,658.56", "405,640.16"]) {
             check("owning total", a(o.total), want);
         }
+        check("paid over the horizon", a(r.by_year[2].cumulative.own), "1,593,957.28");
+        check("terminal value", a(r.terminal_value.amount), "-275,880.00");
+        check("terminal value, present value", a(r.terminal_value.present_value), "-219,002.44");
 
         let pv = |y: usize| &r.by_year[y].present_value;
         check("own PV year 1", a(pv(0).own), "844,374.91");
-        check("own PV year 3", a(pv(2).own), "117,983.92");
+        check("own PV year 3", a(pv(2).own), "336,986.36");
         check("mix PV year 2", a(pv(1).mix), "720,900.87");
         let f = &r.by_year[2].discount_factors;
         check("start factor year 3", &f.start, "0.857338820301783265");

@@ -5,7 +5,10 @@
 //! needed, kept for their depreciation years, then sold at their residual value at the start of
 //! the year after and replaced if still needed. Nothing is sold early when the need shrinks. At
 //! the end of the last year what is still held counts at its book value (straight line from the
-//! price to the residual value), as a credit.
+//! price to the residual value), as a credit against the horizon — not as a cost of the last
+//! year, which would make that year negative whenever the hardware still owned is worth more
+//! than a year of running it (any fleet bought in year 1 and depreciated over more years than
+//! the horizon).
 
 use feiyun_scheduler::cluster::Policy;
 use feiyun_sim::fleet::{FleetGroup, FleetSpec, HostShape};
@@ -186,9 +189,7 @@ pub struct OwnYear {
     pub resale: Amount,
     pub opex: Opex,
     pub migration: Amount,
-    /// Book value of everything held at the end of the last year (a credit), DR share included.
-    pub terminal_value: Amount,
-    /// capex + resale + opex + migration + terminal value.
+    /// What is paid in the year: capex + resale + opex + migration.
     pub total: Amount,
 }
 
@@ -199,8 +200,17 @@ impl OwnYear {
     }
 }
 
+/// Owning over the horizon: what each year costs, and what is still owned at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnYears {
+    pub years: Vec<OwnYear>,
+    /// Book value of everything held at the end of the last year, DR share included; a credit, so
+    /// negative (or zero).
+    pub terminal_value: Amount,
+}
+
 /// All owning years, given the servers needed each year (spares included).
-pub fn years(plan: &Plan, servers_needed: &[u64]) -> Result<Vec<OwnYear>, TcoError> {
+pub fn years(plan: &Plan, servers_needed: &[u64]) -> Result<OwnYears, TcoError> {
     let own = &plan.own;
     let n = servers_needed.len();
     let zero = AssetTerms { price: 0, life_years: 1, residual: 0 };
@@ -274,9 +284,15 @@ pub fn years(plan: &Plan, servers_needed: &[u64]) -> Result<Vec<OwnYear>, TcoErr
                 Some(b) => cents(&[i128::from(b.mbps), b.price_per_mbps_month.0, 12], 1)?,
                 None => Amount::ZERO,
             },
-            staff: match &own.staff {
-                Some(st) => cents(&[st.fte.0, st.cost_per_fte.0], MICRO)?,
-                None => Amount::ZERO,
+            // (fte + servers / servers_per_fte) × cost_per_fte, as one fraction.
+            staff: match (&own.staff, own.staff.as_ref().and_then(|st| st.servers_per_fte)) {
+                (Some(st), Some(per)) => {
+                    let per = i128::from(per);
+                    let fte = product(&[st.fte.0, per])? + product(&[i128::from(sv), MICRO])?;
+                    cents(&[fte, st.cost_per_fte.0], MICRO * per)?
+                }
+                (Some(st), None) => cents(&[st.fte.0, st.cost_per_fte.0], MICRO)?,
+                (None, _) => Amount::ZERO,
             },
             licences: match &own.licences {
                 Some(l) => cents(&[product(&[i128::from(sv), l.per_server_year.0])? + l.fixed_year.0], 1)?,
@@ -290,12 +306,6 @@ pub fn years(plan: &Plan, servers_needed: &[u64]) -> Result<Vec<OwnYear>, TcoErr
         opex.total = running + opex.staff + opex.dr;
 
         let migration = if year == 1 { cents(&[own.migration.0], 1)? } else { Amount::ZERO };
-        let terminal_value = if i + 1 == n {
-            let held = servers.terminal + storage.terminal + switches.terminal + racks.terminal;
-            -cents(&[held, MICRO + dr_fraction], MICRO)?
-        } else {
-            Amount::ZERO
-        };
         out.push(OwnYear {
             servers_needed: needed,
             servers_in_service: sv,
@@ -306,11 +316,12 @@ pub fn years(plan: &Plan, servers_needed: &[u64]) -> Result<Vec<OwnYear>, TcoErr
             resale,
             opex,
             migration,
-            terminal_value,
-            total: capex.total + resale + opex.total + migration + terminal_value,
+            total: capex.total + resale + opex.total + migration,
         });
     }
-    Ok(out)
+    let held = servers.terminal + storage.terminal + switches.terminal + racks.terminal;
+    let terminal_value = -cents(&[held, MICRO + dr_fraction], MICRO)?;
+    Ok(OwnYears { years: out, terminal_value })
 }
 
 #[cfg(test)]

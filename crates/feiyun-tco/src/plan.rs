@@ -167,8 +167,13 @@ pub struct Bandwidth {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Staff {
-    /// Full-time equivalents running the own site.
+    /// Full-time equivalents running the own site, whatever its size.
+    #[serde(default)]
     pub fte: Decimal,
+    /// One more FTE per this many servers in service (spares included), on top of `fte`; omitted:
+    /// the staff does not grow with the fleet.
+    #[serde(default)]
+    pub servers_per_fte: Option<u64>,
     /// Yearly cost of one FTE (salary and overhead); renting's staff costs the same per FTE.
     pub cost_per_fte: Decimal,
 }
@@ -339,6 +344,9 @@ impl Plan {
         }
         if let Some(st) = &self.own.staff {
             range("own.staff.fte", st.fte, 0, MAX_COUNT as i128 * MICRO, "from 0 to 1000000")?;
+            if let Some(n) = st.servers_per_fte {
+                count("own.staff.servers_per_fte", n, 1, MAX_COUNT)?;
+            }
             money("own.staff.cost_per_fte", st.cost_per_fte)?;
         }
         if let Some(l) = &self.own.licences {

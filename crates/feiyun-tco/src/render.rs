@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use feiyun_sim::plot::{svg_chart, Series};
+use feiyun_sim::plot::{render, Bracket, Chart, Panel, Series, Style};
 
 use crate::calc::{format_micros, Amount};
 use crate::report::{BreakEven, Columns, Report, YearRow};
@@ -48,13 +48,19 @@ impl Table<'_> {
         let _ = writeln!(self.out);
     }
 
-    /// The four columns as lines; `total` adds a total (meaningless for cumulative amounts).
-    fn columns(&mut self, title: &str, total: bool, f: impl Fn(&YearRow) -> Columns) {
+    /// A line with the Total column only: something of the horizon, not of any one year.
+    fn horizon(&mut self, label: &str, amount: Amount) {
+        let _ = write!(self.out, "  {label:<LABEL$}{:>w$}", "", w = CELL * self.rows.len());
+        let _ = writeln!(self.out, "{:>CELL$}", amount.grouped());
+    }
+
+    /// The four cumulative columns as lines (no total: it would be meaningless).
+    fn cumulative(&mut self, title: &str, f: impl Fn(&YearRow) -> Columns) {
         self.heading(title);
-        self.money("own", true, total, |r| f(r).own);
-        self.money("rent, pay-as-you-go", true, total, |r| f(r).payg);
-        self.money("rent, subscription", true, total, |r| f(r).subscription);
-        self.money("rent, mix", true, total, |r| f(r).mix);
+        self.money("own (paid)", true, false, |r| f(r).own);
+        self.money("rent, pay-as-you-go", true, false, |r| f(r).payg);
+        self.money("rent, subscription", true, false, |r| f(r).subscription);
+        self.money("rent, mix", true, false, |r| f(r).mix);
     }
 }
 
@@ -123,8 +129,11 @@ pub fn table(r: &Report) -> String {
     t.money("licences", false, true, |y| y.own.year.opex.licences);
     t.money("disaster recovery (running)", false, true, |y| y.own.year.opex.dr);
     t.money("migration", false, true, |y| y.own.year.migration);
-    t.money("terminal value", false, true, |y| y.own.year.terminal_value);
     t.money("total", true, true, |y| y.total.own);
+    if r.terminal_value.amount != Amount::ZERO {
+        t.horizon(&format!("terminal value, end of year {}", r.years), r.terminal_value.amount);
+        t.horizon("total, net of terminal value", r.total.own);
+    }
 
     t.heading("Rent on Feiyun");
     if let Some(first) = r.by_year.first() {
@@ -147,9 +156,17 @@ pub fn table(r: &Report) -> String {
     t.money("total, subscription", true, true, |y| y.total.subscription);
     t.money("total, mix", true, true, |y| y.total.mix);
 
-    t.columns("Present value (discounted at the cost of capital)", true, |y| y.present_value);
-    t.columns("Cumulative", false, |y| y.cumulative);
-    t.columns("Cumulative present value", false, |y| y.cumulative_present_value);
+    t.heading("Present value (discounted at the cost of capital)");
+    t.money("own", true, true, |y| y.present_value.own);
+    if r.terminal_value.amount != Amount::ZERO {
+        t.horizon("own: terminal value", r.terminal_value.present_value);
+        t.horizon("own, net of terminal value", r.total_present_value.own);
+    }
+    t.money("rent, pay-as-you-go", true, true, |y| y.present_value.payg);
+    t.money("rent, subscription", true, true, |y| y.present_value.subscription);
+    t.money("rent, mix", true, true, |y| y.present_value.mix);
+    t.cumulative("Cumulative", |y| y.cumulative);
+    t.cumulative("Cumulative present value", |y| y.cumulative_present_value);
     let mut out = t.out;
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", break_even_line("nominal", &r.break_even.nominal));
@@ -158,7 +175,7 @@ pub fn table(r: &Report) -> String {
 }
 
 /// Amounts paid at the start and at the end of a year, per column: they are drawn as steps.
-fn jumps(row: &YearRow) -> (Columns, Columns) {
+fn jumps(r: &Report, row: &YearRow) -> (Columns, Columns) {
     let (own, rent) = (&row.own.year, &row.rent);
     let start = Columns {
         own: own.upfront(),
@@ -166,19 +183,21 @@ fn jumps(row: &YearRow) -> (Columns, Columns) {
         subscription: rent.subscription.compute_subscription + rent.extras.migration,
         mix: rent.mix.compute_subscription + rent.extras.migration,
     };
-    let end = Columns { own: own.terminal_value, ..Columns::default() };
+    let terminal = if row.year == r.years { r.terminal_value.amount } else { Amount::ZERO };
+    let end = Columns { own: terminal, ..Columns::default() };
     (start, end)
 }
 
 /// Cumulative nominal cost of owning and of each way of renting, month by month, in thousands;
-/// what is paid at the start of a year (and the terminal value at the end) is a vertical step.
+/// what is paid at the start of a year is a vertical step, and so is the terminal value at the
+/// end, which is named on the chart.
 pub fn chart(r: &Report) -> String {
     let thousands = |a: Amount| a.to_f64_for_chart() / 1000.0;
-    let line = |name: &str, f: fn(&Columns) -> Amount| {
+    let line = |f: fn(&Columns) -> Amount| {
         let mut points = vec![(0.0, 0.0)];
         let mut before = Amount::ZERO;
         for (y, row) in r.by_year.iter().enumerate() {
-            let (start, end) = jumps(row);
+            let (start, end) = jumps(r, row);
             let x0 = y as f64;
             points.push((x0, thousands(before + f(&start))));
             for m in 1..=12usize {
@@ -192,15 +211,75 @@ pub fn chart(r: &Report) -> String {
                 before = v;
             }
         }
-        Series { name: name.to_string(), points }
+        points
     };
-    let series = [
-        line("own", |c| c.own),
-        line("rent, pay-as-you-go", |c| c.payg),
-        line("rent, subscription", |c| c.subscription),
-        line("rent, mix", |c| c.mix),
+    let series = vec![
+        Series::new("own", line(|c| c.own)).styled(Style::new("#1f77b4", "", 2.2)),
+        Series::new("rent, pay-as-you-go", line(|c| c.payg)).styled(Style::new("#d62728", "7 3", 1.6)),
+        Series::new("rent, subscription", line(|c| c.subscription)).styled(Style::new("#2ca02c", "12 3 3 3", 1.6)),
+        Series::new("rent, mix", line(|c| c.mix)).styled(Style::new("#ff7f0e", "3 3", 1.8)),
     ];
-    let title =
-        format!("Cumulative cost, own vs rent ({} years; break-even: {})", r.years, r.break_even.nominal.summary);
-    svg_chart(&title, "years", &series, &format!("cumulative cost (thousand {})", r.currency), &[], "")
+    let mut panel = Panel::new("", format!("cumulative cost (thousand {})", r.currency), series, 400.0);
+    let terminal = r.terminal_value.amount;
+    if terminal != Amount::ZERO {
+        let net = thousands(r.total.own);
+        panel.brackets.push(Bracket {
+            x: f64::from(r.years),
+            y0: net - thousands(terminal),
+            y1: net,
+            lines: vec![
+                "terminal value".to_string(),
+                format!("{} {}:", terminal.grouped(), r.currency),
+                "hardware still owned,".to_string(),
+                "at book value".to_string(),
+                format!("net total {}", r.total.own.grouped()),
+            ],
+        });
+    }
+    let mut chart = Chart::new(
+        format!("Cumulative cost, own vs rent on Feiyun, {} years ({})", r.years, r.currency),
+        "years",
+        vec![panel],
+    );
+    chart.subtitle = break_even_line("nominal", &r.break_even.nominal);
+    chart.right_margin = 180.0;
+    render(&chart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Report {
+        let catalog = feiyun_domain::catalog::Catalog::from_toml(include_str!("../../../catalog/instance-types.toml"))
+            .expect("catalog");
+        let prices = crate::PriceBook::from_toml(include_str!("../../../catalog/prices.toml")).expect("prices");
+        crate::evaluate(include_str!("../../../docs/tco-example.toml"), &prices, "cn-local", &catalog, None)
+            .expect("the example evaluates")
+    }
+
+    /// The drop at the end of the own line is named, with its amount and what is left.
+    #[test]
+    fn the_chart_labels_the_terminal_value() {
+        let svg = chart(&example());
+        for text in [">terminal value<", ">-275,880.00 CNY:<", ">at book value<", ">net total 1,318,077.28<"] {
+            assert!(svg.contains(text), "{text}");
+        }
+        assert!(svg.contains("year 2, month 1"), "break-even in the subtitle");
+        for (name, dash) in [("own", None), ("rent, pay-as-you-go", Some("7 3")), ("rent, mix", Some("3 3"))] {
+            let legend = svg.lines().find(|l| l.ends_with(&format!(">{name}</text>"))).expect(name);
+            assert_eq!(legend.split("stroke-dasharray=\"").nth(1).map(|d| &d[..d.find('"').unwrap_or(0)]), dash);
+        }
+    }
+
+    /// The table shows the terminal value in the Total column only, never in a year.
+    #[test]
+    fn the_table_keeps_the_terminal_value_out_of_the_years() {
+        let text = table(&example());
+        let line = text.lines().find(|l| l.trim_start().starts_with("terminal value")).expect("terminal value line");
+        let amounts: Vec<&str> = line.split_whitespace().filter(|w| w.ends_with(".00")).collect();
+        assert_eq!(amounts, ["-275,880.00"], "{line}");
+        assert_eq!(line.len(), text.lines().find(|l| l.contains("Total")).map_or(0, str::len), "in the Total column");
+        assert!(text.contains("total, net of terminal value") && text.contains("1,318,077.28"));
+    }
 }

@@ -1,16 +1,16 @@
 //! Renting the workload on Feiyun for one year, three ways: pay-as-you-go, subscription, and the
 //! cheapest mix of the two, from each instance type's concurrency curve.
 //!
-//! A period of `P` seconds repeats all year (8,760 hours). In year `y` every concurrency level
+//! A period of `P` milliseconds repeats all year (8,760 hours). In year `y` every concurrency level
 //! `c` of the curve becomes `ceil(c × (1 + growth)^(y−1))`. Then, per instance type at hourly
 //! price `h`:
 //!
-//! - pay-as-you-go = `h × S × 8760 / P`, where `S` is the instance-seconds of the period;
+//! - pay-as-you-go = `h × S × 8760 / P`, where `S` is the instance-milliseconds of the period;
 //! - subscription = the peak level held all year: `peak × h × 12 × hours_per_month × (1 − d)`;
 //! - mix: level `k` (the k-th instance running at once) is on subscription when it is in use
 //!   more than `12 × hours_per_month × (1 − d)` hours a year (there its pay-as-you-go cost would be
 //!   higher), else pay-as-you-go. Levels in use longer are lower, so the subscribed levels are
-//!   `1..=K` and the rest, `S_K = Σ seconds × max(0, level − K)`, is paid by the second.
+//!   `1..=K` and the rest, `S_K = Σ time × max(0, level − K)`, is paid by the second.
 
 use feiyun_billing::prices::RegionPrices;
 use serde::Serialize;
@@ -60,16 +60,16 @@ pub struct TypeYear {
 }
 
 /// Prices one type for one year.
-pub fn type_year(u: &Usage, period_s: u64, g: Growth, terms: &SubscriptionTerms) -> Result<TypeYear, TcoError> {
+pub fn type_year(u: &Usage, period_ms: u64, g: Growth, terms: &SubscriptionTerms) -> Result<TypeYear, TcoError> {
     let mut levels: Vec<(u64, u64)> =
-        u.seconds_at.iter().map(|(c, s)| Ok((g.scale(*c)?, *s))).collect::<Result<_, TcoError>>()?;
+        u.ms_at.iter().map(|(c, s)| Ok((g.scale(*c)?, *s))).collect::<Result<_, TcoError>>()?;
     levels.sort_unstable_by(|a, b| b.cmp(a));
     let peak = levels.first().map_or(0, |l| l.0);
     let inst_s: i128 = levels.iter().map(|(c, s)| i128::from(*c) * i128::from(*s)).sum();
-    let p = i128::from(period_s);
+    let p = i128::from(period_ms);
 
-    // K: the highest level whose seconds in use (at it or above) exceed the threshold:
-    // seconds × 8760 / P hours > year_hours  ⇔  seconds × 8760 × 10^6 > year_hours_micros × P.
+    // K: the highest level whose time in use (at it or above) exceeds the threshold:
+    // time × 8760 / P hours > year_hours  ⇔  time × 8760 × 10^6 > year_hours_micros × P.
     let threshold = product(&[terms.year_hours_micros(), p])?;
     let mut subscribed = 0u64;
     let mut above = 0i128;
@@ -139,14 +139,14 @@ mod tests {
 
     use super::*;
 
-    fn usage(seconds_at: &[(u64, u64)]) -> Usage {
+    fn usage(ms_at: &[(u64, u64)]) -> Usage {
         Usage {
             instance_type: "ecs.g7.large".into(),
             hourly: 529_600,
             vcpus: 2,
             memory_mib: 8192,
             gpus: 0,
-            seconds_at: seconds_at.iter().copied().collect::<BTreeMap<_, _>>(),
+            ms_at: ms_at.iter().copied().collect::<BTreeMap<_, _>>(),
         }
     }
 
@@ -222,8 +222,8 @@ mod tests {
         ) {
             let mut u = usage(&[]);
             u.hourly = hourly;
-            u.seconds_at = levels;
-            let period = u.seconds_at.values().sum::<u64>().max(86_400);
+            u.ms_at = levels;
+            let period = u.ms_at.values().sum::<u64>().max(86_400);
             let t = type_year(&u, period, Growth::of(growth, year), &SubscriptionTerms::default()).expect("fits");
             let mix = t.mix_subscription + t.mix_payg;
             proptest::prop_assert!(mix <= t.payg + Amount(crate::calc::CENT), "{t:?}");

@@ -2,8 +2,10 @@
 //! cumulative sums, month by month, and the break-even point.
 //!
 //! Timing within a year: purchases, sales, migrations and yearly subscriptions are paid at its
-//! start; running costs and pay-as-you-go evenly through it; the terminal value is credited at
-//! the end of the last year. Present values discount each at the cost of capital `r`: the start
+//! start; running costs and pay-as-you-go evenly through it. A year's amounts are what is paid
+//! in it. The terminal value (what owning still holds at the end, at book value) is credited once,
+//! at the end of the last year, in the horizon's totals and in the last month — never in a year's
+//! cost, where it would make the last year negative. Present values discount each at the cost of capital `r`: the start
 //! of year `y` by `1 / (1 + r)^(y−1)`, its end by `1 / (1 + r)^y`, and what is spread through it by
 //! the mean of the two (the trapezoid rule).
 
@@ -219,6 +221,15 @@ pub struct WorkloadSummary {
     pub instance_types: Vec<TypeSummary>,
 }
 
+/// What owning still holds at the end of the horizon, at book value (DR share included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TerminalValue {
+    /// The credit (negative or zero), at the end of the last year.
+    pub amount: Amount,
+    /// Discounted with the last year's end factor.
+    pub present_value: Amount,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub currency: String,
@@ -234,6 +245,9 @@ pub struct Report {
     pub workload: WorkloadSummary,
     pub servers: ServerSizing,
     pub by_year: Vec<YearRow>,
+    /// Credited in `total.own` and `total_present_value.own`, not in any year.
+    pub terminal_value: TerminalValue,
+    /// Over the horizon: the years' totals, and owning's terminal value.
     pub total: Columns,
     pub total_present_value: Columns,
     pub break_even: BreakEvens,
@@ -251,7 +265,7 @@ impl YearFlows {
     fn flows(&self) -> [Flows; 4] {
         let sum = |f: fn(&TypeYear) -> Amount| self.by_type.iter().map(f).sum::<Amount>();
         let extras = Flows { start: self.extras.migration, spread: self.extras.spread(), end: Amount::ZERO };
-        let own = Flows { start: self.own.upfront(), spread: self.own.opex.total, end: self.own.terminal_value };
+        let own = Flows { start: self.own.upfront(), spread: self.own.opex.total, end: Amount::ZERO };
         let payg = Flows { start: extras.start, spread: extras.spread + sum(|t| t.payg), end: Amount::ZERO };
         let sub = Flows { start: extras.start + sum(|t| t.subscription), spread: extras.spread, end: Amount::ZERO };
         let mix = Flows {
@@ -314,13 +328,15 @@ pub fn break_even(months: &[Columns], years: u32) -> BreakEven {
 /// Assembles the years into rows with present values and cumulative sums, and the break-evens.
 pub struct Assembled {
     pub rows: Vec<YearRow>,
+    pub terminal_value: TerminalValue,
     pub total: Columns,
     pub total_present_value: Columns,
     pub break_even: BreakEvens,
     pub monthly: Vec<MonthRow>,
 }
 
-pub fn assemble(years: Vec<YearFlows>, rate_micros: i128) -> Result<Assembled, TcoError> {
+/// `terminal_value` is owning's credit at the end of the last year.
+pub fn assemble(years: Vec<YearFlows>, terminal_value: Amount, rate_micros: i128) -> Result<Assembled, TcoError> {
     let n = years.len() as u32;
     let mut rows = Vec::with_capacity(years.len());
     let (mut nominal, mut pv_flows) = (Vec::new(), Vec::new());
@@ -369,12 +385,22 @@ pub fn assemble(years: Vec<YearFlows>, rate_micros: i128) -> Result<Assembled, T
         nominal.push(flows);
         pv_flows.push(pv);
     }
+    let terminal = TerminalValue {
+        amount: terminal_value,
+        present_value: terminal_value.times_factor(Factors::of(rate_micros, n.max(1)).end)?,
+    };
+    // The credit falls at the end of the last month, after the last year's own flows.
+    if let (Some(last), Some(last_pv)) = (nominal.last_mut(), pv_flows.last_mut()) {
+        last[0].end = terminal.amount;
+        last_pv[0].end = terminal.present_value;
+    }
     let months = monthly(&nominal);
     let break_even = BreakEvens { nominal: break_even(&months, n), present_value: break_even(&monthly(&pv_flows), n) };
     Ok(Assembled {
         rows,
-        total: cum,
-        total_present_value: cum_pv,
+        terminal_value: terminal,
+        total: Columns { own: cum.own + terminal.amount, ..cum },
+        total_present_value: Columns { own: cum_pv.own + terminal.present_value, ..cum_pv },
         break_even,
         monthly: months.into_iter().enumerate().map(|(i, c)| MonthRow { month: i as u32 + 1, cumulative: c }).collect(),
     })

@@ -17,8 +17,10 @@ use serde::Serialize;
 use crate::plan::Plan;
 use crate::TcoError;
 
-/// Seconds in the day a steady entry describes.
-pub const DAY_S: u64 = 86_400;
+/// Milliseconds in the day a steady entry describes.
+pub const DAY_MS: u64 = 86_400_000;
+/// Milliseconds in an hour.
+pub const HOUR_MS: u64 = 3_600_000;
 
 /// One instance type's use over the period.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,13 +31,13 @@ pub struct Usage {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub gpus: u32,
-    /// Seconds of the period spent at each concurrency level above zero.
-    pub seconds_at: BTreeMap<u64, u64>,
+    /// Milliseconds of the period spent at each concurrency level above zero.
+    pub ms_at: BTreeMap<u64, u64>,
 }
 
 impl Usage {
     pub fn peak(&self) -> u64 {
-        self.seconds_at.keys().next_back().copied().unwrap_or(0)
+        self.ms_at.keys().next_back().copied().unwrap_or(0)
     }
 }
 
@@ -50,7 +52,8 @@ pub enum OwnDemand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
-    pub period_s: u64,
+    /// Milliseconds (a trace's times are kept to the millisecond).
+    pub period_ms: u64,
     pub usages: Vec<Usage>,
     pub own: OwnDemand,
     pub trace: Option<TraceInfo>,
@@ -72,10 +75,10 @@ fn type_size(t: &InstanceTypeSpec) -> TypeSize {
     TypeSize { family: t.family.clone(), vcpus: t.vcpus, memory_mib: t.memory_mib(), gpus: t.gpu_count }
 }
 
-/// `(start, end, weight)`: `weight` instances from second `start` to just before `end`.
+/// `(start, end, weight)`: `weight` instances from millisecond `start` to just before `end`.
 pub type Interval = (u64, u64, u64);
 
-/// The concurrency curve of weighted intervals: seconds at each level above zero.
+/// The concurrency curve of weighted intervals: milliseconds at each level above zero.
 pub fn curve(intervals: &[Interval]) -> BTreeMap<u64, u64> {
     let mut events: Vec<(u64, i128)> = Vec::with_capacity(intervals.len() * 2);
     for &(start, end, weight) in intervals {
@@ -104,7 +107,7 @@ fn usage(t: &InstanceTypeSpec, prices: &RegionPrices, intervals: &[Interval]) ->
         vcpus: t.vcpus,
         memory_mib: t.memory_mib(),
         gpus: t.gpu_count,
-        seconds_at: curve(intervals),
+        ms_at: curve(intervals),
     }
 }
 
@@ -118,11 +121,11 @@ pub fn steady(plan: &Plan, catalog: &Catalog, prices: &RegionPrices) -> Result<W
                 format!("unknown instance type {:?}", w.instance_type),
             ));
         }
-        by_type.entry(&w.instance_type).or_default().push((0, u64::from(w.hours_per_day) * 3600, w.count));
+        by_type.entry(&w.instance_type).or_default().push((0, u64::from(w.hours_per_day) * HOUR_MS, w.count));
     }
     let usages =
         by_type.into_iter().filter_map(|(id, iv)| catalog.instance_type(id).map(|t| usage(t, prices, &iv))).collect();
-    Ok(Workload { period_s: DAY_S, usages, own: OwnDemand::Steady, trace: None })
+    Ok(Workload { period_ms: DAY_MS, usages, own: OwnDemand::Steady, trace: None })
 }
 
 /// Rentable types for trace requests, cheapest first: not burstable (a trace's vCPUs are whole),
@@ -168,11 +171,11 @@ pub fn from_trace(
     if requests.is_empty() {
         return Err(TcoError::Trace("the trace has no requests".into()));
     }
-    let period_s = match plan.rent.trace_period_hours {
-        Some(h) => h * 3600,
-        None => requests.iter().map(|r| r.arrival_s.saturating_add(r.lifetime_s.unwrap_or(0))).max().unwrap_or(0),
+    let period_ms = match plan.rent.trace_period_hours {
+        Some(h) => h * HOUR_MS,
+        None => requests.iter().map(|r| r.departure_ms().unwrap_or(r.arrival_ms)).max().unwrap_or(0),
     };
-    if period_s == 0 {
+    if period_ms == 0 {
         return Err(TcoError::Trace(
             "the trace spans no time (every request still runs at second 0); set rent.trace_period_hours".into(),
         ));
@@ -183,11 +186,11 @@ pub fn from_trace(
     let mut by_type: BTreeMap<&str, (&InstanceTypeSpec, Vec<Interval>)> = BTreeMap::new();
     let mut clipped = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
-        if r.arrival_s >= period_s {
+        if r.arrival_ms >= period_ms {
             info.after_period += 1;
             continue;
         }
-        let end = r.lifetime_s.map_or(period_s, |l| r.arrival_s.saturating_add(l).min(period_s));
+        let end = r.departure_ms().map_or(period_ms, |d| d.min(period_ms));
         let named = r.instance_type.as_deref().and_then(|n| catalog.instance_type(n));
         let t = match named {
             Some(t) => {
@@ -216,14 +219,14 @@ pub fn from_trace(
                 cands[k].1
             }
         };
-        by_type.entry(t.id.as_str()).or_insert_with(|| (t, Vec::new())).1.push((r.arrival_s, end, 1));
-        let mut own = TraceRequest::new(r.arrival_s, Some(end - r.arrival_s), r.cpu_milli, r.memory_mib);
+        by_type.entry(t.id.as_str()).or_insert_with(|| (t, Vec::new())).1.push((r.arrival_ms, end, 1));
+        let mut own = TraceRequest::new(r.arrival_ms, Some(end - r.arrival_ms), r.cpu_milli, r.memory_mib);
         own.gpu_milli = r.gpu_milli;
         own.deployment_set = r.deployment_set.clone();
         clipped.push(own);
     }
     let usages = by_type.into_values().map(|(t, iv)| usage(t, prices, &iv)).collect();
-    Ok(Workload { period_s, usages, own: OwnDemand::Trace(clipped), trace: Some(info) })
+    Ok(Workload { period_ms, usages, own: OwnDemand::Trace(clipped), trace: Some(info) })
 }
 
 /// Thousandths as a decimal: 1500 → "1.5".
@@ -260,7 +263,7 @@ mod tests {
         let prices = book.region("cn-local").expect("region");
         let plan = Plan::from_toml(MINIMAL).expect("plan");
         let w = steady(&plan, &catalog, prices).expect("workload");
-        assert_eq!(w.period_s, DAY_S);
+        assert_eq!(w.period_ms, DAY_MS);
         assert_eq!(w.usages.len(), 1);
         let u = &w.usages[0];
         // 2 × 0.1764 + 8 × 0.0221 = 0.5296
@@ -279,17 +282,18 @@ mod tests {
         let (catalog, book) = shipped();
         let prices = book.region("cn-local").expect("region");
         let plan = Plan::from_toml(MINIMAL).expect("plan");
-        let mut named = TraceRequest::new(0, Some(3600), 2000, 8192);
+        let s = |seconds: u64| seconds * 1000;
+        let mut named = TraceRequest::new(0, Some(s(3600)), 2000, 8192);
         named.instance_type = Some("ecs.r7.large".into());
         let reqs = vec![
-            TraceRequest::new(0, Some(3600), 2000, 8192),
-            TraceRequest::new(0, Some(3600), 1500, 4096),
+            TraceRequest::new(0, Some(s(3600)), 2000, 8192),
+            TraceRequest::new(0, Some(s(3600)), 1500, 4096),
             TraceRequest::new(0, None, 1000, 1024),
             named,
-            TraceRequest::new(7200, Some(10), 1000, 1024),
+            TraceRequest::new(s(7200), Some(s(10)), 1000, 1024),
         ];
         let w = from_trace(&plan, &catalog, prices, &reqs).expect("workload");
-        assert_eq!(w.period_s, 7210);
+        assert_eq!(w.period_ms, s(7210));
         let types: Vec<(&str, i128, u64)> =
             w.usages.iter().map(|u| (u.instance_type.as_str(), u.hourly, u.peak())).collect();
         assert_eq!(
@@ -298,9 +302,9 @@ mod tests {
         );
         assert_eq!(w.trace, Some(TraceInfo { requests: 5, after_period: 0, named_type: 1, fitted: 4 }));
         // The still-running request holds a c7.large until the end of the period.
-        let c7 = &w.usages[0].seconds_at;
+        let c7 = &w.usages[0].ms_at;
         // 2 for [0, 3600) and again for [7200, 7210), 1 for [3600, 7200).
-        assert_eq!(c7, &BTreeMap::from([(2, 3610), (1, 3600)]));
+        assert_eq!(c7, &BTreeMap::from([(2, s(3610)), (1, s(3600))]));
     }
 
     #[test]
@@ -308,7 +312,7 @@ mod tests {
         let (catalog, book) = shipped();
         let prices = book.region("cn-local").expect("region");
         let plan = Plan::from_toml(MINIMAL).expect("plan");
-        let huge = [TraceRequest::new(0, Some(10), 1_000_000, 1024)];
+        let huge = [TraceRequest::new(0, Some(10_000), 1_000_000, 1024)];
         let e = from_trace(&plan, &catalog, prices, &huge).expect_err("too big").to_string();
         assert!(e.contains("request 1 (1000 vCPUs"), "{e}");
         let timeless = [TraceRequest::new(0, None, 1000, 1024)];

@@ -1,5 +1,6 @@
 //! `feiyun replay` and `feiyun trace convert`: hand a trace and a fleet to `feiyun_sim` and write
-//! what it reports.
+//! what it reports: a summary on stdout (or the JSON report with `--json`), and with `--out` the
+//! JSON report and its chart.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,9 +22,12 @@ pub struct ReplayArgs {
     /// Accepted for reproducibility of converted traces; the replay itself draws no randomness.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write the JSON report here (and the chart beside it, as .svg); stdout otherwise.
+    /// Write the JSON report here, and the chart beside it as .svg (the summary still goes to stdout).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the JSON report on stdout instead of the summary (for scripts).
+    #[arg(long)]
+    json: bool,
     /// Baseline policies to replay beside the chosen one (comma-separated, or `none`).
     #[arg(long, default_value = "first-fit,best-fit,worst-fit,least-allocated,nomad-binpack")]
     baselines: String,
@@ -60,7 +64,7 @@ pub enum TraceFormat {
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     use feiyun_scheduler::cluster::Policy;
-    let ReplayArgs { trace, hosts, policy, seed: _, out, baselines, no_timing } = args;
+    let ReplayArgs { trace, hosts, policy, seed: _, out, json, baselines, no_timing } = args;
     let policy = Policy::parse(&policy).with_context(|| format!("unknown policy {policy:?}"))?;
     let baselines: Vec<Policy> = if baselines == "none" {
         Vec::new()
@@ -73,18 +77,20 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let fleet = feiyun_sim::FleetSpec::parse(&hosts)?;
     let requests = feiyun_sim::read_trace(&trace)?;
     let opts = feiyun_sim::replay::ReplayOptions { policy, baselines, timing: !no_timing };
-    let (report, run) = feiyun_sim::replay::replay(&requests, &fleet, &hosts, &opts);
-    let json = serde_json::to_string_pretty(&report)?;
-    match out {
-        Some(path) => {
-            std::fs::write(&path, format!("{json}\n")).with_context(|| format!("cannot write {}", path.display()))?;
-            let svg = path.with_extension("svg");
-            let title = format!("{} on {hosts} ({})", trace.display(), report.policy);
-            std::fs::write(&svg, feiyun_sim::replay::chart(&run, &report.baselines, &title))
-                .with_context(|| format!("cannot write {}", svg.display()))?;
-            eprintln!("report: {}  chart: {}", path.display(), svg.display());
-        }
-        None => println!("{json}"),
+    let replay = feiyun_sim::replay::replay(&requests, &fleet, &hosts, &opts);
+    let name = feiyun_sim::trace_name(&trace);
+    let report = serde_json::to_string_pretty(&replay.report)?;
+    if json {
+        println!("{report}");
+    } else {
+        print!("{}", feiyun_sim::summary::summary(&replay, &name));
+    }
+    if let Some(path) = out {
+        std::fs::write(&path, format!("{report}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+        let svg = path.with_extension("svg");
+        std::fs::write(&svg, feiyun_sim::chart::chart(&replay, &name))
+            .with_context(|| format!("cannot write {}", svg.display()))?;
+        eprintln!("report: {}  chart: {}", path.display(), svg.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,6 +38,7 @@ fn the_example_plan_gives_a_table_a_report_and_a_chart() {
         "workload",
         "servers",
         "by_year",
+        "terminal_value",
         "total",
         "total_present_value",
         "break_even",
@@ -53,7 +54,7 @@ fn the_example_plan_gives_a_table_a_report_and_a_chart() {
         {
             assert!(y.get(k).is_some(), "missing by_year[].{k}");
         }
-        for k in ["capex", "opex", "resale", "migration", "terminal_value", "total", "present_value"] {
+        for k in ["capex", "opex", "resale", "migration", "total", "present_value"] {
             assert!(y["own"].get(k).is_some(), "missing by_year[].own.{k}");
         }
         for k in ["by_type", "extras", "payg", "subscription", "mix"] {
@@ -62,6 +63,9 @@ fn the_example_plan_gives_a_table_a_report_and_a_chart() {
     }
     // Amounts are exact decimal strings, never JSON floats.
     assert_eq!(r["total"]["own"], "1318077.28");
+    // The terminal value is credited once, against the horizon, not as a cost of year 3.
+    assert_eq!(r["terminal_value"]["amount"], "-275880.00");
+    assert_eq!(years[2]["own"]["total"], "405640.16");
     assert_eq!(r["break_even"]["nominal"]["summary"], "year 2, month 1");
     assert_eq!(r["monthly"].as_array().expect("monthly").len(), 36);
 
@@ -96,6 +100,67 @@ fn a_trace_replaces_the_steady_workload() {
     let o = feiyun(&["tco", "--input", text(&example()), "--trace", text(&trace)]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("use one or the other"));
+}
+
+/// The shipped plan for a trace, with the small trace in the repository: it runs, the own side
+/// is never negative in any year, and its numbers are those of the fleet the trace implies.
+#[test]
+fn the_trace_example_plan_runs_on_the_testdata_trace() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let plan = root.join("docs/tco-trace-example.toml");
+    let trace = root.join("crates/feiyun-sim/src/testdata/day.csv");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("trace.json");
+    let o = feiyun(&["tco", "--input", text(&plan), "--trace", text(&trace), "--out", text(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8(o.stdout).expect("utf-8");
+    assert!(table.contains("Workload: trace (24 h period"), "{table}");
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("report")).expect("json");
+    let money = |v: &serde_json::Value| -> f64 { v.as_str().expect("a decimal string").parse().expect("a number") };
+    assert_eq!(r["workload"]["trace"]["requests"], 920);
+    assert_eq!(r["workload"]["trace"]["after_period"], 0);
+    let scheduler: Vec<u64> =
+        r["servers"]["scheduler"].as_array().expect("scheduler").iter().map(|n| n.as_u64().expect("n")).collect();
+    // 23 servers of 64 vCPUs hold the day's peak (the fluid bound is 23 too); growth 10 % a year.
+    assert_eq!(scheduler, [23, 26, 28]);
+
+    let mut paid = 0.0;
+    for (i, y) in r["by_year"].as_array().expect("years").iter().enumerate() {
+        let own = &y["own"];
+        let total = money(&own["total"]);
+        assert!(total > 0.0 && money(&y["present_value"]["own"]) > 0.0, "year {}: own {total}", i + 1);
+        assert!(money(&own["opex"]["total"]) > 0.0 && money(&own["capex"]["total"]) >= 0.0);
+        paid += total;
+        // The fleet the trace implies, and what is sized per server.
+        let servers = own["servers_in_service"].as_u64().expect("servers");
+        assert_eq!(servers, scheduler[i] + 1, "one spare");
+        assert_eq!(own["racks_in_service"].as_u64(), Some(servers.div_ceil(16)));
+        assert_eq!(own["switches_in_service"].as_u64(), Some(servers.div_ceil(8)));
+        let staff = money(&own["opex"]["staff"]);
+        assert!((staff - (1.0 + servers as f64 / 100.0) * 300_000.0).abs() < 0.01, "staff {staff}");
+        let power = money(&own["opex"]["power"]);
+        assert!((4_000.0..7_000.0).contains(&(power / servers as f64)), "power per server {power}");
+    }
+    // What is still owned at the end is worth less than what was bought, and it is credited once.
+    let terminal = money(&r["terminal_value"]["amount"]);
+    let capex: f64 = r["by_year"].as_array().expect("years").iter().map(|y| money(&y["own"]["capex"]["total"])).sum();
+    assert!(terminal < 0.0 && -terminal < capex, "terminal {terminal}, capex {capex}");
+    let net = money(&r["total"]["own"]);
+    assert!((net - (paid + terminal)).abs() < 0.01);
+    // All in, a server costs what a rented rack slot, its share of the staff and its power cost:
+    // tens of thousands a year, not hundreds or millions.
+    let server_years: u64 = r["by_year"]
+        .as_array()
+        .expect("years")
+        .iter()
+        .map(|y| y["own"]["servers_in_service"].as_u64().expect("n"))
+        .sum();
+    let per_server_year = net / server_years as f64;
+    assert!((20_000.0..80_000.0).contains(&per_server_year), "{per_server_year} a server-year");
+    assert!(money(&r["total"]["mix"]) > 0.0);
+    let svg = std::fs::read_to_string(out.with_extension("svg")).expect("chart");
+    assert!(svg.contains(">terminal value<"));
 }
 
 #[test]
