@@ -97,8 +97,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Cmd::Up(args) => up::run(args),
-        Cmd::Agent(args) => agent::run(args),
+        Cmd::Up(args) => {
+            raise_open_files_limit();
+            up::run(args)
+        }
+        Cmd::Agent(args) => {
+            raise_open_files_limit();
+            agent::run(args)
+        }
         Cmd::Host { command } => host::run(command),
         Cmd::Account { command } => account::run(command),
         Cmd::Ecs(args) => ecs(args),
@@ -107,6 +113,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Replay(args) => replay::run(args),
         Cmd::Teardown(args) => teardown::run(args),
         Cmd::Trace { command } => replay::trace(command),
+    }
+}
+
+/// A region holds a connection per host (and `--hollow N` one per simulated host), so the
+/// processes that serve or simulate hosts lift their soft limit on open files to the hard limit
+/// (often 1,024 by default, and 10,000 hosts hold 10,000 connections).
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                eprintln!("cannot raise the open files limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("cannot read the open files limit: {e}"),
     }
 }
 
