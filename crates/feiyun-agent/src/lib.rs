@@ -34,6 +34,9 @@ use serde::{Deserialize, Serialize};
 
 pub use reconcile::{step, step_with_retries, Assignment, Observer, MAX_BOOT_FAILURES};
 
+/// How long one long-poll of the host's intent waits for a change.
+pub const LONG_POLL: Duration = Duration::from_secs(30);
+
 /// How an agent joins and what it says about its host.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -208,23 +211,33 @@ impl Agent {
         let mut backoff = Duration::from_millis(200);
         let mut resync = tokio::time::interval(Duration::from_secs(1));
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The long-poll lives across resyncs: dropping it would close its connection and ask
+        // again every second instead of once per change (or per `LONG_POLL`).
+        let poll = |since: u64| {
+            let (link, credential) = (self.link.clone(), inner.credential.clone());
+            async move { link.intent(&credential, since, LONG_POLL).await }
+        };
+        let mut pending = Box::pin(poll(since));
         loop {
             tokio::select! {
-                r = self.link.intent(&inner.credential, since, Duration::from_secs(30)) => match r {
-                    Ok(intent) => {
-                        backoff = Duration::from_millis(200);
-                        since = intent.revision;
-                        inner.clone().apply(intent).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(host = %inner.host_id, error = %e, "cannot get the host's intent; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = &mut shutdown => break,
+                r = &mut pending => {
+                    match r {
+                        Ok(intent) => {
+                            backoff = Duration::from_millis(200);
+                            since = intent.revision;
+                            inner.clone().apply(intent).await;
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        Err(e) => {
+                            tracing::warn!(host = %inner.host_id, error = %e, "cannot get the host's intent; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = &mut shutdown => break,
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
                     }
-                },
+                    pending = Box::pin(poll(since));
+                }
                 // Look again even when nothing asked: catches guests that halt on their own.
                 _ = resync.tick() => inner.clone().pass(),
                 _ = &mut shutdown => break,
@@ -512,4 +525,77 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    use feiyun_hostproto::{HeartbeatAck, Registered};
+
+    /// A control plane whose intent never changes after the first: a long-poll waits it out.
+    #[derive(Default)]
+    struct Quiet {
+        polls: AtomicUsize,
+    }
+
+    fn intent() -> Intent {
+        Intent { host_id: "h-1".into(), epoch: 1, revision: 1, instances: Vec::new(), tasks: Vec::new() }
+    }
+
+    #[async_trait::async_trait]
+    impl ControlLink for Quiet {
+        async fn register(&self, _: &str, _: HostSpec) -> Result<Registered, ProtoError> {
+            Ok(Registered {
+                host_id: "h-1".into(),
+                credential: Credential("h-1.secret".into()),
+                zone: "z".into(),
+                epoch: 1,
+                heartbeat_ms: 10_000,
+                grace_ms: 40_000,
+            })
+        }
+        async fn heartbeat(&self, _: &Credential, _: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
+            Ok(HeartbeatAck { epoch: 1, revision: 1 })
+        }
+        async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            if since == intent().revision {
+                tokio::time::sleep(wait).await;
+            }
+            Ok(intent())
+        }
+        async fn report(&self, _: &Credential, _: Report) -> Result<(), ProtoError> {
+            Ok(())
+        }
+        async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
+            Err(ProtoError::NotFound(id.to_string()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_long_poll_spans_many_resyncs() {
+        let link = Arc::new(Quiet::default());
+        let opts = AgentOptions {
+            host: HostSpec {
+                name: "h".into(),
+                zone: None,
+                capacity: feiyun_domain::Resources::ZERO,
+                gpu_model: None,
+                local_disk_category: None,
+                simulated: true,
+                protocol: feiyun_hostproto::PROTOCOL_VERSION,
+                agent_version: "test".into(),
+            },
+            token: Some("token".into()),
+            identity_file: None,
+            busybox: None,
+        };
+        let agent = Agent::new(link.clone(), Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts);
+        // Ten resyncs, a third of a long-poll.
+        agent.run(tokio::time::sleep(Duration::from_secs(10))).await.expect("agent");
+        // The first poll answers at once; the second is still waiting.
+        assert_eq!(link.polls.load(Ordering::SeqCst), 2);
+    }
 }
