@@ -152,14 +152,18 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
 }
 
 /// Append ledger entries whose key is new; returns how many were.
-fn insert_ledger(tx: &rusqlite::Transaction<'_>, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
+fn insert_ledger(tx: &Connection, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO ledger (key, account_id, at_s, kind, amount_cents, instance_id, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
     let mut n = 0;
     for e in entries {
-        n += tx.execute(
-            "INSERT OR IGNORE INTO ledger (key, account_id, at_s, kind, amount_cents, instance_id, detail) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![e.key, e.account_id, e.at_s, e.kind.as_str(), e.amount_cents, e.instance_id, e.detail],
-        )?;
+        n +=
+            st.execute(params![e.key, e.account_id, e.at_s, e.kind.as_str(), e.amount_cents, e.instance_id, e.detail])?;
     }
     Ok(n)
 }
@@ -183,7 +187,10 @@ fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
 
 /// Insert new instances (revision 1) and update the others, each only if the stored revision is
 /// the one before: a stale writer gets [`StoreError::Conflict`] and the transaction rolls back.
-fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Result<(), StoreError> {
+fn write_instances(tx: &Connection, instances: &[Instance]) -> Result<(), StoreError> {
+    if instances.is_empty() {
+        return Ok(());
+    }
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
@@ -240,6 +247,57 @@ fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Re
     }
     Ok(())
 }
+
+/// Everything of a write set, in the caller's transaction (or savepoint).
+fn write_set(tx: &Connection, w: &WriteSet<'_>) -> Result<(), StoreError> {
+    write_instances(tx, w.instances)?;
+    if !w.usage.is_empty() {
+        // A replayed key is ignored; another event of the instance with the same sequence is
+        // an error, not something to drop silently.
+        let mut st = tx.prepare_cached(
+            "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
+             disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT(key) DO NOTHING",
+        )?;
+        for e in w.usage {
+            st.execute(params![
+                e.key,
+                e.instance_id,
+                e.account_id,
+                e.instance_type,
+                e.disk_category,
+                e.disk_gib as i64,
+                e.at_s,
+                e.kind.as_str(),
+                e.zone_id,
+                e.charge.as_str(),
+                e.seq as i64
+            ])?;
+        }
+    }
+    insert_ledger(tx, w.ledger)?;
+    if let Some(t) = w.token {
+        tx.prepare_cached(
+            "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())])?;
+    }
+    catalog::put_hosts(tx, w.hosts)?;
+    catalog::put_join_tokens(tx, w.join_tokens)?;
+    catalog::put_images(tx, w.images)?;
+    catalog::put_events(tx, w.events)?;
+    if !w.cleaned.is_empty() {
+        let mut st = tx.prepare_cached(CLEANED)?;
+        for id in w.cleaned {
+            st.execute([id])?;
+        }
+    }
+    Ok(())
+}
+
+/// The host has removed everything of a released instance.
+const CLEANED: &str = "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1";
 
 impl Store for SqliteStore {
     fn load(&self) -> Result<Loaded, StoreError> {
@@ -402,43 +460,29 @@ impl Store for SqliteStore {
     fn commit(&self, w: &WriteSet<'_>) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        write_instances(&tx, w.instances)?;
-        for e in w.usage {
-            // A replayed key is ignored; another event of the instance with the same sequence is
-            // an error, not something to drop silently.
-            tx.execute(
-                "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
-                 disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT(key) DO NOTHING",
-                params![
-                    e.key,
-                    e.instance_id,
-                    e.account_id,
-                    e.instance_type,
-                    e.disk_category,
-                    e.disk_gib as i64,
-                    e.at_s,
-                    e.kind.as_str(),
-                    e.zone_id,
-                    e.charge.as_str(),
-                    e.seq as i64
-                ],
-            )?;
-        }
-        insert_ledger(&tx, w.ledger)?;
-        if let Some(t) = w.token {
-            tx.execute(
-                "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
-            )?;
-        }
-        catalog::put_hosts(&tx, w.hosts)?;
-        catalog::put_join_tokens(&tx, w.join_tokens)?;
-        catalog::put_images(&tx, w.images)?;
-        catalog::put_events(&tx, w.events)?;
+        write_set(&tx, w)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn commit_group(&self, sets: &[WriteSet<'_>]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut conn = self.lock();
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(sets.len());
+        for w in sets {
+            // Each set in its own savepoint: one that fails is rolled back alone.
+            let sp = tx.savepoint()?;
+            let written = write_set(&sp, w);
+            if written.is_ok() {
+                sp.commit()?;
+            } else {
+                // Rolled back to where the set began, and released.
+                sp.finish()?;
+            }
+            out.push(written);
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError> {
@@ -544,10 +588,7 @@ impl Store for SqliteStore {
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute(
-            "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
-            [instance_id],
-        )?;
+        conn.execute(CLEANED, [instance_id])?;
         Ok(())
     }
 

@@ -303,3 +303,44 @@ fn hosts_of_a_one_machine_region_are_recorded_on_upgrade() {
     assert_eq!((hosts[0].id.as_str(), hosts[0].name.as_str()), (i.host_id.as_str(), i.host_id.as_str()));
     assert!(hosts[0].credential_hash.is_empty(), "unclaimed until its agent registers");
 }
+
+#[test]
+fn a_group_commit_keeps_each_set_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let s = SqliteStore::open(&path).expect("open");
+    let (a, k) = account();
+    s.create_account(&a, &k).expect("account");
+    let one = instance("i-1", &a.id);
+    let two = instance("i-2", &a.id);
+    s.put_instances(std::slice::from_ref(&one), None, &[], &[]).expect("i-1");
+    let ev = create_event(&a.id);
+    // The second set's update skips a revision: it is refused with everything in it (its usage
+    // event too), and the sets on either side are written.
+    let mut skipping = one.clone();
+    skipping.revision = 3;
+    let three = instance("i-3", &a.id);
+    let outcomes = s
+        .commit_group(&[
+            WriteSet { instances: std::slice::from_ref(&two), ..Default::default() },
+            WriteSet {
+                instances: std::slice::from_ref(&skipping),
+                usage: std::slice::from_ref(&ev),
+                ..Default::default()
+            },
+            WriteSet { instances: std::slice::from_ref(&three), ..Default::default() },
+        ])
+        .expect("group");
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Err(StoreError::Conflict { expected: 2, found: 1, .. })), "{outcomes:?}");
+    assert!(s.usage_events(None, 0).expect("usage").is_empty());
+    // Marking cleaned in a write set, as `mark_cleaned` does.
+    let cleaned = ["i-2".to_string()];
+    let outcomes = s.commit_group(&[WriteSet { cleaned: &cleaned, ..Default::default() }]).expect("cleaned");
+    assert!(outcomes[0].is_ok());
+    drop(s);
+    let loaded = SqliteStore::open(&path).expect("reopen").load().expect("load");
+    let ids: Vec<&str> = loaded.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["i-1", "i-3"]);
+    assert_eq!(loaded.instances[0].revision, 1);
+}
