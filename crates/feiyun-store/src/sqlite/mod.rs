@@ -34,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The connection queries use (the writer's when there is only one: an in-memory database).
+    reader: Option<Mutex<Connection>>,
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -54,7 +56,14 @@ impl SqliteStore {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        // Queries get a connection of their own: in WAL mode they read the last commit while a
+        // write (and its sync to disk) is under way on the other.
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        store.reader = Some(Mutex::new(reader));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -68,7 +77,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let store = SqliteStore { conn: Mutex::new(conn) };
+        let store = SqliteStore { conn: Mutex::new(conn), reader: None };
         store.migrate()?;
         Ok(store)
     }
@@ -93,6 +102,14 @@ impl SqliteStore {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connection for a query.
+    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(r) => r.lock().unwrap_or_else(|p| p.into_inner()),
+            None => self.lock(),
+        }
     }
 }
 
@@ -422,7 +439,7 @@ impl Store for SqliteStore {
     }
 
     fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let row = conn
             .query_row("SELECT id, name, created_at FROM accounts WHERE name = ?1", [name], account_from_row)
             .optional()?;
@@ -430,7 +447,7 @@ impl Store for SqliteStore {
     }
 
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let row = conn
             .query_row("SELECT id, name, created_at FROM accounts WHERE id = ?1", [id], account_from_row)
             .optional()?;
@@ -438,7 +455,7 @@ impl Store for SqliteStore {
     }
 
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .query_row("SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE id = ?1", [id], |r| {
                 Ok(StoredKey { id: r.get(0)?, account_id: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)? })
@@ -447,7 +464,7 @@ impl Store for SqliteStore {
     }
 
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(
             "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
         )?;
@@ -486,11 +503,11 @@ impl Store for SqliteStore {
     }
 
     fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError> {
-        catalog::events(&self.lock(), account_id, instance_id)
+        catalog::events(&self.read(), account_id, instance_id)
     }
 
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(
             "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind, zone_id, charge, \
              seq FROM usage_events \
@@ -530,7 +547,7 @@ impl Store for SqliteStore {
     }
 
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare_cached(
             "SELECT key, account_id, at_s, kind, amount_cents, instance_id, detail FROM ledger \
              WHERE (?1 IS NULL OR account_id = ?1) ORDER BY at_s, rowid",
@@ -554,7 +571,7 @@ impl Store for SqliteStore {
     }
 
     fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn.query_row(
             "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger WHERE account_id = ?1",
             [account_id],
@@ -576,7 +593,7 @@ impl Store for SqliteStore {
     }
 
     fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare_cached(
             "SELECT zone_id, at_s, percent FROM spot_market WHERE (?1 IS NULL OR zone_id = ?1) ORDER BY zone_id, at_s",
         )?;
