@@ -23,6 +23,7 @@ use feiyun_hostproto::{Credential, HostSpec, ProtoError, Registered, PROTOCOL_VE
 use feiyun_scheduler::cluster::{HostId, Shape};
 use sha2::{Digest, Sha256};
 
+use crate::commit::{Changes, Decided};
 use crate::{store_err, ControlPlane, State};
 
 /// Heartbeats, liveness and evacuation.
@@ -211,7 +212,7 @@ impl ControlPlane {
     /// their credentials.
     pub fn revoke_join_token(&self, token_or_id: &str) -> Result<JoinToken, DomainError> {
         let id = token_or_id.split_once('.').map(|(i, _)| i).unwrap_or(token_or_id);
-        let mut state = self.write();
+        let mut state = self.exclusive();
         let mut t = state.join_tokens.get(id).cloned().ok_or_else(|| DomainError::JoinTokenNotFound(id.into()))?;
         if t.revoked_at.is_none() {
             t.revoked_at = Some(self.now());
@@ -248,8 +249,22 @@ impl ControlPlane {
                 spec.name
             )));
         }
-        let mut state = self.write();
-        let token_zone = self.check_join_token(&state, token)?;
+        // Two hosts asking for one name are decided one after the other.
+        let keys = vec![format!("host:{}", spec.name)];
+        let token = token.to_string();
+        self.submit(keys, move |cp, state| match cp.decide_register(&token, spec, state) {
+            Ok(d) => d,
+            Err(e) => Decided::Answer(Err(e)),
+        })
+    }
+
+    fn decide_register(
+        &self,
+        token: &str,
+        spec: HostSpec,
+        state: &mut State,
+    ) -> Result<Decided<Result<Registered, ProtoError>>, ProtoError> {
+        let token_zone = self.check_join_token(state, token)?;
         let zone = match (&token_zone, &spec.zone) {
             (Some(t), Some(s)) if t != s => {
                 return Err(ProtoError::BadRequest(format!("the join token is for zone {t}, not {s}")))
@@ -302,10 +317,6 @@ impl ControlPlane {
                 registered_at: now,
             },
         };
-        self.store
-            .commit(&feiyun_store::WriteSet { hosts: std::slice::from_ref(&host), ..Default::default() })
-            .map_err(|e| ProtoError::Internal(e.to_string()))?;
-        state.hosts.remove(&host.id);
         let registered = Registered {
             host_id: host.id.clone(),
             credential: Credential(format!("{}.{secret}", host.id)),
@@ -314,10 +325,19 @@ impl ControlPlane {
             heartbeat_ms: self.setup.hosts.heartbeat.as_millis() as u64,
             grace_ms: self.setup.hosts.grace.as_millis() as u64,
         };
-        tracing::info!(host = %host.id, name = %host.name, zone = %host.zone_id, simulated = host.simulated, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "host registered");
-        let on_it = state.instances.values().filter(|i| i.host_id == host.id).map(|i| i.id.clone()).collect();
-        admit(&mut state, &self.catalog, host, on_it, now);
-        Ok(registered)
+        let changes = Changes { hosts: vec![host], ..Default::default() };
+        Ok(Decided::Write(
+            changes,
+            Box::new(move |cp, state, changes, written| {
+                written.map_err(|e| ProtoError::Internal(e.to_string()))?;
+                let host = changes.hosts.into_iter().next().ok_or_else(|| ProtoError::Internal("no host".into()))?;
+                tracing::info!(host = %host.id, name = %host.name, zone = %host.zone_id, simulated = host.simulated, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "host registered");
+                // A claimed host keeps what was placed on it.
+                let on_it = state.hosts.remove(&host.id).map(|s| s.instances).unwrap_or_default();
+                admit(state, &cp.catalog, host, on_it, now);
+                Ok(registered)
+            }),
+        ))
     }
 
     /// The host a credential belongs to; any authenticated exchange counts as a sign of life.
@@ -433,7 +453,7 @@ impl ControlPlane {
     /// `feiyun host drain`: no new placements on the host (or again, with `drain = false`).
     pub fn drain_host(&self, id_or_name: &str, drain: bool) -> Result<HostInfo, DomainError> {
         {
-            let mut state = self.write();
+            let mut state = self.exclusive();
             let id = Self::host_id_of(&state, id_or_name)?;
             let slot = state.hosts.get(&id).ok_or_else(|| DomainError::HostNotFound(id.clone()))?;
             let mut host = slot.host.clone();
@@ -463,7 +483,7 @@ impl ControlPlane {
     /// than a third of the hosts are unreachable unless `force`.
     pub fn evacuate_host(&self, id_or_name: &str, force: bool) -> Result<HostInfo, DomainError> {
         {
-            let mut state = self.write();
+            let mut state = self.exclusive();
             let id = Self::host_id_of(&state, id_or_name)?;
             self.start_evacuation(&mut state, &id, force)?;
         }
@@ -500,7 +520,7 @@ impl ControlPlane {
     pub fn host_tick(&self) -> Result<(), DomainError> {
         let now = self.now();
         let grace = chrono::Duration::from_std(self.setup.hosts.grace).unwrap_or(chrono::Duration::seconds(40));
-        let mut state = self.write();
+        let mut state = self.exclusive();
         let lost: Vec<String> = state
             .hosts
             .values()

@@ -15,6 +15,7 @@
 mod accounts;
 mod assistant;
 mod billing;
+mod commit;
 mod deployment;
 mod hosts;
 mod images;
@@ -154,6 +155,8 @@ pub struct ControlPlane {
     billing: Mutex<billing::Ticker>,
     /// The spot percentage in force per zone (the last point recorded).
     spot_market: Mutex<HashMap<String, u32>>,
+    /// Changes waiting to be decided and committed together.
+    group: commit::GroupCommit,
 }
 
 impl State {
@@ -292,6 +295,7 @@ impl ControlPlane {
             process_tokens: Mutex::new(Vec::new()),
             billing: Mutex::new(billing::Ticker::default()),
             spot_market: Mutex::new(HashMap::new()),
+            group: commit::GroupCommit::default(),
         }))
     }
 

@@ -192,7 +192,7 @@ impl ControlPlane {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut state = self.write();
+        let mut state = self.exclusive();
         for (n, ledger) in changes {
             // Re-check against the current row: the user or the agent may have changed it since
             // we looked (every change bumps the revision); the next tick decides again.
