@@ -12,6 +12,7 @@
 //! instance runs on two hosts once the old host talks to the region again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use feiyun_domain::catalog::Catalog;
@@ -66,7 +67,9 @@ pub(crate) struct HostSlot {
     pub host: Host,
     /// The host in the scheduler's index (hosts recorded before they registered have none).
     pub cluster_id: Option<HostId>,
-    pub last_seen: Instant,
+    /// When the host last showed a sign of life (milliseconds since the epoch): written under
+    /// the state's read lock by every authenticated exchange.
+    last_seen: AtomicI64,
     pub unreachable: bool,
     /// Being evacuated: its instances move elsewhere a few per tick.
     pub evacuating: bool,
@@ -80,6 +83,14 @@ pub(crate) struct HostSlot {
 }
 
 impl HostSlot {
+    pub fn last_seen(&self) -> Instant {
+        chrono::DateTime::from_timestamp_millis(self.last_seen.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+
+    fn seen_at(&self, now: Instant) {
+        self.last_seen.store(now.timestamp_millis(), Ordering::Relaxed);
+    }
+
     pub fn bump(&mut self) {
         self.revision += 1;
         self.watch.send_replace(self.revision);
@@ -133,7 +144,7 @@ pub(crate) fn admit(state: &mut State, catalog: &Catalog, host: Host, instances:
     let id = host.id.clone();
     let mut slot = HostSlot {
         cluster_id: None,
-        last_seen: now,
+        last_seen: AtomicI64::new(now.timestamp_millis()),
         unreachable: false,
         evacuating: false,
         // Above any revision an agent saw from an earlier run of the control plane.
@@ -340,25 +351,38 @@ impl ControlPlane {
         ))
     }
 
-    /// The host a credential belongs to; any authenticated exchange counts as a sign of life.
-    pub(crate) fn authenticate(&self, state: &mut State, credential: &Credential) -> Result<String, ProtoError> {
+    /// The host a credential belongs to, with the state read-locked; any authenticated exchange
+    /// counts as a sign of life. Only a host coming back from unreachable takes the write lock.
+    pub(crate) fn authenticate(
+        &self,
+        credential: &Credential,
+    ) -> Result<(std::sync::RwLockReadGuard<'_, State>, String), ProtoError> {
         let refused = || ProtoError::Unauthorized("the host credential is not valid".into());
-        let id = credential.host_id().ok_or_else(refused)?;
-        let slot = state.hosts.get(id).ok_or_else(refused)?;
-        if slot.host.credential_hash.is_empty() || slot.host.credential_hash != sha256_hex(credential.secret()) {
-            tracing::warn!(host = %id, "host API call with a wrong credential");
-            return Err(refused());
+        let id = credential.host_id().ok_or_else(refused)?.to_string();
+        let check = |state: &State| -> Result<bool, ProtoError> {
+            let slot = state.hosts.get(&id).ok_or_else(refused)?;
+            if slot.host.credential_hash.is_empty() || slot.host.credential_hash != sha256_hex(credential.secret()) {
+                tracing::warn!(host = %id, "host API call with a wrong credential");
+                return Err(refused());
+            }
+            slot.seen_at(self.now());
+            Ok(slot.unreachable)
+        };
+        let state = self.read();
+        if !check(&state)? {
+            return Ok((state, id));
         }
-        let id = id.to_string();
-        self.seen(state, &id);
-        Ok(id)
+        drop(state);
+        self.revive(&mut self.write(), &id);
+        let state = self.read();
+        check(&state)?;
+        Ok((state, id))
     }
 
-    /// A host showed a sign of life: back from unreachable if it was.
-    fn seen(&self, state: &mut State, host_id: &str) {
+    /// A host that was unreachable showed a sign of life: it is back.
+    fn revive(&self, state: &mut State, host_id: &str) {
         let now = self.now();
         let Some(slot) = state.hosts.get_mut(host_id) else { return };
-        slot.last_seen = now;
         if !slot.unreachable {
             return;
         }
@@ -389,8 +413,7 @@ impl ControlPlane {
         credential: &Credential,
         beat: &feiyun_hostproto::Heartbeat,
     ) -> Result<feiyun_hostproto::HeartbeatAck, ProtoError> {
-        let mut state = self.write();
-        let id = self.authenticate(&mut state, credential)?;
+        let (state, id) = self.authenticate(credential)?;
         let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Internal("host vanished".into()))?;
         if beat.epoch < slot.host.epoch {
             return Err(ProtoError::Fenced { epoch: slot.host.epoch });
@@ -429,7 +452,7 @@ impl ControlPlane {
                         })
                         .cloned()
                         .collect(),
-                    last_heartbeat: s.last_seen,
+                    last_heartbeat: s.last_seen(),
                     evacuating: s.evacuating,
                 }
             })
@@ -524,7 +547,7 @@ impl ControlPlane {
         let lost: Vec<String> = state
             .hosts
             .values()
-            .filter(|s| !s.unreachable && !s.host.credential_hash.is_empty() && now - s.last_seen > grace)
+            .filter(|s| !s.unreachable && !s.host.credential_hash.is_empty() && now - s.last_seen() > grace)
             .map(|s| s.host.id.clone())
             .collect();
         for id in lost {
@@ -535,7 +558,7 @@ impl ControlPlane {
             let due: Vec<String> = state
                 .hosts
                 .values()
-                .filter(|s| s.unreachable && !s.evacuating && now - s.last_seen > grace + after)
+                .filter(|s| s.unreachable && !s.evacuating && now - s.last_seen() > grace + after)
                 .map(|s| s.host.id.clone())
                 .collect();
             for id in due {
@@ -559,8 +582,8 @@ impl ControlPlane {
         if let Some(c) = slot.cluster_id {
             state.cluster.set_enabled(c, false);
         }
-        tracing::warn!(host = %id, last_seen = %slot.last_seen, "host is unreachable: no new placements on it");
-        let reason = format!("the host running the instance stopped answering at {}", slot.last_seen.to_rfc3339());
+        tracing::warn!(host = %id, last_seen = %slot.last_seen(), "host is unreachable: no new placements on it");
+        let reason = format!("the host running the instance stopped answering at {}", slot.last_seen().to_rfc3339());
         let ids: Vec<String> = slot.instances.iter().cloned().collect();
         let mut events = Vec::new();
         for iid in ids {

@@ -92,8 +92,7 @@ impl ControlPlane {
     /// after `wait`).
     pub async fn host_intent(&self, credential: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
         let mut rx = {
-            let mut state = self.write();
-            let id = self.authenticate(&mut state, credential)?;
+            let (state, id) = self.authenticate(credential)?;
             let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
             if slot.revision != since {
                 return self.intent_of(&state, &id);
@@ -103,17 +102,15 @@ impl ControlPlane {
         // Any change of revision ends the wait (an older `since` is an agent that saw an earlier
         // run of the control plane: it gets the intent at once, above).
         let _ = tokio::time::timeout(wait, rx.wait_for(|r| *r != since)).await;
-        let mut state = self.write();
-        let id = self.authenticate(&mut state, credential)?;
+        let (state, id) = self.authenticate(credential)?;
         self.intent_of(&state, &id)
     }
 
     /// What a host reports: all of it is checked before any of it is applied, so a report that
     /// names an instance the host was not given changes nothing.
     pub fn host_report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
-        let (host_id, finished) = {
-            let mut state = self.write();
-            let id = self.authenticate(&mut state, credential)?;
+        let host_id = {
+            let (state, id) = self.authenticate(credential)?;
             let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
             if report.epoch < slot.host.epoch {
                 return Err(ProtoError::Fenced { epoch: slot.host.epoch });
@@ -127,8 +124,13 @@ impl ControlPlane {
                     )));
                 }
             }
-            let mut finished = Vec::new();
-            if let Some(slot) = state.hosts.get_mut(&id) {
+            id
+        };
+        let mut finished = Vec::new();
+        if !report.results.is_empty() {
+            let mut state = self.write();
+            let id = &host_id;
+            if let Some(slot) = state.hosts.get_mut(id) {
                 for r in report.results {
                     match slot.tasks.remove(&r.task_id) {
                         Some(p) => finished.push((p, r.outcome)),
@@ -140,8 +142,7 @@ impl ControlPlane {
                     slot.bump();
                 }
             }
-            (id, finished)
-        };
+        }
         let observed: Vec<(String, AgentEvent)> =
             report.events.iter().filter_map(|e| e.event.map(|ev| (e.instance_id.clone(), ev))).collect();
         for e in &report.events {
@@ -278,10 +279,7 @@ impl ControlPlane {
         credential: &Credential,
         image_id: &str,
     ) -> Result<std::path::PathBuf, ProtoError> {
-        {
-            let mut state = self.write();
-            self.authenticate(&mut state, credential)?;
-        }
+        drop(self.authenticate(credential)?);
         let image = self.image(image_id).ok_or_else(|| ProtoError::NotFound(format!("image {image_id}")))?;
         if image.source != ImageSource::Region {
             return Err(ProtoError::NotFound(format!("image {image_id} is built on each host, not fetched")));
