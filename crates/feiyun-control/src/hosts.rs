@@ -177,6 +177,7 @@ pub(crate) fn admit(state: &mut State, catalog: &Catalog, host: Host, instances:
         }
         state.cluster.set_enabled(cid, !slot.host.draining);
     }
+    state.host_names.insert(slot.host.name.clone(), id.clone());
     state.hosts.insert(id, slot);
 }
 
@@ -294,7 +295,7 @@ impl ControlPlane {
         }
         let now = self.now();
         let secret = self.with_rng(ids::secret);
-        let existing = state.hosts.values().find(|h| h.host.name == spec.name).map(|h| h.host.clone());
+        let existing = state.host_names.get(&spec.name).and_then(|id| state.hosts.get(id)).map(|h| h.host.clone());
         let host = match existing {
             // Recorded before hosts registered (a one-machine region's host): claim it.
             Some(h) if h.credential_hash.is_empty() => Host {
@@ -465,12 +466,7 @@ impl ControlPlane {
         if state.hosts.contains_key(id_or_name) {
             return Ok(id_or_name.to_string());
         }
-        state
-            .hosts
-            .values()
-            .find(|h| h.host.name == id_or_name)
-            .map(|h| h.host.id.clone())
-            .ok_or_else(|| DomainError::HostNotFound(id_or_name.to_string()))
+        state.host_names.get(id_or_name).cloned().ok_or_else(|| DomainError::HostNotFound(id_or_name.to_string()))
     }
 
     /// `feiyun host drain`: no new placements on the host (or again, with `drain = false`).

@@ -118,6 +118,8 @@ struct State {
     cluster: feiyun_scheduler::cluster::Cluster,
     /// Registered hosts by id, with what the control plane tracks of each.
     hosts: HashMap<String, hosts::HostSlot>,
+    /// Host ids by host name.
+    host_names: HashMap<String, String>,
     /// Host id of each host in the scheduler's index, by its index id.
     cluster_hosts: Vec<String>,
     join_tokens: HashMap<String, feiyun_domain::host::JoinToken>,
@@ -224,6 +226,7 @@ impl ControlPlane {
         let mut state = State {
             cluster: feiyun_scheduler::cluster::Cluster::new(),
             hosts: HashMap::new(),
+            host_names: HashMap::new(),
             cluster_hosts: Vec::new(),
             join_tokens: loaded.join_tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             instances: BTreeMap::new(),

@@ -304,3 +304,27 @@ fn one_client_token_sent_many_times_at_once_makes_one_instance() {
     assert_eq!(cp.describe_instances(&account, &InstanceFilter::default()).len(), 1);
     assert_eq!(remaining(&cp), 127);
 }
+
+#[test]
+fn hosts_asking_for_one_name_at_once_get_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cp, _, _, _) = region(dir.path(), Duration::from_millis(2));
+    let token = cp.process_join_token();
+    let start = Arc::new(Barrier::new(8));
+    let outcomes: Vec<_> = (0..8)
+        .map(|_| {
+            let (cp, start, token) = (cp.clone(), start.clone(), token.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                cp.register_host(&token, host_spec("twin", "z", 8))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(_) | Err(feiyun_hostproto::ProtoError::Conflict(_)))));
+    assert_eq!(cp.list_hosts().iter().filter(|h| h.host.name == "twin").count(), 1);
+    assert!(cp.drain_host("twin", true).is_ok());
+}
