@@ -614,7 +614,7 @@ impl ControlPlane {
                 state.hosts.get(&hid).map(|h| h.instances.iter().cloned().collect()).unwrap_or_default();
             let mut left = 0;
             for iid in ids {
-                let Some(i) = state.instances.get(&iid).cloned() else { continue };
+                let Some(i) = state.instances.get(&iid).map(|i| Instance::clone(i)) else { continue };
                 if i.status == InstanceStatus::Deleted {
                     // Nothing to keep: the fenced host drops its copy when it returns.
                     self.store.mark_cleaned(&iid).map_err(store_err)?;

@@ -124,7 +124,9 @@ struct State {
     cluster_hosts: Vec<String>,
     join_tokens: HashMap<String, feiyun_domain::host::JoinToken>,
     /// Every instance not yet cleaned from its host (released ones have status Deleted).
-    instances: BTreeMap<String, Instance>,
+    instances: BTreeMap<String, Arc<Instance>>,
+    /// The same instances oldest first (by creation time, then id): the order of every listing.
+    by_creation: BTreeMap<(Instant, String), Arc<Instance>>,
     tokens: HashMap<(String, String, String), TokenRecord>,
     commands: BTreeMap<String, Command>,
     invocations: BTreeMap<String, Invocation>,
@@ -166,6 +168,7 @@ impl State {
     pub(crate) fn owned(&self, account_id: &str, id: &str) -> Result<&Instance, DomainError> {
         self.instances
             .get(id)
+            .map(|i| &**i)
             .filter(|i| i.account_id == account_id && i.status != feiyun_domain::instance::InstanceStatus::Deleted)
             .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))
     }
@@ -184,12 +187,19 @@ impl State {
             slot.instances.insert(i.id.clone());
             slot.bump();
         }
-        self.instances.insert(i.id.clone(), i);
+        let i = Arc::new(i);
+        if let Some(old) = self.instances.insert(i.id.clone(), i.clone()) {
+            if old.created_at != i.created_at {
+                self.by_creation.remove(&(old.created_at, old.id.clone()));
+            }
+        }
+        self.by_creation.insert((i.created_at, i.id.clone()), i);
     }
 
     /// Forget a cleaned instance.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(i) = self.instances.remove(id) {
+            self.by_creation.remove(&(i.created_at, i.id.clone()));
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
                 slot.instances.remove(id);
                 slot.bump();
@@ -230,6 +240,7 @@ impl ControlPlane {
             cluster_hosts: Vec::new(),
             join_tokens: loaded.join_tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             instances: BTreeMap::new(),
+            by_creation: BTreeMap::new(),
             tokens: HashMap::new(),
             commands: BTreeMap::new(),
             invocations: BTreeMap::new(),
@@ -247,6 +258,8 @@ impl ControlPlane {
             images.insert(builtin.id.clone(), builtin);
         }
         for i in loaded.instances {
+            let i = Arc::new(i);
+            state.by_creation.insert((i.created_at, i.id.clone()), i.clone());
             state.instances.insert(i.id.clone(), i);
         }
         let mut placed: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();

@@ -37,8 +37,13 @@ impl ControlPlane {
             stop_after_s: secs(setup.arrears_stop_after),
             release_after_s: secs(setup.arrears_release_after),
         };
-        let live: Vec<Instance> =
-            self.read().instances.values().filter(|i| i.status != InstanceStatus::Deleted).cloned().collect();
+        let live: Vec<Instance> = self
+            .read()
+            .instances
+            .values()
+            .filter(|i| i.status != InstanceStatus::Deleted)
+            .map(|i| Instance::clone(i))
+            .collect();
         let accounts: HashSet<&str> = live.iter().map(|i| i.account_id.as_str()).collect();
         let mut positions = HashMap::new();
         for a in accounts {
