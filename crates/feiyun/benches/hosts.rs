@@ -76,6 +76,51 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Busy time of the whole machine (all cores, every process) in seconds, from /proc/stat.
+fn machine_busy_seconds(ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<f64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    let busy: f64 = cpu.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    busy / ticks
+}
+
+/// What the machine spends during a phase, to tell a slow run from a busy machine: the control
+/// plane, the agent process, this load generator, and everything else (other work on the machine).
+struct Usage {
+    at: Instant,
+    cpu: [f64; 4],
+}
+
+impl Usage {
+    fn start(server: u32, agent: u32, ticks: f64) -> Usage {
+        Usage { at: Instant::now(), cpu: Usage::sample(server, agent, ticks) }
+    }
+
+    fn sample(server: u32, agent: u32, ticks: f64) -> [f64; 4] {
+        [
+            cpu_seconds(server, ticks),
+            cpu_seconds(agent, ticks),
+            cpu_seconds(std::process::id(), ticks),
+            machine_busy_seconds(ticks),
+        ]
+    }
+
+    /// Cores used on average since `start`: "control plane 1.2, agent 0.1, load generator 0.5,
+    /// other 0.1".
+    fn report(&self, server: u32, agent: u32, ticks: f64) -> String {
+        let now = Usage::sample(server, agent, ticks);
+        let wall = self.at.elapsed().as_secs_f64();
+        let d: Vec<f64> = now.iter().zip(self.cpu).map(|(b, a)| (b - a) / wall).collect();
+        let other = (d[3] - d[0] - d[1] - d[2]).max(0.0);
+        format!(
+            "cores used: control plane {:.2}, agent {:.2}, load generator {:.2}, other processes {:.2}",
+            d[0], d[1], d[2], other
+        )
+    }
+}
+
 fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -104,15 +149,13 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 
 /// CPU of the control plane (and of the agent process, for context) over `secs` of idling.
 fn idle_cpu(label: &str, server: u32, agent: u32, secs: u64, ticks: f64) {
-    let (s0, a0, t0) = (cpu_seconds(server, ticks), cpu_seconds(agent, ticks), Instant::now());
+    let usage = Usage::start(server, agent, ticks);
+    let s0 = cpu_seconds(server, ticks);
     std::thread::sleep(Duration::from_secs(secs));
-    let wall = t0.elapsed().as_secs_f64();
-    let (s1, a1) = (cpu_seconds(server, ticks), cpu_seconds(agent, ticks));
-    println!(
-        "{label}: control plane {:.2}% of one core over {wall:.0} s (agent process {:.1}%)",
-        (s1 - s0) / wall * 100.0,
-        (a1 - a0) / wall * 100.0
-    );
+    let wall = usage.at.elapsed().as_secs_f64();
+    let s1 = cpu_seconds(server, ticks);
+    println!("{label}: control plane {:.2}% of one core over {wall:.0} s", (s1 - s0) / wall * 100.0);
+    println!("  {}", usage.report(server, agent, ticks));
 }
 
 fn count_up(c: &Client) -> Option<usize> {
@@ -243,6 +286,7 @@ fn main() {
             delays
         })
     };
+    let usage = Usage::start(server.pid(), agent.pid(), ticks);
     let t0 = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
@@ -293,6 +337,7 @@ fn main() {
         pct(&lat, 0.99),
         lat.last().copied().unwrap_or(f64::NAN),
     );
+    println!("  {}", usage.report(server.pid(), agent.pid(), ticks));
     println!(
         "acknowledged → Running (sample of {} during the load): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         delays.len(),
@@ -321,6 +366,7 @@ fn main() {
     let threads = 8;
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
+    let usage = Usage::start(server.pid(), agent.pid(), ticks);
     let t0 = Instant::now();
     let readers: Vec<_> = (0..threads)
         .map(|t| {
@@ -363,6 +409,7 @@ fn main() {
         pct(&dl, 0.5),
         pct(&dl, 0.99),
     );
+    println!("  {}", usage.report(server.pid(), agent.pid(), ticks));
 
     // 5. Idle again, with the instances placed.
     idle_cpu(&format!("idle with {hosts} hosts, {total} instances"), server.pid(), agent.pid(), idle, ticks);
