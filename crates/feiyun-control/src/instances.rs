@@ -302,6 +302,33 @@ impl ControlPlane {
     /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
     pub fn with_instances<R>(&self, account_id: &str, f: &InstanceFilter, then: impl FnOnce(&[&Instance]) -> R) -> R {
         let state = self.read();
+        then(&self.matching(&state, account_id, f))
+    }
+
+    /// One page of the instances [`ControlPlane::with_instances`] lends — `size` of them from
+    /// `offset` — with how many match in all. Without a filter, the page is found without
+    /// looking at the instances before it.
+    pub fn with_instance_page<R>(
+        &self,
+        account_id: &str,
+        f: &InstanceFilter,
+        offset: usize,
+        size: usize,
+        then: impl FnOnce(usize, &[&Instance]) -> R,
+    ) -> R {
+        let state = self.read();
+        if *f == InstanceFilter::default() {
+            let Some(listed) = state.listed.get(account_id) else { return then(0, &[]) };
+            let page: Vec<&Instance> = listed.values().skip(offset).take(size).map(|i| &**i).collect();
+            return then(listed.len(), &page);
+        }
+        let all = self.matching(&state, account_id, f);
+        let page = all.get(offset.min(all.len())..(offset.saturating_add(size)).min(all.len())).unwrap_or(&[]);
+        then(all.len(), page)
+    }
+
+    /// The instances of an account a filter matches, oldest first.
+    fn matching<'s>(&self, state: &'s State, account_id: &str, f: &InstanceFilter) -> Vec<&'s Instance> {
         let matches = |i: &&Instance| {
             i.account_id == account_id
                 && i.status != InstanceStatus::Deleted
@@ -318,7 +345,7 @@ impl ControlPlane {
                     i.tags.iter().any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
         };
-        let out: Vec<&Instance> = match &f.ids {
+        match &f.ids {
             Some(ids) => {
                 let mut out: Vec<&Instance> =
                     ids.iter().filter_map(|id| state.instances.get(id).map(|i| &**i)).filter(matches).collect();
@@ -326,10 +353,13 @@ impl ControlPlane {
                 out.dedup_by(|a, b| a.id == b.id);
                 out
             }
-            // Already in order: no sort of every instance on every request.
-            None => state.by_creation.values().map(|i| &**i).filter(matches).collect(),
-        };
-        then(&out)
+            // The account's own, already in order.
+            None => state
+                .listed
+                .get(account_id)
+                .map(|l| l.values().map(|i| &**i).filter(matches).collect())
+                .unwrap_or_default(),
+        }
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {

@@ -125,8 +125,9 @@ struct State {
     join_tokens: HashMap<String, feiyun_domain::host::JoinToken>,
     /// Every instance not yet cleaned from its host (released ones have status Deleted).
     instances: BTreeMap<String, Arc<Instance>>,
-    /// The same instances oldest first (by creation time, then id): the order of every listing.
-    by_creation: BTreeMap<(Instant, String), Arc<Instance>>,
+    /// Each account's instances that are not released, oldest first (by creation time, then
+    /// id): the order of every listing, counted and paged without looking at the others.
+    listed: HashMap<String, BTreeMap<(Instant, String), Arc<Instance>>>,
     tokens: HashMap<(String, String, String), TokenRecord>,
     commands: BTreeMap<String, Command>,
     invocations: BTreeMap<String, Invocation>,
@@ -189,17 +190,26 @@ impl State {
         }
         let i = Arc::new(i);
         if let Some(old) = self.instances.insert(i.id.clone(), i.clone()) {
-            if old.created_at != i.created_at {
-                self.by_creation.remove(&(old.created_at, old.id.clone()));
+            self.unlist(&old);
+        }
+        if i.status != feiyun_domain::instance::InstanceStatus::Deleted {
+            self.listed.entry(i.account_id.clone()).or_default().insert((i.created_at, i.id.clone()), i);
+        }
+    }
+
+    fn unlist(&mut self, i: &Instance) {
+        if let Some(l) = self.listed.get_mut(&i.account_id) {
+            l.remove(&(i.created_at, i.id.clone()));
+            if l.is_empty() {
+                self.listed.remove(&i.account_id);
             }
         }
-        self.by_creation.insert((i.created_at, i.id.clone()), i);
     }
 
     /// Forget a cleaned instance.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(i) = self.instances.remove(id) {
-            self.by_creation.remove(&(i.created_at, i.id.clone()));
+            self.unlist(&i);
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
                 slot.instances.remove(id);
                 slot.bump();
@@ -240,7 +250,7 @@ impl ControlPlane {
             cluster_hosts: Vec::new(),
             join_tokens: loaded.join_tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             instances: BTreeMap::new(),
-            by_creation: BTreeMap::new(),
+            listed: HashMap::new(),
             tokens: HashMap::new(),
             commands: BTreeMap::new(),
             invocations: BTreeMap::new(),
@@ -258,9 +268,7 @@ impl ControlPlane {
             images.insert(builtin.id.clone(), builtin);
         }
         for i in loaded.instances {
-            let i = Arc::new(i);
-            state.by_creation.insert((i.created_at, i.id.clone()), i.clone());
-            state.instances.insert(i.id.clone(), i);
+            state.put(i);
         }
         let mut placed: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
         for i in state.instances.values() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use common::{control, spec, ManualClock};
-use feiyun_domain::instance::{AgentEvent, UserAction};
+use feiyun_domain::instance::{AgentEvent, InstanceStatus, UserAction};
 use feiyun_domain::ops::{InstanceFilter, Purchase};
 
 #[test]
@@ -41,6 +41,20 @@ fn instances_are_listed_oldest_first_then_by_id() {
     assert_eq!(listed(&cp), kept);
     cp.record_event(&later[1], AgentEvent::Cleaned);
     assert_eq!(listed(&cp), kept);
+    // Pages, with and without a filter, are slices of the same list.
+    let page = |f: &InstanceFilter, offset: usize, size: usize| {
+        cp.with_instance_page(&account.id, f, offset, size, |total, p| {
+            (total, p.iter().map(|i| i.id.clone()).collect::<Vec<_>>())
+        })
+    };
+    let all = InstanceFilter::default();
+    assert_eq!(page(&all, 1, 2), (3, kept[1..3].to_vec()));
+    assert_eq!(page(&all, 2, 10), (3, kept[2..].to_vec()));
+    assert_eq!(page(&all, 5, 10), (3, vec![]));
+    let running = InstanceFilter { statuses: Some(vec![InstanceStatus::Running]), ..Default::default() };
+    assert_eq!(page(&running, 0, 10), (1, vec![later[0].clone()]));
+    assert_eq!(page(&running, 1, 10), (1, vec![]));
+    assert_eq!(cp.with_instance_page("someone-else", &all, 0, 10, |total, p| (total, p.len())), (0, 0));
     // The same order after a restart.
     drop(cp);
     let cp = control(dir.path(), clock);
