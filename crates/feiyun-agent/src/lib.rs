@@ -258,7 +258,7 @@ struct Inner {
     host_id: String,
     epoch: AtomicU64,
     /// The last intent received.
-    latest: Mutex<Option<Intent>>,
+    latest: Mutex<Option<Arc<Intent>>>,
     /// Instances a step is working on.
     busy: Mutex<HashSet<String>>,
     /// The intent revision each instance was last acted on at: it is not acted on again until a
@@ -323,7 +323,7 @@ impl Inner {
             Self::lock(&self.seen_tasks).retain(|t| live.contains(t.as_str()));
         }
         let tasks = intent.tasks.clone();
-        *Self::lock(&self.latest) = Some(intent);
+        *Self::lock(&self.latest) = Some(Arc::new(intent));
         self.clone().pass();
         for task in tasks {
             if !Self::lock(&self.seen_tasks).insert(task.id().to_string()) {
@@ -361,30 +361,50 @@ impl Inner {
     /// Start one step for every instance not already being worked on.
     fn pass(self: Arc<Self>) {
         let Some(intent) = Self::lock(&self.latest).clone() else { return };
-        for i in intent.instances {
-            if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= intent.revision) {
-                continue;
-            }
-            if !Self::lock(&self.busy).insert(i.id.clone()) {
-                continue;
-            }
-            let me = self.clone();
-            let revision = intent.revision;
+        let revision = intent.revision;
+        let due: Vec<usize> = (0..intent.instances.len())
+            .filter(|n| {
+                let id = &intent.instances[*n].id;
+                Self::lock(&self.acted).get(id).is_none_or(|rev| *rev < revision)
+                    && Self::lock(&self.busy).insert(id.clone())
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        if !self.runtime.blocking() {
+            // Steps that never block (a hollow host's) are taken in turn by one task, and what
+            // they observed goes in one report.
             tokio::spawn(async move {
-                let id = i.id.clone();
-                let changed = me.clone().step(i).await;
-                if changed {
-                    Self::lock(&me.acted).insert(id.clone(), revision);
+                for n in due {
+                    self.clone().step_and_note(&intent.instances[n], revision).await;
                 }
-                Self::lock(&me.busy).remove(&id);
+                self.flush().await;
+            });
+            return;
+        }
+        for n in due {
+            let (me, intent) = (self.clone(), intent.clone());
+            tokio::spawn(async move {
+                me.clone().step_and_note(&intent.instances[n], revision).await;
                 me.flush().await;
             });
         }
     }
 
+    /// One step of an instance the pass marked busy; then it is not busy, and if it reported
+    /// anything it is not acted on again before a newer intent.
+    async fn step_and_note(self: Arc<Self>, i: &InstanceIntent, revision: u64) {
+        let changed = self.clone().step(i).await;
+        if changed {
+            Self::lock(&self.acted).insert(i.id.clone(), revision);
+        }
+        Self::lock(&self.busy).remove(&i.id);
+    }
+
     /// One reconcile step of one instance; whether it reported anything.
-    async fn step(self: Arc<Self>, i: InstanceIntent) -> bool {
-        let rootfs = match self.image_rootfs(&i).await {
+    async fn step(self: Arc<Self>, i: &InstanceIntent) -> bool {
+        let rootfs = match self.image_rootfs(i).await {
             Ok(p) => p,
             Err(e) => {
                 Outbox(&self.outbox).report_error(&i.id, &e);
@@ -538,10 +558,37 @@ mod tests {
     #[derive(Default)]
     struct Quiet {
         polls: AtomicUsize,
+        /// The instances the intent names (all Pending, to run).
+        instances: usize,
+        /// Events of each report received.
+        reports: Mutex<Vec<usize>>,
     }
 
-    fn intent() -> Intent {
-        Intent { host_id: "h-1".into(), epoch: 1, revision: 1, instances: Vec::new(), tasks: Vec::new() }
+    impl Quiet {
+        fn intent(&self) -> Intent {
+            let instances = (0..self.instances)
+                .map(|n| InstanceIntent {
+                    id: format!("i-{n}"),
+                    status: feiyun_domain::instance::InstanceStatus::Pending,
+                    desired: feiyun_domain::instance::PowerState::Running,
+                    stop_grace_ms: 0,
+                    spec: feiyun_hostproto::InstanceSpec {
+                        hostname: format!("i-{n}"),
+                        vcpus: 1,
+                        memory_mib: 512,
+                        baseline_cpu_percent: 0,
+                        image: feiyun_hostproto::ImageRef {
+                            id: "img".into(),
+                            source: ImageSource::Builtin,
+                            size_bytes: 0,
+                            sha256: None,
+                        },
+                        user_data: None,
+                    },
+                })
+                .collect();
+            Intent { host_id: "h-1".into(), epoch: 1, revision: 1, instances, tasks: Vec::new() }
+        }
     }
 
     #[async_trait::async_trait]
@@ -561,12 +608,13 @@ mod tests {
         }
         async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
             self.polls.fetch_add(1, Ordering::SeqCst);
-            if since == intent().revision {
+            if since == self.intent().revision {
                 tokio::time::sleep(wait).await;
             }
-            Ok(intent())
+            Ok(self.intent())
         }
-        async fn report(&self, _: &Credential, _: Report) -> Result<(), ProtoError> {
+        async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
+            self.reports.lock().expect("lock").push(r.events.len());
             Ok(())
         }
         async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
@@ -574,9 +622,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn one_long_poll_spans_many_resyncs() {
-        let link = Arc::new(Quiet::default());
+    fn hollow(link: Arc<Quiet>) -> Agent {
         let opts = AgentOptions {
             host: HostSpec {
                 name: "h".into(),
@@ -592,10 +638,24 @@ mod tests {
             identity_file: None,
             busybox: None,
         };
-        let agent = Agent::new(link.clone(), Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts);
+        Agent::new(link, Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_long_poll_spans_many_resyncs() {
+        let link = Arc::new(Quiet::default());
         // Ten resyncs, a third of a long-poll.
-        agent.run(tokio::time::sleep(Duration::from_secs(10))).await.expect("agent");
+        hollow(link.clone()).run(tokio::time::sleep(Duration::from_secs(10))).await.expect("agent");
         // The first poll answers at once; the second is still waiting.
         assert_eq!(link.polls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hollow_host_reports_what_one_pass_observed_at_once() {
+        let link = Arc::new(Quiet { instances: 3, ..Default::default() });
+        hollow(link.clone()).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
+        // Three instances provisioned in the first pass: one report; nothing new after (the
+        // intent did not move, so they are not acted on again).
+        assert_eq!(*link.reports.lock().expect("lock"), vec![3]);
     }
 }
