@@ -19,6 +19,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLockWriteGuard};
+use std::thread::Thread;
 
 use feiyun_domain::host::Host;
 use feiyun_domain::instance::Instance;
@@ -72,6 +73,8 @@ type Job = Box<dyn FnOnce(&ControlPlane, &mut State) -> Option<(Changes, Finishe
 struct Queued {
     keys: Vec<String>,
     job: Job,
+    /// The thread waiting for the change's answer.
+    waiter: Thread,
 }
 
 #[derive(Default)]
@@ -79,12 +82,17 @@ struct Queue {
     jobs: Vec<Queued>,
     /// A group (or an exclusive change) is under way.
     busy: bool,
+    /// Exclusive changes waiting for the turn.
+    exclusive_waiting: usize,
 }
 
-/// The queue of changes waiting for a group, and whose turn it is.
+/// The queue of changes waiting for a group, and whose turn it is. A caller waiting for its
+/// change sleeps until its group is over or it is its turn to lead one; only those are woken
+/// (a wake-up of every waiter at every group costs more than the group's own work).
 #[derive(Default)]
 pub(crate) struct GroupCommit {
     queue: Mutex<Queue>,
+    /// Where exclusive changes wait for the turn.
     turn: Condvar,
 }
 
@@ -113,8 +121,26 @@ impl<'a> Turn<'a> {
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         HAS_TURN.with(|t| t.set(false));
-        lock(&self.0.queue).busy = false;
-        self.0.turn.notify_all();
+        let mut q = lock(&self.0.queue);
+        q.busy = false;
+        if q.exclusive_waiting > 0 {
+            self.0.turn.notify_all();
+        }
+        // The oldest change waiting leads the next group.
+        if let Some(next) = q.jobs.first() {
+            next.waiter.unpark();
+        }
+    }
+}
+
+/// Wakes the callers of a group's changes when the group is over, however it ends.
+struct WakeWhenDone(Vec<Thread>);
+
+impl Drop for WakeWhenDone {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.unpark();
+        }
     }
 }
 
@@ -170,8 +196,9 @@ impl ControlPlane {
             })
         };
         let group = &self.group;
+        let me = std::thread::current();
         let mut q = lock(&group.queue);
-        q.jobs.push(Queued { keys, job });
+        q.jobs.push(Queued { keys, job, waiter: me.clone() });
         loop {
             if let Some(r) = lock(&answer).take() {
                 return r;
@@ -182,7 +209,7 @@ impl ControlPlane {
                 assert!(Arc::strong_count(&answer) > 1, "a change was lost with a failed commit group");
                 let jobs = std::mem::take(&mut q.jobs);
                 let turn = Turn::take(group, q);
-                let deferred = self.run_group(jobs);
+                let deferred = self.run_group(jobs, &me);
                 q = lock(&group.queue);
                 // Deferred changes were queued before the ones that came since: they go first.
                 let later = std::mem::replace(&mut q.jobs, deferred);
@@ -192,7 +219,9 @@ impl ControlPlane {
                 q = lock(&group.queue);
                 continue;
             }
-            q = group.turn.wait(q).unwrap_or_else(|p| p.into_inner());
+            drop(q);
+            std::thread::park();
+            q = lock(&group.queue);
         }
     }
 
@@ -202,23 +231,27 @@ impl ControlPlane {
         check_no_turn();
         let group = &self.group;
         let mut q = lock(&group.queue);
+        q.exclusive_waiting += 1;
         while q.busy {
             q = group.turn.wait(q).unwrap_or_else(|p| p.into_inner());
         }
+        q.exclusive_waiting -= 1;
         let turn = Turn::take(group, q);
         Exclusive { state: self.write(), _turn: turn }
     }
 
-    /// Decide, commit and apply one group; returns the changes left for the next.
-    fn run_group(&self, jobs: Vec<Queued>) -> Vec<Queued> {
+    /// Decide, commit and apply one group (led by `leader`); returns the changes left for the
+    /// next.
+    fn run_group(&self, jobs: Vec<Queued>, leader: &Thread) -> Vec<Queued> {
+        let _wake = WakeWhenDone(jobs.iter().map(|j| j.waiter.clone()).filter(|t| t.id() != leader.id()).collect());
         let mut deferred = Vec::new();
         let mut staged = Vec::new();
         {
             let mut state = self.write();
             let mut taken: HashSet<String> = HashSet::new();
-            for Queued { keys, job } in jobs {
+            for Queued { keys, job, waiter } in jobs {
                 if keys.iter().any(|k| taken.contains(k)) {
-                    deferred.push(Queued { keys, job });
+                    deferred.push(Queued { keys, job, waiter });
                     continue;
                 }
                 taken.extend(keys);

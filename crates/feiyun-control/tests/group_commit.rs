@@ -328,3 +328,31 @@ fn hosts_asking_for_one_name_at_once_get_it_once() {
     assert_eq!(cp.list_hosts().iter().filter(|h| h.host.name == "twin").count(), 1);
     assert!(cp.drain_host("twin", true).is_ok());
 }
+
+#[test]
+fn changes_outside_the_groups_take_turns_with_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cp, _, _, account) = region(dir.path(), Duration::from_millis(1));
+    cp.register_host(&cp.process_join_token(), host_spec("other", "z", 8)).expect("register");
+    let start = Arc::new(Barrier::new(9));
+    let creating: Vec<_> = (0..8)
+        .map(|_| {
+            let (cp, start, account) = (cp.clone(), start.clone(), account.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                (0..8)
+                    .flat_map(|_| cp.create_instances(&account, &spec(Purchase::default())).expect("create").ids)
+                    .count()
+            })
+        })
+        .collect();
+    start.wait();
+    // Drains (and the host tick) are decided and committed outside the groups, in turn with them.
+    for n in 0..20 {
+        cp.drain_host("other", n % 2 == 0).expect("drain");
+        cp.host_tick().expect("tick");
+    }
+    let made: usize = creating.into_iter().map(|t| t.join().expect("thread")).sum();
+    assert_eq!(made, 64);
+    assert_eq!(cp.describe_instances(&account, &InstanceFilter::default()).len(), 64);
+}
