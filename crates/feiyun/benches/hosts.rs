@@ -203,7 +203,9 @@ fn main() {
             .arg(&data)
             .arg("--config")
             .arg(&cfg)
-            .env("FEIYUN_LOG", "warn")
+            // As it runs by default (info: an audit line per change, a line per status change),
+            // logging to a file.
+            .env("FEIYUN_LOG", std::env::var("FEIYUN_BENCH_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("up.log")).expect("log"))
             .spawn()
