@@ -51,6 +51,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             None
         } else {
             let agent = embedded_host(&region)?;
+            // The region starts with its host in it: its clocks (the first spot price of the
+            // zone, liveness) see the machine's capacity from their first tick.
+            let mut s = stop.clone();
+            let mut stopped = Box::pin(async move {
+                let _ = s.wait_for(|x| *x).await;
+            });
+            agent.join(&mut stopped).await?;
             let mut s = stop.clone();
             Some(tokio::spawn(agent.run(async move {
                 let _ = s.wait_for(|x| *x).await;
