@@ -380,6 +380,7 @@ impl Inner {
                     self.clone().step_and_note(&intent.instances[n], revision).await;
                 }
                 self.flush().await;
+                self.pass_if_newer(revision);
             });
             return;
         }
@@ -388,7 +389,17 @@ impl Inner {
             tokio::spawn(async move {
                 me.clone().step_and_note(&intent.instances[n], revision).await;
                 me.flush().await;
+                me.pass_if_newer(revision);
             });
+        }
+    }
+
+    /// A pass skips the instances a step is busy with; when a newer intent came meanwhile, look
+    /// again now rather than at the next resync.
+    fn pass_if_newer(self: Arc<Self>, revision: u64) {
+        let newer = Self::lock(&self.latest).as_ref().is_some_and(|i| i.revision != revision);
+        if newer {
+            self.pass();
         }
     }
 
@@ -552,6 +563,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    use feiyun_domain::instance::AgentEvent;
     use feiyun_hostproto::{HeartbeatAck, Registered};
 
     /// A control plane whose intent never changes after the first: a long-poll waits it out.
@@ -564,29 +576,32 @@ mod tests {
         reports: Mutex<Vec<usize>>,
     }
 
+    fn instance(n: usize, status: feiyun_domain::instance::InstanceStatus) -> InstanceIntent {
+        InstanceIntent {
+            id: format!("i-{n}"),
+            status,
+            desired: feiyun_domain::instance::PowerState::Running,
+            stop_grace_ms: 0,
+            spec: feiyun_hostproto::InstanceSpec {
+                hostname: format!("i-{n}"),
+                vcpus: 1,
+                memory_mib: 512,
+                baseline_cpu_percent: 0,
+                image: feiyun_hostproto::ImageRef {
+                    id: "img".into(),
+                    source: ImageSource::Builtin,
+                    size_bytes: 0,
+                    sha256: None,
+                },
+                user_data: None,
+            },
+        }
+    }
+
     impl Quiet {
         fn intent(&self) -> Intent {
-            let instances = (0..self.instances)
-                .map(|n| InstanceIntent {
-                    id: format!("i-{n}"),
-                    status: feiyun_domain::instance::InstanceStatus::Pending,
-                    desired: feiyun_domain::instance::PowerState::Running,
-                    stop_grace_ms: 0,
-                    spec: feiyun_hostproto::InstanceSpec {
-                        hostname: format!("i-{n}"),
-                        vcpus: 1,
-                        memory_mib: 512,
-                        baseline_cpu_percent: 0,
-                        image: feiyun_hostproto::ImageRef {
-                            id: "img".into(),
-                            source: ImageSource::Builtin,
-                            size_bytes: 0,
-                            sha256: None,
-                        },
-                        user_data: None,
-                    },
-                })
-                .collect();
+            let instances =
+                (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect();
             Intent { host_id: "h-1".into(), epoch: 1, revision: 1, instances, tasks: Vec::new() }
         }
     }
@@ -622,7 +637,43 @@ mod tests {
         }
     }
 
-    fn hollow(link: Arc<Quiet>) -> Agent {
+    /// A control plane that answers the first two polls at once with the intents given (the
+    /// second comes while the host is still busy with the first), then waits.
+    struct Quick {
+        intents: Vec<Intent>,
+        /// When each report came, and its events.
+        reports: Mutex<Vec<(Duration, Vec<AgentEvent>)>>,
+        start: tokio::time::Instant,
+    }
+
+    #[async_trait::async_trait]
+    impl ControlLink for Quick {
+        async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
+            Quiet::default().register(token, spec).await
+        }
+        async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
+            Quiet::default().heartbeat(c, b).await
+        }
+        async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+            match self.intents.iter().find(|i| i.revision > since) {
+                Some(i) => Ok(i.clone()),
+                None => {
+                    tokio::time::sleep(wait).await;
+                    Ok(self.intents[self.intents.len() - 1].clone())
+                }
+            }
+        }
+        async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
+            let events = r.events.iter().filter_map(|e| e.event).collect();
+            self.reports.lock().expect("lock").push((self.start.elapsed(), events));
+            Ok(())
+        }
+        async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
+            Err(ProtoError::NotFound(id.to_string()))
+        }
+    }
+
+    fn hollow(link: Arc<dyn ControlLink>) -> Agent {
         let opts = AgentOptions {
             host: HostSpec {
                 name: "h".into(),
@@ -645,7 +696,10 @@ mod tests {
     async fn one_long_poll_spans_many_resyncs() {
         let link = Arc::new(Quiet::default());
         // Ten resyncs, a third of a long-poll.
-        hollow(link.clone()).run(tokio::time::sleep(Duration::from_secs(10))).await.expect("agent");
+        hollow(link.clone() as Arc<dyn ControlLink>)
+            .run(tokio::time::sleep(Duration::from_secs(10)))
+            .await
+            .expect("agent");
         // The first poll answers at once; the second is still waiting.
         assert_eq!(link.polls.load(Ordering::SeqCst), 2);
     }
@@ -653,9 +707,36 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hollow_host_reports_what_one_pass_observed_at_once() {
         let link = Arc::new(Quiet { instances: 3, ..Default::default() });
-        hollow(link.clone()).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
+        hollow(link.clone() as Arc<dyn ControlLink>)
+            .run(tokio::time::sleep(Duration::from_secs(3)))
+            .await
+            .expect("agent");
         // Three instances provisioned in the first pass: one report; nothing new after (the
         // intent did not move, so they are not acted on again).
         assert_eq!(*link.reports.lock().expect("lock"), vec![3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_intent_that_comes_while_the_host_is_busy_is_acted_on_without_waiting_for_a_resync() {
+        use feiyun_domain::instance::InstanceStatus;
+        let at = |revision, status| Intent {
+            host_id: "h-1".into(),
+            epoch: 1,
+            revision,
+            instances: vec![instance(0, status)],
+            tasks: Vec::new(),
+        };
+        let link = Arc::new(Quick {
+            intents: vec![at(1, InstanceStatus::Pending), at(2, InstanceStatus::Starting)],
+            reports: Mutex::new(Vec::new()),
+            start: tokio::time::Instant::now(),
+        });
+        hollow(link.clone() as Arc<dyn ControlLink>)
+            .run(tokio::time::sleep(Duration::from_secs(3)))
+            .await
+            .expect("agent");
+        let reports = link.reports.lock().expect("lock").clone();
+        let booted = reports.iter().find(|(_, e)| e.contains(&AgentEvent::Booted)).expect("booted");
+        assert!(booted.0 < Duration::from_millis(500), "{reports:?}");
     }
 }
