@@ -67,8 +67,8 @@ fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
     (ut + st) / ticks
 }
 
-/// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> u64 {
+/// A numeric `/proc/PID/status` field: VmRSS and VmHWM (KiB), Threads.
+fn status_field(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix(field).and_then(|r| r.trim_start_matches(':').split_whitespace().next()))
@@ -230,6 +230,19 @@ fn main() {
         .expect("feiyun host token create");
     let token: Value = serde_json::from_slice(&out.stdout).expect("token JSON");
     let token = token["Token"].as_str().expect("token").to_string();
+
+    // The control plane's threads, sampled all along (its peak memory is VmHWM).
+    let most_threads = Arc::new(AtomicU64::new(0));
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (most, watching, pid) = (most_threads.clone(), watching.clone(), server.pid());
+        std::thread::spawn(move || {
+            while watching.load(Ordering::Relaxed) {
+                most.fetch_max(status_field(pid, "Threads"), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
 
     // 1. Registration.
     let t0 = Instant::now();
@@ -417,11 +430,15 @@ fn main() {
     idle_cpu(&format!("idle with {hosts} hosts, {total} instances"), server.pid(), agent.pid(), idle, ticks);
 
     // 6. Memory.
+    watching.store(false, Ordering::Relaxed);
+    let _ = watcher.join();
     println!(
-        "control plane memory: VmRSS {:.0} MiB, peak VmHWM {:.0} MiB (agent process VmRSS {:.0} MiB)",
-        status_kib(server.pid(), "VmRSS") as f64 / 1024.0,
-        status_kib(server.pid(), "VmHWM") as f64 / 1024.0,
-        status_kib(agent.pid(), "VmRSS") as f64 / 1024.0,
+        "control plane memory: VmRSS {:.0} MiB, peak VmHWM {:.0} MiB; threads {}, at most {} (agent process VmRSS {:.0} MiB)",
+        status_field(server.pid(), "VmRSS") as f64 / 1024.0,
+        status_field(server.pid(), "VmHWM") as f64 / 1024.0,
+        status_field(server.pid(), "Threads"),
+        most_threads.load(Ordering::Relaxed),
+        status_field(agent.pid(), "VmRSS") as f64 / 1024.0,
     );
     for (who, file) in [("agent", "agent.log"), ("control plane", "up.log")] {
         let log = std::fs::read_to_string(dir.path().join(file)).unwrap_or_default();
