@@ -33,6 +33,9 @@ pub struct UpArgs {
     no_local_host: bool,
 }
 
+/// Threads for work off the event loop (changes, store reads).
+const BLOCKING_THREADS: usize = 64;
+
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG").unwrap_or_else(|_| "info".into()))
@@ -43,7 +46,11 @@ pub fn init_logging() {
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(args.config.as_deref())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Changes wait for their group commit on a blocking thread; with thousands of hosts
+    // reporting on a busy machine, an unbounded pool grew to hundreds of threads parked behind
+    // one commit at a time, each with its stack and allocator arena. Past a few dozen threads
+    // nothing goes faster: the rest wait in the queue.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(BLOCKING_THREADS).build()?;
     rt.block_on(async move {
         let region = Region::open(RegionOptions { data_dir: args.data_dir, listen: args.listen, config }).await?;
         let (_stop_tx, stop) = feiyun_server::stop_on_signals();
