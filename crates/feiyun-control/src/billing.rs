@@ -321,8 +321,10 @@ impl ControlPlane {
                 b.auto_renew_months = p.auto_renew_months;
                 Ok((b, Some(q)))
             }
-            // An account in arrears was refused before (`create_instances`).
             ChargeType::PostPaid => {
+                if account::position(&self.ledger(account_id)?).arrears_since.is_some() {
+                    return Err(DomainError::AccountArrearage);
+                }
                 if p.spot_strategy == SpotStrategy::SpotWithPriceLimit {
                     let limit = p.spot_price_limit_micros.ok_or_else(|| DomainError::missing("SpotPriceLimit"))?;
                     // The instances being placed count: a bid is checked against the zone as it
@@ -364,7 +366,7 @@ impl ControlPlane {
 
     /// RenewInstance: extend a subscription by `months`, paid now.
     pub fn renew_instance(&self, account_id: &str, id: &str, months: u32) -> Result<Instant, DomainError> {
-        let mut state = self.exclusive();
+        let mut state = self.write();
         let i = state.owned(account_id, id)?.clone();
         if i.charge_type != ChargeType::PrePaid {
             return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
@@ -408,7 +410,7 @@ impl ControlPlane {
         months: Option<u32>,
         dry_run: bool,
     ) -> Result<Vec<(String, i64)>, DomainError> {
-        let mut state = self.exclusive();
+        let mut state = self.write();
         let now = self.now();
         let mut changed = Vec::new();
         let mut ledger = Vec::new();
@@ -486,7 +488,7 @@ impl ControlPlane {
 
     /// ModifyInstanceAutoRenewAttribute.
     pub fn set_auto_renew(&self, account_id: &str, ids: &[String], months: Option<u32>) -> Result<(), DomainError> {
-        let mut state = self.exclusive();
+        let mut state = self.write();
         let now = self.now();
         let mut changed = Vec::new();
         for id in ids {

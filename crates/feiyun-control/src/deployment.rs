@@ -61,7 +61,7 @@ impl ControlPlane {
     }
 
     pub fn delete_deployment_set(&self, account_id: &str, id: &str) -> Result<(), DomainError> {
-        let mut state = self.exclusive();
+        let mut state = self.write();
         match state.deployment_sets.get(id) {
             Some(d) if d.account_id == account_id => {}
             _ => return Err(DomainError::DeploymentSetNotFound(id.to_string())),

@@ -12,7 +12,6 @@
 //! instance runs on two hosts once the old host talks to the region again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use feiyun_domain::catalog::Catalog;
@@ -24,7 +23,6 @@ use feiyun_hostproto::{Credential, HostSpec, ProtoError, Registered, PROTOCOL_VE
 use feiyun_scheduler::cluster::{HostId, Shape};
 use sha2::{Digest, Sha256};
 
-use crate::commit::{Changes, Decided};
 use crate::{store_err, ControlPlane, State};
 
 /// Heartbeats, liveness and evacuation.
@@ -67,9 +65,7 @@ pub(crate) struct HostSlot {
     pub host: Host,
     /// The host in the scheduler's index (hosts recorded before they registered have none).
     pub cluster_id: Option<HostId>,
-    /// When the host last showed a sign of life (milliseconds since the epoch): written under
-    /// the state's read lock by every authenticated exchange.
-    last_seen: AtomicI64,
+    pub last_seen: Instant,
     pub unreachable: bool,
     /// Being evacuated: its instances move elsewhere a few per tick.
     pub evacuating: bool,
@@ -83,14 +79,6 @@ pub(crate) struct HostSlot {
 }
 
 impl HostSlot {
-    pub fn last_seen(&self) -> Instant {
-        chrono::DateTime::from_timestamp_millis(self.last_seen.load(Ordering::Relaxed)).unwrap_or_default()
-    }
-
-    fn seen_at(&self, now: Instant) {
-        self.last_seen.store(now.timestamp_millis(), Ordering::Relaxed);
-    }
-
     pub fn bump(&mut self) {
         self.revision += 1;
         self.watch.send_replace(self.revision);
@@ -144,7 +132,7 @@ pub(crate) fn admit(state: &mut State, catalog: &Catalog, host: Host, instances:
     let id = host.id.clone();
     let mut slot = HostSlot {
         cluster_id: None,
-        last_seen: AtomicI64::new(now.timestamp_millis()),
+        last_seen: now,
         unreachable: false,
         evacuating: false,
         // Above any revision an agent saw from an earlier run of the control plane.
@@ -177,7 +165,6 @@ pub(crate) fn admit(state: &mut State, catalog: &Catalog, host: Host, instances:
         }
         state.cluster.set_enabled(cid, !slot.host.draining);
     }
-    state.host_names.insert(slot.host.name.clone(), id.clone());
     state.hosts.insert(id, slot);
 }
 
@@ -224,7 +211,7 @@ impl ControlPlane {
     /// their credentials.
     pub fn revoke_join_token(&self, token_or_id: &str) -> Result<JoinToken, DomainError> {
         let id = token_or_id.split_once('.').map(|(i, _)| i).unwrap_or(token_or_id);
-        let mut state = self.exclusive();
+        let mut state = self.write();
         let mut t = state.join_tokens.get(id).cloned().ok_or_else(|| DomainError::JoinTokenNotFound(id.into()))?;
         if t.revoked_at.is_none() {
             t.revoked_at = Some(self.now());
@@ -261,22 +248,8 @@ impl ControlPlane {
                 spec.name
             )));
         }
-        // Two hosts asking for one name are decided one after the other.
-        let keys = vec![format!("host:{}", spec.name)];
-        let token = token.to_string();
-        self.submit(keys, move |cp, state| match cp.decide_register(&token, spec, state) {
-            Ok(d) => d,
-            Err(e) => Decided::Answer(Err(e)),
-        })
-    }
-
-    fn decide_register(
-        &self,
-        token: &str,
-        spec: HostSpec,
-        state: &mut State,
-    ) -> Result<Decided<Result<Registered, ProtoError>>, ProtoError> {
-        let token_zone = self.check_join_token(state, token)?;
+        let mut state = self.write();
+        let token_zone = self.check_join_token(&state, token)?;
         let zone = match (&token_zone, &spec.zone) {
             (Some(t), Some(s)) if t != s => {
                 return Err(ProtoError::BadRequest(format!("the join token is for zone {t}, not {s}")))
@@ -295,7 +268,7 @@ impl ControlPlane {
         }
         let now = self.now();
         let secret = self.with_rng(ids::secret);
-        let existing = state.host_names.get(&spec.name).and_then(|id| state.hosts.get(id)).map(|h| h.host.clone());
+        let existing = state.hosts.values().find(|h| h.host.name == spec.name).map(|h| h.host.clone());
         let host = match existing {
             // Recorded before hosts registered (a one-machine region's host): claim it.
             Some(h) if h.credential_hash.is_empty() => Host {
@@ -329,6 +302,10 @@ impl ControlPlane {
                 registered_at: now,
             },
         };
+        self.store
+            .commit(&feiyun_store::WriteSet { hosts: std::slice::from_ref(&host), ..Default::default() })
+            .map_err(|e| ProtoError::Internal(e.to_string()))?;
+        state.hosts.remove(&host.id);
         let registered = Registered {
             host_id: host.id.clone(),
             credential: Credential(format!("{}.{secret}", host.id)),
@@ -337,53 +314,31 @@ impl ControlPlane {
             heartbeat_ms: self.setup.hosts.heartbeat.as_millis() as u64,
             grace_ms: self.setup.hosts.grace.as_millis() as u64,
         };
-        let changes = Changes { hosts: vec![host], ..Default::default() };
-        Ok(Decided::Write(
-            changes,
-            Box::new(move |cp, state, changes, written| {
-                written.map_err(|e| ProtoError::Internal(e.to_string()))?;
-                let host = changes.hosts.into_iter().next().ok_or_else(|| ProtoError::Internal("no host".into()))?;
-                tracing::info!(host = %host.id, name = %host.name, zone = %host.zone_id, simulated = host.simulated, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "host registered");
-                // A claimed host keeps what was placed on it.
-                let on_it = state.hosts.remove(&host.id).map(|s| s.instances).unwrap_or_default();
-                admit(state, &cp.catalog, host, on_it, now);
-                Ok(registered)
-            }),
-        ))
+        tracing::info!(host = %host.id, name = %host.name, zone = %host.zone_id, simulated = host.simulated, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "host registered");
+        let on_it = state.instances.values().filter(|i| i.host_id == host.id).map(|i| i.id.clone()).collect();
+        admit(&mut state, &self.catalog, host, on_it, now);
+        Ok(registered)
     }
 
-    /// The host a credential belongs to, with the state read-locked; any authenticated exchange
-    /// counts as a sign of life. Only a host coming back from unreachable takes the write lock.
-    pub(crate) fn authenticate(
-        &self,
-        credential: &Credential,
-    ) -> Result<(std::sync::RwLockReadGuard<'_, State>, String), ProtoError> {
+    /// The host a credential belongs to; any authenticated exchange counts as a sign of life.
+    pub(crate) fn authenticate(&self, state: &mut State, credential: &Credential) -> Result<String, ProtoError> {
         let refused = || ProtoError::Unauthorized("the host credential is not valid".into());
-        let id = credential.host_id().ok_or_else(refused)?.to_string();
-        let check = |state: &State| -> Result<bool, ProtoError> {
-            let slot = state.hosts.get(&id).ok_or_else(refused)?;
-            if slot.host.credential_hash.is_empty() || slot.host.credential_hash != sha256_hex(credential.secret()) {
-                tracing::warn!(host = %id, "host API call with a wrong credential");
-                return Err(refused());
-            }
-            slot.seen_at(self.now());
-            Ok(slot.unreachable)
-        };
-        let state = self.read();
-        if !check(&state)? {
-            return Ok((state, id));
+        let id = credential.host_id().ok_or_else(refused)?;
+        let slot = state.hosts.get(id).ok_or_else(refused)?;
+        if slot.host.credential_hash.is_empty() || slot.host.credential_hash != sha256_hex(credential.secret()) {
+            tracing::warn!(host = %id, "host API call with a wrong credential");
+            return Err(refused());
         }
-        drop(state);
-        self.revive(&mut self.write(), &id);
-        let state = self.read();
-        check(&state)?;
-        Ok((state, id))
+        let id = id.to_string();
+        self.seen(state, &id);
+        Ok(id)
     }
 
-    /// A host that was unreachable showed a sign of life: it is back.
-    fn revive(&self, state: &mut State, host_id: &str) {
+    /// A host showed a sign of life: back from unreachable if it was.
+    fn seen(&self, state: &mut State, host_id: &str) {
         let now = self.now();
         let Some(slot) = state.hosts.get_mut(host_id) else { return };
+        slot.last_seen = now;
         if !slot.unreachable {
             return;
         }
@@ -414,7 +369,8 @@ impl ControlPlane {
         credential: &Credential,
         beat: &feiyun_hostproto::Heartbeat,
     ) -> Result<feiyun_hostproto::HeartbeatAck, ProtoError> {
-        let (state, id) = self.authenticate(credential)?;
+        let mut state = self.write();
+        let id = self.authenticate(&mut state, credential)?;
         let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Internal("host vanished".into()))?;
         if beat.epoch < slot.host.epoch {
             return Err(ProtoError::Fenced { epoch: slot.host.epoch });
@@ -453,7 +409,7 @@ impl ControlPlane {
                         })
                         .cloned()
                         .collect(),
-                    last_heartbeat: s.last_seen(),
+                    last_heartbeat: s.last_seen,
                     evacuating: s.evacuating,
                 }
             })
@@ -466,13 +422,18 @@ impl ControlPlane {
         if state.hosts.contains_key(id_or_name) {
             return Ok(id_or_name.to_string());
         }
-        state.host_names.get(id_or_name).cloned().ok_or_else(|| DomainError::HostNotFound(id_or_name.to_string()))
+        state
+            .hosts
+            .values()
+            .find(|h| h.host.name == id_or_name)
+            .map(|h| h.host.id.clone())
+            .ok_or_else(|| DomainError::HostNotFound(id_or_name.to_string()))
     }
 
     /// `feiyun host drain`: no new placements on the host (or again, with `drain = false`).
     pub fn drain_host(&self, id_or_name: &str, drain: bool) -> Result<HostInfo, DomainError> {
         {
-            let mut state = self.exclusive();
+            let mut state = self.write();
             let id = Self::host_id_of(&state, id_or_name)?;
             let slot = state.hosts.get(&id).ok_or_else(|| DomainError::HostNotFound(id.clone()))?;
             let mut host = slot.host.clone();
@@ -502,7 +463,7 @@ impl ControlPlane {
     /// than a third of the hosts are unreachable unless `force`.
     pub fn evacuate_host(&self, id_or_name: &str, force: bool) -> Result<HostInfo, DomainError> {
         {
-            let mut state = self.exclusive();
+            let mut state = self.write();
             let id = Self::host_id_of(&state, id_or_name)?;
             self.start_evacuation(&mut state, &id, force)?;
         }
@@ -539,11 +500,11 @@ impl ControlPlane {
     pub fn host_tick(&self) -> Result<(), DomainError> {
         let now = self.now();
         let grace = chrono::Duration::from_std(self.setup.hosts.grace).unwrap_or(chrono::Duration::seconds(40));
-        let mut state = self.exclusive();
+        let mut state = self.write();
         let lost: Vec<String> = state
             .hosts
             .values()
-            .filter(|s| !s.unreachable && !s.host.credential_hash.is_empty() && now - s.last_seen() > grace)
+            .filter(|s| !s.unreachable && !s.host.credential_hash.is_empty() && now - s.last_seen > grace)
             .map(|s| s.host.id.clone())
             .collect();
         for id in lost {
@@ -554,7 +515,7 @@ impl ControlPlane {
             let due: Vec<String> = state
                 .hosts
                 .values()
-                .filter(|s| s.unreachable && !s.evacuating && now - s.last_seen() > grace + after)
+                .filter(|s| s.unreachable && !s.evacuating && now - s.last_seen > grace + after)
                 .map(|s| s.host.id.clone())
                 .collect();
             for id in due {
@@ -578,8 +539,8 @@ impl ControlPlane {
         if let Some(c) = slot.cluster_id {
             state.cluster.set_enabled(c, false);
         }
-        tracing::warn!(host = %id, last_seen = %slot.last_seen(), "host is unreachable: no new placements on it");
-        let reason = format!("the host running the instance stopped answering at {}", slot.last_seen().to_rfc3339());
+        tracing::warn!(host = %id, last_seen = %slot.last_seen, "host is unreachable: no new placements on it");
+        let reason = format!("the host running the instance stopped answering at {}", slot.last_seen.to_rfc3339());
         let ids: Vec<String> = slot.instances.iter().cloned().collect();
         let mut events = Vec::new();
         for iid in ids {
@@ -614,7 +575,7 @@ impl ControlPlane {
                 state.hosts.get(&hid).map(|h| h.instances.iter().cloned().collect()).unwrap_or_default();
             let mut left = 0;
             for iid in ids {
-                let Some(i) = state.instances.get(&iid).map(|i| Instance::clone(i)) else { continue };
+                let Some(i) = state.instances.get(&iid).cloned() else { continue };
                 if i.status == InstanceStatus::Deleted {
                     // Nothing to keep: the fenced host drops its copy when it returns.
                     self.store.mark_cleaned(&iid).map_err(store_err)?;

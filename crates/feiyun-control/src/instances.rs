@@ -7,7 +7,6 @@ use feiyun_domain::{ids, DomainError};
 use feiyun_scheduler::cluster::{Ask, Demand, Unplaceable};
 use feiyun_store::TokenRecord;
 
-use crate::commit::{Changes, Decided, Finish};
 use crate::{store_err, ControlPlane, State};
 
 /// What RunInstances / CreateInstance made.
@@ -101,9 +100,10 @@ impl ControlPlane {
 
     /// RunInstances / CreateInstance: the new instances, and what their order charged.
     pub fn create_instances(&self, account_id: &str, spec: &CreateInstances) -> Result<Created, DomainError> {
-        if self.catalog.instance_type(&spec.instance_type).is_none() {
-            return Err(DomainError::InstanceTypeNotFound(spec.instance_type.clone()));
-        }
+        let t = self
+            .catalog
+            .instance_type(&spec.instance_type)
+            .ok_or_else(|| DomainError::InstanceTypeNotFound(spec.instance_type.clone()))?;
         if !self.image_visible(account_id, &spec.image_id) {
             return Err(DomainError::ImageNotFound(spec.image_id.clone()));
         }
@@ -125,44 +125,13 @@ impl ControlPlane {
                 return Err(DomainError::invalid("InstanceName", "2-128 characters starting with a letter"));
             }
         }
-        // Checked here, before the state's lock, and not again in it: the ledger is read from the
-        // store and an account goes into arrears only at a settlement.
         if spec.purchase.charge_type == ChargeType::PostPaid
             && feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some()
         {
             return Err(DomainError::AccountArrearage);
         }
         let scope = if spec.auto_start { "RunInstances" } else { "CreateInstance" };
-        // What the decision must not share a group with: the same client token (the second is
-        // answered with the first's instances), the same account's money (a subscription's
-        // balance check sees the orders before it).
-        let mut keys = Vec::new();
-        if let Some(ct) = &spec.client_token {
-            keys.push(format!("token:{account_id}:{scope}:{}", ct.token));
-        }
-        if spec.purchase.charge_type == ChargeType::PrePaid {
-            keys.push(format!("money:{account_id}"));
-        }
-        let (account, spec) = (account_id.to_string(), spec.clone());
-        self.submit(keys, move |cp, state| match cp.decide_create(&account, &spec, scope, state) {
-            Ok(d) => d,
-            Err(e) => Decided::Answer(Err(e)),
-        })
-    }
-
-    /// RunInstances / CreateInstance in the state's lock: place, take the capacity, and say what
-    /// to write and how to publish it.
-    fn decide_create(
-        &self,
-        account_id: &str,
-        spec: &CreateInstances,
-        scope: &'static str,
-        state: &mut State,
-    ) -> Result<Decided<Result<Created, DomainError>>, DomainError> {
-        let t = self
-            .catalog
-            .instance_type(&spec.instance_type)
-            .ok_or_else(|| DomainError::InstanceTypeNotFound(spec.instance_type.clone()))?;
+        let mut state = self.write();
         if let Some(ct) = &spec.client_token {
             let key = (account_id.to_string(), scope.to_string(), ct.token.clone());
             if let Some(rec) = state.tokens.get(&key) {
@@ -180,11 +149,11 @@ impl ControlPlane {
                     })
                     .map(|e| -e.amount_cents)
                     .sum();
-                return Ok(Decided::Answer(Ok(Created {
+                return Ok(Created {
                     order_id: if charged > 0 { ids.first().cloned() } else { None },
                     ids,
                     charged_cents: charged,
-                })));
+                });
             }
         }
         let mut ask = self.ask_for(t, spec.zone_id.clone());
@@ -207,9 +176,9 @@ impl ControlPlane {
         let now = self.now();
         let zone_of =
             |state: &State, host_id: &str| state.hosts.get(host_id).map(|h| h.host.zone_id.clone()).unwrap_or_default();
-        let first_zone = hosts.first().map(|h| zone_of(state, h)).unwrap_or_default();
+        let first_zone = hosts.first().map(|h| zone_of(&state, h)).unwrap_or_default();
         let bought =
-            self.purchase(account_id, t, &spec.image_id, &spec.purchase, state, &first_zone, hosts.len(), now)?;
+            self.purchase(account_id, t, &spec.image_id, &spec.purchase, &state, &first_zone, hosts.len(), now)?;
         if spec.dry_run {
             return Err(DomainError::DryRunOk);
         }
@@ -224,7 +193,7 @@ impl ControlPlane {
                     base.to_string()
                 }
             };
-            let zone_id = zone_of(state, host_id);
+            let zone_id = zone_of(&state, host_id);
             created.push(Instance {
                 name: spec.name.as_deref().map(suffix).unwrap_or_else(|| id.clone()),
                 hostname: spec.hostname.as_deref().map(suffix).unwrap_or_else(|| format!("iZ{}Z", &id[2..])),
@@ -267,31 +236,25 @@ impl ControlPlane {
                 .collect(),
             None => Vec::new(),
         };
-        // The capacity is taken now, so that the decisions after this one in the group see it;
-        // it is given back if the write fails. (The plan was made in this lock: it applies.)
+        self.store.put_instances(&created, token.as_ref(), &usage, &orders).map_err(store_err)?;
         if !state.cluster.commit(&ask, &plan) {
-            return Err(DomainError::Internal("a placement plan no longer applied".into()));
+            // Cannot happen under the lock the plan was made in; the instances are durable, so
+            // their capacity is taken host by host.
+            tracing::error!("a placement plan no longer applied; taking capacity host by host");
+            for i in &created {
+                if let Some(c) = state.hosts.get(&i.host_id).and_then(|h| h.cluster_id) {
+                    state.cluster.assign(c, &ask.demand, ask.deployment_set.as_deref());
+                }
+            }
         }
         let charged: i64 = orders.iter().map(|o| -o.amount_cents).sum();
-        let changes = Changes { instances: created, token, usage, ledger: orders, ..Default::default() };
-        let finish: Finish<Result<Created, DomainError>> = Box::new(move |_, state, changes, written| {
-            if let Err(e) = written {
-                for i in &changes.instances {
-                    if let Some(c) = state.hosts.get(&i.host_id).and_then(|h| h.cluster_id) {
-                        state.cluster.release(c, &ask.demand, ask.deployment_set.as_deref());
-                    }
-                }
-                return Err(store_err(e));
-            }
-            for i in changes.instances {
-                state.put(i);
-            }
-            if let Some(t) = changes.token {
-                state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
-            }
-            Ok(Created { order_id: if charged > 0 { ids.first().cloned() } else { None }, ids, charged_cents: charged })
-        });
-        Ok(Decided::Write(changes, finish))
+        for i in created {
+            state.put(i);
+        }
+        if let Some(t) = token {
+            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+        }
+        Ok(Created { order_id: if charged > 0 { ids.first().cloned() } else { None }, ids, charged_cents: charged })
     }
 
     /// Instances of an account matching a filter, oldest first.
@@ -302,33 +265,6 @@ impl ControlPlane {
     /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
     pub fn with_instances<R>(&self, account_id: &str, f: &InstanceFilter, then: impl FnOnce(&[&Instance]) -> R) -> R {
         let state = self.read();
-        then(&self.matching(&state, account_id, f))
-    }
-
-    /// One page of the instances [`ControlPlane::with_instances`] lends — `size` of them from
-    /// `offset` — with how many match in all. Without a filter, the page is found without
-    /// looking at the instances before it.
-    pub fn with_instance_page<R>(
-        &self,
-        account_id: &str,
-        f: &InstanceFilter,
-        offset: usize,
-        size: usize,
-        then: impl FnOnce(usize, &[&Instance]) -> R,
-    ) -> R {
-        let state = self.read();
-        if *f == InstanceFilter::default() {
-            let Some(listed) = state.listed.get(account_id) else { return then(0, &[]) };
-            let page: Vec<&Instance> = listed.values().skip(offset).take(size).map(|i| &**i).collect();
-            return then(listed.len(), &page);
-        }
-        let all = self.matching(&state, account_id, f);
-        let page = all.get(offset.min(all.len())..(offset.saturating_add(size)).min(all.len())).unwrap_or(&[]);
-        then(all.len(), page)
-    }
-
-    /// The instances of an account a filter matches, oldest first.
-    fn matching<'s>(&self, state: &'s State, account_id: &str, f: &InstanceFilter) -> Vec<&'s Instance> {
         let matches = |i: &&Instance| {
             i.account_id == account_id
                 && i.status != InstanceStatus::Deleted
@@ -345,21 +281,13 @@ impl ControlPlane {
                     i.tags.iter().any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
         };
-        match &f.ids {
-            Some(ids) => {
-                let mut out: Vec<&Instance> =
-                    ids.iter().filter_map(|id| state.instances.get(id).map(|i| &**i)).filter(matches).collect();
-                out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-                out.dedup_by(|a, b| a.id == b.id);
-                out
-            }
-            // The account's own, already in order.
-            None => state
-                .listed
-                .get(account_id)
-                .map(|l| l.values().map(|i| &**i).filter(matches).collect())
-                .unwrap_or_default(),
-        }
+        let mut out: Vec<&Instance> = match &f.ids {
+            Some(ids) => ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect(),
+            None => state.instances.values().filter(matches).collect(),
+        };
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out.dedup_by(|a, b| a.id == b.id);
+        then(&out)
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {
@@ -381,33 +309,7 @@ impl ControlPlane {
     ) -> Result<Vec<(String, Result<(InstanceStatus, InstanceStatus), DomainError>)>, DomainError> {
         let in_arrears = action == UserAction::Start
             && feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some();
-        let mut keys = ids.to_vec();
-        keys.sort();
-        keys.dedup();
-        let (account, ids) = (account_id.to_string(), ids.to_vec());
-        self.submit(keys, move |cp, state| {
-            match cp.decide_act(state, &account, &ids, action, stop, all_or_nothing, dry_run, in_arrears) {
-                Ok(d) => d,
-                Err(e) => Decided::Answer(Err(e)),
-            }
-        })
-    }
-
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn decide_act(
-        &self,
-        state: &State,
-        account_id: &str,
-        ids: &[String],
-        action: UserAction,
-        stop: Option<StopOptions>,
-        all_or_nothing: bool,
-        dry_run: bool,
-        in_arrears: bool,
-    ) -> Result<
-        Decided<Result<Vec<(String, Result<(InstanceStatus, InstanceStatus), DomainError>)>, DomainError>>,
-        DomainError,
-    > {
+        let mut state = self.write();
         let now = self.now();
         let mut outcomes = Vec::with_capacity(ids.len());
         let mut changed = Vec::new();
@@ -459,28 +361,21 @@ impl ControlPlane {
         if dry_run {
             return Err(DomainError::DryRunOk);
         }
-        if changed.is_empty() {
-            return Ok(Decided::Answer(Ok(outcomes)));
-        }
-        let usage: Vec<_> = changed
-            .iter()
-            .filter(|i| i.status == InstanceStatus::Deleted)
-            .map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Release))
-            .collect();
-        let changes = Changes { instances: changed, usage, ..Default::default() };
-        Ok(Decided::Write(
-            changes,
-            Box::new(move |cp, state, changes, written| {
-                written.map_err(store_err)?;
-                for i in changes.instances {
-                    if i.status == InstanceStatus::Deleted {
-                        cp.release_capacity(state, &i);
-                    }
-                    state.put(i);
+        if !changed.is_empty() {
+            let usage: Vec<_> = changed
+                .iter()
+                .filter(|i| i.status == InstanceStatus::Deleted)
+                .map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Release))
+                .collect();
+            self.store.put_instances(&changed, None, &usage, &[]).map_err(store_err)?;
+            for i in changed {
+                if i.status == InstanceStatus::Deleted {
+                    self.release_capacity(&mut state, &i);
                 }
-                Ok(outcomes)
-            }),
-        ))
+                state.put(i);
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Give a released instance's capacity back to the scheduler.

@@ -15,7 +15,6 @@
 mod accounts;
 mod assistant;
 mod billing;
-mod commit;
 mod deployment;
 mod hosts;
 mod images;
@@ -118,16 +117,11 @@ struct State {
     cluster: feiyun_scheduler::cluster::Cluster,
     /// Registered hosts by id, with what the control plane tracks of each.
     hosts: HashMap<String, hosts::HostSlot>,
-    /// Host ids by host name.
-    host_names: HashMap<String, String>,
     /// Host id of each host in the scheduler's index, by its index id.
     cluster_hosts: Vec<String>,
     join_tokens: HashMap<String, feiyun_domain::host::JoinToken>,
     /// Every instance not yet cleaned from its host (released ones have status Deleted).
-    instances: BTreeMap<String, Arc<Instance>>,
-    /// Each account's instances that are not released, oldest first (by creation time, then
-    /// id): the order of every listing, counted and paged without looking at the others.
-    listed: HashMap<String, BTreeMap<(Instant, String), Arc<Instance>>>,
+    instances: BTreeMap<String, Instance>,
     tokens: HashMap<(String, String, String), TokenRecord>,
     commands: BTreeMap<String, Command>,
     invocations: BTreeMap<String, Invocation>,
@@ -160,8 +154,6 @@ pub struct ControlPlane {
     billing: Mutex<billing::Ticker>,
     /// The spot percentage in force per zone (the last point recorded).
     spot_market: Mutex<HashMap<String, u32>>,
-    /// Changes waiting to be decided and committed together.
-    group: commit::GroupCommit,
 }
 
 impl State {
@@ -169,7 +161,6 @@ impl State {
     pub(crate) fn owned(&self, account_id: &str, id: &str) -> Result<&Instance, DomainError> {
         self.instances
             .get(id)
-            .map(|i| &**i)
             .filter(|i| i.account_id == account_id && i.status != feiyun_domain::instance::InstanceStatus::Deleted)
             .ok_or_else(|| DomainError::InstanceNotFound(id.to_string()))
     }
@@ -188,28 +179,12 @@ impl State {
             slot.instances.insert(i.id.clone());
             slot.bump();
         }
-        let i = Arc::new(i);
-        if let Some(old) = self.instances.insert(i.id.clone(), i.clone()) {
-            self.unlist(&old);
-        }
-        if i.status != feiyun_domain::instance::InstanceStatus::Deleted {
-            self.listed.entry(i.account_id.clone()).or_default().insert((i.created_at, i.id.clone()), i);
-        }
-    }
-
-    fn unlist(&mut self, i: &Instance) {
-        if let Some(l) = self.listed.get_mut(&i.account_id) {
-            l.remove(&(i.created_at, i.id.clone()));
-            if l.is_empty() {
-                self.listed.remove(&i.account_id);
-            }
-        }
+        self.instances.insert(i.id.clone(), i);
     }
 
     /// Forget a cleaned instance.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(i) = self.instances.remove(id) {
-            self.unlist(&i);
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
                 slot.instances.remove(id);
                 slot.bump();
@@ -246,11 +221,9 @@ impl ControlPlane {
         let mut state = State {
             cluster: feiyun_scheduler::cluster::Cluster::new(),
             hosts: HashMap::new(),
-            host_names: HashMap::new(),
             cluster_hosts: Vec::new(),
             join_tokens: loaded.join_tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             instances: BTreeMap::new(),
-            listed: HashMap::new(),
             tokens: HashMap::new(),
             commands: BTreeMap::new(),
             invocations: BTreeMap::new(),
@@ -268,7 +241,7 @@ impl ControlPlane {
             images.insert(builtin.id.clone(), builtin);
         }
         for i in loaded.instances {
-            state.put(i);
+            state.instances.insert(i.id.clone(), i);
         }
         let mut placed: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
         for i in state.instances.values() {
@@ -319,7 +292,6 @@ impl ControlPlane {
             process_tokens: Mutex::new(Vec::new()),
             billing: Mutex::new(billing::Ticker::default()),
             spot_market: Mutex::new(HashMap::new()),
-            group: commit::GroupCommit::default(),
         }))
     }
 

@@ -12,7 +12,6 @@ use feiyun_hostproto::{
     ProtoError, Registered, Report,
 };
 
-use crate::commit::{Changes, Decided};
 use crate::{ControlPlane, State};
 
 /// Category billed for every instance's system disk.
@@ -92,7 +91,8 @@ impl ControlPlane {
     /// after `wait`).
     pub async fn host_intent(&self, credential: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
         let mut rx = {
-            let (state, id) = self.authenticate(credential)?;
+            let mut state = self.write();
+            let id = self.authenticate(&mut state, credential)?;
             let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
             if slot.revision != since {
                 return self.intent_of(&state, &id);
@@ -102,15 +102,17 @@ impl ControlPlane {
         // Any change of revision ends the wait (an older `since` is an agent that saw an earlier
         // run of the control plane: it gets the intent at once, above).
         let _ = tokio::time::timeout(wait, rx.wait_for(|r| *r != since)).await;
-        let (state, id) = self.authenticate(credential)?;
+        let mut state = self.write();
+        let id = self.authenticate(&mut state, credential)?;
         self.intent_of(&state, &id)
     }
 
     /// What a host reports: all of it is checked before any of it is applied, so a report that
     /// names an instance the host was not given changes nothing.
     pub fn host_report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
-        let host_id = {
-            let (state, id) = self.authenticate(credential)?;
+        let (host_id, finished) = {
+            let mut state = self.write();
+            let id = self.authenticate(&mut state, credential)?;
             let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
             if report.epoch < slot.host.epoch {
                 return Err(ProtoError::Fenced { epoch: slot.host.epoch });
@@ -124,13 +126,8 @@ impl ControlPlane {
                     )));
                 }
             }
-            id
-        };
-        let mut finished = Vec::new();
-        if !report.results.is_empty() {
-            let mut state = self.write();
-            let id = &host_id;
-            if let Some(slot) = state.hosts.get_mut(id) {
+            let mut finished = Vec::new();
+            if let Some(slot) = state.hosts.get_mut(&id) {
                 for r in report.results {
                     match slot.tasks.remove(&r.task_id) {
                         Some(p) => finished.push((p, r.outcome)),
@@ -142,32 +139,16 @@ impl ControlPlane {
                     slot.bump();
                 }
             }
-        }
-        let observed: Vec<(String, AgentEvent)> =
-            report.events.iter().filter_map(|e| e.event.map(|ev| (e.instance_id.clone(), ev))).collect();
-        for e in &report.events {
-            if let Some(err) = &e.error {
-                tracing::warn!(host = %host_id, instance = %e.instance_id, error = %err, "step failed on the host");
-            }
-        }
-        // Errors are kept, and cleared by a later observation, in the order they were reported.
-        let note_errors = move |state: &mut State| {
-            for e in report.events {
-                match (e.error, e.event) {
-                    (Some(err), _) => {
-                        state.errors.insert(e.instance_id, err);
-                    }
-                    (None, Some(_)) => {
-                        state.errors.remove(&e.instance_id);
-                    }
-                    (None, None) => {}
-                }
-            }
+            (id, finished)
         };
-        if observed.is_empty() {
-            note_errors(&mut self.write());
-        } else {
-            self.record_events(observed, note_errors);
+        for e in report.events {
+            if let Some(err) = e.error {
+                tracing::warn!(host = %host_id, instance = %e.instance_id, error = %err, "step failed on the host");
+                self.write().errors.insert(e.instance_id.clone(), err);
+            }
+            if let Some(ev) = e.event {
+                self.record_event(&e.instance_id, ev);
+            }
         }
         for (p, outcome) in finished {
             self.complete_task(p.task, p.completion, outcome, false);
@@ -177,100 +158,56 @@ impl ControlPlane {
 
     /// Apply what a host observed of an instance through the domain's state machine.
     pub fn record_event(&self, instance_id: &str, event: AgentEvent) {
-        let id = instance_id.to_string();
-        self.record_events(vec![(id.clone(), event)], move |state| {
-            state.errors.remove(&id);
-        });
-    }
-
-    /// Apply observations, in order, through the domain's state machine; they are durable
-    /// together before any is applied. `then` runs in the same lock once they are (or once
-    /// writing them failed: they are not applied then, and the host reports them again).
-    fn record_events(&self, observed: Vec<(String, AgentEvent)>, then: impl FnOnce(&mut State) + Send + 'static) {
-        let mut keys: Vec<String> = observed.iter().map(|(id, _)| id.clone()).collect();
-        keys.sort();
-        keys.dedup();
-        self.submit(keys, move |cp, state| {
-            let changes = cp.decide_events(state, &observed);
-            if changes.instances.is_empty() && changes.cleaned.is_empty() {
-                // Nothing changes (an observation repeated): nothing to write.
-                then(state);
-                return Decided::Answer(());
+        let mut state = self.write();
+        state.errors.remove(instance_id);
+        if event == AgentEvent::Cleaned {
+            match self.store.mark_cleaned(instance_id) {
+                Ok(()) => state.forget(instance_id),
+                Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot record cleanup"),
             }
-            Decided::Write(
-                changes,
-                Box::new(move |_, state, changes, written| {
-                    match written {
-                        Ok(()) => {
-                            for i in changes.instances {
-                                state.put(i);
-                            }
-                            for id in &changes.cleaned {
-                                state.forget(id);
-                            }
-                        }
-                        // Not applied in memory either: the host will observe again and report
-                        // again.
-                        Err(e) => tracing::error!(error = %e, "cannot persist what a host observed"),
-                    }
-                    then(state);
-                }),
-            )
-        })
-    }
-
-    /// What observations change: each instance's transitions (chained when one instance has
-    /// several), their usage events, and the instances the host has cleaned up.
-    fn decide_events(&self, state: &State, observed: &[(String, AgentEvent)]) -> Changes {
-        let mut changes = Changes::default();
-        let now = self.now();
-        for (instance_id, event) in observed {
-            if *event == AgentEvent::Cleaned {
-                if state.instances.contains_key(instance_id) && !changes.cleaned.contains(instance_id) {
-                    changes.cleaned.push(instance_id.clone());
-                }
-                continue;
-            }
-            let cur = match changes.instances.iter().rev().find(|i| &i.id == instance_id) {
-                Some(i) => i,
-                None => match state.instances.get(instance_id) {
-                    Some(i) => i,
-                    None => continue,
-                },
-            };
-            let t = cur.status.observe(cur.desired, *event);
-            if t.status == cur.status && t.desired == cur.desired {
-                continue;
-            }
-            let mut next = cur.revised(now);
-            next.status = t.status;
-            next.desired = t.desired;
-            if t.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
-                next.started_at = Some(next.updated_at);
-            }
-            if t.desired == PowerState::Stopped && cur.desired == PowerState::Running && next.stopped_mode.is_none() {
-                // The guest shut itself down.
-                next.stopped_mode = Some(self.default_stopped_mode());
-            }
-            // Usage: compute starts charging when the instance runs, and stops (in economical
-            // mode) when it has stopped.
-            if next.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
-                changes.usage.push(self.usage_event(&next, EventKind::Start));
-            }
-            if next.status == InstanceStatus::Stopped
-                && cur.status != InstanceStatus::Stopped
-                && cur.status != InstanceStatus::Pending
-            {
-                let kind = match next.stopped_mode {
-                    Some(StoppedMode::StopCharging) => EventKind::StopCharging,
-                    _ => EventKind::StopKeepCharging,
-                };
-                changes.usage.push(self.usage_event(&next, kind));
-            }
-            tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
-            changes.instances.push(next);
+            return;
         }
-        changes
+        let Some(cur) = state.instances.get(instance_id) else {
+            return;
+        };
+        let t = cur.status.observe(cur.desired, event);
+        if t.status == cur.status && t.desired == cur.desired {
+            return;
+        }
+        let mut next = cur.revised(self.now());
+        next.status = t.status;
+        next.desired = t.desired;
+        if t.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
+            next.started_at = Some(next.updated_at);
+        }
+        if t.desired == PowerState::Stopped && cur.desired == PowerState::Running && next.stopped_mode.is_none() {
+            // The guest shut itself down.
+            next.stopped_mode = Some(self.default_stopped_mode());
+        }
+        // Usage: compute starts charging when the instance runs, and stops (in economical mode)
+        // when it has stopped.
+        let mut usage = Vec::new();
+        if next.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
+            usage.push(self.usage_event(&next, EventKind::Start));
+        }
+        if next.status == InstanceStatus::Stopped
+            && cur.status != InstanceStatus::Stopped
+            && cur.status != InstanceStatus::Pending
+        {
+            let kind = match next.stopped_mode {
+                Some(StoppedMode::StopCharging) => EventKind::StopCharging,
+                _ => EventKind::StopKeepCharging,
+            };
+            usage.push(self.usage_event(&next, kind));
+        }
+        match self.store.put_instances(std::slice::from_ref(&next), None, &usage, &[]) {
+            Ok(()) => {
+                tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
+                state.put(next);
+            }
+            // Not applied in memory either: the host will observe again and report again.
+            Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot persist status"),
+        }
     }
 
     /// Where a region image's archive is, for a host to fetch.
@@ -279,7 +216,10 @@ impl ControlPlane {
         credential: &Credential,
         image_id: &str,
     ) -> Result<std::path::PathBuf, ProtoError> {
-        drop(self.authenticate(credential)?);
+        {
+            let mut state = self.write();
+            self.authenticate(&mut state, credential)?;
+        }
         let image = self.image(image_id).ok_or_else(|| ProtoError::NotFound(format!("image {image_id}")))?;
         if image.source != ImageSource::Region {
             return Err(ProtoError::NotFound(format!("image {image_id} is built on each host, not fetched")));

@@ -2,7 +2,7 @@
 //! renewal, expiry and release, spot reclaims. The decisions are the pure functions of
 //! `feiyun_billing::account`; this module applies them, each step durable with its ledger entry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use feiyun_billing::account::{self, ArrearsPolicy, ArrearsStep, ExpiryStep};
 use feiyun_billing::money::Money;
@@ -37,28 +37,13 @@ impl ControlPlane {
             stop_after_s: secs(setup.arrears_stop_after),
             release_after_s: secs(setup.arrears_release_after),
         };
-        // The accounts with instances, and where each stands.
-        let accounts: Vec<String> = self.read().listed.keys().cloned().collect();
+        let live: Vec<Instance> =
+            self.read().instances.values().filter(|i| i.status != InstanceStatus::Deleted).cloned().collect();
+        let accounts: HashSet<&str> = live.iter().map(|i| i.account_id.as_str()).collect();
         let mut positions = HashMap::new();
         for a in accounts {
-            let p = account::position(&self.ledger(&a)?);
-            positions.insert(a, p);
+            positions.insert(a.to_string(), account::position(&self.ledger(a)?));
         }
-        // Only instances a rule can apply to are looked at closely (and copied): those with a
-        // lock, subscriptions, spot bids with a limit, and the instances of accounts in arrears.
-        let live: Vec<Instance> = self
-            .read()
-            .instances
-            .values()
-            .filter(|i| {
-                i.status != InstanceStatus::Deleted
-                    && (i.billing.lock.is_some()
-                        || i.charge_type == ChargeType::PrePaid
-                        || i.billing.spot_strategy == SpotStrategy::SpotWithPriceLimit
-                        || positions.get(&i.account_id).is_some_and(|p: &account::Position| p.arrears_since.is_some()))
-            })
-            .map(|i| Instance::clone(i))
-            .collect();
         let mut changes: Vec<(Instance, Vec<LedgerEntry>)> = Vec::new();
         for i in live {
             let pos = positions.get(&i.account_id).copied().unwrap_or_default();
@@ -207,7 +192,7 @@ impl ControlPlane {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut state = self.exclusive();
+        let mut state = self.write();
         for (n, ledger) in changes {
             // Re-check against the current row: the user or the agent may have changed it since
             // we looked (every change bumps the revision); the next tick decides again.

@@ -96,8 +96,6 @@ pub struct WriteSet<'a> {
     pub images: &'a [Image],
     /// Inserted, or updated by id (an event's cycle and finish time change).
     pub events: &'a [SystemEvent],
-    /// Released instances the host has removed everything of (see [`Store::mark_cleaned`]).
-    pub cleaned: &'a [String],
 }
 
 /// Persistence. Every method commits before it returns: a change is durable once acknowledged.
@@ -113,14 +111,6 @@ pub trait Store: Send + Sync {
     /// stored is ignored; a usage event whose instance already has another event with its
     /// sequence is refused (an error).
     fn commit(&self, writes: &WriteSet<'_>) -> Result<(), StoreError>;
-    /// Commit independent write sets together, as one durable commit (one sync to disk for all
-    /// of them where the backend allows): each set is still all or nothing on its own — one that
-    /// fails is left out and the others are written — and none is durable before the whole
-    /// commit is. Returns each set's outcome, or an error when the commit itself failed (then
-    /// nothing was written).
-    fn commit_group(&self, sets: &[WriteSet<'_>]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        Ok(sets.iter().map(|w| self.commit(w)).collect())
-    }
     /// [`Store::commit`] of instances with their token, usage events and ledger entries.
     fn put_instances(
         &self,

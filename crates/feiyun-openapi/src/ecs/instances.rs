@@ -135,8 +135,10 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
         page(p, 10, 100)?
     };
     let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
-    c.cp.with_instance_page(c.account_id, &filter, offset, size, |total, page| {
-        let items: Vec<WireInstance<'_>> = page.iter().map(|i| wire_instance(c, i, image.as_ref())).collect();
+    c.cp.with_instances(c.account_id, &filter, |all| {
+        let total = all.len();
+        let items: Vec<WireInstance<'_>> =
+            all.iter().skip(offset).take(size).map(|i| wire_instance(c, i, image.as_ref())).collect();
         let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
         let page = WireInstancePage {
             instances: WireInstances { instance: items },

@@ -34,8 +34,6 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    /// The connection queries use (the writer's when there is only one: an in-memory database).
-    reader: Option<Mutex<Connection>>,
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -56,14 +54,7 @@ impl SqliteStore {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
-        let mut store = Self::init(conn)?;
-        // Queries get a connection of their own: in WAL mode they read the last commit while a
-        // write (and its sync to disk) is under way on the other.
-        let reader = Connection::open(path)?;
-        reader.busy_timeout(std::time::Duration::from_secs(5))?;
-        reader.pragma_update(None, "query_only", "ON")?;
-        store.reader = Some(Mutex::new(reader));
-        Ok(store)
+        Self::init(conn)
     }
 
     /// A private in-memory database, for tests.
@@ -77,7 +68,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let store = SqliteStore { conn: Mutex::new(conn), reader: None };
+        let store = SqliteStore { conn: Mutex::new(conn) };
         store.migrate()?;
         Ok(store)
     }
@@ -102,14 +93,6 @@ impl SqliteStore {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The connection for a query.
-    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
-        match &self.reader {
-            Some(r) => r.lock().unwrap_or_else(|p| p.into_inner()),
-            None => self.lock(),
-        }
     }
 }
 
@@ -169,18 +152,14 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
 }
 
 /// Append ledger entries whose key is new; returns how many were.
-fn insert_ledger(tx: &Connection, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
-    if entries.is_empty() {
-        return Ok(0);
-    }
-    let mut st = tx.prepare_cached(
-        "INSERT OR IGNORE INTO ledger (key, account_id, at_s, kind, amount_cents, instance_id, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
+fn insert_ledger(tx: &rusqlite::Transaction<'_>, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
     let mut n = 0;
     for e in entries {
-        n +=
-            st.execute(params![e.key, e.account_id, e.at_s, e.kind.as_str(), e.amount_cents, e.instance_id, e.detail])?;
+        n += tx.execute(
+            "INSERT OR IGNORE INTO ledger (key, account_id, at_s, kind, amount_cents, instance_id, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.key, e.account_id, e.at_s, e.kind.as_str(), e.amount_cents, e.instance_id, e.detail],
+        )?;
     }
     Ok(n)
 }
@@ -204,10 +183,7 @@ fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
 
 /// Insert new instances (revision 1) and update the others, each only if the stored revision is
 /// the one before: a stale writer gets [`StoreError::Conflict`] and the transaction rolls back.
-fn write_instances(tx: &Connection, instances: &[Instance]) -> Result<(), StoreError> {
-    if instances.is_empty() {
-        return Ok(());
-    }
+fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
@@ -264,57 +240,6 @@ fn write_instances(tx: &Connection, instances: &[Instance]) -> Result<(), StoreE
     }
     Ok(())
 }
-
-/// Everything of a write set, in the caller's transaction (or savepoint).
-fn write_set(tx: &Connection, w: &WriteSet<'_>) -> Result<(), StoreError> {
-    write_instances(tx, w.instances)?;
-    if !w.usage.is_empty() {
-        // A replayed key is ignored; another event of the instance with the same sequence is
-        // an error, not something to drop silently.
-        let mut st = tx.prepare_cached(
-            "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
-             disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT(key) DO NOTHING",
-        )?;
-        for e in w.usage {
-            st.execute(params![
-                e.key,
-                e.instance_id,
-                e.account_id,
-                e.instance_type,
-                e.disk_category,
-                e.disk_gib as i64,
-                e.at_s,
-                e.kind.as_str(),
-                e.zone_id,
-                e.charge.as_str(),
-                e.seq as i64
-            ])?;
-        }
-    }
-    insert_ledger(tx, w.ledger)?;
-    if let Some(t) = w.token {
-        tx.prepare_cached(
-            "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())])?;
-    }
-    catalog::put_hosts(tx, w.hosts)?;
-    catalog::put_join_tokens(tx, w.join_tokens)?;
-    catalog::put_images(tx, w.images)?;
-    catalog::put_events(tx, w.events)?;
-    if !w.cleaned.is_empty() {
-        let mut st = tx.prepare_cached(CLEANED)?;
-        for id in w.cleaned {
-            st.execute([id])?;
-        }
-    }
-    Ok(())
-}
-
-/// The host has removed everything of a released instance.
-const CLEANED: &str = "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1";
 
 impl Store for SqliteStore {
     fn load(&self) -> Result<Loaded, StoreError> {
@@ -439,7 +364,7 @@ impl Store for SqliteStore {
     }
 
     fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         let row = conn
             .query_row("SELECT id, name, created_at FROM accounts WHERE name = ?1", [name], account_from_row)
             .optional()?;
@@ -447,7 +372,7 @@ impl Store for SqliteStore {
     }
 
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         let row = conn
             .query_row("SELECT id, name, created_at FROM accounts WHERE id = ?1", [id], account_from_row)
             .optional()?;
@@ -455,7 +380,7 @@ impl Store for SqliteStore {
     }
 
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         Ok(conn
             .query_row("SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE id = ?1", [id], |r| {
                 Ok(StoredKey { id: r.get(0)?, account_id: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)? })
@@ -464,7 +389,7 @@ impl Store for SqliteStore {
     }
 
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         let mut st = conn.prepare(
             "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
         )?;
@@ -477,37 +402,51 @@ impl Store for SqliteStore {
     fn commit(&self, w: &WriteSet<'_>) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        write_set(&tx, w)?;
+        write_instances(&tx, w.instances)?;
+        for e in w.usage {
+            // A replayed key is ignored; another event of the instance with the same sequence is
+            // an error, not something to drop silently.
+            tx.execute(
+                "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
+                 disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT(key) DO NOTHING",
+                params![
+                    e.key,
+                    e.instance_id,
+                    e.account_id,
+                    e.instance_type,
+                    e.disk_category,
+                    e.disk_gib as i64,
+                    e.at_s,
+                    e.kind.as_str(),
+                    e.zone_id,
+                    e.charge.as_str(),
+                    e.seq as i64
+                ],
+            )?;
+        }
+        insert_ledger(&tx, w.ledger)?;
+        if let Some(t) = w.token {
+            tx.execute(
+                "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
+            )?;
+        }
+        catalog::put_hosts(&tx, w.hosts)?;
+        catalog::put_join_tokens(&tx, w.join_tokens)?;
+        catalog::put_images(&tx, w.images)?;
+        catalog::put_events(&tx, w.events)?;
         tx.commit()?;
         Ok(())
     }
 
-    fn commit_group(&self, sets: &[WriteSet<'_>]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut conn = self.lock();
-        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut out = Vec::with_capacity(sets.len());
-        for w in sets {
-            // Each set in its own savepoint: one that fails is rolled back alone.
-            let sp = tx.savepoint()?;
-            let written = write_set(&sp, w);
-            if written.is_ok() {
-                sp.commit()?;
-            } else {
-                // Rolled back to where the set began, and released.
-                sp.finish()?;
-            }
-            out.push(written);
-        }
-        tx.commit()?;
-        Ok(out)
-    }
-
     fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError> {
-        catalog::events(&self.read(), account_id, instance_id)
+        catalog::events(&self.lock(), account_id, instance_id)
     }
 
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         let mut st = conn.prepare(
             "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind, zone_id, charge, \
              seq FROM usage_events \
@@ -547,7 +486,7 @@ impl Store for SqliteStore {
     }
 
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         let mut st = conn.prepare_cached(
             "SELECT key, account_id, at_s, kind, amount_cents, instance_id, detail FROM ledger \
              WHERE (?1 IS NULL OR account_id = ?1) ORDER BY at_s, rowid",
@@ -571,7 +510,7 @@ impl Store for SqliteStore {
     }
 
     fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         Ok(conn.query_row(
             "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger WHERE account_id = ?1",
             [account_id],
@@ -593,7 +532,7 @@ impl Store for SqliteStore {
     }
 
     fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError> {
-        let conn = self.read();
+        let conn = self.lock();
         let mut st = conn.prepare_cached(
             "SELECT zone_id, at_s, percent FROM spot_market WHERE (?1 IS NULL OR zone_id = ?1) ORDER BY zone_id, at_s",
         )?;
@@ -605,7 +544,10 @@ impl Store for SqliteStore {
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute(CLEANED, [instance_id])?;
+        conn.execute(
+            "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
+            [instance_id],
+        )?;
         Ok(())
     }
 
