@@ -428,6 +428,7 @@ impl Inner {
             }
             ImageSource::Region => {
                 let sha = image.sha256.clone().ok_or("the region recorded no checksum for the image")?;
+                std::fs::create_dir_all(images.root()).map_err(|e| format!("{}: {e}", images.root().display()))?;
                 let tmp = images.root().join(format!(".{}.fetch", image.id));
                 self.link.fetch_image(&self.credential, &image.id, &tmp).await.map_err(|e| e.to_string())?;
                 tracing::info!(host = %self.host_id, image = %image.id, "fetched a region image");
