@@ -58,8 +58,9 @@ impl ControlPlane {
                         n.billing.lock = None;
                         n.billing.release_at = None;
                     } else {
-                        n.status = InstanceStatus::Deleted;
-                        n.desired = PowerState::Released;
+                        let t = n.status.platform(n.desired, PlatformAction::Release);
+                        n.status = t.status;
+                        n.desired = t.desired;
                     }
                     ledger.push(notice(
                         format!("release:{}:{}:{}", i.id, at.timestamp(), n.revision),
@@ -219,12 +220,9 @@ impl ControlPlane {
 /// Stop an instance for the platform (arrears, expiry, spot). Pay-as-you-go compute stops
 /// charging; a subscription has nothing more to charge.
 fn platform_stop(i: &mut Instance) {
-    if i.desired == PowerState::Running {
-        i.desired = PowerState::Stopped;
-        if i.status == InstanceStatus::Running {
-            i.status = InstanceStatus::Stopping;
-        }
-    }
+    let t = i.status.platform(i.desired, PlatformAction::Stop);
+    i.status = t.status;
+    i.desired = t.desired;
     i.stopped_mode = Some(match i.charge_type {
         ChargeType::PostPaid => StoppedMode::StopCharging,
         ChargeType::PrePaid => StoppedMode::KeepCharging,
