@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use feiyun_openapi::api::{self, canonical_index, Action, Product};
 
 use super::query::Query;
-use super::{command, suggest};
+use super::{command, suggest, wait};
 
 /// The command line's own options: name, value (none for a flag) and what it does.
 pub const OPTIONS: &[(&str, Option<&str>, &str)] = &[
@@ -19,6 +19,8 @@ pub const OPTIONS: &[(&str, Option<&str>, &str)] = &[
     ("output", Some("json|table"), "json: the answer exactly as the server sent it. table: one row per listed item. Default: JSON, as sent."),
     ("columns", Some("A,B,..."), "The columns of --output table: paths into each row, e.g. InstanceId,Status (implies --output table)."),
     ("query", Some("PATH"), "Print only this part of the answer: Key.Key, [N] (-1: last), [*] (each), [] (flatten). Text and numbers print bare, a list of them one per line."),
+    ("wait-for", Some("STATUS[,STATUS]"), "After the call, wait until its instances have one of these statuses (Running, Stopped, Deleted, ...), or its command run has Finished (or ended Success)."),
+    ("timeout", Some("SECONDS"), "How long --wait-for waits (default 120). Not RunCommand's --Timeout."),
     ("help", None, "List the product's actions, or describe the action's parameters (also -h)."),
 ];
 
@@ -37,6 +39,10 @@ pub struct Options {
     pub output: Option<Output>,
     pub columns: Option<Vec<Query>>,
     pub query: Option<Query>,
+    pub wait_for: Option<Vec<&'static str>>,
+    pub timeout_s: Option<u64>,
+    /// `--wait-for` as given, until the action is known.
+    wait_list: Option<String>,
 }
 
 /// What the command line asks for.
@@ -143,7 +149,7 @@ pub fn parse(product: &'static Product, args: &[String]) -> Result<Request, ArgE
             params.push((name, value));
         }
     }
-    check_options(&mut options)?;
+    check_options(action, &mut options)?;
     Ok(Request::Call { action, params, options: Box::new(options) })
 }
 
@@ -183,6 +189,12 @@ fn take_option(o: &mut Options, name: &str, value: &str) -> Result<bool, ArgErro
             o.columns = Some(cols);
         }
         "query" => o.query = Some(Query::parse(value).map_err(|e| bad("query", e.to_string()))?),
+        // Checked against the action in `check_options`.
+        "wait-for" => o.wait_list = Some(value.to_string()),
+        "timeout" => {
+            o.timeout_s =
+                Some(value.parse().map_err(|_| bad("timeout", format!("{value:?} is not a number of seconds")))?)
+        }
         "help" => return Err(bad("help", "takes no value".into())),
         _ => return Ok(false),
     }
@@ -225,13 +237,32 @@ fn concrete(pattern: &str, given: &str) -> String {
     pattern.split('.').map(|s| if s == "N" { numbers.next().unwrap_or("1") } else { s }).collect::<Vec<_>>().join(".")
 }
 
-fn check_options(o: &mut Options) -> Result<(), ArgError> {
+fn check_options(action: &'static Action, o: &mut Options) -> Result<(), ArgError> {
     let bad = |option: &'static str, why: String| ArgError::BadOption { option, why };
     if o.columns.is_some() {
         match o.output {
             Some(Output::Json) => return Err(bad("columns", "goes with --output table, not json".into())),
             _ => o.output = Some(Output::Table),
         }
+    }
+    if let Some(list) = o.wait_list.take() {
+        let Some(kind) = wait::kind(action.name) else {
+            return Err(bad(
+                "wait-for",
+                format!(
+                    "{} has nothing to wait for; it works after actions that change instances (RunInstances, StartInstances, ...) or run commands (RunCommand, InvokeCommand)",
+                    action.name
+                ),
+            ));
+        };
+        o.wait_for = Some(wait::parse_statuses(kind, &list).map_err(|why| bad("wait-for", why))?);
+    } else if o.timeout_s.is_some() {
+        let hint = if action.param("Timeout").is_some() {
+            format!("; {}'s own parameter is --Timeout", action.name)
+        } else {
+            String::new()
+        };
+        return Err(bad("timeout", format!("goes with --wait-for, which is not given{hint}")));
     }
     Ok(())
 }
@@ -279,6 +310,10 @@ mod tests {
             "/d",
             "--credentials",
             "/c.json",
+            "--wait-for",
+            "running,Stopped",
+            "--timeout",
+            "30",
             "--query",
             "InstanceIdSets.InstanceIdSet[0]",
         ]);
@@ -288,10 +323,15 @@ mod tests {
         assert_eq!(o.profile.as_deref(), Some("alice"));
         assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
         assert_eq!(o.credentials, Some(PathBuf::from("/c.json")));
+        assert_eq!(o.wait_for, Some(vec!["Running", "Stopped"]));
+        assert_eq!(o.timeout_s, Some(30));
         assert_eq!(o.query.map(|q| q.to_string()).as_deref(), Some("InstanceIdSets.InstanceIdSet[0]"));
-        // Options may come before the action.
+        // Options may come before the action; RunCommand's Timeout is a parameter, not --timeout.
         let (action, params, o) = call(&["--output", "TABLE", "RunCommand", "--Timeout", "60"]);
-        assert_eq!((action, params[0].0.as_str(), o.output), ("RunCommand", "Timeout", Some(Output::Table)));
+        assert_eq!(
+            (action, params[0].0.as_str(), o.output, o.timeout_s),
+            ("RunCommand", "Timeout", Some(Output::Table), None)
+        );
     }
 
     #[test]
@@ -382,7 +422,13 @@ mod tests {
         };
         assert!(bad(&["DescribeInstances", "--output", "xml"]).starts_with("output:"));
         assert!(bad(&["DescribeInstances", "--output", "json", "--columns", "A"]).contains("table"));
+        assert!(bad(&["DescribeInstances", "--wait-for", "Running"]).contains("nothing to wait for"));
+        assert!(bad(&["RunInstances", "--wait-for", "Finished"]).contains("not a status"));
+        assert!(bad(&["RunCommand", "--wait-for", "Finished", "--timeout", "soon"]).contains("seconds"));
+        assert!(bad(&["RunCommand", "--timeout", "5"]).contains("--Timeout"));
         assert!(bad(&["DescribeInstances", "--query", "a..b"]).contains("character 3"));
         assert!(bad(&["DescribeInstances", "--help=yes"]).contains("no value"));
+        let (_, _, o) = call(&["RunCommand", "--wait-for", "finished"]);
+        assert_eq!(o.wait_for, Some(vec!["Finished"]));
     }
 }

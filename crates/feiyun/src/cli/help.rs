@@ -6,7 +6,7 @@ use std::fmt::Write;
 use feiyun_openapi::api::{Action, Product, Region};
 
 use super::args::OPTIONS;
-use super::{command, DEFAULT_REGION};
+use super::{command, wait, DEFAULT_REGION};
 
 const WIDTH: usize = 100;
 
@@ -32,8 +32,9 @@ pub fn product(p: &'static Product) -> String {
     let _ = write!(
         s,
         "\n`feiyun {cmd} <Action> --help` describes an action's parameters. Exit status: 0 done; 1 the API \
-         answered an error (printed as JSON on stdout) or --query found nothing; 2 the command line \
-         was refused (nothing was sent) or the region could not be reached.\n"
+         answered an error (printed as JSON on stdout), --query found nothing, or a --wait-for can no longer \
+         succeed; 2 the command line was refused (nothing was sent) or the region could not be reached; 3 \
+         --wait-for timed out.\n"
     );
     wrap_all(&s)
 }
@@ -62,6 +63,19 @@ pub fn action(p: &'static Product, a: &'static Action) -> String {
             }
             s += &wrap("      ", &what);
         }
+    }
+    if let Some(kind) = wait::kind(a.name) {
+        let what = match kind {
+            wait::Kind::Instances => "its instances",
+            wait::Kind::Invocation => "the command run",
+        };
+        let _ = writeln!(
+            s,
+            "\nWaiting: --wait-for STATUS[,STATUS] waits after the call until {what} reach one of {} (--timeout \
+             SECONDS, default {}).",
+            kind.statuses().join(", "),
+            wait::DEFAULT_TIMEOUT_S
+        );
     }
     let _ = writeln!(
         s,
@@ -115,7 +129,7 @@ mod tests {
                 let line = line.unwrap_or_else(|| panic!("{} missing from\n{h}", a.name));
                 assert!(h.contains(a.summary.split_whitespace().next().unwrap_or_default()), "{line}");
             }
-            assert!(h.contains("--query") && h.contains("--profile"), "{h}");
+            assert!(h.contains("--wait-for") && h.contains("--profile"), "{h}");
             assert!(h.lines().all(|l| l.chars().count() <= WIDTH), "{h}");
         }
     }
@@ -129,12 +143,13 @@ mod tests {
         assert!(h.contains("--InstanceType") && h.contains("required  string"), "{h}");
         assert!(h.contains("--Tag.N.Key") && h.contains("N from 1 to 20"), "{h}");
         assert!(h.contains("one of PostPaid, PrePaid"), "{h}");
+        assert!(h.contains("--wait-for"), "{h}");
         for prm in run.params() {
             assert!(h.contains(&format!("--{}", prm.name)), "{}", prm.name);
         }
         let bss = api::product_by_code("bssopenapi").expect("bss");
         let h = action(bss, bss.action("QueryAccountBalance").expect("action"));
-        assert!(h.contains("Parameters: none."), "{h}");
+        assert!(h.contains("Parameters: none.") && !h.contains("--wait-for STATUS"), "{h}");
     }
 
     #[test]

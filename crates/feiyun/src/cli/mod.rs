@@ -5,29 +5,37 @@
 //! own API (`feiyun feiyun`, also `api`); their codes are case-insensitive. Actions, parameters
 //! and the help texts come from `feiyun_openapi::api`, the description the server routes by, so
 //! a misspelt action or parameter is refused here with the closest names before anything is
-//! sent. After the call the command can print a table (`--output table`) or one value (`--query`).
+//! sent. After the call the command can wait for instances or a command run (`--wait-for`),
+//! print a table (`--output table`) or one value (`--query`).
 
 mod args;
 mod help;
 mod query;
 mod suggest;
 mod table;
+mod wait;
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use feiyun::client::Client;
+use feiyun::client::{Client, ECS_VERSION};
 use feiyun_openapi::api::{self, Action, Product, ProductKind, Region};
 use serde_json::{json, Value};
 
 use crate::profile;
 use args::{Options, Output, Request};
+use wait::{Kind, WaitError};
 
 /// The region a call names when it needs one and none is given (unless FEIYUN_REGION_ID).
 pub const DEFAULT_REGION: &str = "cn-local";
+
+/// Exit status when `--wait-for` ran out of time.
+const EXIT_TIMEOUT: u8 = 3;
 
 /// Everything after `feiyun <product>`: parsed here, not by clap, because the parameters are
 /// the action's.
@@ -92,9 +100,12 @@ fn call(
     });
     let source = profile::Source { file: o.credentials.clone(), profile: o.profile.clone() };
     let creds = profile::resolve(&data_dir, &source)?;
+    let region = match params.iter().find(|(k, _)| k == "RegionId") {
+        Some((_, r)) => r.clone(),
+        None => std::env::var("FEIYUN_REGION_ID").ok().filter(|r| !r.is_empty()).unwrap_or(DEFAULT_REGION.into()),
+    };
     if action.region == Region::Required && !params.iter().any(|(k, _)| k == "RegionId") {
-        let region = std::env::var("FEIYUN_REGION_ID").ok().filter(|r| !r.is_empty());
-        params.push(("RegionId".into(), region.unwrap_or(DEFAULT_REGION.into())));
+        params.push(("RegionId".into(), region.clone()));
     }
     let client = Client::new(&creds.endpoint, &creds.key_id, &creds.secret);
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -104,7 +115,87 @@ fn call(
         out(&format!("{}\n", if reply.body.is_null() { reply.text.clone() } else { pretty(&reply.body) }));
         return Ok(if reply.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
-    Ok(print_answer(action, reply.body, &o))
+    let waited = match &o.wait_for {
+        Some(want) => {
+            let timeout = Duration::from_secs(o.timeout_s.unwrap_or(wait::DEFAULT_TIMEOUT_S));
+            wait_after(&client, action, &params, &reply.body, want, timeout, &region)
+        }
+        None => Ok(()),
+    };
+    // The answer prints even when the wait failed: it names what was created.
+    let printed = print_answer(action, reply.body, &o);
+    match waited {
+        Ok(()) => Ok(printed),
+        Err(e) => {
+            eprintln!("{}", json!({"Error": e.to_string()}));
+            Ok(ExitCode::from(match e {
+                WaitError::Timeout { .. } => EXIT_TIMEOUT,
+                WaitError::Hopeless(_) => 1,
+                WaitError::Poll(_) => 2,
+            }))
+        }
+    }
+}
+
+fn wait_after(
+    client: &Client,
+    action: &Action,
+    params: &[(String, String)],
+    answer: &Value,
+    want: &[&str],
+    timeout: Duration,
+    region: &str,
+) -> Result<(), WaitError> {
+    let mut log = std::io::stderr();
+    match wait::kind(action.name) {
+        Some(Kind::Instances) => {
+            let ids = wait::instance_ids(params, answer);
+            if ids.is_empty() {
+                return Err(WaitError::Hopeless(
+                    "No instance to wait for: the answer and the parameters name none".into(),
+                ));
+            }
+            let mut poll = || {
+                let mut statuses = BTreeMap::new();
+                for batch in ids.chunks(100) {
+                    let list = ecs(client, "DescribeInstances", &wait::describe_params(region, batch))?;
+                    for i in list["Instances"]["Instance"].as_array().into_iter().flatten() {
+                        let (id, status) = (i["InstanceId"].as_str(), i["Status"].as_str());
+                        if let (Some(id), Some(status)) = (id, status) {
+                            statuses.insert(id.to_string(), status.to_string());
+                        }
+                    }
+                }
+                Ok(wait::instance_progress(&ids, &statuses, want))
+            };
+            wait::until(&wait::describe_instances(&ids, want), timeout, &mut poll, &mut log)
+        }
+        Some(Kind::Invocation) => {
+            let Some(invoke_id) = answer["InvokeId"].as_str() else {
+                return Err(WaitError::Hopeless("No InvokeId in the answer to wait for".into()));
+            };
+            let query =
+                vec![("RegionId".to_string(), region.to_string()), ("InvokeId".to_string(), invoke_id.to_string())];
+            let mut poll = || {
+                let list = ecs(client, "DescribeInvocations", &query)?;
+                let inv =
+                    list.pointer("/Invocations/Invocation/0").ok_or(format!("invocation {invoke_id} is not listed"))?;
+                Ok(wait::invocation_progress(inv, want))
+            };
+            wait::until(&wait::describe_invocation(invoke_id, want), timeout, &mut poll, &mut log)
+        }
+        None => Ok(()),
+    }
+}
+
+/// An ECS call made while waiting; an error answer is an error.
+fn ecs(client: &Client, action: &str, params: &[(String, String)]) -> Result<Value, String> {
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = client.call_in(ECS_VERSION, action, &pairs)?;
+    if !r.ok() {
+        return Err(format!("{action} answered HTTP {}: {}", r.status, r.text));
+    }
+    Ok(r.body)
 }
 
 /// Print the answer as the options say; the exit status is 1 when `--query` found nothing.
