@@ -16,11 +16,12 @@ pub const OPTIONS: &[(&str, Option<&str>, &str)] = &[
     ("profile", Some("NAME"), "Act as account NAME: <data-dir>/profiles/NAME.json, written by `feiyun account create NAME` (admin: credentials.json). Default: FEIYUN_PROFILE."),
     ("credentials", Some("FILE"), "Sign with the key in FILE (a credentials.json or a profile)."),
     ("data-dir", Some("DIR"), "The region's data directory, for credentials.json and profiles. Default: FEIYUN_DATA_DIR, else /var/lib/feiyun."),
-    ("output", Some("json|table"), "json: the answer exactly as the server sent it. table: one row per listed item. Default: JSON, as sent."),
+    ("output", Some("json|table"), "json: the answer exactly as the server sent it. table: one row per listed item. Without it: JSON, with base64 output and local times made readable (see --raw)."),
     ("columns", Some("A,B,..."), "The columns of --output table: paths into each row, e.g. InstanceId,Status (implies --output table)."),
     ("query", Some("PATH"), "Print only this part of the answer: Key.Key, [N] (-1: last), [*] (each), [] (flatten). Text and numbers print bare, a list of them one per line."),
     ("wait-for", Some("STATUS[,STATUS]"), "After the call, wait until its instances have one of these statuses (Running, Stopped, Deleted, ...), or its command run has Finished (or ended Success)."),
     ("timeout", Some("SECONDS"), "How long --wait-for waits (default 120). Not RunCommand's --Timeout."),
+    ("raw", None, "Print the answer as the server sent it: base64 stays base64, times stay as sent."),
     ("help", None, "List the product's actions, or describe the action's parameters (also -h)."),
 ];
 
@@ -39,6 +40,7 @@ pub struct Options {
     pub output: Option<Output>,
     pub columns: Option<Vec<Query>>,
     pub query: Option<Query>,
+    pub raw: bool,
     pub wait_for: Option<Vec<&'static str>>,
     pub timeout_s: Option<u64>,
     /// `--wait-for` as given, until the action is known.
@@ -109,10 +111,15 @@ pub fn parse(product: &'static Product, args: &[String]) -> Result<Request, ArgE
     let mut action_name: Option<&str> = None;
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut help = false;
+    let mut raw = false;
     let mut it = args.iter().peekable();
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
             help = true;
+            continue;
+        }
+        if arg == "--raw" {
+            raw = true;
             continue;
         }
         let Some(name) = arg.strip_prefix("--").filter(|n| !n.is_empty()) else {
@@ -141,7 +148,7 @@ pub fn parse(product: &'static Product, args: &[String]) -> Result<Request, ArgE
     if help {
         return Ok(Request::ActionHelp(action));
     }
-    let mut options = Options::default();
+    let mut options = Options { raw, ..Options::default() };
     let mut params = Vec::new();
     for (name, value) in pairs {
         if !take_option(&mut options, &name, &value)? {
@@ -195,7 +202,7 @@ fn take_option(o: &mut Options, name: &str, value: &str) -> Result<bool, ArgErro
             o.timeout_s =
                 Some(value.parse().map_err(|_| bad("timeout", format!("{value:?} is not a number of seconds")))?)
         }
-        "help" => return Err(bad("help", "takes no value".into())),
+        "raw" | "help" => return Err(bad(if name == "raw" { "raw" } else { "help" }, "takes no value".into())),
         _ => return Ok(false),
     }
     Ok(true)
@@ -316,6 +323,7 @@ mod tests {
             "30",
             "--query",
             "InstanceIdSets.InstanceIdSet[0]",
+            "--raw",
         ]);
         assert_eq!(action, "RunInstances");
         let want = [("InstanceType", "ecs.g7.large"), ("ImageId", "img"), ("Tag.1.Key", "k"), ("Tag.1.Value", "-v")];
@@ -326,6 +334,7 @@ mod tests {
         assert_eq!(o.wait_for, Some(vec!["Running", "Stopped"]));
         assert_eq!(o.timeout_s, Some(30));
         assert_eq!(o.query.map(|q| q.to_string()).as_deref(), Some("InstanceIdSets.InstanceIdSet[0]"));
+        assert!(o.raw);
         // Options may come before the action; RunCommand's Timeout is a parameter, not --timeout.
         let (action, params, o) = call(&["--output", "TABLE", "RunCommand", "--Timeout", "60"]);
         assert_eq!(
@@ -427,7 +436,7 @@ mod tests {
         assert!(bad(&["RunCommand", "--wait-for", "Finished", "--timeout", "soon"]).contains("seconds"));
         assert!(bad(&["RunCommand", "--timeout", "5"]).contains("--Timeout"));
         assert!(bad(&["DescribeInstances", "--query", "a..b"]).contains("character 3"));
-        assert!(bad(&["DescribeInstances", "--help=yes"]).contains("no value"));
+        assert!(bad(&["DescribeInstances", "--raw=yes"]).contains("no value"));
         let (_, _, o) = call(&["RunCommand", "--wait-for", "finished"]);
         assert_eq!(o.wait_for, Some(vec!["Finished"]));
     }

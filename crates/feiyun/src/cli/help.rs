@@ -6,7 +6,7 @@ use std::fmt::Write;
 use feiyun_openapi::api::{Action, Product, Region};
 
 use super::args::OPTIONS;
-use super::{command, wait, DEFAULT_REGION};
+use super::{command, view, wait, DEFAULT_REGION};
 
 const WIDTH: usize = 100;
 
@@ -77,10 +77,13 @@ pub fn action(p: &'static Product, a: &'static Action) -> String {
             wait::DEFAULT_TIMEOUT_S
         );
     }
+    if let Some(note) = view::note(a.name) {
+        let _ = writeln!(s, "\n{note}");
+    }
     let _ = writeln!(
         s,
         "\nOptions: --profile NAME, --credentials FILE, --data-dir DIR, --output json|table, --columns A,B, \
-         --query PATH (`feiyun {cmd} --help` describes them)."
+         --query PATH, --raw (`feiyun {cmd} --help` describes them)."
     );
     wrap_all(&s)
 }
@@ -150,6 +153,8 @@ mod tests {
         let bss = api::product_by_code("bssopenapi").expect("bss");
         let h = action(bss, bss.action("QueryAccountBalance").expect("action"));
         assert!(h.contains("Parameters: none.") && !h.contains("--wait-for STATUS"), "{h}");
+        let h = action(ecs, ecs.action("GetInstanceConsoleOutput").expect("action"));
+        assert!(h.contains("UTC"), "{h}");
     }
 
     #[test]

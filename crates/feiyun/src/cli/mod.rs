@@ -6,13 +6,15 @@
 //! and the help texts come from `feiyun_openapi::api`, the description the server routes by, so
 //! a misspelt action or parameter is refused here with the closest names before anything is
 //! sent. After the call the command can wait for instances or a command run (`--wait-for`),
-//! print a table (`--output table`) or one value (`--query`).
+//! print a table (`--output table`) or one value (`--query`), and makes base64 consoles and
+//! local times readable unless asked for the answer as sent (`--raw`, `--output json`).
 
 mod args;
 mod help;
 mod query;
 mod suggest;
 mod table;
+mod view;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -123,7 +125,7 @@ fn call(
         None => Ok(()),
     };
     // The answer prints even when the wait failed: it names what was created.
-    let printed = print_answer(action, reply.body, &o);
+    let printed = print_answer(action, &params, reply.body, &o);
     match waited {
         Ok(()) => Ok(printed),
         Err(e) => {
@@ -199,7 +201,9 @@ fn ecs(client: &Client, action: &str, params: &[(String, String)]) -> Result<Val
 }
 
 /// Print the answer as the options say; the exit status is 1 when `--query` found nothing.
-fn print_answer(action: &Action, answer: Value, o: &Options) -> ExitCode {
+fn print_answer(action: &Action, params: &[(String, String)], answer: Value, o: &Options) -> ExitCode {
+    let readable = !o.raw && o.output != Some(Output::Json);
+    let answer = if readable { view::humanize(action.name, params, answer) } else { answer };
     let (value, whole) = match &o.query {
         Some(q) => (q.eval(&answer), false),
         None => (answer, true),
@@ -211,8 +215,14 @@ fn print_answer(action: &Action, answer: Value, o: &Options) -> ExitCode {
     match o.output {
         Some(Output::Table) => out(&table::render(&value, action.name, whole, o.columns.as_deref())),
         Some(Output::Json) => out(&format!("{}\n", pretty(&value))),
-        None if whole => out(&format!("{}\n", pretty(&value))),
-        None => out(&bare(&value)),
+        None => match (whole && readable).then(|| view::text(action.name, &value)).flatten() {
+            Some((text, note)) => {
+                eprintln!("{note}");
+                out(&text);
+            }
+            None if whole => out(&format!("{}\n", pretty(&value))),
+            None => out(&bare(&value)),
+        },
     }
     ExitCode::SUCCESS
 }
