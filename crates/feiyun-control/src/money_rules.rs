@@ -8,7 +8,7 @@ use feiyun_billing::account::{self, ArrearsPolicy, ArrearsStep, ExpiryStep};
 use feiyun_billing::money::Money;
 use feiyun_billing::prices::RegionPrices;
 use feiyun_domain::instance::{
-    ChargeType, Instance, InstanceStatus, LockReason, PowerState, SpotStrategy, StoppedMode,
+    ChargeType, Instance, InstanceStatus, LockReason, PlatformAction, PowerState, SpotStrategy, StoppedMode,
 };
 use feiyun_domain::usage::{EventKind, LedgerEntry, LedgerKind, UsageEvent};
 use feiyun_domain::{DomainError, Instant};

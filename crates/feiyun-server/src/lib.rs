@@ -223,8 +223,9 @@ impl Region {
     }
 
     /// Serve the API and the host protocol, and run the billing and host clocks, until `stop`
-    /// turns true.
-    pub async fn serve(self, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// turns true. Returns the data directory's lock: the caller holds it until everything else
+    /// working on the directory (an embedded host) has finished too.
+    pub async fn serve(self, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<DataDirLock> {
         let cp = self.cp.clone();
         let billing_task = every(stop.clone(), self.config.billing.tick(), {
             let cp = cp.clone();
@@ -262,7 +263,7 @@ impl Region {
             .await?;
         let _ = billing_task.await;
         let _ = hosts_task.await;
-        Ok(())
+        Ok(self._lock)
     }
 }
 

@@ -71,20 +71,24 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM, then SIGKILL after `wait`; returns once the process no longer holds the directory.
+/// SIGTERM, then SIGKILL after `wait`; returns once the process has exited. The server lets go
+/// of the directory's lock when its main task ends, but its blocking work (an agent step removing
+/// an instance's files, say) can still be finishing then: removing instances at the same time
+/// would race it, so the process itself must be gone.
 fn stop_server(dd: &DataDir, pid: u32, wait: Duration) -> anyhow::Result<()> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let pid_t = i32::try_from(pid).context("bad pid in the lock file")?;
     eprintln!("stopping the server (pid {pid})");
     let _ = kill(Pid::from_raw(pid_t), Signal::SIGTERM);
+    let running = || dd.holder().is_some() || alive(pid);
     let deadline = Instant::now() + wait;
-    while dd.holder().is_some() {
+    while running() {
         if Instant::now() >= deadline {
             eprintln!("the server did not stop within {}s; killing it", wait.as_secs());
             let _ = kill(Pid::from_raw(pid_t), Signal::SIGKILL);
             let hard = Instant::now() + Duration::from_secs(10);
-            while dd.holder().is_some() {
+            while running() {
                 if Instant::now() >= hard {
                     bail!("the server (pid {pid}) still holds {}", dd.root.display());
                 }
@@ -95,6 +99,18 @@ fn stop_server(dd: &DataDir, pid: u32, wait: Duration) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// Whether a process runs; one that exited and waits for its parent to reap it (a zombie) does not.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) state ...`; comm may hold spaces and parentheses, the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 fn instance_dirs(runtime_root: &Path) -> Vec<String> {
@@ -116,4 +132,24 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alive;
+
+    #[test]
+    fn a_process_runs_until_it_exits_even_unreaped() {
+        assert!(alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let pid = child.id();
+        // Not reaped yet: a zombie, which no longer runs.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "{pid} still runs");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.wait().expect("reap");
+        assert!(!alive(pid));
+    }
 }

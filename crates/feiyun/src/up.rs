@@ -56,7 +56,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 let _ = s.wait_for(|x| *x).await;
             })))
         };
-        region.serve(stop).await?;
+        let lock = region.serve(stop).await?;
         if let Some(task) = agent {
             match task.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "the embedded host stopped"),
@@ -64,6 +64,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 Ok(Ok(())) => {}
             }
         }
+        // Only now may another server take the data directory.
+        drop(lock);
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
