@@ -9,7 +9,7 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope, RouteType};
-use rtnetlink::packet_route::rule::{RuleAttribute, RuleMessage};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, IpVersion, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 
@@ -309,6 +309,7 @@ pub async fn add_rule(h: &Handle, from: Ipv4Addr, table: u32, priority: u32) -> 
         .v4()
         .source_prefix(from, 32)
         .table_id(table)
+        .action(RuleAction::ToTable)
         .priority(priority)
         .execute()
         .await
