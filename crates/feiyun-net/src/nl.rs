@@ -242,9 +242,12 @@ pub async fn neighbours(h: &Handle, index: u32, family: AddressFamily) -> Result
     Ok(msgs.into_iter().filter(|m| m.header.ifindex == index && m.header.family == family).collect())
 }
 
+/// The IPv4 destination of a neighbour, or of a VXLAN FDB entry (whose family is bridge, so the
+/// address comes as raw bytes).
 pub fn neigh_dst(m: &NeighbourMessage) -> Option<Ipv4Addr> {
     m.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from),
         _ => None,
     })
 }

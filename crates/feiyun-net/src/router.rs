@@ -137,10 +137,14 @@ impl Vpc<'_> {
         let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
         let good = find(&rlinks, ROUTER_VXLAN).is_some_and(|l| l.mac == mac && l.vxlan_local == Some(underlay));
         if !good {
+            // Also a device moved here but not renamed yet: it holds the VNI on the underlay.
+            let x_ref = &x;
             router.netlink(|h| async move {
-                if let Some(l) = find(&rlinks, ROUTER_VXLAN) {
-                    nl::del_link(&h, l.index).await?;
-                    steps.done("delete stale vxlan device")?;
+                for name in [ROUTER_VXLAN, x_ref.as_str()] {
+                    if let Some(l) = find(&rlinks, name) {
+                        nl::del_link(&h, l.index).await?;
+                        steps.done(format!("delete stale vxlan device {name}"))?;
+                    }
                 }
                 Ok(())
             })?;
