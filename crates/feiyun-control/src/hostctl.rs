@@ -18,6 +18,7 @@ impl ControlPlane {
             baseline_cpu_percent: t.map(|t| t.baseline_cpu_percent).unwrap_or(0),
             image_rootfs: self.images.rootfs(&i.image_id),
             user_data: i.user_data.clone(),
+            netns: None,
         }
     }
 
