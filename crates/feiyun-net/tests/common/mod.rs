@@ -35,6 +35,7 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+#[allow(unused_macros)]
 macro_rules! lab_or_skip {
     ($tag:expr, $hosts:expr, $internet:expr) => {
         match common::skip_reason() {
@@ -46,6 +47,7 @@ macro_rules! lab_or_skip {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use lab_or_skip;
 
 pub fn ip(args: &[&str]) {
