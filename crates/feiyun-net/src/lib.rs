@@ -25,8 +25,10 @@ pub mod spec;
 mod steps;
 mod tc;
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 pub use error::{NetError, Result};
@@ -61,17 +63,18 @@ pub struct PublicCounters {
 #[derive(Debug)]
 pub struct HostNet {
     host: Netns,
+    known: Mutex<BTreeMap<String, nft::Existing>>,
 }
 
 impl HostNet {
     /// Acts on the calling thread's network namespace.
     pub fn current() -> Result<HostNet> {
-        Ok(HostNet { host: Netns::current()? })
+        Ok(HostNet { host: Netns::current()?, known: Mutex::default() })
     }
 
     /// Acts on the namespace at `path` (tests run several hosts on one machine this way).
     pub fn at(path: &Path) -> Result<HostNet> {
-        Ok(HostNet { host: Netns::open(path)? })
+        Ok(HostNet { host: Netns::open(path)?, known: Mutex::default() })
     }
 
     /// Makes the kernel match `spec`, removing whatever carries its prefix and is not in it.
@@ -90,10 +93,17 @@ impl HostNet {
         let start = Instant::now();
         spec.validate()?;
         let steps = Steps::new(fail_after);
-        host::sweep(&self.host, &spec.prefix, Some(spec), &steps)?;
+        let swept = host::sweep(&self.host, &spec.prefix, Some(spec), &steps);
+        if swept.is_err() || !steps.changes().is_empty() {
+            // A router namespace may have gone: forget what was written into any.
+            if let Ok(mut known) = self.known.lock() {
+                known.clear();
+            }
+        }
+        swept?;
         let mut firewall_commands = 0;
         for vpc in &spec.vpcs {
-            let v = router::Vpc { host_ns: &self.host, spec, vpc, steps: &steps };
+            let v = router::Vpc { host_ns: &self.host, spec, vpc, steps: &steps, known: &self.known };
             firewall_commands += v.apply()?;
         }
         firewall_commands += host::apply_host(&self.host, spec, &steps)?;
@@ -103,6 +113,9 @@ impl HostNet {
     /// Removes every namespace, link, rule, route, nftables table and qdisc of `prefix`.
     pub fn teardown(&self, prefix: &str) -> Result<()> {
         names::check_prefix(prefix)?;
+        if let Ok(mut known) = self.known.lock() {
+            known.clear();
+        }
         host::sweep(&self.host, prefix, None, &Steps::new(None))
     }
 

@@ -109,7 +109,7 @@ pub fn counters(table: &str) -> Result<BTreeMap<String, (u64, u64)>> {
 }
 
 /// What already exists in a router's table, to decide what the batch adds and deletes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Existing {
     pub chains: BTreeSet<String>,
     pub sets: BTreeSet<String>,
@@ -117,15 +117,31 @@ pub struct Existing {
 }
 
 pub fn existing_router() -> Result<Existing> {
-    let tables = names_of(&list(&["tables", "ip"])?, "table", "ip", None);
-    if !tables.contains(ROUTER_TABLE) {
+    // The table always has its base chains once it exists; none listed means no table.
+    let chains = names_of(&list(&["chains", "ip"])?, "chain", "ip", Some(ROUTER_TABLE));
+    if chains.is_empty() {
         return Ok(Existing::default());
     }
     Ok(Existing {
-        chains: names_of(&list(&["chains", "ip"])?, "chain", "ip", Some(ROUTER_TABLE)),
+        chains,
         sets: names_of(&list(&["sets", "ip"])?, "set", "ip", Some(ROUTER_TABLE)),
         counters: counters(ROUTER_TABLE)?.into_keys().collect(),
     })
+}
+
+/// What a router's table holds after `router_batch` succeeded.
+pub fn after(compiled: &Compiled, vpc: &VpcSpec) -> Existing {
+    let mut chains: BTreeSet<String> = compiled.chains.iter().map(|c| c.name.clone()).collect();
+    chains.extend(["forward", "input", "prerouting", "postrouting"].map(String::from));
+    let counters = vpc
+        .ports
+        .iter()
+        .flat_map(|p| {
+            let (i, o) = counter_names(&names::port_if(&p.instance_id));
+            [i, o]
+        })
+        .collect();
+    Existing { chains, sets: compiled.sets.keys().cloned().collect(), counters }
 }
 
 fn obj(table: &str, name: &str) -> Value {
@@ -245,9 +261,11 @@ pub fn router_batch(host: &HostNetSpec, vpc: &VpcSpec, compiled: &Compiled, exis
         if existing.chains.contains(&chain.name) {
             continue;
         }
+        // Flushed after declaring: if it existed after all, it is not doubled.
         b.push("add", json!({"chain": obj(t, &chain.name)}));
-        for expr in &chain.rules {
-            b.push("add", json!({"rule": rule(t, &chain.name, expr.clone())}));
+        b.push("flush", json!({"chain": obj(t, &chain.name)}));
+        for expr in crate::sg::render(vpc, chain) {
+            b.push("add", json!({"rule": rule(t, &chain.name, expr)}));
         }
     }
     for (name, list) in &elems {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
 
 use rtnetlink::packet_route::route::{RouteProtocol, RouteType};
 use rtnetlink::packet_route::AddressFamily;
@@ -25,6 +26,8 @@ pub(crate) struct Vpc<'a> {
     pub spec: &'a HostNetSpec,
     pub vpc: &'a VpcSpec,
     pub steps: &'a Steps,
+    /// What this process last wrote into each router's table (by router namespace name).
+    pub known: &'a Mutex<BTreeMap<String, nft::Existing>>,
 }
 
 impl Vpc<'_> {
@@ -35,7 +38,8 @@ impl Vpc<'_> {
     /// Converges everything of this VPC on this host; returns the nftables commands sent.
     pub fn apply(&self) -> Result<usize> {
         let rname = names::router_ns(&self.spec.prefix, self.vpc.vni);
-        if ns::ensure_named(&rname)? {
+        let created = ns::ensure_named(&rname)?;
+        if created {
             self.steps.done(format!("create namespace {rname}"))?;
         }
         let router = Netns::open_named(&rname)?;
@@ -56,17 +60,36 @@ impl Vpc<'_> {
         })??;
         self.transit(&router)?;
         self.vxlan(&router)?;
+        // One look at the router's links tells which ports are complete; only the others are
+        // (re)built.
+        let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
         for port in &self.vpc.ports {
-            self.port(&router, port)?;
+            self.port(&router, port, &rlinks)?;
         }
         router.netlink(|h| async move { self.router_state(&h).await })?;
         let compiled = sg::compile(self.vpc);
+        let cached = if created { None } else { self.known.lock().ok().and_then(|k| k.get(&rname).cloned()) };
         let sent = router.run(|| -> Result<usize> {
+            // What this process last wrote is trusted; if the kernel disagrees the batch fails
+            // atomically and is rebuilt from a fresh listing.
+            if let Some(existing) = &cached {
+                let batch = nft::router_batch(self.spec, self.vpc, &compiled, existing);
+                if nft::run(&batch).is_ok() {
+                    return Ok(batch.len());
+                }
+            }
             let existing = nft::existing_router()?;
             let batch = nft::router_batch(self.spec, self.vpc, &compiled, &existing);
             nft::run(&batch)?;
             Ok(batch.len())
-        })??;
+        })?;
+        if let Ok(mut known) = self.known.lock() {
+            match &sent {
+                Ok(_) => known.insert(rname.clone(), nft::after(&compiled, self.vpc)),
+                Err(_) => known.remove(&rname),
+            };
+        }
+        let sent = sent?;
         let shaping: Vec<(u16, u32)> = self
             .vpc
             .ports
@@ -186,7 +209,7 @@ impl Vpc<'_> {
     /// instance's address and default route. The router end is brought up last and labelled
     /// with what the instance end was given, so a port whose router end is up with the right
     /// label is complete.
-    fn port(&self, router: &Netns, port: &PortSpec) -> Result<()> {
+    fn port(&self, router: &Netns, port: &PortSpec, seen: &[Link]) -> Result<()> {
         let iname = names::instance_ns(&self.spec.prefix, &port.instance_id);
         if ns::ensure_named(&iname)? {
             self.steps.done(format!("create namespace {iname}"))?;
@@ -197,12 +220,12 @@ impl Vpc<'_> {
         let (pif, peer) = (names::port_if(&port.instance_id), names::port_peer_tmp(&port.instance_id));
         let label = format!("{} {}/{} gw {} mtu {}", port.mac, port.ip, vs.cidr.prefix_len(), vs.gateway, self.spec.mtu);
         let (steps, mtu) = (self.steps, self.spec.mtu);
-        let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
-        let complete = find(&rlinks, &pif).is_some_and(|l| l.up && l.alias.as_deref() == Some(label.as_str()))
-            && find(&rlinks, &peer).is_none();
+        let complete = find(seen, &pif).is_some_and(|l| l.up && l.alias.as_deref() == Some(label.as_str()))
+            && find(seen, &peer).is_none();
         if complete {
             return Ok(());
         }
+        let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
         let inst = &Netns::open_named(&iname)?;
         let (pif2, peer2) = (pif.clone(), peer.clone());
         router.netlink(|h| async move {

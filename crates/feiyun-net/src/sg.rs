@@ -24,11 +24,13 @@ pub fn member_set(group_id: &str) -> String {
     format!("m_{}", short_hash(group_id, 12))
 }
 
-/// A regular (non-base) chain with its rules, each a list of nftables JSON expressions.
+/// A security-group chain: its content-derived name and what it is made of. Its rules are
+/// rendered only when the chain does not exist yet ([`render`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
     pub name: String,
-    pub rules: Vec<Vec<Value>>,
+    pub direction: Direction,
+    pub groups: Vec<String>,
 }
 
 /// What the firewall of one VPC's router needs from its security groups.
@@ -41,26 +43,52 @@ pub struct Compiled {
     pub sets: BTreeMap<String, Vec<std::net::Ipv4Addr>>,
 }
 
+/// Bumped whenever the rendering of rules changes, so old chains are replaced.
+const SCHEME: &str = "v1";
+
 pub fn compile(vpc: &VpcSpec) -> Compiled {
     let groups: BTreeMap<&str, &SecurityGroupSpec> = vpc.security_groups.iter().map(|g| (g.id.as_str(), g)).collect();
     let mut out = Compiled::default();
-    let mut chains = BTreeMap::new();
+    let mut chains: BTreeMap<String, Chain> = BTreeMap::new();
     let mut used_sets = BTreeSet::new();
+    // Ports with the same groups share their chains: name each set of groups once. The name
+    // hashes the typed inputs (cheap), not the rendered rules.
+    let mut by_combo: BTreeMap<BTreeSet<&str>, (String, String)> = BTreeMap::new();
     for port in &vpc.ports {
         let combo: BTreeSet<&str> = port.security_group_ids.iter().map(String::as_str).collect();
+        if let Some(pair) = by_combo.get(&combo) {
+            out.dispatch.insert(crate::names::port_if(&port.instance_id), pair.clone());
+            continue;
+        }
         let members: Vec<&SecurityGroupSpec> = combo.iter().filter_map(|id| groups.get(id).copied()).collect();
+        for g in &members {
+            if g.kind == GroupKind::Basic && g.inner_access == InnerAccessPolicy::Accept {
+                used_sets.insert(g.id.clone());
+            }
+            for r in &g.rules {
+                if let Peer::Group(id) = &r.peer {
+                    used_sets.insert(id.clone());
+                }
+            }
+        }
         let mut names = Vec::new();
         for dir in [Direction::Egress, Direction::Ingress] {
-            let rules = chain_rules(&members, dir, &mut used_sets);
-            let name = chain_name(&rules);
-            chains.entry(name.clone()).or_insert(rules);
+            let key: Vec<_> = members.iter().map(|g| (&g.id, g.kind, g.inner_access, &g.rules)).collect();
+            let text = format!("{SCHEME} {dir:?} {}", serde_json::to_string(&key).unwrap_or_default());
+            let name = format!("c_{}", short_hash(&text, 16));
+            chains.entry(name.clone()).or_insert_with(|| Chain {
+                name: name.clone(),
+                direction: dir,
+                groups: members.iter().map(|g| g.id.clone()).collect(),
+            });
             names.push(name);
         }
         let ingress = names.pop().unwrap_or_default();
         let egress = names.pop().unwrap_or_default();
+        by_combo.insert(combo, (egress.clone(), ingress.clone()));
         out.dispatch.insert(crate::names::port_if(&port.instance_id), (egress, ingress));
     }
-    out.chains = chains.into_iter().map(|(name, rules)| Chain { name, rules }).collect();
+    out.chains = chains.into_values().collect();
     for id in used_sets {
         if let Some(g) = groups.get(id.as_str()) {
             let mut ips = g.members.clone();
@@ -72,9 +100,11 @@ pub fn compile(vpc: &VpcSpec) -> Compiled {
     out
 }
 
-fn chain_name(rules: &[Vec<Value>]) -> String {
-    let text = serde_json::to_string(rules).unwrap_or_default();
-    format!("c_{}", short_hash(&text, 16))
+/// The rules of a chain, as nftables JSON expressions.
+pub fn render(vpc: &VpcSpec, chain: &Chain) -> Vec<Vec<Value>> {
+    let members: Vec<&SecurityGroupSpec> =
+        chain.groups.iter().filter_map(|id| vpc.security_groups.iter().find(|g| &g.id == id)).collect();
+    chain_rules(&members, chain.direction, &mut BTreeSet::new())
 }
 
 /// The merged, ordered rules of one direction for a port in `groups`.
@@ -207,10 +237,36 @@ mod tests {
     }
 
     #[test]
-    fn equal_rule_sets_share_a_chain_and_names_follow_content() {
-        let r1 = vec![vec![json!({"drop": null})]];
-        let r2 = vec![vec![json!({"return": null})]];
-        assert_eq!(chain_name(&r1), chain_name(&r1.clone()));
-        assert_ne!(chain_name(&r1), chain_name(&r2));
+    fn ports_with_the_same_groups_share_chains_and_names_follow_content() {
+        let g = group("sg-a", GroupKind::Basic, InnerAccessPolicy::Accept, vec![]);
+        let port = |id: &str| PortSpec {
+            instance_id: id.into(),
+            vswitch_id: "vsw".into(),
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            ip: "192.168.1.10".parse().expect("ip"),
+            security_group_ids: vec!["sg-a".into()],
+            egress_mbps: None,
+            eip: None,
+        };
+        let mut vpc = VpcSpec {
+            vpc_id: "vpc".into(),
+            vni: 1,
+            cidr: "192.168.0.0/16".parse().expect("cidr"),
+            transit: TransitLink {
+                host: "100.127.0.1".parse().expect("ip"),
+                router: "100.127.0.2".parse().expect("ip"),
+                prefix_len: 30,
+            },
+            vswitches: vec![],
+            ports: vec![port("i-1"), port("i-2")],
+            remote_ports: vec![],
+            security_groups: vec![g],
+        };
+        let a = compile(&vpc);
+        assert_eq!(a.chains.len(), 2);
+        assert_eq!(a.dispatch.values().collect::<BTreeSet<_>>().len(), 1);
+        vpc.security_groups[0].inner_access = InnerAccessPolicy::Drop;
+        let b = compile(&vpc);
+        assert!(a.chains.iter().all(|c| !b.chains.iter().any(|d| d.name == c.name)));
     }
 }
