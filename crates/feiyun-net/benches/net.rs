@@ -24,7 +24,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn summary(mut ms: Vec<f64>) -> String {
     ms.sort_by(f64::total_cmp);
-    format!("p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms (n={})", percentile(&ms, 0.5), percentile(&ms, 0.9), percentile(&ms, 1.0), ms.len())
+    format!(
+        "p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms (n={})",
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.9),
+        percentile(&ms, 1.0),
+        ms.len()
+    )
 }
 
 /// 1,000 distinct rules, priorities spread over 1-100, both policies; `salt` makes each set new.
@@ -160,7 +166,8 @@ fn throughput() {
     v1.security_groups = vec![group.clone()];
     let mut v2 = vpc("vpc-t", 9101, 1);
     v2.ports = vec![port("i-t3", 20, &["sg-t"])];
-    v2.remote_ports = vec![RemotePort { ip: ips[0], underlay_ip: h1.underlay }, RemotePort { ip: ips[1], underlay_ip: h1.underlay }];
+    v2.remote_ports =
+        vec![RemotePort { ip: ips[0], underlay_ip: h1.underlay }, RemotePort { ip: ips[1], underlay_ip: h1.underlay }];
     v2.security_groups = vec![group];
     h1.apply(&host_spec(h1, vec![v1]));
     h2.apply(&host_spec(h2, vec![v2]));

@@ -8,7 +8,7 @@ use rtnetlink::packet_route::route::RouteProtocol;
 use rtnetlink::Handle;
 
 use crate::error::Result;
-use crate::names::{self, HostLink, OwnedNs, RULE_PRIORITY, ROUTER_UPLINK, ROUTER_VXLAN};
+use crate::names::{self, HostLink, OwnedNs, ROUTER_UPLINK, ROUTER_VXLAN, RULE_PRIORITY};
 use crate::nl::{self, find};
 use crate::ns::{self, write_sysctl, Netns};
 use crate::spec::HostNetSpec;

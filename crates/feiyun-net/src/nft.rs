@@ -204,7 +204,10 @@ pub fn router_batch(host: &HostNetSpec, vpc: &VpcSpec, compiled: &Compiled, exis
         ("postrouting", "nat", "postrouting", 100, "accept"),
     ];
     for (name, kind, hook, prio, policy) in base {
-        b.push("add", json!({"chain": with(obj(t, name), json!({"type": kind, "hook": hook, "prio": prio, "policy": policy}))}));
+        b.push(
+            "add",
+            json!({"chain": with(obj(t, name), json!({"type": kind, "hook": hook, "prio": prio, "policy": policy}))}),
+        );
         b.push("flush", json!({"chain": obj(t, name)}));
     }
     // Maps and sets with fixed names: declared, emptied and refilled.
@@ -356,7 +359,10 @@ fn base_rules(b: &mut Batch, host: &HostNetSpec, vpc: &VpcSpec) {
     let post = [
         // Metadata requests keep the private source: it tells the server who asks.
         vec![eq(meta("oifname"), up.clone()), eq(ip("daddr"), meta_addr), json!({"return": null})],
-        vec![eq(meta("oifname"), up.clone()), json!({"snat": {"addr": {"map": {"key": ip("saddr"), "data": "@eip_snat"}}}})],
+        vec![
+            eq(meta("oifname"), up.clone()),
+            json!({"snat": {"addr": {"map": {"key": ip("saddr"), "data": "@eip_snat"}}}}),
+        ],
         vec![eq(meta("oifname"), up), json!({"snat": {"addr": vpc.transit.router.to_string()}})],
     ];
     for e in post {
@@ -376,7 +382,8 @@ pub fn host_batch(host: &HostNetSpec) -> Batch {
         "add",
         json!({"chain": with(obj(&t, "postrouting"), json!({"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}))}),
     );
-    let transits: Vec<String> = host.vpcs.iter().map(|v| names::host_link(&host.prefix, names::HostLink::Transit, v.vni)).collect();
+    let transits: Vec<String> =
+        host.vpcs.iter().map(|v| names::host_link(&host.prefix, names::HostLink::Transit, v.vni)).collect();
     let routers: Vec<String> = host.vpcs.iter().map(|v| v.transit.router.to_string()).collect();
     let hosts: Vec<String> = host.vpcs.iter().map(|v| v.transit.host.to_string()).collect();
     if transits.is_empty() {
@@ -399,7 +406,10 @@ pub fn host_batch(host: &HostNetSpec) -> Batch {
     for e in input {
         b.push("add", json!({"rule": rule(&t, "input", e)}));
     }
-    let outside = ne(meta("oifname"), json!({"set": host.vpcs.iter().map(|v| names::host_link(&host.prefix, names::HostLink::Transit, v.vni)).collect::<Vec<_>>()}));
+    let outside = ne(
+        meta("oifname"),
+        json!({"set": host.vpcs.iter().map(|v| names::host_link(&host.prefix, names::HostLink::Transit, v.vni)).collect::<Vec<_>>()}),
+    );
     b.push(
         "add",
         json!({"rule": rule(&t, "postrouting", vec![outside, eq(ip("saddr"), json!({"set": routers})), json!({"masquerade": null})])}),

@@ -140,16 +140,12 @@ pub async fn addrs(h: &Handle) -> Result<Vec<(u32, Ipv4Addr, u8)>> {
 }
 
 pub async fn add_addr(h: &Handle, index: u32, ip: Ipv4Addr, len: u8) -> Result<()> {
-    h.address()
-        .add(index, IpAddr::V4(ip), len)
-        .replace()
-        .execute()
-        .await
-        .map_err(nl(format!("add address {ip}/{len}")))
+    h.address().add(index, IpAddr::V4(ip), len).replace().execute().await.map_err(nl(format!("add address {ip}/{len}")))
 }
 
 pub async fn del_addr(h: &Handle, index: u32, ip: Ipv4Addr, len: u8) -> Result<()> {
-    let msgs: Vec<_> = h.address().get().set_link_index_filter(index).execute().try_collect().await.map_err(nl("dump addresses"))?;
+    let msgs: Vec<_> =
+        h.address().get().set_link_index_filter(index).execute().try_collect().await.map_err(nl("dump addresses"))?;
     for m in msgs {
         let hit = m.header.prefix_len == len
             && m.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if *x == ip));
@@ -204,7 +200,8 @@ pub fn route_oif(r: &RouteMessage) -> Option<u32> {
 
 /// A route out of `dev` (directly, or via `gateway`), in `table`.
 pub fn unicast(dst: Ipv4Addr, len: u8, dev: u32, gateway: Option<Ipv4Addr>, table: u32) -> RouteMessage {
-    let mut b = RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(dst, len).output_interface(dev).table_id(table);
+    let mut b =
+        RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(dst, len).output_interface(dev).table_id(table);
     b = match gateway {
         Some(gw) => b.gateway(gw),
         None => b.scope(RouteScope::Link),
@@ -231,14 +228,8 @@ pub async fn del_route(h: &Handle, r: RouteMessage) -> Result<()> {
 
 /// Neighbours (IPv4) or FDB entries (bridge family) of one device.
 pub async fn neighbours(h: &Handle, index: u32, family: AddressFamily) -> Result<Vec<NeighbourMessage>> {
-    let msgs: Vec<NeighbourMessage> = h
-        .neighbours()
-        .get()
-        .set_address_family(family)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(nl("dump neighbours"))?;
+    let msgs: Vec<NeighbourMessage> =
+        h.neighbours().get().set_address_family(family).execute().try_collect().await.map_err(nl("dump neighbours"))?;
     Ok(msgs.into_iter().filter(|m| m.header.ifindex == index && m.header.family == family).collect())
 }
 
@@ -247,7 +238,9 @@ pub async fn neighbours(h: &Handle, index: u32, family: AddressFamily) -> Result
 pub fn neigh_dst(m: &NeighbourMessage) -> Option<Ipv4Addr> {
     m.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
-        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from),
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+            <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+        }
         _ => None,
     })
 }

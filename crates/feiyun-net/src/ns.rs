@@ -72,10 +72,7 @@ impl Netns {
         Fut: Future<Output = Result<R>>,
     {
         self.run(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build()
-                .map_err(io("tokio runtime"))?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(io("tokio runtime"))?;
             rt.block_on(async move {
                 let (conn, handle, _) = rtnetlink::new_connection().map_err(io("netlink socket"))?;
                 let task = tokio::spawn(conn);
@@ -125,14 +122,8 @@ pub fn ensure_named(name: &str) -> Result<bool> {
     std::thread::scope(|s| {
         s.spawn(|| -> Result<()> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(sys("unshare network namespace"))?;
-            mount(
-                Some(Path::new("/proc/thread-self/ns/net")),
-                &path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(sys(format!("bind-mount namespace {name}")))
+            mount(Some(Path::new("/proc/thread-self/ns/net")), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(sys(format!("bind-mount namespace {name}")))
         })
         .join()
         .map_err(|_| NetError::Thread(format!("create namespace {name}")))?

@@ -110,7 +110,8 @@ impl Vpc<'_> {
         let steps = self.steps;
         let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
         let hlinks = self.host_ns.netlink(|h| async move { nl::links(&h).await })?;
-        let intact = find(&rlinks, ROUTER_UPLINK).is_some() && find(&hlinks, &t).is_some() && find(&hlinks, &u).is_none();
+        let intact =
+            find(&rlinks, ROUTER_UPLINK).is_some() && find(&hlinks, &t).is_some() && find(&hlinks, &u).is_none();
         if !intact {
             let (t, u) = (&t, &u);
             self.host_ns.netlink(|h| async move {
@@ -149,7 +150,8 @@ impl Vpc<'_> {
         let tr = self.vpc.transit;
         let t = self.name(HostLink::Transit);
         self.host_ns.netlink(|h| async move { ensure_addr_up(&h, &t, tr.host, tr.prefix_len, None, steps).await })?;
-        router.netlink(|h| async move { ensure_addr_up(&h, ROUTER_UPLINK, tr.router, tr.prefix_len, None, steps).await })
+        router
+            .netlink(|h| async move { ensure_addr_up(&h, ROUTER_UPLINK, tr.router, tr.prefix_len, None, steps).await })
     }
 
     /// `vx0`: created in the host namespace (so its UDP socket stays on the underlay) and moved.
@@ -218,7 +220,8 @@ impl Vpc<'_> {
             return Ok(()); // validate() rejects this
         };
         let (pif, peer) = (names::port_if(&port.instance_id), names::port_peer_tmp(&port.instance_id));
-        let label = format!("{} {}/{} gw {} mtu {}", port.mac, port.ip, vs.cidr.prefix_len(), vs.gateway, self.spec.mtu);
+        let label =
+            format!("{} {}/{} gw {} mtu {}", port.mac, port.ip, vs.cidr.prefix_len(), vs.gateway, self.spec.mtu);
         let (steps, mtu) = (self.steps, self.spec.mtu);
         let complete = find(seen, &pif).is_some_and(|l| l.up && l.alias.as_deref() == Some(label.as_str()))
             && find(seen, &peer).is_none();
@@ -332,7 +335,8 @@ impl Vpc<'_> {
         let want_neigh: BTreeMap<Ipv4Addr, [u8; 6]> =
             self.vpc.remote_ports.iter().map(|r| (r.ip, names::vtep_mac(r.underlay_ip))).collect();
         for m in nl::neighbours(h, vx, AddressFamily::Inet).await? {
-            let ok = nl::neigh_dst(&m).is_some_and(|ip| want_neigh.get(&ip).map(|m| m.as_slice()) == nl::neigh_lladdr(&m));
+            let ok =
+                nl::neigh_dst(&m).is_some_and(|ip| want_neigh.get(&ip).map(|m| m.as_slice()) == nl::neigh_lladdr(&m));
             if ok {
                 continue;
             }

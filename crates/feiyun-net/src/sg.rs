@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use crate::names::short_hash;
-use crate::spec::{Direction, GroupKind, InnerAccessPolicy, Peer, Policy, Protocol, SecurityGroupSpec, SgRule, VpcSpec};
+use crate::spec::{
+    Direction, GroupKind, InnerAccessPolicy, Peer, Policy, Protocol, SecurityGroupSpec, SgRule, VpcSpec,
+};
 
 /// The nftables set holding a group's member IPs.
 pub fn member_set(group_id: &str) -> String {
@@ -130,10 +132,9 @@ pub fn chain_rules(groups: &[&SecurityGroupSpec], dir: Direction, used_sets: &mu
         exprs.push(match &r.peer {
             Peer::Cidr(net) if net.prefix_len() == 32 => ip_match(peer_field, json!(net.addr().to_string())),
             Peer::Cidr(net) if net.prefix_len() == 0 => Value::Null,
-            Peer::Cidr(net) => ip_match(
-                peer_field,
-                json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}}),
-            ),
+            Peer::Cidr(net) => {
+                ip_match(peer_field, json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}}))
+            }
             Peer::Group(id) => {
                 used_sets.insert(id.clone());
                 ip_match(peer_field, json!(format!("@{}", member_set(id))))
@@ -180,7 +181,14 @@ mod tests {
     use super::*;
     use crate::spec::*;
 
-    fn rule(dir: Direction, policy: Policy, priority: u8, proto: Protocol, ports: Option<(u16, u16)>, peer: Peer) -> SgRule {
+    fn rule(
+        dir: Direction,
+        policy: Policy,
+        priority: u8,
+        proto: Protocol,
+        ports: Option<(u16, u16)>,
+        peer: Peer,
+    ) -> SgRule {
         SgRule { direction: dir, policy, priority, protocol: proto, ports, peer }
     }
 
@@ -189,7 +197,10 @@ mod tests {
     }
 
     fn verdicts(rules: &[Vec<Value>]) -> Vec<String> {
-        rules.iter().map(|r| r.last().and_then(|v| v.as_object()).and_then(|o| o.keys().next().cloned()).unwrap_or_default()).collect()
+        rules
+            .iter()
+            .map(|r| r.last().and_then(|v| v.as_object()).and_then(|o| o.keys().next().cloned()).unwrap_or_default())
+            .collect()
     }
 
     #[test]
@@ -225,7 +236,14 @@ mod tests {
             "sg-a",
             GroupKind::Basic,
             InnerAccessPolicy::Accept,
-            vec![rule(Direction::Ingress, Policy::Drop, 1, Protocol::All, None, Peer::Cidr("10.0.0.0/8".parse().expect("cidr")))],
+            vec![rule(
+                Direction::Ingress,
+                Policy::Drop,
+                1,
+                Protocol::All,
+                None,
+                Peer::Cidr("10.0.0.0/8".parse().expect("cidr")),
+            )],
         );
         let mut sets = BTreeSet::new();
         let rules = chain_rules(&[&g], Direction::Ingress, &mut sets);

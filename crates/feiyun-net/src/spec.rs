@@ -229,9 +229,8 @@ fn invalid(msg: String) -> NetError {
 
 /// Ids become parts of file and object names: keep them to a safe alphabet.
 fn check_id(what: &str, id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -283,9 +282,7 @@ impl HostNetSpec {
     }
 
     pub fn vpc_of_instance(&self, instance_id: &str) -> Option<(&VpcSpec, &PortSpec)> {
-        self.vpcs
-            .iter()
-            .find_map(|v| v.ports.iter().find(|p| p.instance_id == instance_id).map(|p| (v, p)))
+        self.vpcs.iter().find_map(|v| v.ports.iter().find(|p| p.instance_id == instance_id).map(|p| (v, p)))
     }
 }
 
@@ -330,7 +327,10 @@ impl VpcSpec {
                 .get(p.vswitch_id.as_str())
                 .ok_or_else(|| invalid(format!("port {} names unknown vSwitch {}", p.instance_id, p.vswitch_id)))?;
             if !usable(&vs.cidr, p.ip) || p.ip == vs.gateway {
-                return Err(invalid(format!("IP {} of {} is not usable in vSwitch {}", p.ip, p.instance_id, vs.vswitch_id)));
+                return Err(invalid(format!(
+                    "IP {} of {} is not usable in vSwitch {}",
+                    p.ip, p.instance_id, vs.vswitch_id
+                )));
             }
             if !ips.insert(p.ip) {
                 return Err(invalid(format!("IP {} is used twice in VPC {id}", p.ip)));

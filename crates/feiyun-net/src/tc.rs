@@ -22,17 +22,22 @@ pub fn converge(ns: &Netns, dev: &str, want: &[(u16, u32)]) -> Result<Vec<String
     let dev_owned = dev.to_string();
     let seen = ns.netlink(|h| async move {
         let Some(index) = links::link_index(&h, &dev_owned).await? else { return Ok(None) };
-        let index = i32::try_from(index).map_err(|_| NetError::Parse { what: "ifindex".into(), detail: index.to_string() })?;
-        let qdiscs: Vec<TcMessage> = h.qdisc().get().index(index).execute().try_collect().await.map_err(nl("dump qdiscs"))?;
+        let index =
+            i32::try_from(index).map_err(|_| NetError::Parse { what: "ifindex".into(), detail: index.to_string() })?;
+        let qdiscs: Vec<TcMessage> =
+            h.qdisc().get().index(index).execute().try_collect().await.map_err(nl("dump qdiscs"))?;
         let root_htb = qdiscs.iter().any(|q| {
-            q.header.parent == TcHandle::ROOT && q.header.handle == TcHandle { major: 1, minor: 0 } && kind(q) == Some("htb")
+            q.header.parent == TcHandle::ROOT
+                && q.header.handle == TcHandle { major: 1, minor: 0 }
+                && kind(q) == Some("htb")
         });
         let classes: Vec<TcMessage> = if root_htb {
             h.traffic_class(index).get().execute().try_collect().await.map_err(nl("dump classes"))?
         } else {
             Vec::new()
         };
-        let minors: Vec<u16> = classes.iter().filter(|c| c.header.handle.major == 1).map(|c| c.header.handle.minor).collect();
+        let minors: Vec<u16> =
+            classes.iter().filter(|c| c.header.handle.major == 1).map(|c| c.header.handle.minor).collect();
         Ok(Some((root_htb, minors)))
     })?;
     let Some((root_htb, have)) = seen else { return Ok(Vec::new()) };
@@ -50,7 +55,9 @@ pub fn converge(ns: &Netns, dev: &str, want: &[(u16, u32)]) -> Result<Vec<String
         }
         for (minor, mbps) in want {
             // Replaced every time: a changed rate is applied, an unchanged one costs nothing.
-            lines.push(format!("class replace dev {dev} parent 1: classid 1:{minor:x} htb rate {mbps}mbit ceil {mbps}mbit"));
+            lines.push(format!(
+                "class replace dev {dev} parent 1: classid 1:{minor:x} htb rate {mbps}mbit ceil {mbps}mbit"
+            ));
             if !have.contains(minor) {
                 changes.push(format!("shape class 1:{minor:x} at {mbps} Mbit/s"));
             }

@@ -62,8 +62,10 @@ fn vpcs_with_the_same_cidr_stay_apart_on_shared_hosts() {
         v.security_groups = vec![basic_open("sg-o", &[x, y])];
         v
     };
-    let spec1 = host_spec(h1, vec![build("vpc-1", 3001, 1, ("i-x1", 10), y, h2), build("vpc-2", 3002, 2, ("i-x2", 11), x, h2)]);
-    let spec2 = host_spec(h2, vec![build("vpc-1", 3001, 1, ("i-y1", 11), x, h1), build("vpc-2", 3002, 2, ("i-y2", 10), y, h1)]);
+    let spec1 =
+        host_spec(h1, vec![build("vpc-1", 3001, 1, ("i-x1", 10), y, h2), build("vpc-2", 3002, 2, ("i-x2", 11), x, h2)]);
+    let spec2 =
+        host_spec(h2, vec![build("vpc-1", 3001, 1, ("i-y1", 11), x, h1), build("vpc-2", 3002, 2, ("i-y2", 10), y, h1)]);
     h1.apply(&spec1);
     h2.apply(&spec2);
     let servers = [

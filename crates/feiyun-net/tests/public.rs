@@ -39,8 +39,14 @@ fn eip_snat_counters_and_bandwidth() {
     assert_eq!(answer, "web 198.18.0.1 192.168.1.10:80");
     assert!(blocked(&lab.internet_path(), sa(eip, 81)), "security group applies to EIP traffic");
     // Out: with an EIP the internet sees the EIP; without, the host's address.
-    assert_eq!(reach(&inst(h, "i-pub"), sa(INTERNET_IP, 9000)).expect("out via EIP"), "inet 198.19.0.10 198.18.0.1:9000");
-    assert_eq!(reach(&inst(h, "i-priv"), sa(INTERNET_IP, 9000)).expect("out via SNAT"), "inet 198.18.0.2 198.18.0.1:9000");
+    assert_eq!(
+        reach(&inst(h, "i-pub"), sa(INTERNET_IP, 9000)).expect("out via EIP"),
+        "inet 198.19.0.10 198.18.0.1:9000"
+    );
+    assert_eq!(
+        reach(&inst(h, "i-priv"), sa(INTERNET_IP, 9000)).expect("out via SNAT"),
+        "inet 198.18.0.2 198.18.0.1:9000"
+    );
 
     let counters = h.net.counters(&spec).expect("counters");
     let pubc = counters.iter().find(|c| c.instance_id == "i-pub").expect("i-pub counters");
@@ -48,7 +54,11 @@ fn eip_snat_counters_and_bandwidth() {
     assert_eq!(pubc.eip, Some(eip));
 
     // The 4 Mbit/s cap of i-priv: 1 MB to the internet takes about 2 s, not milliseconds.
-    let sink = Netns::open(&lab.internet_path()).expect("ns").run(|| TcpListener::bind(sa(INTERNET_IP, 9100))).expect("enter").expect("bind");
+    let sink = Netns::open(&lab.internet_path())
+        .expect("ns")
+        .run(|| TcpListener::bind(sa(INTERNET_IP, 9100)))
+        .expect("enter")
+        .expect("bind");
     let reader = std::thread::spawn(move || {
         let (mut s, _) = sink.accept().expect("accept");
         let mut total = 0usize;
@@ -98,22 +108,31 @@ fn metadata_requests_reach_the_host_and_say_who_asks() {
     v2.ports = vec![port("i-g2", 10, &[])];
     let spec = host_spec(h, vec![v1, v2]);
     h.apply(&spec);
-    let listener = Netns::open(&h.path()).expect("ns").run(|| TcpListener::bind(sa(ip4(0, 0, 0, 0), 8775))).expect("enter").expect("bind");
+    let listener = Netns::open(&h.path())
+        .expect("ns")
+        .run(|| TcpListener::bind(sa(ip4(0, 0, 0, 0), 8775)))
+        .expect("enter")
+        .expect("bind");
     let served = spec.clone();
     let server = std::thread::spawn(move || {
         for _ in 0..2 {
             let (mut s, peer) = listener.accept().expect("accept");
             let mut req = [0u8; 256];
             let _ = s.read(&mut req);
-            let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (s.local_addr().expect("local"), peer) else { continue };
-            let who = served.metadata_caller(*local.ip(), *peer.ip()).map(|(v, i)| format!("{v} {i}")).unwrap_or_default();
+            let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (s.local_addr().expect("local"), peer) else {
+                continue;
+            };
+            let who =
+                served.metadata_caller(*local.ip(), *peer.ip()).map(|(v, i)| format!("{v} {i}")).unwrap_or_default();
             let _ = s.write_all(format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{who}", who.len()).as_bytes());
         }
     });
     let ask = |id: &str| {
         let mut s = Netns::open(&inst(h, id))
             .expect("ns")
-            .run(|| TcpStream::connect_timeout(&SocketAddr::V4(sa(ip4(100, 100, 100, 200), 80)), Duration::from_secs(2)))
+            .run(|| {
+                TcpStream::connect_timeout(&SocketAddr::V4(sa(ip4(100, 100, 100, 200), 80)), Duration::from_secs(2))
+            })
             .expect("enter")
             .expect("connect to 100.100.100.200");
         s.write_all(b"GET /latest/meta-data/instance-id HTTP/1.0\r\n\r\n").expect("send");

@@ -10,7 +10,14 @@ use std::time::Duration;
 use common::*;
 use feiyun_net::*;
 
-fn rule(dir: Direction, policy: Policy, priority: u8, protocol: Protocol, ports: Option<(u16, u16)>, peer: Peer) -> SgRule {
+fn rule(
+    dir: Direction,
+    policy: Policy,
+    priority: u8,
+    protocol: Protocol,
+    ports: Option<(u16, u16)>,
+    peer: Peer,
+) -> SgRule {
     SgRule { direction: dir, policy, priority, protocol, ports, peer }
 }
 
@@ -59,7 +66,8 @@ fn rules_priorities_groups_and_live_changes() {
         rules: vec![],
     };
     let mut v = vpc("vpc-d", 4001, 1);
-    v.ports = vec![port("i-srv", 10, &["sg-server"]), port("i-c1", 11, &["sg-clients"]), port("i-c2", 12, &["sg-other"])];
+    v.ports =
+        vec![port("i-srv", 10, &["sg-server"]), port("i-c1", 11, &["sg-clients"]), port("i-c2", 12, &["sg-other"])];
     v.security_groups = vec![server_group, clients, other];
     let mut spec = host_spec(h, vec![v]);
     h.apply(&spec);
@@ -81,10 +89,9 @@ fn rules_priorities_groups_and_live_changes() {
         .run(|| TcpStream::connect_timeout(&SocketAddr::V4(sa(srv, 7080)), Duration::from_secs(1)))
         .expect("enter")
         .expect("connect before the change");
-    spec.vpcs[0].security_groups[0].rules.insert(
-        0,
-        rule(Direction::Ingress, Policy::Drop, 1, Protocol::Tcp, tcp(7080), cidr("0.0.0.0/0")),
-    );
+    spec.vpcs[0].security_groups[0]
+        .rules
+        .insert(0, rule(Direction::Ingress, Policy::Drop, 1, Protocol::Tcp, tcp(7080), cidr("0.0.0.0/0")));
     let report = h.apply(&spec);
     assert!(report.changes.is_empty(), "a rule change is only a firewall batch: {:?}", report.changes);
     assert!(!from("i-c1", 7080), "the new drop applies at once");

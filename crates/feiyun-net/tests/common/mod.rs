@@ -192,11 +192,8 @@ pub struct Server {
 
 impl Server {
     pub fn start(ns_path: &std::path::Path, bind: SocketAddrV4, name: &str) -> Server {
-        let listener = Netns::open(ns_path)
-            .expect("open ns")
-            .run(|| TcpListener::bind(bind))
-            .expect("enter ns")
-            .expect("bind");
+        let listener =
+            Netns::open(ns_path).expect("open ns").run(|| TcpListener::bind(bind)).expect("enter ns").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, name) = (stop.clone(), name.to_string());
@@ -230,7 +227,8 @@ impl Drop for Server {
 
 /// Connects from a namespace; `Some(answer)` if a server answered within the timeout.
 pub fn probe(from: &std::path::Path, to: SocketAddrV4, timeout: Duration) -> Option<String> {
-    let stream = Netns::open(from).expect("open ns").run(|| TcpStream::connect_timeout(&SocketAddr::V4(to), timeout)).ok()?;
+    let stream =
+        Netns::open(from).expect("open ns").run(|| TcpStream::connect_timeout(&SocketAddr::V4(to), timeout)).ok()?;
     let mut s = stream.ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(b"hi\n").ok()?;
