@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Install the system components Feiyun needs on a Debian machine: runc (the instance runtime)
-# and busybox-static (the built-in image's userland). With --test, also what the end-to-end
+# Install the system components Feiyun needs on a Debian machine: runc (the instance runtime),
+# busybox-static (the built-in image's userland), and iproute2 (ip, tc) and nftables (nft) for
+# host networking. With --test, also what the end-to-end
 # suite needs: Python's venv module and Node.js with npm. Safe to run again.
 set -euo pipefail
 missing=()
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+command -v tc >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 if [ "${1:-}" = "--test" ]; then
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
     command -v node >/dev/null 2>&1 || missing+=(nodejs)

@@ -390,6 +390,7 @@ impl Inner {
                 baseline_cpu_percent: i.spec.baseline_cpu_percent,
                 image_rootfs: rootfs,
                 user_data: i.spec.user_data.clone(),
+                netns: None,
             },
         };
         let me = self.clone();

@@ -402,6 +402,7 @@ mod tests {
             baseline_cpu_percent: 0,
             image_rootfs: "/nonexistent".into(),
             user_data: None,
+            netns: None,
         };
         let a = Assignment { status, desired, stop_grace: Duration::ZERO, spec };
         let crash = Arc::new(Crash::default());

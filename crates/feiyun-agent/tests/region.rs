@@ -149,6 +149,7 @@ async fn joins_runs_readopts_and_drops_what_it_was_not_given() {
             baseline_cpu_percent: 0,
             image_rootfs: "/nonexistent".into(),
             user_data: None,
+            netns: None,
         })
         .expect("leftover");
     // The saved credential brings it back as the same host, without a token.

@@ -30,6 +30,9 @@ pub struct RuntimeSpec {
     pub image_rootfs: PathBuf,
     /// Script run once at first boot.
     pub user_data: Option<Vec<u8>>,
+    /// A network namespace to join (a named one that exists before the instance starts and
+    /// survives stop and start); `None` gives the instance a new, empty one.
+    pub netns: Option<PathBuf>,
 }
 
 /// What the runtime observes of an instance's disk and processes.

@@ -177,6 +177,10 @@ impl RuncRuntime {
             "CAP_AUDIT_WRITE",
             "CAP_SETFCAP",
         ];
+        let network = match &spec.netns {
+            Some(path) => json!({"type": "network", "path": path}),
+            None => json!({"type": "network"}),
+        };
         json!({
             "ociVersion": "1.0.2",
             "process": {
@@ -209,7 +213,7 @@ impl RuncRuntime {
                     "pids": {"limit": 4096}
                 },
                 "namespaces": [
-                    {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
+                    {"type": "pid"}, network, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
                 ],
                 "maskedPaths": [
                     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -692,6 +696,7 @@ mod tests {
             baseline_cpu_percent: 0,
             image_rootfs: images.rootfs(BUILTIN_IMAGE_ID),
             user_data: Some(b"echo user-data-ran > /root/marker; echo hello-from-userdata".to_vec()),
+            netns: None,
         };
         assert_eq!(rt.observe(&id).expect("observe"), Observed::Absent);
         rt.start(&spec).expect("start");
@@ -783,6 +788,7 @@ mod tests {
                 baseline_cpu_percent: 0,
                 image_rootfs: self.image.clone(),
                 user_data: user_data.map(<[u8]>::to_vec),
+                netns: None,
             }
         }
 
@@ -977,6 +983,30 @@ mod tests {
             assert!(!status.success(), "the stray process was killed");
             s.assert_holds_only_its_disk(&id);
         }
+    }
+
+    #[test]
+    fn joins_the_given_network_namespace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = RuncRuntime::new(PathBuf::from("runc"), dir.path().to_path_buf(), "feiyun-test").expect("runtime");
+        let mut spec = RuntimeSpec {
+            id: "i-net".into(),
+            hostname: "i-net".into(),
+            vcpus: 1,
+            memory_mib: 128,
+            baseline_cpu_percent: 0,
+            image_rootfs: dir.path().join("image"),
+            user_data: None,
+            netns: None,
+        };
+        let network = |spec: &RuntimeSpec| {
+            let config = rt.oci_config(spec);
+            let namespaces = config["linux"]["namespaces"].as_array().cloned().unwrap_or_default();
+            namespaces.into_iter().find(|n| n["type"] == "network").expect("a network namespace")
+        };
+        assert_eq!(network(&spec), json!({"type": "network"}));
+        spec.netns = Some(PathBuf::from("/run/netns/h1-i-i-net"));
+        assert_eq!(network(&spec), json!({"type": "network", "path": "/run/netns/h1-i-i-net"}));
     }
 
     #[test]
