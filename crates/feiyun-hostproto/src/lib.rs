@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod net;
 mod wire;
 
 use std::path::Path;

@@ -1,227 +1,14 @@
-//! The desired network state of one host: plain data, serializable so that it can travel in the
-//! host protocol as JSON. The control plane derives it from the region's VPCs, vSwitches, security
-//! groups and EIPs; this crate only makes the kernel match it.
+//! Checking a host's desired network state before anything changes. The types themselves are
+//! the host protocol's (`feiyun_hostproto::net`): they travel in the host's intent.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
 use ipnet::Ipv4Net;
-use serde::{Deserialize, Serialize};
+
+pub use feiyun_hostproto::net::*;
 
 use crate::error::{NetError, Result};
-
-/// Everything one host must have. `apply` converges the kernel to it from any state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostNetSpec {
-    /// Short per-host name prefix carried by every namespace, host-side link and nftables table
-    /// this crate creates: 1-6 characters, `[a-z][a-z0-9]*`, unique among the hosts (agents)
-    /// sharing one machine.
-    pub prefix: String,
-    /// This host's address on the underlay network: the VXLAN source address.
-    pub underlay_ip: Ipv4Addr,
-    /// MTU of instance interfaces and VXLAN devices (underlay MTU minus 50 bytes of VXLAN
-    /// overhead at most).
-    #[serde(default = "default_mtu")]
-    pub mtu: u32,
-    /// Where instance metadata requests go; `None` leaves 100.100.100.200 unplumbed.
-    #[serde(default)]
-    pub metadata: Option<MetadataTarget>,
-    #[serde(default)]
-    pub vpcs: Vec<VpcSpec>,
-}
-
-fn default_mtu() -> u32 {
-    1450
-}
-
-/// The metadata server the agent runs in the host namespace. It must accept connections on
-/// `port` at every VPC's transit host address (binding 0.0.0.0 does). The local address of an
-/// accepted connection names the VPC; its peer address is the instance's private IP: see
-/// [`HostNetSpec::metadata_caller`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetadataTarget {
-    pub port: u16,
-}
-
-/// One VPC's presence on this host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VpcSpec {
-    pub vpc_id: String,
-    /// VXLAN network identifier, unique in the region (1..2^24).
-    pub vni: u32,
-    pub cidr: Ipv4Net,
-    /// The point-to-point link between this host and the VPC's router namespace.
-    pub transit: TransitLink,
-    pub vswitches: Vec<VSwitchSpec>,
-    /// Instances of this VPC on this host.
-    #[serde(default)]
-    pub ports: Vec<PortSpec>,
-    /// Instances of this VPC on other hosts.
-    #[serde(default)]
-    pub remote_ports: Vec<RemotePort>,
-    /// Every group a local port belongs to or a rule references.
-    #[serde(default)]
-    pub security_groups: Vec<SecurityGroupSpec>,
-}
-
-/// Addresses of the host ↔ router link, unique per VPC on this host (a /30 or /31 out of a
-/// range the instances never use, such as 100.64.0.0/10). The host end doubles as the VPC's
-/// metadata address; the router end is the source of SNAT for instances without an EIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransitLink {
-    pub host: Ipv4Addr,
-    pub router: Ipv4Addr,
-    pub prefix_len: u8,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VSwitchSpec {
-    pub vswitch_id: String,
-    pub cidr: Ipv4Net,
-    /// The default gateway instances see; by convention the third-to-last address of the CIDR
-    /// (one of the three Alibaba reserves at the top of every vSwitch).
-    pub gateway: Ipv4Addr,
-}
-
-/// An instance interface on this host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortSpec {
-    pub instance_id: String,
-    pub vswitch_id: String,
-    pub mac: MacAddr,
-    pub ip: Ipv4Addr,
-    pub security_group_ids: Vec<String>,
-    /// `InternetMaxBandwidthOut` in Mbit/s: a cap on traffic leaving for the outside.
-    #[serde(default)]
-    pub egress_mbps: Option<u32>,
-    #[serde(default)]
-    pub eip: Option<Ipv4Addr>,
-}
-
-/// An instance of the same VPC on another host, reached through VXLAN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemotePort {
-    pub ip: Ipv4Addr,
-    pub underlay_ip: Ipv4Addr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityGroupSpec {
-    pub id: String,
-    pub kind: GroupKind,
-    pub inner_access: InnerAccessPolicy,
-    /// Private IPs of every member instance, on any host.
-    #[serde(default)]
-    pub members: Vec<Ipv4Addr>,
-    #[serde(default)]
-    pub rules: Vec<SgRule>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum GroupKind {
-    Basic,
-    Enterprise,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum InnerAccessPolicy {
-    Accept,
-    Drop,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SgRule {
-    pub direction: Direction,
-    pub policy: Policy,
-    /// 1 (first) to 100 (last).
-    pub priority: u8,
-    pub protocol: Protocol,
-    /// Destination ports, inclusive; `None` means all (and is required for icmp and all).
-    #[serde(default)]
-    pub ports: Option<(u16, u16)>,
-    /// The source of ingress traffic or the destination of egress traffic.
-    pub peer: Peer,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Direction {
-    Ingress,
-    Egress,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Policy {
-    /// Listed first so that, sorted, drop wins ties at equal priority.
-    Drop,
-    Accept,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Icmp,
-    All,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Peer {
-    Cidr(Ipv4Net),
-    /// Members of another (or the same) security group.
-    Group(String),
-}
-
-/// A MAC address, written `02:00:00:aa:bb:cc` on the wire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl FromStr for MacAddr {
-    type Err = NetError;
-    fn from_str(s: &str) -> Result<MacAddr> {
-        let bad = || NetError::Invalid(format!("MAC address {s:?} is not six hex octets"));
-        let mut out = [0u8; 6];
-        let mut parts = s.split(':');
-        for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 {
-                return Err(bad());
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(MacAddr(out))
-    }
-}
-
-impl Serialize for MacAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<MacAddr, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 fn invalid(msg: String) -> NetError {
     NetError::Invalid(msg)
@@ -238,9 +25,14 @@ fn check_id(what: &str, id: &str) -> Result<()> {
     }
 }
 
-impl HostNetSpec {
+/// Checking a desired state: everything `apply` relies on.
+pub trait Validate {
+    fn validate(&self) -> Result<()>;
+}
+
+impl Validate for HostNetSpec {
     /// Checks everything `apply` relies on, so that a bad desired state fails before any change.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         crate::names::check_prefix(&self.prefix)?;
         if !(576..=9000).contains(&self.mtu) {
             return Err(invalid(format!("MTU {} is out of range 576-9000", self.mtu)));
@@ -268,31 +60,20 @@ impl HostNetSpec {
                     return Err(invalid(format!("transit address {a} is used twice")));
                 }
             }
-            vpc.validate(&mut instances, &mut eips)?;
+            validate_vpc(vpc, &mut instances, &mut eips)?;
         }
         Ok(())
     }
-
-    /// Which instance asked the metadata server: the connection's local address (a VPC's transit
-    /// host address) and its peer address (the instance's private IP) → (VPC id, instance id).
-    pub fn metadata_caller(&self, local: Ipv4Addr, peer: Ipv4Addr) -> Option<(&str, &str)> {
-        let vpc = self.vpcs.iter().find(|v| v.transit.host == local)?;
-        let port = vpc.ports.iter().find(|p| p.ip == peer)?;
-        Some((&vpc.vpc_id, &port.instance_id))
-    }
-
-    pub fn vpc_of_instance(&self, instance_id: &str) -> Option<(&VpcSpec, &PortSpec)> {
-        self.vpcs.iter().find_map(|v| v.ports.iter().find(|p| p.instance_id == instance_id).map(|p| (v, p)))
-    }
 }
 
-impl VpcSpec {
-    fn validate(&self, instances: &mut BTreeSet<String>, eips: &mut BTreeSet<Ipv4Addr>) -> Result<()> {
-        let id = &self.vpc_id;
+fn validate_vpc(vpc: &VpcSpec, instances: &mut BTreeSet<String>, eips: &mut BTreeSet<Ipv4Addr>) -> Result<()> {
+    let this = vpc;
+    {
+        let id = &this.vpc_id;
         let mut vswitches = BTreeMap::new();
-        for vs in &self.vswitches {
+        for vs in &this.vswitches {
             check_id("vSwitch id", &vs.vswitch_id)?;
-            if !contains_net(&self.cidr, &vs.cidr) {
+            if !contains_net(&this.cidr, &vs.cidr) {
                 return Err(invalid(format!("vSwitch {} is outside VPC {id}", vs.vswitch_id)));
             }
             if !usable(&vs.cidr, vs.gateway) {
@@ -301,11 +82,11 @@ impl VpcSpec {
             vswitches.insert(vs.vswitch_id.as_str(), vs);
         }
         let groups: BTreeMap<&str, &SecurityGroupSpec> =
-            self.security_groups.iter().map(|g| (g.id.as_str(), g)).collect();
-        for g in &self.security_groups {
+            this.security_groups.iter().map(|g| (g.id.as_str(), g)).collect();
+        for g in &this.security_groups {
             check_id("security group id", &g.id)?;
             for r in &g.rules {
-                r.validate(&g.id)?;
+                validate_rule(r, &g.id)?;
                 if let Peer::Group(other) = &r.peer {
                     if !groups.contains_key(other.as_str()) {
                         return Err(invalid(format!("rule of {} references unknown group {other}", g.id)));
@@ -315,7 +96,7 @@ impl VpcSpec {
         }
         let mut ips = BTreeSet::new();
         let mut names = BTreeSet::new();
-        for p in &self.ports {
+        for p in &this.ports {
             check_id("instance id", &p.instance_id)?;
             if !instances.insert(p.instance_id.clone()) {
                 return Err(invalid(format!("instance {} has two ports", p.instance_id)));
@@ -357,8 +138,8 @@ impl VpcSpec {
                 return Err(invalid(format!("{} mixes basic and enterprise groups", p.instance_id)));
             }
         }
-        for r in &self.remote_ports {
-            if !self.cidr.contains(&r.ip) {
+        for r in &this.remote_ports {
+            if !this.cidr.contains(&r.ip) {
                 return Err(invalid(format!("remote port {} is outside VPC {id}", r.ip)));
             }
             if !ips.insert(r.ip) {
@@ -369,12 +150,13 @@ impl VpcSpec {
     }
 }
 
-impl SgRule {
-    fn validate(&self, group: &str) -> Result<()> {
-        if !(1..=100).contains(&self.priority) {
-            return Err(invalid(format!("rule priority {} in {group} is outside 1-100", self.priority)));
+fn validate_rule(rule: &SgRule, group: &str) -> Result<()> {
+    let this = rule;
+    {
+        if !(1..=100).contains(&this.priority) {
+            return Err(invalid(format!("rule priority {} in {group} is outside 1-100", this.priority)));
         }
-        match (self.protocol, self.ports) {
+        match (this.protocol, this.ports) {
             (Protocol::Tcp | Protocol::Udp, Some((a, b))) if a == 0 || a > b => {
                 Err(invalid(format!("port range {a}/{b} in {group} is empty")))
             }
