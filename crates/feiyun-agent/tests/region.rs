@@ -59,6 +59,7 @@ fn spec(name: &str) -> HostSpec {
         simulated: true,
         protocol: PROTOCOL_VERSION,
         agent_version: "test".into(),
+        underlay_ip: None,
     }
 }
 

@@ -67,7 +67,26 @@ impl ControlPlane {
                 },
                 user_data: i.user_data.clone(),
             },
+            metadata: self.instance_metadata(i),
         }
+    }
+
+    /// What the metadata service answers an instance (networking adds its addresses).
+    pub(crate) fn instance_metadata(&self, i: &Instance) -> std::collections::BTreeMap<String, String> {
+        [
+            ("instance-id", i.id.clone()),
+            ("region-id", i.region_id.clone()),
+            ("zone-id", i.zone_id.clone()),
+            ("hostname", i.hostname.clone()),
+            ("image-id", i.image_id.clone()),
+            ("instance/instance-type", i.instance_type.clone()),
+            ("instance/instance-name", i.name.clone()),
+            ("owner-account-id", i.account_id.clone()),
+            ("serial-number", i.id.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 
     /// A host's whole intent as it stands.
@@ -84,6 +103,7 @@ impl ControlPlane {
                 .map(|i| self.instance_intent(i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
+            network: None,
         })
     }
 

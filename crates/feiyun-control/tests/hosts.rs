@@ -198,6 +198,7 @@ fn join_tokens_credentials_and_what_a_host_may_not_do() {
                 epoch: 1,
                 events: vec![InstanceEvent { instance_id: id.clone(), event: Some(AgentEvent::Booted), error: None }],
                 results: Vec::new(),
+                traffic: Vec::new(),
             },
         )
         .expect_err("not its instance");

@@ -69,6 +69,10 @@ pub struct HostSpec {
     pub simulated: bool,
     pub protocol: u32,
     pub agent_version: String,
+    /// The host's address on the network between hosts, where VPC traffic to its instances is
+    /// sent (VXLAN). `None`: the host cannot carry VPC traffic to other hosts.
+    #[serde(default)]
+    pub underlay_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// The control plane's answer to a registration.
@@ -115,6 +119,11 @@ pub struct Intent {
     /// Work asked of the host that is not a desired state (Cloud Assistant runs, console reads),
     /// until the host reports its result.
     pub tasks: Vec<Task>,
+    /// The host's whole network: the VPCs its instances are in, their ports, security groups and
+    /// EIPs, and the other hosts' instances of those VPCs. `None` for a host the region does not
+    /// network (a hollow one, or a region without VPCs).
+    #[serde(default)]
+    pub network: Option<net::HostNetSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +136,11 @@ pub struct InstanceIntent {
     /// Grace of a polite stop before the instance is killed (zero: force).
     pub stop_grace_ms: u64,
     pub spec: InstanceSpec,
+    /// What the instance metadata service answers this instance (`instance-id`, `private-ipv4`,
+    /// `vpc-id`, `vswitch-id`, `eipv4`, `region-id`, `zone-id`, `hostname`, ...), under
+    /// `/latest/meta-data/<name>`; `/latest/user-data` is the spec's user data.
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// What a host needs to run one instance.
@@ -216,6 +230,19 @@ pub struct Report {
     pub epoch: u64,
     pub events: Vec<InstanceEvent>,
     pub results: Vec<TaskResult>,
+    /// Public traffic counters of instances, absolute since the host last (re)built them: the
+    /// control plane meters the differences (a smaller value is a reset).
+    #[serde(default)]
+    pub traffic: Vec<TrafficCounters>,
+}
+
+/// Bytes an instance exchanged with the outside (through its EIP or SNAT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrafficCounters {
+    pub instance_id: String,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
 }
 
 /// One observation of one instance: an event, or the error of a step that will be retried.
@@ -380,6 +407,7 @@ mod tests {
                     },
                     user_data: Some(b"echo hi\n".to_vec()),
                 },
+                metadata: [("instance-id".to_string(), "i-1".to_string())].into_iter().collect(),
             }],
             tasks: vec![Task::Exec(ExecTask {
                 id: "t-1".into(),
@@ -389,6 +417,7 @@ mod tests {
                 timeout_ms: 1000,
                 max_output: 100,
             })],
+            network: None,
         };
         let text = serde_json::to_string(&intent).expect("serialize");
         assert!(text.contains("\"UserData\":\"ZWNobyBoaQo=\""), "{text}");
@@ -406,6 +435,7 @@ mod tests {
                     timed_out: false,
                 }),
             }],
+            traffic: vec![TrafficCounters { instance_id: "i-1".into(), in_bytes: 1, out_bytes: 2 }],
         };
         let back: Report = serde_json::from_str(&serde_json::to_string(&report).expect("ser")).expect("parse");
         assert_eq!(back, report);

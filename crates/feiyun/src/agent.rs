@@ -102,6 +102,7 @@ fn spec(args: &AgentArgs, name: String, simulated: bool) -> HostSpec {
         simulated,
         protocol: PROTOCOL_VERSION,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        underlay_ip: None,
     }
 }
 

@@ -90,6 +90,7 @@ fn embedded_host(region: &Region) -> anyhow::Result<Agent> {
             simulated: false,
             protocol: PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            underlay_ip: None,
         },
         token: Some(region.cp.process_join_token()),
         identity_file: Some(region.data.runtime().join("identity.json")),

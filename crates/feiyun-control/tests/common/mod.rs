@@ -121,6 +121,7 @@ pub fn host_spec(name: &str, zone: &str, vcpus: u32) -> HostSpec {
         simulated: true,
         protocol: PROTOCOL_VERSION,
         agent_version: "test".into(),
+        underlay_ip: None,
     }
 }
 
@@ -223,7 +224,10 @@ impl FakeHost {
         }
         let any = !events.is_empty() || !results.is_empty();
         if any {
-            self.cp.host_report(&self.reg.credential, Report { epoch: self.epoch, events, results })?;
+            self.cp.host_report(
+                &self.reg.credential,
+                Report { epoch: self.epoch, events, results, traffic: Vec::new() },
+            )?;
         }
         Ok(any)
     }

@@ -79,6 +79,7 @@ pub fn region() -> Region1 {
         simulated: true,
         protocol: feiyun_hostproto::PROTOCOL_VERSION,
         agent_version: "test".into(),
+        underlay_ip: None,
     };
     cp.register_host(&cp.process_join_token(), host).expect("host");
     let (account, _) = cp.create_account("tester").expect("account");
