@@ -327,6 +327,51 @@ fn evacuation_moves_instances_keeps_their_ids_and_fences_the_old_host() {
 }
 
 #[test]
+fn a_host_back_before_its_evacuation_finished_keeps_what_is_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let mut a = FakeHost::join(&cp, "node-a", "z", 16);
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let ids = run(&cp, &acct.id, 3);
+    a.settle();
+    let mut b = FakeHost::join(&cp, "node-b", "z", 16);
+    let mut c = FakeHost::join(&cp, "node-c", "z", 16);
+    clock.set(60);
+    b.heartbeat().expect("b lives");
+    c.heartbeat().expect("c lives");
+    cp.host_tick().expect("tick");
+    cp.evacuate_host("node-a", false).expect("evacuate");
+    // Two per tick: one instance is still on node-a when it comes back.
+    cp.host_tick().expect("tick");
+    let on = |id: &str| cp.instance(&acct.id, id).expect("instance").host_id;
+    let left: Vec<String> = ids.iter().filter(|i| on(i) == a.reg.host_id).cloned().collect();
+    assert_eq!(left.len(), 1, "{ids:?}");
+    assert!(matches!(a.heartbeat(), Err(ProtoError::Fenced { epoch: 2 })));
+    a.step().expect("applies the new epoch");
+    assert_eq!(a.instances.keys().cloned().collect::<Vec<_>>(), left, "kept what its intent names");
+    for _ in 0..3 {
+        cp.host_tick().expect("tick");
+    }
+    b.settle();
+    c.settle();
+    a.settle();
+    // The evacuation ended with the host's return: what was left stays there, and no instance
+    // runs on two hosts.
+    assert_eq!(on(&left[0]), a.reg.host_id);
+    let listed = cp.list_hosts();
+    let node_a = listed.iter().find(|h| h.host.name == "node-a").expect("listed");
+    assert!(!node_a.evacuating);
+    assert_eq!(node_a.state, HostState::Up);
+    assert_eq!(node_a.instance_ids, left);
+    for id in &ids {
+        let copies = [&a, &b, &c].iter().filter(|h| h.instances.contains_key(id)).count();
+        assert_eq!(copies, 1, "{id} runs on one host");
+        assert_eq!(status(&cp, &acct.id, id), InstanceStatus::Running);
+    }
+}
+
+#[test]
 fn evacuation_stops_when_a_third_of_the_hosts_vanish() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = clock();
