@@ -207,6 +207,35 @@ fn join_tokens_credentials_and_what_a_host_may_not_do() {
 }
 
 #[test]
+fn a_late_word_on_a_cleaned_instance_does_not_sink_the_rest_of_a_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let mut h = FakeHost::join(&cp, "node-1", "z", 16);
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let ids = run(&cp, &acct.id, 2);
+    h.settle();
+    let (gone, kept) = (&ids[0], &ids[1]);
+    cp.act(&acct.id, std::slice::from_ref(gone), UserAction::Delete { force: true }, None, true, false)
+        .expect("delete");
+    cp.act(&acct.id, std::slice::from_ref(kept), UserAction::Stop, None, true, false).expect("stop");
+    let event = |id: &String, ev| InstanceEvent { instance_id: id.clone(), event: Some(ev), error: None };
+    let report = |events| Report { epoch: 1, events, results: Vec::new() };
+    cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Halted), event(gone, AgentEvent::Cleaned)]))
+        .expect("cleaned");
+    assert!(cp.instance(&acct.id, gone).is_err(), "forgotten");
+    // The host cleaned it once more (it acted on an intent drawn before its first report landed)
+    // and says so beside news of another instance: the news is not lost.
+    cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Cleaned), event(kept, AgentEvent::Halted)]))
+        .expect("a late repeat is no offence");
+    assert_eq!(status(&cp, &acct.id, kept), InstanceStatus::Stopped);
+    assert_eq!(cp.last_error(gone), None);
+    // An instance the region never had is no one's: nothing to apply, nothing refused.
+    cp.host_report(&h.reg.credential, report(vec![event(&"i-neverwas".to_string(), AgentEvent::Booted)]))
+        .expect("ignored");
+}
+
+#[test]
 fn a_silent_host_becomes_unreachable_and_comes_back_to_its_instances() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = clock();
