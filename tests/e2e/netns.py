@@ -104,6 +104,8 @@ class Proc:
         self.label, self.ns, self.args, self.log_path = label, ns, args, log
         self.proc: subprocess.Popen | None = None
         self._log = None
+        # One run's log: its restarts append, an earlier run's is gone.
+        log.unlink(missing_ok=True)
 
     def start(self) -> "Proc":
         assert not self.running(), f"{self.label} runs already"
@@ -380,6 +382,11 @@ policy = "spread"
             except Exception as e:  # noqa: BLE001
                 problems.append(f"removing the instances through the API failed: {e}")
         for a in self.agents.values():
+            # A refused report is observations lost: none is expected from a real agent.
+            refused = [line for line in a.log_path.read_text(errors="replace").splitlines()
+                       if "report refused" in line] if a.log_path.exists() else []
+            if refused:
+                problems.append(f"{a.name}: reports refused by the control plane: {refused[:3]}")
             if a.running():
                 left = a.containers()
                 if left:
