@@ -242,6 +242,8 @@ def test_a_host_that_lost_power_is_evacuated_and_fenced_when_it_returns(region):
              timeout=20)
     hosts = region.hosts()
     assert hosts["a2"]["Epoch"] == epoch + 1 and hosts["a2"]["InstanceIds"] == [], hosts["a2"]
+    # It keeps the new epoch for its next start.
+    wait_for("the host's identity at the new epoch", lambda: a2.identity()["Epoch"] == epoch + 1, timeout=5)
     running = assert_nothing_runs_twice(region)
     assert all(running.get(i) == ["a1"] for i in moved), running
     assert fe.statuses(tea, moved) == {i: "Running" for i in moved}
@@ -339,17 +341,17 @@ def test_the_host_api_refuses_bad_input_and_nothing_changes(region):
     token = region.token(ZONE_A)
     refused(s.post(f"{url}/register", json=host_spec(a1.host_name, ZONE_A), headers=bearer(token), timeout=10),
             409, "Conflict")
-    # A stale epoch: a2's credential with the epoch it registered under, before it was fenced.
-    ident = a2.identity()
+    # A stale epoch: a2's credential with the epoch it worked under before it was fenced.
+    cred2 = a2.identity()["Credential"]
     current = region.hosts()["a2"]["Epoch"]
-    assert ident["Epoch"] < current, (ident, current)
-    e = refused(s.post(f"{url}/heartbeat", json={"Epoch": ident["Epoch"], "Instances": 0},
-                       headers=bearer(ident["Credential"]), timeout=10), 409, "Fenced")
+    old = current - 1
+    e = refused(s.post(f"{url}/heartbeat", json={"Epoch": old, "Instances": 0}, headers=bearer(cred2), timeout=10),
+                409, "Fenced")
     assert e.get("Epoch") == current, e
     # ... and its report that the copies it had before are halted.
-    stale = {"Epoch": ident["Epoch"], "Results": [],
+    stale = {"Epoch": old, "Results": [],
              "Events": [{"InstanceId": i, "Event": "Halted", "Error": None} for i in region.evacuated]}
-    refused(s.post(f"{url}/report", json=stale, headers=bearer(ident["Credential"]), timeout=10), 409, "Fenced")
+    refused(s.post(f"{url}/report", json=stale, headers=bearer(cred2), timeout=10), 409, "Fenced")
 
     assert snapshot(region, tea) == before
     assert fe.statuses(tea, [other]) == {other: "Running"}
