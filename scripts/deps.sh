@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system components Feiyun needs on a Debian machine: runc (the instance runtime),
 # busybox-static (the built-in image's userland), and iproute2 (ip, tc) and nftables (nft) for
-# host networking. With --test, also what the end-to-end
-# suite needs: Python's venv module and Node.js with npm. Safe to run again.
+# host networking. With --test, also what the end-to-end suite needs: Python's venv module,
+# Node.js with npm, and nsenter (util-linux) for the multi-host tests' network namespaces. Safe to
+# run again.
 set -euo pipefail
 missing=()
 command -v runc >/dev/null 2>&1 || missing+=(runc)
@@ -13,6 +14,8 @@ if [ "${1:-}" = "--test" ]; then
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -165,7 +165,7 @@ impl Agent {
     /// Join, then reconcile until `shutdown` resolves. Instances keep running after it returns.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
         let mut shutdown = Box::pin(shutdown);
-        let id = self.join(&mut shutdown).await?;
+        let mut id = self.join(&mut shutdown).await?;
         let inner = Arc::new(Inner {
             link: self.link.clone(),
             runtime: self.runtime.clone(),
@@ -215,6 +215,14 @@ impl Agent {
                         backoff = Duration::from_millis(200);
                         since = intent.revision;
                         inner.clone().apply(intent).await;
+                        // Fenced: the next start comes back under the epoch the host now works in.
+                        let epoch = inner.epoch.load(Ordering::SeqCst);
+                        if epoch != id.epoch {
+                            id.epoch = epoch;
+                            if let Err(e) = self.save_identity(&id) {
+                                tracing::warn!(host = %id.host_id, error = %e, "cannot record the new epoch");
+                            }
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(host = %inner.host_id, error = %e, "cannot get the host's intent; retrying");

@@ -343,6 +343,13 @@ impl ControlPlane {
             return;
         }
         slot.unreachable = false;
+        if slot.evacuating {
+            // What is still on it stays and is re-adopted. Moving more now would leave a copy
+            // running here: the host drops what its intent no longer names only when its epoch
+            // changes, and the epoch changed when the evacuation began.
+            slot.evacuating = false;
+            tracing::warn!(host = %host_id, left = slot.instances.len(), "host is back during its evacuation: what is left on it stays");
+        }
         if let Some(c) = slot.cluster_id {
             state.cluster.set_enabled(c, !slot.host.draining);
         }

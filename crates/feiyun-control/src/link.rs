@@ -128,8 +128,10 @@ impl ControlPlane {
     }
 
     /// What a host reports: all of it is checked before any of it is applied, so a report that
-    /// names an instance the host was not given changes nothing.
-    pub fn host_report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
+    /// names an instance of another host changes nothing. Words on an instance the region no
+    /// longer has are dropped: a host may clean an instance twice (it acts on an intent drawn
+    /// before its first report landed), and the rest of its report must not be lost for that.
+    pub fn host_report(&self, credential: &Credential, mut report: Report) -> Result<(), ProtoError> {
         let (host_id, finished) = {
             let mut state = self.write();
             let id = self.authenticate(&mut state, credential)?;
@@ -138,7 +140,7 @@ impl ControlPlane {
                 return Err(ProtoError::Fenced { epoch: slot.host.epoch });
             }
             for e in &report.events {
-                if !slot.instances.contains(&e.instance_id) {
+                if !slot.instances.contains(&e.instance_id) && state.instances.contains_key(&e.instance_id) {
                     tracing::warn!(host = %id, instance = %e.instance_id, "report about an instance the host was not given: refused");
                     return Err(ProtoError::Forbidden(format!(
                         "instance {} is not assigned to host {id}",
@@ -146,6 +148,13 @@ impl ControlPlane {
                     )));
                 }
             }
+            report.events.retain(|e| {
+                let known = slot.instances.contains(&e.instance_id);
+                if !known {
+                    tracing::debug!(host = %id, instance = %e.instance_id, "report about an instance the region no longer has: dropped");
+                }
+                known
+            });
             let mut finished = Vec::new();
             if let Some(slot) = state.hosts.get_mut(&id) {
                 for r in report.results {

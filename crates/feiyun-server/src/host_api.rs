@@ -8,8 +8,10 @@ use std::sync::Arc;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use axum::routing::{any, get, post};
+use axum::Router;
 use feiyun_control::ControlPlane;
-use feiyun_hostproto::http::{parse_wait, ErrorBody};
+use feiyun_hostproto::http::{self as paths, parse_wait, ErrorBody};
 use feiyun_hostproto::{Credential, Heartbeat, HostSpec, ProtoError, Report};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -138,4 +140,35 @@ pub async fn image(State(api): State<Arc<HostApi>>, Path(id): Path<String>, head
 /// Any other path under the host prefix.
 pub async fn unknown(req: Request<Body>) -> Response<Body> {
     answer::<()>(Err(ProtoError::NotFound(format!("no host API at {} {}", req.method(), req.uri().path()))), "unknown")
+}
+
+/// A host path asked with a method it does not take: 405, in JSON like every other answer.
+fn wrong_method(req: &Request<Body>, allow: &'static str) -> Response<Body> {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    tracing::warn!(target: "feiyun::hosts", %method, %path, "host API call refused: wrong method");
+    let body = ErrorBody {
+        code: "MethodNotAllowed".into(),
+        message: format!("{path} takes {allow}, not {method}"),
+        epoch: None,
+    };
+    let mut r = Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// The host protocol's routes: every path under [`paths::PREFIX`], whatever the method.
+pub fn routes<S: Clone + Send + Sync + 'static>(api: Arc<HostApi>) -> Router<S> {
+    let post_only = || |req: Request<Body>| async move { wrong_method(&req, "POST") };
+    let get_only = || |req: Request<Body>| async move { wrong_method(&req, "GET") };
+    Router::new()
+        .route(paths::REGISTER, post(register).fallback(post_only()))
+        .route(paths::HEARTBEAT, post(heartbeat).fallback(post_only()))
+        .route(paths::INTENT, get(intent).fallback(get_only()))
+        .route(paths::REPORT, post(report).fallback(post_only()))
+        .route(&format!("{}{{id}}", paths::IMAGES), get(image).fallback(get_only()))
+        .route(paths::PREFIX, any(unknown))
+        .route(&format!("{}{{*rest}}", paths::PREFIX), any(unknown))
+        .with_state(api)
 }

@@ -237,17 +237,7 @@ impl Region {
         });
         let api = Arc::new(http::Api::new(cp.clone(), self.config.api.clone()));
         let hosts = Arc::new(host_api::HostApi { cp: cp.clone(), max_body_bytes: 16 << 20 });
-        use axum::routing::{get, post};
-        use feiyun_hostproto::http as paths;
-        let host_routes = axum::Router::new()
-            .route(paths::REGISTER, post(host_api::register))
-            .route(paths::HEARTBEAT, post(host_api::heartbeat))
-            .route(paths::INTENT, get(host_api::intent))
-            .route(paths::REPORT, post(host_api::report))
-            .route(&format!("{}{{id}}", paths::IMAGES), get(host_api::image))
-            .route(&format!("{}{{*rest}}", paths::PREFIX), axum::routing::any(host_api::unknown))
-            .with_state(hosts);
-        let app = axum::Router::new().merge(host_routes).fallback(http::handle).with_state(api);
+        let app = axum::Router::new().merge(host_api::routes(hosts)).fallback(http::handle).with_state(api);
         tracing::info!(endpoint = %self.endpoint, "feiyun region is up");
         eprintln!(
             "Feiyun region {} is serving on http://{} (data in {})",

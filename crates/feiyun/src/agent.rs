@@ -54,6 +54,32 @@ pub struct AgentArgs {
     gpus: u32,
     #[arg(long)]
     gpu_model: Option<String>,
+    /// The cgroup every instance of this host goes under (`<hierarchy>/<parent>/<instance>`).
+    /// Agents that share one machine need different ones, or one would remove the other's
+    /// cgroup for an instance id both have held (after an evacuation); `feiyun teardown` needs
+    /// the same value.
+    #[arg(long, default_value = DEFAULT_CGROUP_PARENT, value_parser = parse_cgroup_parent)]
+    cgroup_parent: String,
+}
+
+/// The cgroup instances go under unless told otherwise (the embedded host's too).
+pub const DEFAULT_CGROUP_PARENT: &str = "feiyun";
+
+/// A relative cgroup path of plain names: `feiyun`, `feiyun/rack-1`.
+pub fn parse_cgroup_parent(text: &str) -> Result<String, String> {
+    let path = text.trim_matches('/');
+    let ok = !path.is_empty()
+        && path.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if ok {
+        Ok(path.to_string())
+    } else {
+        Err(format!("{text:?}: a cgroup path of names made of letters, digits, '-', '_' and '.'"))
+    }
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -112,7 +138,7 @@ async fn real(args: &AgentArgs, stop: tokio::sync::watch::Receiver<bool>) -> any
     let runc = find_runc().context("runc is not installed: install it (Debian: apt-get install runc)")?;
     let busybox =
         find_busybox().context("busybox is not installed: install it (Debian: apt-get install busybox-static)")?;
-    let runtime = Arc::new(RuncRuntime::new(runc, dd.runtime(), "feiyun")?);
+    let runtime = Arc::new(RuncRuntime::new(runc, dd.runtime(), &args.cgroup_parent)?);
     let images = Arc::new(ImageStore::new(dd.images()));
     let link: Arc<dyn ControlLink> = Arc::new(HttpLink::new(&args.join)?);
     let name = args.name.clone().unwrap_or_else(feiyun_agent::machine::hostname);
@@ -165,4 +191,18 @@ async fn hollow(args: &AgentArgs, n: u32, stop: tokio::sync::watch::Receiver<boo
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cgroup_parent;
+
+    #[test]
+    fn cgroup_parents_are_plain_relative_paths() {
+        assert_eq!(parse_cgroup_parent("feiyun").as_deref(), Ok("feiyun"));
+        assert_eq!(parse_cgroup_parent("/feiyun/rack-1/").as_deref(), Ok("feiyun/rack-1"));
+        for bad in ["", "/", "feiyun/../etc", "a//b", "./x", "a b", "feiyun/x*"] {
+            assert!(parse_cgroup_parent(bad).is_err(), "{bad}");
+        }
+    }
 }

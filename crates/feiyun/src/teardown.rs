@@ -26,6 +26,9 @@ pub struct TeardownArgs {
     /// Seconds to wait for a running server to stop after SIGTERM before killing it.
     #[arg(long, default_value_t = 30)]
     wait: u64,
+    /// The cgroup the instances were put under (`feiyun agent --cgroup-parent`).
+    #[arg(long, default_value = crate::agent::DEFAULT_CGROUP_PARENT, value_parser = crate::agent::parse_cgroup_parent)]
+    cgroup_parent: String,
 }
 
 pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
@@ -56,7 +59,7 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
     if !instances.is_empty() {
         let runc =
             feiyun_runtime::runc::find_runc().context("runc is not installed, so instances cannot be removed")?;
-        let runtime = feiyun_runtime::runc::RuncRuntime::new(runc, dd.runtime(), "feiyun")?;
+        let runtime = feiyun_runtime::runc::RuncRuntime::new(runc, dd.runtime(), &args.cgroup_parent)?;
         for id in runtime.list()? {
             runtime.destroy(&id).with_context(|| format!("cannot remove instance {id}"))?;
             eprintln!("removed instance {id}");

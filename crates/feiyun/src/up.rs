@@ -77,7 +77,7 @@ fn embedded_host(region: &Region) -> anyhow::Result<Agent> {
     let busybox =
         find_busybox().context("busybox is not installed: install it (Debian: apt-get install busybox-static)")?;
     let local = region.config.local_host();
-    let runtime = Arc::new(RuncRuntime::new(runc, region.data.runtime(), "feiyun")?);
+    let runtime = Arc::new(RuncRuntime::new(runc, region.data.runtime(), crate::agent::DEFAULT_CGROUP_PARENT)?);
     let images = Arc::new(ImageStore::new(region.data.images()));
     let link: Arc<dyn ControlLink> = region.cp.clone();
     let opts = AgentOptions {
