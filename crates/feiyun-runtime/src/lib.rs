@@ -11,6 +11,7 @@
 //! and the cgroups and mounts of its own instances.
 
 pub mod images;
+pub mod import;
 pub mod runc;
 pub mod sim;
 
