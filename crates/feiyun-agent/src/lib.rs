@@ -16,6 +16,7 @@
 //! API, accounts or the store.
 
 pub mod machine;
+pub mod metadata;
 mod reconcile;
 
 use std::collections::{HashMap, HashSet};
