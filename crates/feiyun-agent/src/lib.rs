@@ -9,6 +9,11 @@
 //! intent and their results go back in reports. Images are materialized locally on demand: the
 //! built-in one is built here, a region image is fetched and checked against its checksum.
 //!
+//! When the intent carries the host's network, a worker thread makes the kernel match it
+//! ([`network`]) before any instance with a port in it boots into its namespace, the metadata
+//! service answers the host's instances ([`metadata`]), and public traffic counters go back in
+//! reports. The host's network namespace is the agent's own. See `docs/networking.md`.
+//!
 //! The loop is safe to stop and restart at any point: instances keep running without it and are
 //! re-adopted, because every decision comes from the intent and from observation.
 //!
@@ -16,6 +21,8 @@
 //! API, accounts or the store.
 
 pub mod machine;
+pub mod metadata;
+pub mod network;
 mod reconcile;
 
 use std::collections::{HashMap, HashSet};
@@ -24,9 +31,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use feiyun_domain::instance::PowerState;
 use feiyun_hostproto::{
     ControlLink, Credential, ExecOutcome, Heartbeat, HostSpec, ImageSource, InstanceEvent, InstanceIntent, Intent,
-    ProtoError, Report, Task, TaskOutcome, TaskResult,
+    ProtoError, Report, Task, TaskOutcome, TaskResult, TrafficCounters,
 };
 use feiyun_runtime::images::ImageStore;
 use feiyun_runtime::{Runtime, RuntimeError, RuntimeSpec};
@@ -45,6 +53,10 @@ pub struct AgentOptions {
     pub identity_file: Option<PathBuf>,
     /// The static busybox the built-in image is built from.
     pub busybox: Option<PathBuf>,
+    /// Where the last network state handed to the kernel is kept between runs (so that a
+    /// restarted agent converges before its first intent, and `feiyun teardown` finds the host's
+    /// prefix). `None` keeps it in memory only.
+    pub network_state: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +177,28 @@ impl Agent {
     /// Join, then reconcile until `shutdown` resolves. Instances keep running after it returns.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
         let mut shutdown = Box::pin(shutdown);
-        let mut id = self.join(&mut shutdown).await?;
+        let net_out = Arc::new(network::NetOutput::default());
+        // A network applied before: converge to it while joining, before the first intent.
+        let saved_network = match self.opts.network_state.as_deref().map(network::load_state).transpose() {
+            Ok(s) => s.flatten().is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring the saved network state");
+                false
+            }
+        };
+        let net = saved_network.then(|| {
+            Arc::new(network::NetWorker::start(self.runtime.clone(), self.opts.network_state.clone(), net_out.clone()))
+        });
+        let mut id = match self.join(&mut shutdown).await {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(n) = net {
+                    let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+                }
+                return Err(e);
+            }
+        };
+        let (metadata_port, metadata_port_rx) = tokio::sync::watch::channel(None);
         let inner = Arc::new(Inner {
             link: self.link.clone(),
             runtime: self.runtime.clone(),
@@ -182,7 +215,24 @@ impl Agent {
             outbox: Mutex::new(Report::default()),
             image_locks: Mutex::new(HashMap::new()),
             swept_epoch: AtomicU64::new(0),
+            network_state: self.opts.network_state.clone(),
+            net: Mutex::new(net),
+            net_out,
+            metadata: Arc::new(metadata::Metadata::default()),
+            metadata_port,
+            net_error_reported: Mutex::new(None),
+            traffic_sent: Mutex::new(HashMap::new()),
         });
+        let metadata_server = tokio::spawn(metadata::serve(inner.metadata.clone(), metadata_port_rx));
+        let net_events = {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                loop {
+                    inner.net_out.changed.notified().await;
+                    inner.clone().network_changed().await;
+                }
+            })
+        };
         let beat = {
             let inner = inner.clone();
             let every = Duration::from_millis(id.heartbeat_ms.max(100));
@@ -239,6 +289,13 @@ impl Agent {
             }
         }
         beat.abort();
+        net_events.abort();
+        metadata_server.abort();
+        let net = Inner::lock(&inner.net).take();
+        if let Some(n) = net {
+            // An apply in progress finishes; nothing of this agent touches the kernel afterwards.
+            let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+        }
         Ok(())
     }
 }
@@ -266,6 +323,18 @@ struct Inner {
     image_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The epoch whose intent the host was last swept against.
     swept_epoch: AtomicU64,
+    network_state: Option<PathBuf>,
+    /// The worker owning the host's network, started by the first network the host is given
+    /// (or a saved one); hosts without a network never start it.
+    net: Mutex<Option<Arc<network::NetWorker>>>,
+    net_out: Arc<network::NetOutput>,
+    metadata: Arc<metadata::Metadata>,
+    /// The metadata service's port (`None`: not serving).
+    metadata_port: tokio::sync::watch::Sender<Option<u16>>,
+    /// The network error last reported to the control plane.
+    net_error_reported: Mutex<Option<String>>,
+    /// Traffic counters last sent, per instance: only changes are sent again.
+    traffic_sent: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 /// Collects a step's observations into the outbox.
@@ -313,12 +382,22 @@ impl Inner {
             self.sweep(&intent).await;
             self.swept_epoch.store(intent.epoch, Ordering::SeqCst);
         }
+        self.metadata.update(&intent);
+        let port = intent.network.as_ref().and_then(|n| n.metadata.map(|m| m.port));
+        self.metadata_port.send_if_modified(|p| std::mem::replace(p, port) != port);
         {
             let live: HashSet<&str> = intent.tasks.iter().map(|t| t.id()).collect();
             Self::lock(&self.seen_tasks).retain(|t| live.contains(t.as_str()));
         }
         let tasks = intent.tasks.clone();
+        let network = intent.network.clone();
         *Self::lock(&self.latest) = Some(intent);
+        // After the sweep (ports of instances it removed may go with their namespaces), and once
+        // the intent is current (the worker's news is read against it).
+        if let Some(net) = self.network_worker(network.is_some()) {
+            net.submit(network);
+            net.kick();
+        }
         self.clone().pass();
         for task in tasks {
             if !Self::lock(&self.seen_tasks).insert(task.id().to_string()) {
@@ -353,13 +432,75 @@ impl Inner {
         }
     }
 
-    /// Start one step for every instance not already being worked on.
+    /// The network worker, started if `start` and not running yet.
+    fn network_worker(&self, start: bool) -> Option<Arc<network::NetWorker>> {
+        let mut net = Self::lock(&self.net);
+        if net.is_none() && start {
+            // Started from the agent's threads: it acts on the agent's network namespace.
+            *net = Some(Arc::new(network::NetWorker::start(
+                self.runtime.clone(),
+                self.network_state.clone(),
+                self.net_out.clone(),
+            )));
+        }
+        net.clone()
+    }
+
+    /// The worker applied something, failed, or read counters: boot what waited for its
+    /// namespace, report the error or the traffic.
+    async fn network_changed(self: Arc<Self>) {
+        let Some(intent) = Self::lock(&self.latest).clone() else { return };
+        let error = self.net_out.error();
+        let changed = {
+            let mut reported = Self::lock(&self.net_error_reported);
+            let changed = *reported != error;
+            *reported = error.clone();
+            changed
+        };
+        if let (true, Some(e), Some(spec)) = (changed, &error, &intent.network) {
+            for i in intent.instances.iter().filter(|i| spec.vpc_of_instance(&i.id).is_some()) {
+                Outbox(&self.outbox).report_error(&i.id, &format!("Network: {e}"));
+            }
+        }
+        if let Some(counters) = self.net_out.take_traffic() {
+            let named: HashSet<&str> = intent.instances.iter().map(|i| i.id.as_str()).collect();
+            let mut sent = Self::lock(&self.traffic_sent);
+            sent.retain(|id, _| named.contains(id.as_str()));
+            let fresh: Vec<TrafficCounters> = counters
+                .into_iter()
+                .filter(|c| named.contains(c.instance_id.as_str()))
+                .filter(|c| {
+                    sent.insert(c.instance_id.clone(), (c.in_bytes, c.out_bytes)) != Some((c.in_bytes, c.out_bytes))
+                })
+                .map(|c| TrafficCounters { instance_id: c.instance_id, in_bytes: c.in_bytes, out_bytes: c.out_bytes })
+                .collect();
+            drop(sent);
+            merge_traffic(&mut Self::lock(&self.outbox).traffic, fresh);
+        }
+        self.clone().pass();
+        self.flush().await;
+    }
+
+    /// Start one step for every instance not already being worked on. An instance with a port
+    /// in the host's network is not booted before the kernel has its namespace.
     fn pass(self: Arc<Self>) {
         let Some(intent) = Self::lock(&self.latest).clone() else { return };
         for i in intent.instances {
             if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= intent.revision) {
                 continue;
             }
+            let netns = intent
+                .network
+                .as_ref()
+                .filter(|n| n.vpc_of_instance(&i.id).is_some())
+                .map(|n| (feiyun_net::instance_netns_path(&n.prefix, &i.id), n.prefix.as_str()));
+            if let Some((_, prefix)) = netns {
+                if i.desired == PowerState::Running && !self.net_out.has_port(prefix, &i.id) {
+                    // The worker's next apply brings a pass.
+                    continue;
+                }
+            }
+            let netns = netns.map(|(path, _)| path);
             if !Self::lock(&self.busy).insert(i.id.clone()) {
                 continue;
             }
@@ -367,9 +508,13 @@ impl Inner {
             let revision = intent.revision;
             tokio::spawn(async move {
                 let id = i.id.clone();
-                let changed = me.clone().step(i).await;
+                let changed = me.clone().step(i, netns).await;
                 if changed {
                     Self::lock(&me.acted).insert(id.clone(), revision);
+                    // A container may be gone: a port kept for it may go too.
+                    if let Some(net) = me.network_worker(false) {
+                        net.kick();
+                    }
                 }
                 Self::lock(&me.busy).remove(&id);
                 me.flush().await;
@@ -378,7 +523,7 @@ impl Inner {
     }
 
     /// One reconcile step of one instance; whether it reported anything.
-    async fn step(self: Arc<Self>, i: InstanceIntent) -> bool {
+    async fn step(self: Arc<Self>, i: InstanceIntent, netns: Option<PathBuf>) -> bool {
         let rootfs = match self.image_rootfs(&i).await {
             Ok(p) => p,
             Err(e) => {
@@ -398,7 +543,7 @@ impl Inner {
                 baseline_cpu_percent: i.spec.baseline_cpu_percent,
                 image_rootfs: rootfs,
                 user_data: i.spec.user_data.clone(),
-                netns: None,
+                netns,
             },
         };
         let me = self.clone();
@@ -490,7 +635,7 @@ impl Inner {
     async fn flush(&self) {
         let report = {
             let mut out = Self::lock(&self.outbox);
-            if out.events.is_empty() && out.results.is_empty() {
+            if out.events.is_empty() && out.results.is_empty() && out.traffic.is_empty() {
                 return;
             }
             let mut r = std::mem::take(&mut *out);
@@ -506,6 +651,7 @@ impl Inner {
                 *out = report;
                 out.events.extend(later.events);
                 out.results.extend(later.results);
+                merge_traffic(&mut out.traffic, later.traffic);
             }
             // Fenced or refused: the next intent says what is current.
             Err(e) => tracing::warn!(host = %self.host_id, error = %e, "report refused"),
@@ -513,7 +659,17 @@ impl Inner {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Newer absolute counters replace older ones of the same instance.
+fn merge_traffic(into: &mut Vec<TrafficCounters>, newer: Vec<TrafficCounters>) {
+    for t in newer {
+        match into.iter_mut().find(|o| o.instance_id == t.instance_id) {
+            Some(o) => *o = t,
+            None => into.push(t),
+        }
+    }
+}
+
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");

@@ -72,6 +72,7 @@ async fn a_fenced_host_keeps_its_new_epoch_for_the_next_start() {
         },
         token: Some("jt-1.secret".into()),
         identity_file: Some(identity.clone()),
+        network_state: None,
         busybox: None,
     };
     let agent = Agent::new(Arc::new(FencedRegion), Arc::new(SimRuntime::new()), None, opts);

@@ -132,6 +132,7 @@ async fn joins_runs_readopts_and_drops_what_it_was_not_given() {
         token: Some(cp.process_join_token()),
         identity_file: Some(dir.path().join("agent/identity.json")),
         busybox: None,
+        network_state: None,
     };
     let agent = start(&cp, runtime.clone(), None, opts.clone());
     wait_for("the host to join", || cp.list_hosts().len() == 1).await;
@@ -225,8 +226,13 @@ async fn region_images_are_fetched_and_checked() {
     let (acct, _) = cp.create_account("alice").expect("account");
     let images = Arc::new(ImageStore::new(dir.path().join("host-images")));
     let runtime = Arc::new(SimRuntime::new());
-    let opts =
-        AgentOptions { host: spec("node-1"), token: Some(cp.process_join_token()), identity_file: None, busybox: None };
+    let opts = AgentOptions {
+        host: spec("node-1"),
+        token: Some(cp.process_join_token()),
+        identity_file: None,
+        busybox: None,
+        network_state: None,
+    };
     let agent = start(&cp, runtime.clone(), Some(images.clone()), opts);
     wait_for("the host to join", || cp.list_hosts().len() == 1).await;
     let ok = run_one(&cp, &acct.id, "m-good");

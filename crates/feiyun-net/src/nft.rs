@@ -307,7 +307,11 @@ fn base_rules(b: &mut Batch, host: &HostNetSpec, vpc: &VpcSpec) {
             ne(ip("daddr"), meta_addr.clone()),
             json!({"counter": {"map": {"key": ip("saddr"), "data": "@pub_out"}}}),
         ],
-        vec![eq(meta("iifname"), up.clone()), json!({"counter": {"map": {"key": ip("daddr"), "data": "@pub_in"}}})],
+        vec![
+            eq(meta("iifname"), up.clone()),
+            ne(ip("saddr"), meta_addr.clone()),
+            json!({"counter": {"map": {"key": ip("daddr"), "data": "@pub_in"}}}),
+        ],
         vec![
             eq(meta("oifname"), up.clone()),
             json!({"mangle": {"key": meta("priority"), "value": {"map": {"key": ip("saddr"), "data": "@shape"}}}}),

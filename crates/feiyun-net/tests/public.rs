@@ -143,6 +143,10 @@ fn metadata_requests_reach_the_host_and_say_who_asks() {
     assert_eq!(ask("i-g1"), "vpc-g1 i-g1");
     assert_eq!(ask("i-g2"), "vpc-g2 i-g2");
     server.join().expect("server");
+    // Metadata is not public traffic: neither direction is counted.
+    for c in h.net.counters(&spec).expect("counters") {
+        assert_eq!((c.in_bytes, c.out_bytes), (0, 0), "{c:?}");
+    }
     // Instances reach nothing else on the host.
     let _other = Server::start(&h.path(), sa(ip4(0, 0, 0, 0), 9999), "host");
     assert!(blocked(&inst(h, "i-g1"), sa(ip4(100, 127, 1, 1), 9999)));

@@ -1,5 +1,7 @@
 //! `feiyun teardown`: stop the region that runs on a data directory, remove every instance it
-//! has on this machine (processes, containers, mounts, cgroups) and delete the data directory.
+//! has on this machine (processes, containers, mounts, cgroups), then the host's network (its
+//! namespaces, links, rules, nftables tables and qdiscs, found by the host prefix of the last
+//! network state the agent applied), and delete the data directory.
 //!
 //! This is the operator's tool for leaving a machine clean; it bypasses tenant rules such as
 //! "a subscription cannot be deleted before it expires" because it ends the whole region.
@@ -41,13 +43,21 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
         bail!("{} is not a Feiyun data directory (no feiyun.db); refusing to remove it", dd.root.display());
     }
     let instances = instance_dirs(&dd.runtime());
+    let network_file = dd.runtime().join(feiyun_agent::network::STATE_FILE);
+    let read_network = || {
+        feiyun_agent::network::load_state(&network_file).with_context(|| {
+            format!("cannot tell which host network to remove; delete {} to go on without", network_file.display())
+        })
+    };
     if !args.yes {
+        let network = read_network()?;
         println!(
-            "Would stop the server on {}{}, remove {} instance(s) from this host ({}) and delete the directory.\nRun again with --yes to do it.",
+            "Would stop the server on {}{}, remove {} instance(s) from this host ({}){} and delete the directory.\nRun again with --yes to do it.",
             dd.root.display(),
             dd.holder().map(|p| format!(" (pid {p})")).unwrap_or_default(),
             instances.len(),
-            instances.join(", ")
+            instances.join(", "),
+            network.as_ref().map(|n| format!(", then its network (prefix {})", n.prefix)).unwrap_or_default(),
         );
         return Ok(ExitCode::from(1));
     }
@@ -64,6 +74,14 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
             runtime.destroy(&id).with_context(|| format!("cannot remove instance {id}"))?;
             eprintln!("removed instance {id}");
         }
+    }
+    // After the instances: a namespace goes only once no container is in it. Read now, after
+    // the server stopped: it no longer changes.
+    if let Some(net) = read_network()? {
+        let host = feiyun_net::HostNet::current().context("cannot open this machine's network namespace")?;
+        host.teardown(&net.prefix).with_context(|| format!("cannot remove the host network {}", net.prefix))?;
+        std::fs::remove_file(&network_file).with_context(|| format!("cannot remove {}", network_file.display()))?;
+        eprintln!("removed the host network {}", net.prefix);
     }
     if let Some(m) = mounts_under(&dd.root).first() {
         bail!("{m} is still mounted under the data directory; not removing it");
