@@ -623,6 +623,11 @@ impl Inner {
                     }),
                     Err(e) => TaskOutcome::Failed(e.to_string()),
                 },
+                // Storage tasks: disks, snapshots and captured images are not kept by this host
+                // yet.
+                Task::Snapshot(_) | Task::ResetDisk(_) | Task::CaptureImage(_) | Task::UploadDisk(_) => {
+                    TaskOutcome::Failed("this host does not keep disks or capture images".into())
+                }
             })
             .await
             .unwrap_or_else(|| TaskOutcome::Failed("the task panicked".into()));

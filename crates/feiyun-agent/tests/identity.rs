@@ -44,6 +44,8 @@ impl ControlLink for FencedRegion {
             instances: Vec::new(),
             tasks: Vec::new(),
             network: None,
+            disks: Vec::new(),
+            snapshots: Vec::new(),
         })
     }
     async fn report(&self, _: &Credential, _: Report) -> Result<(), ProtoError> {

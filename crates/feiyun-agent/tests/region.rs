@@ -40,7 +40,7 @@ fn control(dir: &std::path::Path, images: &[Image]) -> Arc<ControlPlane> {
             policy: Policy::Feiyun,
             billing: BillingSetup::default(),
         },
-        image_dir: Some(dir.join("region-images")),
+        blob_dir: Some(dir.join("blobs")),
         clock: Arc::new(SystemClock),
         sealer: Sealer::from_key([3; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(PRICES).expect("prices"),
@@ -219,9 +219,9 @@ async fn region_images_are_fetched_and_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let archive = tar_with("etc/motd", b"from the region\n");
     let good = hex::encode(sha2::Sha256::digest(&archive));
-    std::fs::create_dir_all(dir.path().join("region-images")).expect("dir");
-    std::fs::write(dir.path().join("region-images/m-good.tar"), &archive).expect("write");
-    std::fs::write(dir.path().join("region-images/m-bad.tar"), &archive).expect("write");
+    std::fs::create_dir_all(dir.path().join("blobs/image")).expect("dir");
+    std::fs::write(dir.path().join("blobs/image/m-good"), &archive).expect("write");
+    std::fs::write(dir.path().join("blobs/image/m-bad"), &archive).expect("write");
     let cp = control(dir.path(), &[image("m-good", &good), image("m-bad", &"0".repeat(64))]);
     let (acct, _) = cp.create_account("alice").expect("account");
     let images = Arc::new(ImageStore::new(dir.path().join("host-images")));

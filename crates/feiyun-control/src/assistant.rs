@@ -60,10 +60,10 @@ pub(crate) fn finish_run(r: &mut InvocationRun, outcome: TaskOutcome, interrupte
             r.error_code = "ExecutionException".into();
             r.error_info = format!("the command execution got an exception: {e}");
         }
-        TaskOutcome::Console(_) => {
+        TaskOutcome::Console(_) | TaskOutcome::Snapshot { .. } | TaskOutcome::Uploaded(_) | TaskOutcome::Done => {
             r.status = RunStatus::Error;
             r.error_code = "ExecutionException".into();
-            r.error_info = "the host answered a run with console output".into();
+            r.error_info = "the host answered a run with something else than its outcome".into();
         }
     }
 }

@@ -139,8 +139,9 @@ pub struct ControlPlane {
     setup: RegionSetup,
     /// The image catalog. Lock order: the state, then the images.
     images: RwLock<BTreeMap<String, Image>>,
-    /// Where archives of region images are kept (`<id>.tar`), for hosts to fetch.
-    image_dir: Option<PathBuf>,
+    /// Where the region's blobs are kept (`<kind>/<id>`: image archives, snapshots, disks in
+    /// transit), for hosts to upload and fetch.
+    blob_dir: Option<PathBuf>,
     clock: Arc<dyn Clock>,
     rng: Mutex<StdRng>,
     sealer: Sealer,
@@ -202,9 +203,9 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub catalog: Catalog,
     pub setup: RegionSetup,
-    /// Where archives of region images are kept (`<id>.tar`); `None` for a region with only the
-    /// built-in image.
-    pub image_dir: Option<PathBuf>,
+    /// Where the region's blobs are kept (`<kind>/<id>`: image archives, snapshots, disks in
+    /// transit); `None` for a region that holds none (only the built-in image, no transfers).
+    pub blob_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
     /// What the region charges.
@@ -281,7 +282,7 @@ impl ControlPlane {
             catalog: parts.catalog,
             setup: parts.setup,
             images: RwLock::new(images),
-            image_dir: parts.image_dir,
+            blob_dir: parts.blob_dir,
             started_at: now,
             clock: parts.clock,
             rng: Mutex::new(rng),

@@ -8,8 +8,8 @@ use feiyun_domain::image::ImageSource;
 use feiyun_domain::instance::{AgentEvent, Instance, InstanceStatus, PowerState, StoppedMode};
 use feiyun_domain::usage::{EventKind, UsageEvent};
 use feiyun_hostproto::{
-    ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, ImageRef, InstanceIntent, InstanceSpec, Intent,
-    ProtoError, Registered, Report,
+    BlobInfo, BlobKind, BlobRef, ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, ImageRef, InstanceIntent,
+    InstanceSpec, Intent, ProtoError, Registered, Report, Task,
 };
 
 use crate::{ControlPlane, State};
@@ -66,6 +66,7 @@ impl ControlPlane {
                     sha256: image.and_then(|m| m.sha256.clone()),
                 },
                 user_data: i.user_data.clone(),
+                authorized_keys: Vec::new(),
             },
             metadata: self.instance_metadata(i),
         }
@@ -103,6 +104,8 @@ impl ControlPlane {
                 .map(|i| self.instance_intent(i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
+            disks: Vec::new(),
+            snapshots: Vec::new(),
             network: None,
         })
     }
@@ -253,8 +256,7 @@ impl ControlPlane {
         if image.source != ImageSource::Region {
             return Err(ProtoError::NotFound(format!("image {image_id} is built on each host, not fetched")));
         }
-        let dir = self.image_dir.as_ref().ok_or_else(|| ProtoError::NotFound(format!("image {image_id}")))?;
-        Ok(dir.join(format!("{image_id}.tar")))
+        self.blob_path(BlobKind::Image, image_id)
     }
 
     /// Copy a region image's archive for a host (the in-process transport).
@@ -267,6 +269,90 @@ impl ControlPlane {
         let source = self.host_image_archive(credential, image_id)?;
         tokio::fs::copy(&source, dest).await.map_err(|e| ProtoError::NotFound(format!("image {image_id}: {e}")))
     }
+}
+
+impl ControlPlane {
+    /// Where a blob of the region is kept.
+    pub fn blob_path(&self, kind: BlobKind, id: &str) -> Result<std::path::PathBuf, ProtoError> {
+        let dir = self.blob_dir.as_ref().ok_or_else(|| ProtoError::NotFound(format!("{} {id}", kind.as_str())))?;
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ProtoError::BadRequest(format!("blob id {id:?}")));
+        }
+        Ok(dir.join(kind.as_str()).join(id))
+    }
+
+    /// Where a host may upload a blob: only one a task it was given asks for.
+    pub fn host_upload_target(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+    ) -> Result<std::path::PathBuf, ProtoError> {
+        let mut state = self.write();
+        let host = self.authenticate(&mut state, credential)?;
+        let expected = state.hosts.get(&host).is_some_and(|slot| {
+            slot.tasks.values().any(|p| match (&p.task, kind) {
+                (Task::CaptureImage(t), BlobKind::Image) => t.image_id == id,
+                (Task::Snapshot(t), BlobKind::Snapshot) => t.upload && t.snapshot_id == id,
+                (Task::UploadDisk(t), BlobKind::Disk) => t.blob_id == id,
+                _ => false,
+            })
+        });
+        if !expected {
+            tracing::warn!(host = %host, kind = kind.as_str(), id, "upload no task asked for: refused");
+            return Err(ProtoError::Forbidden(format!("no task of host {host} uploads {} {id}", kind.as_str())));
+        }
+        drop(state);
+        let path = self.blob_path(kind, id)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ProtoError::Internal(format!("{}: {e}", dir.display())))?;
+        }
+        Ok(path)
+    }
+
+    /// A blob, for a host to fetch (hosts are the region's own machines: any may read any blob).
+    pub fn host_blob(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+    ) -> Result<std::path::PathBuf, ProtoError> {
+        {
+            let mut state = self.write();
+            self.authenticate(&mut state, credential)?;
+        }
+        let path = self.blob_path(kind, id)?;
+        if !path.exists() {
+            return Err(ProtoError::NotFound(format!("{} {id}", kind.as_str())));
+        }
+        Ok(path)
+    }
+}
+
+/// Copy `src` to `dest` (through a temporary file, renamed when complete), returning the
+/// SHA-256 and size of what was copied.
+pub async fn copy_blob(src: &Path, dest: &Path) -> Result<BlobInfo, ProtoError> {
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = |p: &Path, e: std::io::Error| ProtoError::Internal(format!("{}: {e}", p.display()));
+    let tmp = dest.with_extension("partial");
+    let mut from = tokio::fs::File::open(src).await.map_err(|e| io(src, e))?;
+    let mut to = tokio::fs::File::create(&tmp).await.map_err(|e| io(&tmp, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = from.read(&mut buf).await.map_err(|e| io(src, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        to.write_all(&buf[..k]).await.map_err(|e| io(&tmp, e))?;
+        n += k as u64;
+    }
+    to.sync_all().await.map_err(|e| io(&tmp, e))?;
+    tokio::fs::rename(&tmp, dest).await.map_err(|e| io(dest, e))?;
+    Ok(BlobInfo { sha256: hex::encode(h.finalize()), size_bytes: n })
 }
 
 /// The in-process transport: the embedded host calls the control plane directly.
@@ -286,5 +372,19 @@ impl ControlLink for ControlPlane {
     }
     async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError> {
         self.host_fetch_image(credential, image_id, dest).await
+    }
+    async fn upload_blob(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+        src: &Path,
+    ) -> Result<BlobInfo, ProtoError> {
+        let dest = self.host_upload_target(credential, kind, id)?;
+        copy_blob(src, &dest).await
+    }
+    async fn fetch_blob(&self, credential: &Credential, blob: &BlobRef, dest: &Path) -> Result<u64, ProtoError> {
+        let src = self.host_blob(credential, blob.kind, &blob.id)?;
+        tokio::fs::copy(&src, dest).await.map_err(|e| ProtoError::Internal(format!("{}: {e}", dest.display())))
     }
 }

@@ -72,9 +72,10 @@ impl DataDir {
     pub fn images(&self) -> PathBuf {
         self.root.join("images")
     }
-    /// Archives of region images, which hosts fetch.
-    pub fn region_images(&self) -> PathBuf {
-        self.root.join("region-images")
+    /// The region's blobs (image archives, snapshots, disks in transit), which hosts upload and
+    /// fetch.
+    pub fn blobs(&self) -> PathBuf {
+        self.root.join("blobs")
     }
     pub fn runtime(&self) -> PathBuf {
         self.root.join("host")
@@ -198,13 +199,12 @@ impl Region {
             policy: opts.config.scheduler_policy()?,
             billing: opts.config.billing.setup(),
         };
-        std::fs::create_dir_all(data.region_images())
-            .with_context(|| format!("cannot create {}", data.region_images().display()))?;
+        std::fs::create_dir_all(data.blobs()).with_context(|| format!("cannot create {}", data.blobs().display()))?;
         let cp = ControlPlane::new(Parts {
             store,
             catalog,
             setup,
-            image_dir: Some(data.region_images()),
+            blob_dir: Some(data.blobs()),
             clock: Arc::new(SystemClock),
             sealer,
             prices,

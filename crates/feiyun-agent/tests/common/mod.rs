@@ -249,6 +249,7 @@ pub fn instance(id: &str, user_data: Option<&str>) -> InstanceIntent {
             baseline_cpu_percent: 0,
             image: ImageRef { id: BUILTIN_IMAGE_ID.into(), source: ImageSource::Builtin, size_bytes: 0, sha256: None },
             user_data: user_data.map(|u| u.as_bytes().to_vec()),
+            authorized_keys: Vec::new(),
         },
         metadata: [
             ("instance-id", id),
@@ -263,7 +264,16 @@ pub fn instance(id: &str, user_data: Option<&str>) -> InstanceIntent {
 }
 
 pub fn intent(host_id: &str, instances: Vec<InstanceIntent>, network: Option<HostNetSpec>) -> Intent {
-    Intent { host_id: host_id.into(), epoch: 1, revision: 1, instances, tasks: vec![], network }
+    Intent {
+        host_id: host_id.into(),
+        epoch: 1,
+        revision: 1,
+        instances,
+        tasks: vec![],
+        disks: vec![],
+        snapshots: vec![],
+        network,
+    }
 }
 
 /// A VPC 192.168.0.0/16 with vSwitch 192.168.1.0/24 (gateway .253).

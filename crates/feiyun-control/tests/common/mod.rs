@@ -93,7 +93,7 @@ pub fn region(
         store,
         catalog,
         setup,
-        image_dir: Some(dir.join("images")),
+        blob_dir: Some(dir.join("images")),
         clock,
         sealer: Sealer::from_key([1; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(&PRICES.replace("cn-local", "r")).expect("prices"),
@@ -211,14 +211,15 @@ impl FakeHost {
         }
         let mut results = Vec::new();
         for t in &intent.tasks {
-            let running = self.instances.get(t.instance_id()).copied() == Some(true);
+            let running = t.instance_id().and_then(|i| self.instances.get(i)).copied() == Some(true);
             let outcome = match t {
-                _ if !running => TaskOutcome::NotRunning,
+                Task::Exec(_) | Task::Console(_) if !running => TaskOutcome::NotRunning,
                 Task::Exec(e) => {
                     let (code, output) = (self.exec)(&e.script);
                     TaskOutcome::Exec(ExecOutcome { exit_code: Some(code), output, dropped: 0, timed_out: false })
                 }
                 Task::Console(_) => TaskOutcome::Console(ConsoleOutput { bytes: self.console.clone(), modified: None }),
+                _ => TaskOutcome::Done,
             };
             results.push(TaskResult { task_id: t.id().to_string(), outcome });
         }

@@ -63,7 +63,7 @@ pub fn region() -> Region1 {
         store,
         catalog: Catalog::from_toml(CATALOG).expect("catalog"),
         setup,
-        image_dir: None,
+        blob_dir: None,
         clock: Arc::new(SystemClock),
         sealer: Sealer::from_key([1; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(PRICES).expect("prices"),
