@@ -2,17 +2,18 @@
 //! DescribeInstanceAttribute.
 
 use base64::Engine;
-use feiyun_domain::instance::{Instance, InstanceStatus, Tag};
+use feiyun_domain::instance::{InstanceStatus, Tag};
 use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter};
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
 use super::names;
 use super::subscription::purchase_params;
-use super::wire::{wire_instance, WireInstance, WireInstancePage, WireInstances};
+use super::wire;
 use super::{decode_token, encode_token, page, Call, B64};
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Obj};
 
 pub(super) fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> {
     let Some(ud) = p.get("UserData") else {
@@ -97,11 +98,7 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
     }
 }
 
-pub(super) fn instance_json(c: &Call<'_>, i: &Instance) -> Value {
-    serde_json::to_value(wire_instance(c, i, None)).unwrap_or(Value::Null)
-}
-
-pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
+pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let p = c.params;
     let statuses = match p.get("Status") {
         None => None,
@@ -135,20 +132,23 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
         page(p, 10, 100)?
     };
     let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
-    c.cp.with_instances(c.account_id, &filter, |all| {
+    // Rendered under the read lock, from trees that borrow the instances.
+    Ok(c.cp.with_instances(c.account_id, &filter, |all| {
         let total = all.len();
-        let items: Vec<WireInstance<'_>> =
-            all.iter().skip(offset).take(size).map(|i| wire_instance(c, i, image.as_ref())).collect();
+        let items: Vec<Node<'_>> =
+            all.iter().skip(offset).take(size).map(|i| wire::instance(c, i, image.as_ref())).collect();
         let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
-        let page = WireInstancePage {
-            instances: WireInstances { instance: items },
-            total_count: total,
-            page_number: number,
-            page_size: size,
-            next_token: next,
-        };
-        serde_json::to_string(&page).map_err(|_| ApiError::internal())
-    })
+        // The order of ECS's own answer.
+        let page = Obj::default()
+            .put("Instances", Node::wrapped("Instance", items))
+            .put("TotalCount", total)
+            .put("RequestId", Node::RequestId)
+            .put("PageSize", size)
+            .put("PageNumber", number)
+            .put("NextToken", next)
+            .build();
+        c.reply.write(&page)
+    }))
 }
 
 pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -168,37 +168,8 @@ pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> 
     )
 }
 
-pub(super) fn describe_instance_attribute(c: &Call<'_>) -> Result<Value, ApiError> {
+pub(super) fn describe_instance_attribute(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let id = c.params.required("InstanceId")?;
     let i = c.cp.instance(c.account_id, id)?;
-    let mut v = instance_json(c, &i);
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("IoOptimized".into(), json!("optimized"));
-        obj.insert("ClusterId".into(), json!(""));
-        obj.insert(
-            "CreditSpecification".into(),
-            json!(if c.cp.catalog().instance_type(&i.instance_type).map(|t| t.is_burstable()).unwrap_or(false) {
-                "Standard"
-            } else {
-                ""
-            }),
-        );
-        for k in [
-            "InstanceTypeFamily",
-            "GPUAmount",
-            "GPUSpec",
-            "OSType",
-            "OSName",
-            "OSNameEn",
-            "Tags",
-            "NetworkInterfaces",
-            "CpuOptions",
-            "StartTime",
-            "LocalStorageAmount",
-            "LocalStorageCapacity",
-        ] {
-            obj.remove(k);
-        }
-    }
-    Ok(v)
+    Ok(c.reply.write(&wire::instance_attribute(c, &i)))
 }
