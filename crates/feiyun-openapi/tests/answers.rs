@@ -1,7 +1,9 @@
 //! Answers as clients see them: the field order of real ECS answers, the same answer in JSON and
-//! XML.
+//! XML, and starting an instance its host has not set up yet.
 
 mod common;
+
+use std::time::{Duration, Instant};
 
 use common::{region, ECS};
 use feiyun_openapi::params::form_decode;
@@ -94,4 +96,26 @@ fn the_same_answer_in_xml() {
          <RegionId>cn-local</RegionId><LocalName>local</LocalName><RegionEndpoint>localhost</RegionEndpoint>\
          <Status>available</Status></Region></Regions></DescribeRegionsResponse>"
     );
+}
+
+#[test]
+fn an_instance_its_host_has_not_set_up_is_not_ready_to_start() {
+    // No agent runs here: every new instance stays Pending.
+    let r = region();
+    let started = Instant::now();
+    let created = r.call("CreateInstance", "ImageId=img&InstanceType=ecs.g7.large").expect("create");
+    let waited = started.elapsed();
+    // CreateInstance waits a bounded while for the host, then answers anyway.
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(10), "{waited:?}");
+    let id = created["InstanceId"].as_str().expect("id").to_string();
+    let e = r.call("StartInstance", &format!("InstanceId={id}")).expect_err("pending");
+    assert_eq!((e.status, e.code.as_str()), (403, "InstanceNotReady"));
+    assert_eq!(e.message, "The specified instance is not ready for use.");
+    let e = r.call("StartInstances", &format!("InstanceId.1={id}")).expect_err("pending");
+    assert_eq!(e.code, "InstanceNotReady");
+    let each = r.call("StartInstances", &format!("InstanceId.1={id}&BatchOptimization=SuccessFirst")).expect("each");
+    assert_eq!(each["InstanceResponses"]["InstanceResponse"][0]["Code"], "InstanceNotReady");
+    // Stopping it is still the generic refusal.
+    let e = r.call("StopInstance", &format!("InstanceId={id}")).expect_err("pending");
+    assert_eq!(e.code, "IncorrectInstanceStatus");
 }

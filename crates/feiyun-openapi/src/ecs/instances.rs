@@ -1,6 +1,8 @@
 //! Instances: RunInstances, CreateInstance, DescribeInstances, DescribeInstanceStatus,
 //! DescribeInstanceAttribute.
 
+use std::time::Duration;
+
 use base64::Engine;
 use feiyun_domain::instance::{InstanceStatus, Tag};
 use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter};
@@ -94,7 +96,28 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
             "OrderId": created.order_id.unwrap_or_default(),
         }))
     } else {
-        Ok(json!({"InstanceId": created.ids.first().cloned().unwrap_or_default(), "TradePrice": trade}))
+        let id = created.ids.first().cloned().unwrap_or_default();
+        settle(c, &id);
+        Ok(json!({"InstanceId": id, "TradePrice": trade}))
+    }
+}
+
+/// How long CreateInstance waits for its instance to leave Pending before it answers.
+const SETTLE_FOR: Duration = Duration::from_secs(2);
+
+/// Wait (a bounded while) until a new CreateInstance instance has left Pending: its host sets up
+/// its disk and reports it Stopped within milliseconds. Clients such as Apache Libcloud call
+/// StartInstance right after CreateInstance, and a StartInstance on a Pending instance is
+/// refused (`InstanceNotReady`) after the instance was created and billed. Past the bound (a
+/// host that does not answer) the answer goes out anyway; the instance stays Pending until its
+/// host reports. Runs off the event loop, as every call that changes state.
+fn settle(c: &Call<'_>, id: &str) {
+    let deadline = std::time::Instant::now() + SETTLE_FOR;
+    while std::time::Instant::now() < deadline {
+        match c.cp.instance(c.account_id, id) {
+            Ok(i) if i.status == InstanceStatus::Pending => std::thread::sleep(Duration::from_millis(2)),
+            _ => return,
+        }
     }
 }
 
