@@ -199,7 +199,8 @@ class RawClient:
 
     def send_v3(self, action: str, params: dict | None = None, *, version: str = API_VERSION,
                 date: str | None = None, nonce: str | None = None, secret: str | None = None,
-                ak: str | None = None) -> requests.Response:
+                ak: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+        """``headers``: more headers (lowercase names), signed like the others."""
         query = list(flatten(params or {}).items())
         headers = {
             "host": self.endpoint,
@@ -208,6 +209,7 @@ class RawClient:
             "x-acs-date": date or utc_timestamp(),
             "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
             "x-acs-content-sha256": hashlib.sha256(b"").hexdigest(),
+            **(headers or {}),
         }
         signed = sorted(headers)
         sig = v3_signature("POST", query, headers, signed, b"", secret if secret is not None else self.secret)

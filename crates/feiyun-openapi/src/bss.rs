@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Reply};
 
 pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
@@ -21,10 +22,11 @@ pub(crate) struct Call<'a> {
     pub account_name: &'a str,
     pub action: &'a str,
     pub params: &'a Params,
+    pub reply: Reply<'a>,
 }
 
-/// Run a BSS action; the result is the envelope without `RequestId`.
-pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+/// Run a BSS action; the result is its written answer, in the BSS envelope.
+pub(crate) fn handle(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let data = match c.action {
         "QueryAccountBalance" => query_account_balance(c),
         "QueryBill" => query_bill(c),
@@ -35,7 +37,9 @@ pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
         "GetSubscriptionPrice" => get_subscription_price(c),
         _ => Err(ApiError::unknown_action()),
     }?;
-    Ok(json!({"Code": "Success", "Message": "Successful!", "Success": true, "Data": data}).to_string())
+    let envelope =
+        json!({"Code": "Success", "Message": "Successful!", "RequestId": null, "Success": true, "Data": data});
+    Ok(c.reply.write(&Node::from(envelope)))
 }
 
 /// A micro-unit amount as an exact decimal, trailing zeros dropped: 51_050 → "0.05105".

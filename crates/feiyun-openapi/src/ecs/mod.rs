@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Reply};
 
 /// Everything an action handler needs: who calls, with what.
 pub(crate) struct Call<'a> {
@@ -34,17 +35,18 @@ pub(crate) struct Call<'a> {
     pub params: &'a Params,
     /// The endpoint the client called (its Host header).
     pub endpoint: &'a str,
+    pub reply: Reply<'a>,
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Run an ECS action (routed, its region checked); the result is the response's JSON object
-/// without `RequestId`.
-pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+/// Run an ECS action (routed, its region checked); the result is its written answer.
+pub(crate) fn handle(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     match c.action {
-        // Renders straight from the instances, without an intermediate JSON tree.
+        // Trees that borrow from the instances, written while the instances are lent.
         "DescribeInstances" => instances::describe_instances(c),
-        _ => handle_value(c).map(|v| v.to_string()),
+        "DescribeInstanceAttribute" => instances::describe_instance_attribute(c),
+        _ => handle_value(c).map(|v| c.reply.write(&Node::from(v))),
     }
 }
 
@@ -59,7 +61,6 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "RunInstances" => instances::run_instances(c),
         "CreateInstance" => instances::create_instance(c),
         "DescribeInstanceStatus" => instances::describe_instance_status(c),
-        "DescribeInstanceAttribute" => instances::describe_instance_attribute(c),
         "StartInstance" => power::start_instance(c),
         "StopInstance" => power::stop_instance(c),
         "RebootInstance" => power::reboot_instance(c),

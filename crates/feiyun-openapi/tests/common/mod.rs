@@ -12,7 +12,7 @@ use feiyun_domain::ops::InstanceFilter;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
 use feiyun_openapi::params::form_decode;
-use feiyun_openapi::{dispatch, route, ApiError, Ctx, Params};
+use feiyun_openapi::{dispatch, route, ApiError, Ctx, Format, Params};
 use feiyun_scheduler::cluster::Policy;
 use feiyun_store::{SqliteStore, Store, WriteSet};
 use serde_json::Value;
@@ -105,9 +105,16 @@ impl Region1 {
         };
         let params = Params::from_pairs(form_decode(&query)?)?;
         let route = route(version, action)?;
-        let ctx = Ctx { cp: &self.cp, account_id: &self.account, params: &params, endpoint: "localhost" };
+        let ctx = Ctx {
+            cp: &self.cp,
+            account_id: &self.account,
+            params: &params,
+            endpoint: "localhost",
+            request_id: "RID",
+            format: Format::Json,
+        };
         let body = dispatch(route, &ctx)?;
-        Ok(serde_json::from_str(&body).expect("JSON"))
+        Ok(serde_json::from_slice(&body).expect("JSON"))
     }
 
     pub fn call(&self, action: &str, query: &str) -> Result<Value, ApiError> {

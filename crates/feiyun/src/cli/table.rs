@@ -258,15 +258,16 @@ mod tests {
 
     #[test]
     fn other_answers_find_their_list() {
-        // No usual layout: the shallowest list of objects, its plain fields as columns.
+        // No usual layout: the shallowest list of objects, its plain fields as columns in the
+        // answer's order.
         let v = json!({"Zones": {"Zone": [{"ZoneId": "z", "Resources": {"R": [{"x": 1}]}, "LocalName": "a"}]}});
-        assert_eq!(render(&v, "SomethingNew", true, None), "LocalName  ZoneId\na          z\n");
+        assert_eq!(render(&v, "SomethingNew", true, None), "ZoneId  LocalName\nz       a\n");
         // A --query result that is a list of scalars: one column, no header.
         let ids = json!(["i-1", "i-2"]);
         assert_eq!(render(&ids, "DescribeInstances", false, None), "i-1\ni-2\n");
         // An object without lists is one row; text is escaped onto one line.
         let one = json!({"Output": "a\nb", "ExitCode": 0});
-        assert_eq!(render(&one, "X", false, None), "ExitCode  Output\n0         a\\nb\n");
+        assert_eq!(render(&one, "X", false, None), "Output  ExitCode\na\\nb    0\n");
         // The balance: the usual columns of its Data.
         let bal = json!({"Code": "Success", "Data": {"AvailableAmount": "500.00", "Currency": "CNY"}});
         assert_eq!(
