@@ -279,6 +279,7 @@ impl ControlPlane {
                 simulated: spec.simulated,
                 credential_hash: sha256_hex(&secret),
                 registered_at: now,
+                underlay_ip: spec.underlay_ip,
                 ..h
             },
             Some(h) => {
@@ -300,6 +301,8 @@ impl ControlPlane {
                 draining: false,
                 credential_hash: sha256_hex(&secret),
                 registered_at: now,
+                net_prefix: String::new(),
+                underlay_ip: spec.underlay_ip,
             },
         };
         self.store

@@ -41,6 +41,30 @@ pub fn event_id(rng: &mut impl Rng) -> String {
     new_id("e", 20, rng)
 }
 
+pub fn vpc_id(rng: &mut impl Rng) -> String {
+    new_id("vpc", 21, rng)
+}
+
+pub fn vswitch_id(rng: &mut impl Rng) -> String {
+    new_id("vsw", 21, rng)
+}
+
+pub fn security_group_id(rng: &mut impl Rng) -> String {
+    new_id("sg", 20, rng)
+}
+
+pub fn rule_id(rng: &mut impl Rng) -> String {
+    new_id("sgr", 20, rng)
+}
+
+pub fn eip_id(rng: &mut impl Rng) -> String {
+    new_id("eip", 20, rng)
+}
+
+pub fn eni_id(rng: &mut impl Rng) -> String {
+    new_id("eni", 20, rng)
+}
+
 /// A secret for a join token or a host credential: 32 alphanumerics.
 pub fn secret(rng: &mut impl Rng) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
