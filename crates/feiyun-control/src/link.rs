@@ -42,7 +42,7 @@ impl ControlPlane {
         self.read().errors.get(id).cloned()
     }
 
-    fn instance_intent(&self, i: &Instance) -> InstanceIntent {
+    fn instance_intent(&self, state: &State, i: &Instance) -> InstanceIntent {
         let t = self.catalog.instance_type(&i.instance_type);
         let images = self.images.read().unwrap_or_else(|p| p.into_inner());
         let image = images.get(&i.image_id);
@@ -67,12 +67,12 @@ impl ControlPlane {
                 },
                 user_data: i.user_data.clone(),
             },
-            metadata: self.instance_metadata(i),
+            metadata: self.instance_metadata(state, i),
         }
     }
 
     /// What the metadata service answers an instance (networking adds its addresses).
-    pub(crate) fn instance_metadata(&self, i: &Instance) -> std::collections::BTreeMap<String, String> {
+    pub(crate) fn instance_metadata(&self, _state: &State, i: &Instance) -> std::collections::BTreeMap<String, String> {
         [
             ("instance-id", i.id.clone()),
             ("region-id", i.region_id.clone()),
@@ -100,7 +100,7 @@ impl ControlPlane {
                 .instances
                 .iter()
                 .filter_map(|id| state.instances.get(id))
-                .map(|i| self.instance_intent(i))
+                .map(|i| self.instance_intent(state, i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
             network: None,
@@ -172,6 +172,11 @@ impl ControlPlane {
         }
         for (p, outcome) in finished {
             self.complete_task(p.task, p.completion, outcome, false);
+        }
+        if let Err(e) = self.meter_traffic(&host_id, &report.traffic) {
+            // The readings stay the host's to send again: nothing was recorded.
+            tracing::error!(host = %host_id, error = %e, "cannot meter traffic");
+            return Err(ProtoError::Unavailable(format!("traffic not recorded: {e}")));
         }
         Ok(())
     }

@@ -8,8 +8,10 @@ use ipnet::Ipv4Net;
 use super::NetError;
 use crate::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum GroupKind {
+    /// `normal` on the wire.
+    #[default]
     Basic,
     Enterprise,
 }
