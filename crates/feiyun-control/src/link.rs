@@ -71,8 +71,9 @@ impl ControlPlane {
         }
     }
 
-    /// What the metadata service answers an instance (networking adds its addresses).
-    pub(crate) fn instance_metadata(&self, _state: &State, i: &Instance) -> std::collections::BTreeMap<String, String> {
+    /// What the metadata service answers an instance, its network included.
+    pub(crate) fn instance_metadata(&self, state: &State, i: &Instance) -> std::collections::BTreeMap<String, String> {
+        let network = self.network_metadata(state, i);
         [
             ("instance-id", i.id.clone()),
             ("region-id", i.region_id.clone()),
@@ -86,6 +87,7 @@ impl ControlPlane {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(network)
         .collect()
     }
 
@@ -103,7 +105,7 @@ impl ControlPlane {
                 .map(|i| self.instance_intent(state, i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
-            network: None,
+            network: self.host_net_spec(state, host_id),
         })
     }
 

@@ -10,6 +10,7 @@
 mod attach;
 mod eips;
 mod groups;
+mod spec;
 mod traffic;
 mod vpcs;
 

@@ -188,6 +188,14 @@ impl FakeHost {
         }
     }
 
+    /// The host's network as its intent has it, checked the way the host's network layer checks
+    /// it before applying.
+    pub fn network(&self) -> feiyun_hostproto::net::HostNetSpec {
+        let n = self.intent().expect("intent").network.expect("a real host has a network");
+        feiyun_net::Validate::validate(&n).unwrap_or_else(|e| panic!("the host would refuse its network: {e}\n{n:#?}"));
+        n
+    }
+
     pub fn intent(&self) -> Result<Intent, ProtoError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(self.cp.host_intent(&self.reg.credential, 0, Duration::ZERO))
