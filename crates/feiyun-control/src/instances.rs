@@ -284,11 +284,18 @@ impl ControlPlane {
 
     /// Instances of an account matching a filter, oldest first.
     pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
-        self.with_instances(account_id, f, |list| list.iter().map(|i| (*i).clone()).collect())
+        self.with_instances(account_id, f, |list, _| list.iter().map(|i| (*i).clone()).collect())
     }
 
     /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
-    pub fn with_instances<R>(&self, account_id: &str, f: &InstanceFilter, then: impl FnOnce(&[&Instance]) -> R) -> R {
+    /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them,
+    /// with a view of their network attachments.
+    pub fn with_instances<R>(
+        &self,
+        account_id: &str,
+        f: &InstanceFilter,
+        then: impl FnOnce(&[&Instance], &crate::InstanceNets<'_>) -> R,
+    ) -> R {
         let state = self.read();
         let matches = |i: &&Instance| {
             i.account_id == account_id
@@ -305,6 +312,12 @@ impl ControlPlane {
                 && f.tags.iter().all(|(k, v)| {
                     i.tags.iter().any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
+                && (f.vpc_id.is_none() && f.vswitch_id.is_none() && f.security_group_id.is_none()
+                    || state.net.nics.get(&i.id).is_some_and(|n| {
+                        f.vpc_id.as_ref().is_none_or(|v| &n.vpc_id == v)
+                            && f.vswitch_id.as_ref().is_none_or(|v| &n.vswitch_id == v)
+                            && f.security_group_id.as_ref().is_none_or(|g| n.security_group_ids.contains(g))
+                    }))
         };
         let mut out: Vec<&Instance> = match &f.ids {
             Some(ids) => ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect(),
@@ -312,7 +325,7 @@ impl ControlPlane {
         };
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out.dedup_by(|a, b| a.id == b.id);
-        then(&out)
+        then(&out, &crate::InstanceNets(&state.net))
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {

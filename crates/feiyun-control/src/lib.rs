@@ -48,7 +48,7 @@ pub use billing::{invoice_from_store, top_up_entry, AccountBills, SpotQuote};
 pub use hosts::{EvacuationPolicy, HostInfo, HostsSetup};
 pub use instances::{AvailableType, Created};
 pub use link::SYSTEM_DISK_CATEGORY;
-pub use net::{EipFilter, GroupFilter, NetworkSetup, VSwitchFilter, VpcFilter};
+pub use net::{EipFilter, GroupFilter, InstanceNets, NetworkSetup, VSwitchFilter, VpcFilter};
 pub use secrets::Sealer;
 
 /// The administrator's account: created at the region's first start, the only one that may

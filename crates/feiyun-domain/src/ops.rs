@@ -127,6 +127,9 @@ pub struct InstanceFilter {
     pub image_id: Option<String>,
     /// Tag key, and the value it must have (any value when `None`).
     pub tags: Vec<(String, Option<String>)>,
+    pub vpc_id: Option<String>,
+    pub vswitch_id: Option<String>,
+    pub security_group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

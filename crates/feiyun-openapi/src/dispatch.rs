@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::api::{self, ProductKind, Region, Route};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::{bss, ecs, feiyun};
+use crate::{bss, ecs, feiyun, vpc};
 
 /// Who calls, with what; the route says what for.
 pub struct Ctx<'a> {
@@ -39,6 +39,9 @@ pub fn dispatch(route: Route, ctx: &Ctx<'_>) -> Result<String, ApiError> {
             params: ctx.params,
             endpoint: ctx.endpoint,
         }),
+        ProductKind::Vpc => {
+            vpc::handle(&vpc::Call { cp: ctx.cp, account_id: ctx.account_id, action, params: ctx.params })
+        }
         ProductKind::Bss => {
             let name = ctx.cp.account(ctx.account_id)?.map(|a| a.name).unwrap_or_default();
             bss::handle(&bss::Call {
@@ -57,18 +60,24 @@ pub fn dispatch(route: Route, ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 /// The body of an error answer. BssOpenApi's carries its envelope (`Success: false`, `Data:
 /// null`); every other, including a request whose version is unknown or missing, the ECS shape
-/// with `HostId` and `Recommend`.
+/// with `HostId` and `Recommend` (naming the product, ECS when unknown).
 pub fn error_body(version: Option<&str>, e: &ApiError, request_id: &str, host: &str) -> Value {
-    match version.and_then(api::product_by_version).map(|p| p.kind) {
+    let product = version.and_then(api::product_by_version);
+    match product.map(|p| p.kind) {
         Some(ProductKind::Bss) => {
             json!({"RequestId": request_id, "Code": e.code, "Message": e.message, "Success": false, "Data": null})
         }
-        _ => json!({
+        kind => json!({
             "RequestId": request_id,
             "HostId": host,
             "Code": e.code,
             "Message": e.message,
-            "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={}", e.code, request_id),
+            "Recommend": format!(
+                "https://api.aliyun.com/troubleshoot?q={}&product={}&requestId={}",
+                e.code,
+                if kind == Some(ProductKind::Vpc) { "Vpc" } else { "Ecs" },
+                request_id
+            ),
         }),
     }
 }

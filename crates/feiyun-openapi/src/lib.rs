@@ -3,8 +3,8 @@
 //! Owns everything a client sees on the wire: the V2 and V3 signature schemes, form decoding of
 //! query and body parameters, the description of every product, action and parameter it
 //! answers ([`api`]), routing by Version then Action ([`route`]) and running the routed call
-//! ([`dispatch`]), the exact response field names and list wrapping of ECS 2014-05-26, the BSS
-//! envelope, and the mapping of domain errors to error codes and HTTP statuses. It turns
+//! ([`dispatch`]), the exact response field names and list wrapping of ECS 2014-05-26 and VPC
+//! 2016-04-28, the BSS envelope, and the mapping of domain errors to error codes and HTTP statuses. It turns
 //! parameters into the typed commands of `feiyun_domain::ops`, calls the control plane, and
 //! renders the result.
 //!
@@ -21,6 +21,7 @@ pub mod error;
 mod feiyun;
 pub mod params;
 pub mod sign;
+mod vpc;
 
 pub use api::{route, Route};
 pub use dispatch::{dispatch, error_body, Ctx};

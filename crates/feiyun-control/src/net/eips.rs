@@ -151,18 +151,4 @@ impl ControlPlane {
         let nic = state.net.nics.get(instance_id)?.clone();
         Some((nic, state.net.public_of(instance_id).cloned()))
     }
-
-    /// Like [`ControlPlane::instance_network`] for many instances under one lock.
-    pub fn instances_network(
-        &self,
-        ids: &[&str],
-    ) -> std::collections::HashMap<String, (feiyun_domain::net::Nic, Option<PublicIp>)> {
-        let state = self.read();
-        ids.iter()
-            .filter_map(|id| {
-                let nic = state.net.nics.get(*id)?.clone();
-                Some((id.to_string(), (nic, state.net.public_of(id).cloned())))
-            })
-            .collect()
-    }
 }

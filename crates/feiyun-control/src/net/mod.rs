@@ -295,6 +295,17 @@ impl NetState {
     }
 }
 
+/// The network attachments of instances, lent with them (DescribeInstances).
+pub struct InstanceNets<'a>(pub(crate) &'a NetState);
+
+impl<'a> InstanceNets<'a> {
+    /// An instance's interface and public address (`None` for one from before networks).
+    pub fn of(&self, instance_id: &str) -> Option<(&'a Nic, Option<&'a PublicIp>)> {
+        let nic = self.0.nics.get(instance_id)?;
+        Some((nic, self.0.public_of(instance_id)))
+    }
+}
+
 /// A host's network name prefix, `h` and five characters of its id, or another window of the id
 /// (then a number) when a host has it already.
 pub(crate) fn host_prefix(host_id: &str, taken: &BTreeSet<String>) -> String {

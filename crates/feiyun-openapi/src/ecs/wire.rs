@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
+use feiyun_domain::net::address::mac_string;
+use feiyun_domain::net::{Nic, PublicIp, PublicIpKind};
 use serde::Serialize;
 
 use super::{minutes, seconds, Call};
@@ -27,26 +29,28 @@ pub(super) struct WireInstances<'a> {
 #[derive(Serialize)]
 pub(super) struct IpList {
     #[serde(rename = "IpAddress")]
-    ip_address: [&'static str; 0],
+    ip_address: Vec<String>,
 }
 
-pub(super) const NO_IPS: IpList = IpList { ip_address: [] };
+fn ips(ip: Option<std::net::Ipv4Addr>) -> IpList {
+    IpList { ip_address: ip.map(|i| i.to_string()).into_iter().collect() }
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub(super) struct WireVpc {
-    vpc_id: &'static str,
+pub(super) struct WireVpc<'a> {
+    vpc_id: &'a str,
     #[serde(rename = "VSwitchId")]
-    vswitch_id: &'static str,
+    vswitch_id: &'a str,
     nat_ip_address: &'static str,
     private_ip_address: IpList,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub(super) struct WireEip {
-    allocation_id: &'static str,
-    ip_address: &'static str,
+pub(super) struct WireEip<'a> {
+    allocation_id: &'a str,
+    ip_address: String,
     internet_charge_type: &'static str,
     bandwidth: u32,
 }
@@ -82,15 +86,39 @@ pub(super) struct WireTags<'a> {
 }
 
 #[derive(Serialize)]
-pub(super) struct SgIds {
+pub(super) struct SgIds<'a> {
     #[serde(rename = "SecurityGroupId")]
-    ids: [&'static str; 0],
+    ids: &'a [String],
 }
 
 #[derive(Serialize)]
-pub(super) struct Nics {
+pub(super) struct Nics<'a> {
     #[serde(rename = "NetworkInterface")]
-    nics: [&'static str; 0],
+    nics: Vec<WireNic<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct WireNic<'a> {
+    network_interface_id: &'a str,
+    mac_address: String,
+    primary_ip_address: String,
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    private_ip_sets: PrivateIpSets,
+}
+
+#[derive(Serialize)]
+pub(super) struct PrivateIpSets {
+    #[serde(rename = "PrivateIpSet")]
+    sets: [PrivateIpSet; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct PrivateIpSet {
+    private_ip_address: String,
+    primary: bool,
 }
 
 #[derive(Serialize)]
@@ -157,18 +185,24 @@ pub(super) struct WireInstance<'a> {
     key_pair_name: &'static str,
     resource_group_id: &'static str,
     vlan_id: &'static str,
-    vpc_attributes: WireVpc,
+    vpc_attributes: WireVpc<'a>,
     public_ip_address: IpList,
     inner_ip_address: IpList,
-    eip_address: WireEip,
-    security_group_ids: SgIds,
-    network_interfaces: Nics,
+    eip_address: WireEip<'a>,
+    security_group_ids: SgIds<'a>,
+    network_interfaces: Nics<'a>,
     operation_locks: Locks,
     tags: WireTags<'a>,
     metadata_options: WireMetadataOptions,
 }
 
-pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image>) -> WireInstance<'a> {
+/// One instance on the wire, with its interface and public address when it has them.
+pub(super) fn wire_instance<'a>(
+    c: &'a Call<'_>,
+    i: &'a Instance,
+    builtin: Option<&'a Image>,
+    net: Option<(&'a Nic, Option<&'a PublicIp>)>,
+) -> WireInstance<'a> {
     let cat = c.cp.catalog();
     let t = cat.instance_type(&i.instance_type);
     let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) = match builtin.filter(|b| b.id == i.image_id) {
@@ -179,6 +213,10 @@ pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Optio
         },
     };
     let (family, gpu_spec) = t.map(|t| (t.family.as_str(), t.gpu_model.as_str())).unwrap_or(("", ""));
+    let nic = net.map(|n| n.0);
+    let public = net.and_then(|n| n.1);
+    let own = public.filter(|p| p.kind == PublicIpKind::Instance);
+    let eip = public.filter(|p| p.kind == PublicIpKind::Eip);
     WireInstance {
         instance_id: &i.id,
         instance_name: &i.name,
@@ -214,8 +252,8 @@ pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Optio
         spot_strategy: i.billing.spot_strategy.as_str(),
         spot_price_limit: i.billing.spot_price_limit_micros.map(|m| m as f64 / 1e6).unwrap_or(0.0),
         spot_duration: if i.billing.is_spot() { i.billing.spot_duration_h } else { 0 },
-        internet_charge_type: "PayByTraffic",
-        internet_max_bandwidth_out: 0,
+        internet_charge_type: nic.map(|n| n.internet_charge.as_str()).unwrap_or("PayByTraffic"),
+        internet_max_bandwidth_out: nic.map(|n| n.bandwidth_out_mbps).unwrap_or(0),
         internet_max_bandwidth_in: 0,
         instance_network_type: "vpc",
         io_optimized: true,
@@ -227,12 +265,35 @@ pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Optio
         key_pair_name: "",
         resource_group_id: "",
         vlan_id: "",
-        vpc_attributes: WireVpc { vpc_id: "", vswitch_id: "", nat_ip_address: "", private_ip_address: NO_IPS },
-        public_ip_address: NO_IPS,
-        inner_ip_address: NO_IPS,
-        eip_address: WireEip { allocation_id: "", ip_address: "", internet_charge_type: "", bandwidth: 0 },
-        security_group_ids: SgIds { ids: [] },
-        network_interfaces: Nics { nics: [] },
+        vpc_attributes: WireVpc {
+            vpc_id: nic.map(|n| n.vpc_id.as_str()).unwrap_or(""),
+            vswitch_id: nic.map(|n| n.vswitch_id.as_str()).unwrap_or(""),
+            nat_ip_address: "",
+            private_ip_address: ips(nic.map(|n| n.ip)),
+        },
+        public_ip_address: ips(own.map(|p| p.ip)),
+        inner_ip_address: ips(None),
+        eip_address: WireEip {
+            allocation_id: eip.map(|p| p.allocation_id.as_str()).unwrap_or(""),
+            ip_address: eip.map(|p| p.ip.to_string()).unwrap_or_default(),
+            internet_charge_type: eip.map(|p| p.charge.as_str()).unwrap_or(""),
+            bandwidth: eip.map(|p| p.bandwidth_mbps).unwrap_or(0),
+        },
+        security_group_ids: SgIds { ids: nic.map(|n| n.security_group_ids.as_slice()).unwrap_or(&[]) },
+        network_interfaces: Nics {
+            nics: nic
+                .map(|n| WireNic {
+                    network_interface_id: &n.eni_id,
+                    mac_address: mac_string(&n.mac),
+                    primary_ip_address: n.ip.to_string(),
+                    kind: "Primary",
+                    private_ip_sets: PrivateIpSets {
+                        sets: [PrivateIpSet { private_ip_address: n.ip.to_string(), primary: true }],
+                    },
+                })
+                .into_iter()
+                .collect(),
+        },
         operation_locks: Locks { locks: i.billing.lock.map(|l| WireLock { reason: l.as_str() }).into_iter().collect() },
         tags: WireTags { tag: i.tags.iter().map(|t| WireTag { key: &t.key, value: &t.value }).collect() },
         metadata_options: WireMetadataOptions {
