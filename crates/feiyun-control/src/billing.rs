@@ -528,14 +528,20 @@ impl ControlPlane {
         self.apply_money_rules(now)
     }
 
-    /// Settle every account's pay-as-you-go usage through `boundary`.
+    /// Settle every account's pay-as-you-go usage, and its metered public traffic, through
+    /// `boundary`.
     fn settle(&self, boundary: i64) -> Result<(), DomainError> {
         let events = self.store.usage_events(None, 0).map_err(store_err)?;
-        let mut by_account: BTreeMap<&str, Vec<UsageEvent>> = BTreeMap::new();
+        let traffic = self.store.traffic_usage(None, boundary).map_err(store_err)?;
+        let mut by_account: BTreeMap<&str, (Vec<UsageEvent>, Vec<feiyun_billing::traffic::TrafficUsage>)> =
+            BTreeMap::new();
         // Every event counts: a subscription converted to pay-as-you-go opened its intervals
         // under the subscription (which rates them at nothing until the conversion).
         for e in &events {
-            by_account.entry(e.account_id.as_str()).or_default().push(e.clone());
+            by_account.entry(e.account_id.as_str()).or_default().0.push(e.clone());
+        }
+        for t in &traffic {
+            by_account.entry(t.account_id.as_str()).or_default().1.push(t.clone());
         }
         if by_account.is_empty() {
             return Ok(());
@@ -543,11 +549,14 @@ impl ControlPlane {
         let market = self.market()?;
         let prices = self.prices()?;
         let mut entries = Vec::new();
-        for (acct, evs) in by_account {
+        for (acct, (evs, used)) in by_account {
             let iv = intervals(&evs, boundary);
             let b =
                 bill(&iv, prices, &|t| self.size_of(t), &market).map_err(|e| DomainError::Internal(e.to_string()))?;
-            let total = b.values().fold(Money::ZERO, |a, (_, m)| a.plus(*m));
+            let total = b
+                .values()
+                .fold(Money::ZERO, |a, (_, m)| a.plus(*m))
+                .plus(feiyun_billing::traffic::charge(&used, prices));
             let ledger = self.ledger(acct)?;
             if ledger.iter().any(|e| e.key == account::settlement_key(acct, boundary)) {
                 continue;

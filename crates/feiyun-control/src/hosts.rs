@@ -272,6 +272,11 @@ impl ControlPlane {
         let host = match existing {
             // Recorded before hosts registered (a one-machine region's host): claim it.
             Some(h) if h.credential_hash.is_empty() => Host {
+                net_prefix: if h.net_prefix.is_empty() {
+                    self.free_prefix(&state, &h.id)
+                } else {
+                    h.net_prefix.clone()
+                },
                 zone_id: zone,
                 capacity: spec.capacity,
                 gpu_model: spec.gpu_model,
@@ -279,6 +284,7 @@ impl ControlPlane {
                 simulated: spec.simulated,
                 credential_hash: sha256_hex(&secret),
                 registered_at: now,
+                underlay_ip: spec.underlay_ip,
                 ..h
             },
             Some(h) => {
@@ -288,19 +294,24 @@ impl ControlPlane {
                     spec.name, h.id
                 )));
             }
-            None => Host {
-                id: self.with_rng(ids::host_id),
-                name: spec.name,
-                zone_id: zone,
-                capacity: spec.capacity,
-                gpu_model: spec.gpu_model,
-                local_disk_category: spec.local_disk_category,
-                simulated: spec.simulated,
-                epoch: 1,
-                draining: false,
-                credential_hash: sha256_hex(&secret),
-                registered_at: now,
-            },
+            None => {
+                let id = self.with_rng(ids::host_id);
+                Host {
+                    net_prefix: self.free_prefix(&state, &id),
+                    id,
+                    name: spec.name,
+                    zone_id: zone,
+                    capacity: spec.capacity,
+                    gpu_model: spec.gpu_model,
+                    local_disk_category: spec.local_disk_category,
+                    simulated: spec.simulated,
+                    epoch: 1,
+                    draining: false,
+                    credential_hash: sha256_hex(&secret),
+                    registered_at: now,
+                    underlay_ip: spec.underlay_ip,
+                }
+            }
         };
         self.store
             .commit(&feiyun_store::WriteSet { hosts: std::slice::from_ref(&host), ..Default::default() })
@@ -318,6 +329,12 @@ impl ControlPlane {
         let on_it = state.instances.values().filter(|i| i.host_id == host.id).map(|i| i.id.clone()).collect();
         admit(&mut state, &self.catalog, host, on_it, now);
         Ok(registered)
+    }
+
+    /// A network name prefix no registered host has.
+    fn free_prefix(&self, state: &State, host_id: &str) -> String {
+        let taken = state.hosts.values().map(|h| h.host.net_prefix.clone()).collect();
+        crate::net::host_prefix(host_id, &taken)
     }
 
     /// The host a credential belongs to; any authenticated exchange counts as a sign of life.

@@ -2,7 +2,7 @@
 
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction};
-use feiyun_domain::ops::{valid_name, wildcard_match, CreateInstances, InstanceFilter, StopOptions};
+use feiyun_domain::ops::{valid_name, wildcard_match, CreateInstances, InstanceFilter, InstanceNetwork, StopOptions};
 use feiyun_domain::{ids, DomainError};
 use feiyun_scheduler::cluster::{Ask, Demand, Unplaceable};
 use feiyun_store::TokenRecord;
@@ -98,8 +98,20 @@ impl ControlPlane {
         Ok(out)
     }
 
-    /// RunInstances / CreateInstance: the new instances, and what their order charged.
+    /// RunInstances / CreateInstance in the account's default network: the new instances, and
+    /// what their order charged.
     pub fn create_instances(&self, account_id: &str, spec: &CreateInstances) -> Result<Created, DomainError> {
+        self.create_instances_in(account_id, spec, &InstanceNetwork::default())
+    }
+
+    /// RunInstances / CreateInstance where `network` says: the new instances, and what their
+    /// order charged. Their addresses are allocated in the instances' own transaction.
+    pub fn create_instances_in(
+        &self,
+        account_id: &str,
+        spec: &CreateInstances,
+        network: &InstanceNetwork,
+    ) -> Result<Created, DomainError> {
         let t = self
             .catalog
             .instance_type(&spec.instance_type)
@@ -156,7 +168,8 @@ impl ControlPlane {
                 });
             }
         }
-        let mut ask = self.ask_for(t, spec.zone_id.clone());
+        let resolved = self.resolve_network(&state, account_id, network, spec.zone_id.as_deref(), spec.amount)?;
+        let mut ask = self.ask_for(t, spec.zone_id.clone().or_else(|| resolved.zone().map(str::to_string)));
         if let Some(ds) = &spec.deployment_set_id {
             match state.deployment_sets.get(ds) {
                 Some(d) if d.account_id == account_id => ask.deployment_set = Some(ds.clone()),
@@ -179,13 +192,15 @@ impl ControlPlane {
         let first_zone = hosts.first().map(|h| zone_of(&state, h)).unwrap_or_default();
         let bought =
             self.purchase(account_id, t, &spec.image_id, &spec.purchase, &state, &first_zone, hosts.len(), now)?;
+        let new_ids: Vec<String> = hosts.iter().map(|_| self.with_rng(ids::instance_id)).collect();
+        let zones: Vec<String> = hosts.iter().map(|h| zone_of(&state, h)).collect();
+        let attached = self.plan_network(&state, account_id, &resolved, &zones, &new_ids, now)?;
         if spec.dry_run {
             return Err(DomainError::DryRunOk);
         }
         let several = hosts.len() > 1;
         let mut created = Vec::with_capacity(hosts.len());
-        for (n, host_id) in hosts.iter().enumerate() {
-            let id = self.with_rng(ids::instance_id);
+        for (n, (host_id, id)) in hosts.iter().zip(new_ids).enumerate() {
             let suffix = |base: &str| {
                 if several && spec.unique_suffix {
                     format!("{base}{:03}", n + 1)
@@ -236,7 +251,17 @@ impl ControlPlane {
                 .collect(),
             None => Vec::new(),
         };
-        self.store.put_instances(&created, token.as_ref(), &usage, &orders).map_err(store_err)?;
+        self.store
+            .commit(&feiyun_store::WriteSet {
+                instances: &created,
+                token: token.as_ref(),
+                usage: &usage,
+                ledger: &orders,
+                net: Some(&attached.writes),
+                ..Default::default()
+            })
+            .map_err(store_err)?;
+        state.net.apply(&attached.writes);
         if !state.cluster.commit(&ask, &plan) {
             // Cannot happen under the lock the plan was made in; the instances are durable, so
             // their capacity is taken host by host.
@@ -259,11 +284,18 @@ impl ControlPlane {
 
     /// Instances of an account matching a filter, oldest first.
     pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
-        self.with_instances(account_id, f, |list| list.iter().map(|i| (*i).clone()).collect())
+        self.with_instances(account_id, f, |list, _| list.iter().map(|i| (*i).clone()).collect())
     }
 
     /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
-    pub fn with_instances<R>(&self, account_id: &str, f: &InstanceFilter, then: impl FnOnce(&[&Instance]) -> R) -> R {
+    /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them,
+    /// with a view of their network attachments.
+    pub fn with_instances<R>(
+        &self,
+        account_id: &str,
+        f: &InstanceFilter,
+        then: impl FnOnce(&[&Instance], &crate::InstanceNets<'_>) -> R,
+    ) -> R {
         let state = self.read();
         let matches = |i: &&Instance| {
             i.account_id == account_id
@@ -280,6 +312,12 @@ impl ControlPlane {
                 && f.tags.iter().all(|(k, v)| {
                     i.tags.iter().any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
+                && (f.vpc_id.is_none() && f.vswitch_id.is_none() && f.security_group_id.is_none()
+                    || state.net.nics.get(&i.id).is_some_and(|n| {
+                        f.vpc_id.as_ref().is_none_or(|v| &n.vpc_id == v)
+                            && f.vswitch_id.as_ref().is_none_or(|v| &n.vswitch_id == v)
+                            && f.security_group_id.as_ref().is_none_or(|g| n.security_group_ids.contains(g))
+                    }))
         };
         let mut out: Vec<&Instance> = match &f.ids {
             Some(ids) => ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect(),
@@ -287,7 +325,7 @@ impl ControlPlane {
         };
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out.dedup_by(|a, b| a.id == b.id);
-        then(&out)
+        then(&out, &crate::InstanceNets(&state.net))
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {
@@ -367,7 +405,17 @@ impl ControlPlane {
                 .filter(|i| i.status == InstanceStatus::Deleted)
                 .map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Release))
                 .collect();
-            self.store.put_instances(&changed, None, &usage, &[]).map_err(store_err)?;
+            let released = state
+                .net
+                .release_writes(changed.iter().filter(|i| i.status == InstanceStatus::Deleted).map(|i| i.id.as_str()));
+            self.store
+                .commit(&feiyun_store::WriteSet {
+                    instances: &changed,
+                    usage: &usage,
+                    net: Some(&released),
+                    ..Default::default()
+                })
+                .map_err(store_err)?;
             for i in changed {
                 if i.status == InstanceStatus::Deleted {
                     self.release_capacity(&mut state, &i);

@@ -42,7 +42,7 @@ impl ControlPlane {
         self.read().errors.get(id).cloned()
     }
 
-    fn instance_intent(&self, i: &Instance) -> InstanceIntent {
+    fn instance_intent(&self, state: &State, i: &Instance) -> InstanceIntent {
         let t = self.catalog.instance_type(&i.instance_type);
         let images = self.images.read().unwrap_or_else(|p| p.into_inner());
         let image = images.get(&i.image_id);
@@ -68,12 +68,13 @@ impl ControlPlane {
                 user_data: i.user_data.clone(),
                 authorized_keys: Vec::new(),
             },
-            metadata: self.instance_metadata(i),
+            metadata: self.instance_metadata(state, i),
         }
     }
 
-    /// What the metadata service answers an instance (networking adds its addresses).
-    pub(crate) fn instance_metadata(&self, i: &Instance) -> std::collections::BTreeMap<String, String> {
+    /// What the metadata service answers an instance, its network included.
+    pub(crate) fn instance_metadata(&self, state: &State, i: &Instance) -> std::collections::BTreeMap<String, String> {
+        let network = self.network_metadata(state, i);
         [
             ("instance-id", i.id.clone()),
             ("region-id", i.region_id.clone()),
@@ -87,6 +88,7 @@ impl ControlPlane {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(network)
         .collect()
     }
 
@@ -101,12 +103,12 @@ impl ControlPlane {
                 .instances
                 .iter()
                 .filter_map(|id| state.instances.get(id))
-                .map(|i| self.instance_intent(i))
+                .map(|i| self.instance_intent(state, i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
             disks: Vec::new(),
             snapshots: Vec::new(),
-            network: None,
+            network: self.host_net_spec(state, host_id),
         })
     }
 
@@ -184,6 +186,11 @@ impl ControlPlane {
         }
         for (p, outcome) in finished {
             self.complete_task(p.task, p.completion, outcome, false);
+        }
+        if let Err(e) = self.meter_traffic(&host_id, &report.traffic) {
+            // The readings stay the host's to send again: nothing was recorded.
+            tracing::error!(host = %host_id, error = %e, "cannot meter traffic");
+            return Err(ProtoError::Unavailable(format!("traffic not recorded: {e}")));
         }
         Ok(())
     }

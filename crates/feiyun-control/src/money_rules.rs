@@ -206,7 +206,18 @@ impl ControlPlane {
             } else {
                 Vec::new()
             };
-            self.store.put_instances(std::slice::from_ref(&n), None, &usage, &ledger).map_err(store_err)?;
+            let released = state
+                .net
+                .release_writes(std::iter::once(n.id.as_str()).filter(|_| n.status == InstanceStatus::Deleted));
+            self.store
+                .commit(&feiyun_store::WriteSet {
+                    instances: std::slice::from_ref(&n),
+                    usage: &usage,
+                    ledger: &ledger,
+                    net: Some(&released),
+                    ..Default::default()
+                })
+                .map_err(store_err)?;
             tracing::info!(instance = %n.id, status = n.status.as_str(), lock = n.billing.lock.map(|l| l.as_str()).unwrap_or(""), "billing");
             if n.status == InstanceStatus::Deleted {
                 self.release_capacity(&mut state, &n);

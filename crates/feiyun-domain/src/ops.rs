@@ -1,7 +1,12 @@
 //! Typed commands and queries the control plane executes. The OpenAPI layer builds these from
 //! wire parameters; nothing here knows a wire name.
 
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
 use crate::instance::{ChargeType, InstanceStatus, SpotStrategy, StoppedMode, Tag};
+use crate::net::{GroupKind, InternetCharge, RuleSpec};
 
 /// Idempotency: the caller's token plus a fingerprint of the request's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,65 @@ pub struct CreateInstances {
     /// RunInstances starts the instances; CreateInstance leaves them Stopped.
     pub auto_start: bool,
     pub purchase: Purchase,
+}
+
+/// Where new instances go on the network (RunInstances `VSwitchId`, `SecurityGroupId(s)`,
+/// `PrivateIpAddress`, `InternetMaxBandwidthOut`). Nothing given: the account's default VPC,
+/// vSwitch of the instance's zone and security group, made on first need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InstanceNetwork {
+    pub vswitch_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    /// One instance only.
+    pub private_ip: Option<Ipv4Addr>,
+    /// Above zero: the instance gets a public address, and its outbound traffic this cap.
+    pub bandwidth_out_mbps: u32,
+    pub internet_charge: InternetCharge,
+}
+
+/// CreateVpc.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewVpc {
+    /// `None`: 172.16.0.0/12.
+    pub cidr: Option<Ipv4Net>,
+    pub name: String,
+    pub description: String,
+}
+
+/// CreateVSwitch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVSwitch {
+    pub vpc_id: String,
+    pub zone_id: String,
+    pub cidr: Ipv4Net,
+    pub name: String,
+    pub description: String,
+}
+
+/// CreateSecurityGroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSecurityGroup {
+    /// `None`: the account's default VPC (made if needed).
+    pub vpc_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub kind: GroupKind,
+}
+
+/// One rule to authorize or revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRule {
+    pub spec: RuleSpec,
+    pub description: String,
+}
+
+/// AllocateEipAddress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEip {
+    pub bandwidth_mbps: u32,
+    pub charge: InternetCharge,
+    pub name: String,
+    pub description: String,
 }
 
 /// How new instances are paid for.
@@ -63,6 +127,9 @@ pub struct InstanceFilter {
     pub image_id: Option<String>,
     /// Tag key, and the value it must have (any value when `None`).
     pub tags: Vec<(String, Option<String>)>,
+    pub vpc_id: Option<String>,
+    pub vswitch_id: Option<String>,
+    pub security_group_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -161,6 +161,31 @@ pub struct LedgerEntry {
     pub detail: String,
 }
 
+/// Public traffic of an instance between two reports of its host: append-only and keyed (the
+/// instance and the number of the counter reading that produced it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficUsage {
+    pub key: String,
+    pub instance_id: String,
+    pub account_id: String,
+    /// Unix seconds: when the control plane received the reading.
+    pub at_s: i64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+/// The last absolute counters a host reported for an instance: the next reading is metered as
+/// the difference (a smaller value, or another host, starts over from zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficCounter {
+    pub instance_id: String,
+    pub host_id: String,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    /// Readings that produced usage so far.
+    pub seq: u64,
+}
+
 /// The spot market of a zone from `at_s` on: spot prices are `percent` of pay-as-you-go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpotMarketPoint {

@@ -10,7 +10,7 @@ use crate::api::{self, ProductKind, Region, Route};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::render::{self, Format, Node, Reply};
-use crate::{bss, ecs, feiyun};
+use crate::{bss, ecs, feiyun, vpc};
 
 /// Who calls, with what, and how the answer is to be written; the route says what for.
 pub struct Ctx<'a> {
@@ -45,6 +45,9 @@ pub fn dispatch(route: Route, ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
             endpoint: ctx.endpoint,
             reply,
         }),
+        ProductKind::Vpc => {
+            vpc::handle(&vpc::Call { cp: ctx.cp, account_id: ctx.account_id, action, params: ctx.params, reply })
+        }
         ProductKind::Bss => {
             let name = ctx.cp.account(ctx.account_id)?.map(|a| a.name).unwrap_or_default();
             bss::handle(&bss::Call {
@@ -64,9 +67,10 @@ pub fn dispatch(route: Route, ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
 
 /// The tree of an error answer. BssOpenApi's carries its envelope (`Success: false`, `Data:
 /// null`); every other, including a request whose version is unknown or missing, the ECS shape
-/// with `HostId` and `Recommend`.
+/// with `HostId` and `Recommend` (naming the product, ECS when unknown).
 pub fn error_body(version: Option<&str>, e: &ApiError, request_id: &str, host: &str) -> Node<'static> {
-    let tree = match version.and_then(api::product_by_version).map(|p| p.kind) {
+    let product = version.and_then(api::product_by_version);
+    let tree = match product.map(|p| p.kind) {
         Some(ProductKind::Bss) => json!({
             "RequestId": request_id,
             "HostId": host,
@@ -75,12 +79,17 @@ pub fn error_body(version: Option<&str>, e: &ApiError, request_id: &str, host: &
             "Success": false,
             "Data": null,
         }),
-        _ => json!({
+        kind => json!({
             "RequestId": request_id,
             "HostId": host,
             "Code": e.code,
             "Message": e.message,
-            "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={}", e.code, request_id),
+            "Recommend": format!(
+                "https://api.aliyun.com/troubleshoot?q={}&product={}&requestId={}",
+                e.code,
+                if kind == Some(ProductKind::Vpc) { "Vpc" } else { "Ecs" },
+                request_id
+            ),
         }),
     };
     Node::from(tree)

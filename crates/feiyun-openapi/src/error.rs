@@ -1,5 +1,6 @@
 //! Wire errors: code, HTTP status and the documented message. Domain errors are mapped here, once.
 
+use feiyun_domain::net::NetError;
 use feiyun_domain::DomainError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,10 +157,149 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden => {
                 ApiError::new(403, "Forbidden.RAM", "User not authorized to operate on the specified resource.")
             }
+            DomainError::Net(e) => net_error(e),
             DomainError::DryRunOk => {
                 ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
             }
             DomainError::Internal(_) => ApiError::internal(),
         }
+    }
+}
+
+/// Network errors, with the codes ECS and VPC document (the generic InvalidParameter where they
+/// document none).
+fn net_error(e: NetError) -> ApiError {
+    use NetError as N;
+    let dependent = "Specified object has dependent resources.";
+    match e {
+        N::VpcNotFound(_) => ApiError::new(404, "InvalidVpcId.NotFound", "Specified VPC does not exist."),
+        N::VSwitchNotFound(_) => {
+            ApiError::new(404, "InvalidVSwitchId.NotFound", "Specified virtual switch does not exist.")
+        }
+        N::SecurityGroupNotFound(_) => {
+            ApiError::new(404, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId does not exist.")
+        }
+        N::PeerGroupNotFound { egress: false, .. } => ApiError::new(
+            404,
+            "InvalidSourceGroupId.NotFound",
+            "The SourceGroupId provided does not exist in our records.",
+        ),
+        N::PeerGroupNotFound { egress: true, .. } => {
+            ApiError::new(404, "InvalidDestGroupId.NotFound", "The DestGroupId provided does not exist in our records.")
+        }
+        N::EipNotFound(_) => {
+            ApiError::new(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.")
+        }
+        N::CidrMalformed(_) => ApiError::new(400, "InvalidCidrBlock.Malformed", "Specified CIDR block is not valid."),
+        N::CidrOutsideVpc(_) => ApiError::new(
+            400,
+            "InvalidCidrBlock.Malformed",
+            "Specified CIDR block is not valid: it is not inside the CIDR block of the VPC.",
+        ),
+        N::CidrOverlapped(_) => {
+            ApiError::new(400, "InvalidCidrBlock.Overlapped", "Specified CIDR block overlapped with other vswitch/s.")
+        }
+        N::VpcNotAvailable(_) => {
+            ApiError::new(400, "IncorrectVpcStatus", "Current VPC status does not support this operation.")
+        }
+        N::VSwitchNotAvailable(_) => ApiError::new(
+            400,
+            "IncorrectVSwitchStatus",
+            "The current status of virtual switch does not support this operation.",
+        ),
+        N::VpcHasVSwitches(_) => ApiError::new(400, "DependencyViolation.VSwitch", dependent),
+        N::VpcHasGroups(_) => ApiError::new(400, "DependencyViolation.SecurityGroup", dependent),
+        N::VSwitchInUse(_) => ApiError::new(400, "DependencyViolation", dependent),
+        N::GroupInUse(_) => {
+            ApiError::new(403, "DependencyViolation", "There is still instance(s) in the specified security group.")
+        }
+        N::GroupReferenced(_) => ApiError::new(
+            403,
+            "DependencyViolation",
+            "The specified security group has been authorized in another one.",
+        ),
+        N::VSwitchZoneMismatch { .. } => {
+            ApiError::new(400, "InvalidParameter.Mismatch", "Specified virtual switch is not in the specified zone.")
+        }
+        N::GroupVpcMismatch(_) => ApiError::new(
+            400,
+            "InvalidParameter.Mismatch",
+            "Specified security group and virtual switch are not in the same VPC.",
+        ),
+        N::PeerGroupVpcMismatch(_) => ApiError::new(
+            400,
+            "InvalidSourceGroupId.Mismatch",
+            "Specified security group and source group are not in the same VPC.",
+        ),
+        N::GroupKindsMixed => ApiError::new(
+            403,
+            "EnterpriseGroupLimited.MutliGroupType",
+            "The specified instance can not join multi SecurityGroup types.",
+        ),
+        e @ N::TooManyGroups(_) => ApiError::new(400, "JoinedGroupLimitExceed", format!("{e}.")),
+        N::LastGroup(_) => ApiError::new(
+            403,
+            "InstanceLastSecurityGroup",
+            "The specified security group is the last security group of the instance.",
+        ),
+        N::TooManyRules(_) => ApiError::new(
+            403,
+            "AuthorizationLimitExceed",
+            "The limit of authorization records in the security group reaches.",
+        ),
+        N::VSwitchNecessary => ApiError::new(400, "InvalidVSwitchId.Necessary", "The VSwitchId is necessary."),
+        e @ N::GroupNotInDefaultVpc(_) => ApiError::new(400, "InvalidSecurityGroup.NotInDefaultVpc", format!("{e}.")),
+        N::IpNotEnough(_) => ApiError::new(
+            400,
+            "InvalidVSwitchId.IpNotEnough",
+            "The specified VSwitch does not have enough IP addresses.",
+        ),
+        N::PrivateIpOutside { .. } => ApiError::new(
+            400,
+            "InvalidPrivateIpAddress",
+            "Specified private IP address is not in the CIDR block of virtual switch.",
+        ),
+        N::PrivateIpTaken(_) => {
+            ApiError::new(400, "InvalidPrivateIpAddress.Duplicated", "Specified private IP address is duplicated.")
+        }
+        N::PrivateIpWithAmount => ApiError::invalid_because("PrivateIpAddress", "it can only be given with Amount=1"),
+        N::NoPublicPool | N::PublicPoolExhausted { eip: false } => ApiError::new(
+            400,
+            "ResourceNotAvailable",
+            "Resource you requested is not available in this region or zone.",
+        ),
+        N::PublicPoolExhausted { eip: true } => {
+            ApiError::new(400, "QuotaExceeded.Eip", "The public IP addresses of the region are used up.")
+        }
+        N::EipInUse(_) | N::EipNotInUse(_) => ApiError::new(
+            400,
+            "IncorrectEipStatus",
+            "The current status of the resource does not support this operation.",
+        ),
+        N::InstanceHasPublicAddress(_) => ApiError::new(
+            400,
+            "InvalidAssociation.Duplicated",
+            "Specified instance already has a public IP address or an EIP.",
+        ),
+        N::InstanceNotNetworked(_) => ApiError::new(
+            403,
+            "IncorrectInstanceStatus",
+            "The current status of the resource does not support this operation: the instance is not in a VPC.",
+        ),
+        N::RulePriority => {
+            ApiError::new(400, "InvalidPriority.ValueNotSupported", "The parameter Priority is invalid.")
+        }
+        N::RulePorts => {
+            ApiError::new(400, "InvalidIpProtocol.Malformed", "The specified parameter \"PortRange\" is not valid.")
+        }
+        N::RuleProtocolPorts => ApiError::new(
+            400,
+            "OperationDenied",
+            "The specified IpProtocol does not exist or IpProtocol and PortRange do not match.",
+        ),
+        N::EnterpriseInnerAccess => {
+            ApiError::invalid_because("InnerAccessPolicy", "enterprise security groups have no inner access policy")
+        }
+        N::VpcQuota => ApiError::new(403, "QuotaExceeded.Vpc", "The VPC quota of the region is reached."),
     }
 }

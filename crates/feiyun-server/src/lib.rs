@@ -200,7 +200,8 @@ impl Region {
             billing: opts.config.billing.setup(),
         };
         std::fs::create_dir_all(data.blobs()).with_context(|| format!("cannot create {}", data.blobs().display()))?;
-        let cp = ControlPlane::new(Parts {
+        let network = opts.config.network.setup().map_err(|e| anyhow::anyhow!(e))?;
+        let parts = Parts {
             store,
             catalog,
             setup,
@@ -209,7 +210,8 @@ impl Region {
             sealer,
             prices,
             seed: None,
-        })?;
+        };
+        let cp = ControlPlane::with_network(parts, network)?;
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("cannot listen on {}", opts.listen))?;

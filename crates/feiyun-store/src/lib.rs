@@ -20,7 +20,8 @@ use feiyun_domain::event::SystemEvent;
 use feiyun_domain::host::{Host, JoinToken};
 use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
-use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, UsageEvent};
+use feiyun_domain::net::{Nic, PublicIp, SecurityGroup, VSwitch, Vpc};
+use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, TrafficCounter, TrafficUsage, UsageEvent};
 
 /// What can go wrong in any backend. Backend-specific errors arrive as text: callers decide
 /// nothing on a database engine's error codes.
@@ -78,6 +79,55 @@ pub struct Loaded {
     pub images: Vec<Image>,
     /// System events still executing (finished ones are read on demand).
     pub open_events: Vec<SystemEvent>,
+    pub net: NetLoaded,
+}
+
+/// The region's networks as stored.
+#[derive(Debug, Default)]
+pub struct NetLoaded {
+    pub vpcs: Vec<Vpc>,
+    pub vswitches: Vec<VSwitch>,
+    /// With their rules in the order they were added.
+    pub groups: Vec<SecurityGroup>,
+    /// With their groups in the order the instance joined them.
+    pub nics: Vec<Nic>,
+    pub public_ips: Vec<PublicIp>,
+    pub traffic_counters: Vec<TrafficCounter>,
+}
+
+/// A network record to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetKey {
+    Vpc(String),
+    VSwitch(String),
+    SecurityGroup(String),
+    /// By allocation id.
+    PublicIp(String),
+    /// An instance's interface and its group memberships, by instance id.
+    Nic(String),
+}
+
+/// Network records to write in a transaction: removals first, then the records to insert or
+/// replace whole (a group with its rules, an interface with its memberships).
+#[derive(Debug, Default, Clone)]
+pub struct NetWrites {
+    pub deleted: Vec<NetKey>,
+    pub vpcs: Vec<Vpc>,
+    pub vswitches: Vec<VSwitch>,
+    pub groups: Vec<SecurityGroup>,
+    pub public_ips: Vec<PublicIp>,
+    pub nics: Vec<Nic>,
+}
+
+impl NetWrites {
+    pub fn is_empty(&self) -> bool {
+        self.deleted.is_empty()
+            && self.vpcs.is_empty()
+            && self.vswitches.is_empty()
+            && self.groups.is_empty()
+            && self.public_ips.is_empty()
+            && self.nics.is_empty()
+    }
 }
 
 /// One transaction: everything in it is durable together or not at all.
@@ -96,6 +146,11 @@ pub struct WriteSet<'a> {
     pub images: &'a [Image],
     /// Inserted, or updated by id (an event's cycle and finish time change).
     pub events: &'a [SystemEvent],
+    /// VPCs, vSwitches, groups, addresses and interfaces: with the instances they concern.
+    pub net: Option<&'a NetWrites>,
+    /// Metered public traffic (a key already stored is ignored) and the readings it came from.
+    pub traffic: &'a [TrafficUsage],
+    pub traffic_counters: &'a [TrafficCounter],
 }
 
 /// Persistence. Every method commits before it returns: a change is durable once acknowledged.
@@ -145,5 +200,8 @@ pub trait Store: Send + Sync {
     /// Insert or update an invocation and all of its runs.
     fn put_invocation(&self, invocation: &Invocation) -> Result<(), StoreError>;
     fn put_deployment_set(&self, set: &DeploymentSet) -> Result<(), StoreError>;
+    /// Metered public traffic of an account (every account with `None`) received before
+    /// `before_s`, oldest first.
+    fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError>;
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError>;
 }

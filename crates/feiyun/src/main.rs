@@ -43,6 +43,8 @@ enum Cmd {
     /// Call an ECS 2014-05-26 action: `feiyun ecs RunInstances --InstanceType ecs.g7.large ...`
     /// (`feiyun ecs --help` lists them).
     Ecs(cli::ApiArgs),
+    /// Call a VPC 2016-04-28 action (VPCs, vSwitches, elastic IP addresses): `feiyun vpc DescribeVpcs`.
+    Vpc(cli::ApiArgs),
     /// Call a BssOpenApi 2017-12-14 action (balances, bills, prices): `feiyun bss QueryAccountBalance`.
     #[command(visible_alias = "bssopenapi")]
     Bss(cli::ApiArgs),
@@ -95,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Host { command } => host::run(command),
         Cmd::Account { command } => account::run(command),
         Cmd::Ecs(args) => cli::run("Ecs", args),
+        Cmd::Vpc(args) => cli::run("Vpc", args),
         Cmd::Bss(args) => cli::run("BssOpenApi", args),
         Cmd::Feiyun(args) => cli::run("Feiyun", args),
         Cmd::Tco(args) => tco::run(args),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use feiyun_control::{BillingSetup, Clock, ControlPlane, HostsSetup, Parts, RegionSetup, Sealer};
+use feiyun_control::{BillingSetup, Clock, ControlPlane, HostsSetup, NetworkSetup, Parts, RegionSetup, Sealer};
 use feiyun_domain::catalog::Catalog;
 use feiyun_domain::image::{Image, ImageSource};
 use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState};
@@ -60,6 +60,18 @@ pub fn region(
     hosts: HostsSetup,
     host_list: &[(&str, &str, u32)],
 ) -> Arc<ControlPlane> {
+    region_with(dir, clock, billing, hosts, host_list, NetworkSetup::default())
+}
+
+/// [`region`] with a network configuration.
+pub fn region_with(
+    dir: &std::path::Path,
+    clock: Arc<ManualClock>,
+    billing: BillingSetup,
+    hosts: HostsSetup,
+    host_list: &[(&str, &str, u32)],
+    network: NetworkSetup,
+) -> Arc<ControlPlane> {
     let store = Arc::new(SqliteStore::open(&dir.join("db")).expect("store"));
     let image = Image {
         id: "img".into(),
@@ -89,7 +101,7 @@ pub fn region(
         policy: Policy::Feiyun,
         billing,
     };
-    let cp = ControlPlane::new(Parts {
+    let parts = Parts {
         store,
         catalog,
         setup,
@@ -98,8 +110,8 @@ pub fn region(
         sealer: Sealer::from_key([1; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(&PRICES.replace("cn-local", "r")).expect("prices"),
         seed: Some(7),
-    })
-    .expect("control plane");
+    };
+    let cp = ControlPlane::with_network(parts, network).expect("control plane");
     let token = cp.process_join_token();
     for (name, zone, vcpus) in host_list {
         // A host without capacity only names a zone of the region.
@@ -125,6 +137,11 @@ pub fn host_spec(name: &str, zone: &str, vcpus: u32) -> HostSpec {
     }
 }
 
+/// A real (not hollow) host that carries VPC traffic on `underlay`, if given.
+pub fn net_host_spec(name: &str, zone: &str, vcpus: u32, underlay: Option<std::net::Ipv4Addr>) -> HostSpec {
+    HostSpec { simulated: false, underlay_ip: underlay, ..host_spec(name, zone, vcpus) }
+}
+
 /// How a fake host answers a script: (exit code, output).
 pub type ExecFn = Box<dyn Fn(&[u8]) -> (i64, Vec<u8>) + Send>;
 
@@ -147,6 +164,19 @@ impl FakeHost {
         FakeHost::with(cp, reg)
     }
 
+    /// A real host (its intent carries its network) with an underlay address, if given.
+    pub fn join_net(
+        cp: &Arc<ControlPlane>,
+        name: &str,
+        zone: &str,
+        vcpus: u32,
+        underlay: Option<std::net::Ipv4Addr>,
+    ) -> FakeHost {
+        let reg =
+            cp.register_host(&cp.process_join_token(), net_host_spec(name, zone, vcpus, underlay)).expect("register");
+        FakeHost::with(cp, reg)
+    }
+
     pub fn with(cp: &Arc<ControlPlane>, reg: Registered) -> FakeHost {
         FakeHost {
             cp: cp.clone(),
@@ -156,6 +186,14 @@ impl FakeHost {
             exec: Box::new(|s| (0, s.to_vec())),
             console: b"[feiyun-init] ready\n".to_vec(),
         }
+    }
+
+    /// The host's network as its intent has it, checked the way the host's network layer checks
+    /// it before applying.
+    pub fn network(&self) -> feiyun_hostproto::net::HostNetSpec {
+        let n = self.intent().expect("intent").network.expect("a real host has a network");
+        feiyun_net::Validate::validate(&n).unwrap_or_else(|e| panic!("the host would refuse its network: {e}\n{n:#?}"));
+        n
     }
 
     pub fn intent(&self) -> Result<Intent, ProtoError> {

@@ -3,6 +3,11 @@
 use super::ecs_instances::{
     CREATE_INSTANCE, DESCRIBE_INSTANCES, DESCRIBE_INSTANCE_ATTRIBUTE, DESCRIBE_INSTANCE_STATUS, RUN_INSTANCES,
 };
+use super::ecs_security_groups::{
+    AUTHORIZE_SECURITY_GROUP, AUTHORIZE_SECURITY_GROUP_EGRESS, CREATE_SECURITY_GROUP, DELETE_SECURITY_GROUP,
+    DESCRIBE_SECURITY_GROUPS, DESCRIBE_SECURITY_GROUP_ATTRIBUTE, JOIN_SECURITY_GROUP, LEAVE_SECURITY_GROUP,
+    MODIFY_SECURITY_GROUP_POLICY, REVOKE_SECURITY_GROUP, REVOKE_SECURITY_GROUP_EGRESS,
+};
 use super::{int, one_of, opt, req, str_max, Action, Param, Product, ProductKind, Region, Type, BOOL, STR};
 
 // Parameters many actions share.
@@ -41,7 +46,7 @@ pub(super) static PRODUCT: Product = Product {
     kind: ProductKind::Ecs,
     code: "Ecs",
     version: "2014-05-26",
-    summary: "Elastic Compute Service: instances, images, prices and Cloud Assistant.",
+    summary: "Elastic Compute Service: instances, images, prices, security groups and Cloud Assistant.",
     actions: &[
         // Regions, zones and what is available where.
         Action::query("DescribeRegions", "The region this server runs.", Region::Optional, &[]),
@@ -377,6 +382,18 @@ pub(super) static PRODUCT: Product = Product {
             Region::Required,
             &[req("DeploymentSetId", STR, "The deployment set.")],
         ),
+        // Security groups.
+        CREATE_SECURITY_GROUP,
+        DESCRIBE_SECURITY_GROUPS,
+        DESCRIBE_SECURITY_GROUP_ATTRIBUTE,
+        AUTHORIZE_SECURITY_GROUP,
+        AUTHORIZE_SECURITY_GROUP_EGRESS,
+        REVOKE_SECURITY_GROUP,
+        REVOKE_SECURITY_GROUP_EGRESS,
+        MODIFY_SECURITY_GROUP_POLICY,
+        JOIN_SECURITY_GROUP,
+        LEAVE_SECURITY_GROUP,
+        DELETE_SECURITY_GROUP,
     ],
 };
 

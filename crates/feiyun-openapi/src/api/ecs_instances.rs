@@ -45,6 +45,32 @@ const SPOT_INTERRUPTION: Param = opt(
     "What reclaiming a spot instance does (default Terminate).",
 );
 
+// Where new instances go on the network.
+const VSWITCH_ID: Param = opt(
+    "VSwitchId",
+    STR,
+    "The vSwitch, and so the VPC and zone (default: the account's default vSwitch of the zone, made if needed).",
+);
+const SECURITY_GROUP_ID: Param =
+    opt("SecurityGroupId", STR, "The security group, of the vSwitch's VPC (default: the default VPC's default group).");
+const SECURITY_GROUP_IDS: Param =
+    opt("SecurityGroupIds.N", STR, "Several security groups, at most 5 (not with SecurityGroupId).").upto(16);
+const PRIVATE_IP: Param = opt(
+    "PrivateIpAddress",
+    STR,
+    "The private address: free and not reserved in the vSwitch (needs VSwitchId; one instance only).",
+);
+const BANDWIDTH_OUT: Param = opt(
+    "InternetMaxBandwidthOut",
+    int(0, 100),
+    "Above 0: a public address, and outbound public traffic capped at this many Mbit/s (default 0).",
+);
+const INTERNET_CHARGE: Param = opt(
+    "InternetChargeType",
+    one_of(&["PayByTraffic", "PayByBandwidth"]),
+    "How public traffic is paid (default PayByTraffic; both are metered by traffic).",
+);
+
 pub(super) const RUN_INSTANCES: Action = Action::change(
     "RunInstances",
     "Create and start one or more instances.",
@@ -72,6 +98,12 @@ pub(super) const RUN_INSTANCES: Action = Action::change(
         SPOT_PRICE_LIMIT,
         SPOT_DURATION,
         SPOT_INTERRUPTION,
+        VSWITCH_ID,
+        SECURITY_GROUP_ID,
+        SECURITY_GROUP_IDS,
+        PRIVATE_IP,
+        BANDWIDTH_OUT,
+        INTERNET_CHARGE,
         CLIENT_TOKEN,
         DRY_RUN,
     ],
@@ -102,6 +134,12 @@ pub(super) const CREATE_INSTANCE: Action = Action::change(
         SPOT_PRICE_LIMIT,
         SPOT_DURATION,
         SPOT_INTERRUPTION,
+        VSWITCH_ID,
+        SECURITY_GROUP_ID,
+        SECURITY_GROUP_IDS,
+        PRIVATE_IP,
+        BANDWIDTH_OUT,
+        INTERNET_CHARGE,
         CLIENT_TOKEN,
         DRY_RUN,
     ],
@@ -123,6 +161,9 @@ pub(super) const DESCRIBE_INSTANCES: Action = Action::query(
         opt("InstanceTypeFamily", STR, "Only instances of this family."),
         opt("InstanceName", STR, "Only instances with this name."),
         opt("ImageId", STR, "Only instances of this image."),
+        opt("VpcId", STR, "Only instances in this VPC."),
+        opt("VSwitchId", STR, "Only instances in this vSwitch."),
+        opt("SecurityGroupId", STR, "Only instances in this security group."),
         TAG_KEY,
         TAG_VALUE,
         PAGE_NUMBER,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use feiyun_domain::instance::{InstanceStatus, Tag};
-use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter};
+use feiyun_domain::net::InternetCharge;
+use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter, InstanceNetwork};
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
@@ -85,9 +86,10 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
         auto_start: run,
         purchase,
     };
+    let network = network_params(p)?;
     // The command says what it made and what the order charged up front (subscriptions;
     // pay-as-you-go pays as it goes): nothing is read back after the commit.
-    let created = c.cp.create_instances(c.account_id, &spec)?;
+    let created = c.cp.create_instances_in(c.account_id, &spec, &network)?;
     let trade = created.charged_cents as f64 / 100.0;
     if run {
         Ok(json!({
@@ -100,6 +102,50 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
         settle(c, &id);
         Ok(json!({"InstanceId": id, "TradePrice": trade}))
     }
+}
+
+/// Where RunInstances and CreateInstance put the instances on the network.
+fn network_params(p: &Params) -> Result<InstanceNetwork, ApiError> {
+    let bad_bandwidth = || {
+        ApiError::new(
+            400,
+            "InvalidInternetMaxBandwidthOut.Malformed",
+            "The specified parameter internetMaxBandwidthOut is not valid.",
+        )
+    };
+    let bandwidth = p.int_or("InternetMaxBandwidthOut", 0, 100, bad_bandwidth)?.unwrap_or(0) as u32;
+    let bad_charge = || {
+        ApiError::new(
+            400,
+            "InvalidInternetChargeType.ValueNotSupported",
+            "The specified parameter InternetChargeType is not valid.",
+        )
+    };
+    let charge = p.choice_or("InternetChargeType", &["PayByTraffic", "PayByBandwidth"], bad_charge)?;
+    let mut groups = p.distinct_list("SecurityGroupIds", 16)?;
+    if let Some(g) = p.get("SecurityGroupId") {
+        if !groups.is_empty() {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.Conflict",
+                "SecurityGroupId and SecurityGroupIds.N cannot be given together.",
+            ));
+        }
+        groups.push(g.to_string());
+    }
+    let private_ip = match p.get("PrivateIpAddress") {
+        None => None,
+        Some(v) => Some(feiyun_domain::net::cidr::parse_ip(v).ok_or_else(|| {
+            ApiError::new(400, "InvalidPrivateIpAddress.Malformed", "Specified private IP address is malformed.")
+        })?),
+    };
+    Ok(InstanceNetwork {
+        vswitch_id: p.get("VSwitchId").map(str::to_string),
+        security_group_ids: groups,
+        private_ip,
+        bandwidth_out_mbps: bandwidth,
+        internet_charge: charge.and_then(InternetCharge::parse).unwrap_or_default(),
+    })
 }
 
 /// How long CreateInstance waits for its instance to leave Pending before it answers.
@@ -138,6 +184,9 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
         name: p.get("InstanceName").map(str::to_string),
         image_id: p.get("ImageId").map(str::to_string),
         tags: p.tags("Tag", 20)?,
+        vpc_id: p.get("VpcId").map(str::to_string),
+        vswitch_id: p.get("VSwitchId").map(str::to_string),
+        security_group_id: p.get("SecurityGroupId").map(str::to_string),
     };
     if p.bool("DryRun")?.unwrap_or(false) {
         return Err(DomainError::DryRunOk.into());
@@ -156,10 +205,14 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     };
     let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
     // Rendered under the read lock, from trees that borrow the instances.
-    Ok(c.cp.with_instances(c.account_id, &filter, |all| {
+    Ok(c.cp.with_instances(c.account_id, &filter, |all, nets| {
         let total = all.len();
-        let items: Vec<Node<'_>> =
-            all.iter().skip(offset).take(size).map(|i| wire::instance(c, i, image.as_ref())).collect();
+        let items: Vec<Node<'_>> = all
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|i| wire::instance(c, i, image.as_ref(), wire::Net::of(nets.of(&i.id))))
+            .collect();
         let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
         // The order of ECS's own answer.
         let page = Obj::default()
@@ -194,5 +247,6 @@ pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> 
 pub(super) fn describe_instance_attribute(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let id = c.params.required("InstanceId")?;
     let i = c.cp.instance(c.account_id, id)?;
-    Ok(c.reply.write(&wire::instance_attribute(c, &i)))
+    let net = c.cp.instance_network(&i.id);
+    Ok(c.reply.write(&wire::instance_attribute(c, &i, wire::Net::of(net.as_ref().map(|(n, p)| (n, p.as_ref()))))))
 }

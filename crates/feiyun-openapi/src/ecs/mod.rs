@@ -12,6 +12,8 @@ mod names;
 mod power;
 mod prices;
 mod regions;
+mod security_groups;
+mod sg_rules;
 mod subscription;
 mod wire;
 
@@ -87,6 +89,17 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "CreateDeploymentSet" => deployment_sets::create_deployment_set(c),
         "DescribeDeploymentSets" => deployment_sets::describe_deployment_sets(c),
         "DeleteDeploymentSet" => deployment_sets::delete_deployment_set(c),
+        "CreateSecurityGroup" => security_groups::create_security_group(c),
+        "DescribeSecurityGroups" => security_groups::describe_security_groups(c),
+        "DescribeSecurityGroupAttribute" => security_groups::describe_security_group_attribute(c),
+        "AuthorizeSecurityGroup" => security_groups::authorize_security_group(c),
+        "AuthorizeSecurityGroupEgress" => security_groups::authorize_security_group_egress(c),
+        "RevokeSecurityGroup" => security_groups::revoke_security_group(c),
+        "RevokeSecurityGroupEgress" => security_groups::revoke_security_group_egress(c),
+        "ModifySecurityGroupPolicy" => security_groups::modify_security_group_policy(c),
+        "JoinSecurityGroup" => security_groups::join_security_group(c),
+        "LeaveSecurityGroup" => security_groups::leave_security_group(c),
+        "DeleteSecurityGroup" => security_groups::delete_security_group(c),
         _ => Err(ApiError::unknown_action()),
     }
 }

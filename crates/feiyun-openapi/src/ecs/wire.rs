@@ -13,6 +13,8 @@ use std::borrow::Cow;
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
+use feiyun_domain::net::address::mac_string;
+use feiyun_domain::net::{Nic, PublicIp, PublicIpKind};
 
 use super::{minutes, seconds, Call};
 use crate::render::{Node, Obj};
@@ -57,6 +59,111 @@ fn ips<'a>() -> Node<'a> {
     Node::wrapped("IpAddress", Vec::new())
 }
 
+/// An instance's place on the network, when it has one: its interface and public address.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Net<'a> {
+    nic: Option<&'a Nic>,
+    public: Option<&'a PublicIp>,
+}
+
+impl<'a> Net<'a> {
+    pub(super) fn of(net: Option<(&'a Nic, Option<&'a PublicIp>)>) -> Net<'a> {
+        Net { nic: net.map(|n| n.0), public: net.and_then(|n| n.1) }
+    }
+
+    fn ip_list(ip: Option<std::net::Ipv4Addr>) -> Node<'a> {
+        Node::wrapped("IpAddress", ip.map(|i| Node::from(i.to_string())).into_iter().collect())
+    }
+
+    fn private_ips(&self) -> Node<'a> {
+        Self::ip_list(self.nic.map(|n| n.ip))
+    }
+
+    /// The instance's own public address (not an EIP).
+    fn public_ips(&self) -> Node<'a> {
+        Self::ip_list(self.public.filter(|p| p.kind == PublicIpKind::Instance).map(|p| p.ip))
+    }
+
+    fn eip(&self) -> Option<&'a PublicIp> {
+        self.public.filter(|p| p.kind == PublicIpKind::Eip)
+    }
+
+    fn vpc_id(&self) -> &'a str {
+        self.nic.map(|n| n.vpc_id.as_str()).unwrap_or("")
+    }
+
+    fn vswitch_id(&self) -> &'a str {
+        self.nic.map(|n| n.vswitch_id.as_str()).unwrap_or("")
+    }
+
+    fn internet_charge(&self) -> &'static str {
+        self.nic.map(|n| n.internet_charge.as_str()).unwrap_or("PayByTraffic")
+    }
+
+    fn bandwidth_out(&self) -> u32 {
+        self.nic.map(|n| n.bandwidth_out_mbps).unwrap_or(0)
+    }
+
+    fn security_groups(&self) -> Node<'a> {
+        Node::wrapped(
+            "SecurityGroupId",
+            self.nic.map(|n| n.security_group_ids.iter().map(|g| Node::from(g.as_str())).collect()).unwrap_or_default(),
+        )
+    }
+
+    fn interfaces(&self) -> Node<'a> {
+        Node::wrapped(
+            "NetworkInterface",
+            self.nic
+                .map(|n| {
+                    Obj::default()
+                        .put("Type", "Primary")
+                        .put("PrimaryIpAddress", n.ip.to_string())
+                        .put("NetworkInterfaceId", n.eni_id.as_str())
+                        .put("MacAddress", mac_string(&n.mac))
+                        .put(
+                            "PrivateIpSets",
+                            Node::wrapped(
+                                "PrivateIpSet",
+                                vec![Obj::default()
+                                    .put("PrivateIpAddress", n.ip.to_string())
+                                    .put("Primary", true)
+                                    .build()],
+                            ),
+                        )
+                        .build()
+                })
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn eip_address(&self, attribute_order: bool) -> Node<'a> {
+        let e = self.eip();
+        let (id, ip, charge, bw) = (
+            e.map(|p| p.allocation_id.as_str()).unwrap_or(""),
+            e.map(|p| p.ip.to_string()).unwrap_or_default(),
+            e.map(|p| p.charge.as_str()).unwrap_or(""),
+            e.map(|p| p.bandwidth_mbps).unwrap_or(0),
+        );
+        if attribute_order {
+            Obj::default()
+                .put("InternetChargeType", charge)
+                .put("IpAddress", ip)
+                .put("Bandwidth", bw)
+                .put("AllocationId", id)
+                .build()
+        } else {
+            Obj::default()
+                .put("AllocationId", id)
+                .put("IpAddress", ip)
+                .put("InternetChargeType", charge)
+                .put("Bandwidth", bw)
+                .build()
+        }
+    }
+}
+
 fn expired_time(i: &Instance) -> String {
     i.billing.expires_at.as_ref().map(minutes).unwrap_or_else(|| "2099-12-31T15:59Z".to_string())
 }
@@ -69,7 +176,7 @@ fn operation_locks(i: &Instance) -> Node<'static> {
 }
 
 /// One instance of DescribeInstances.
-pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image>) -> Node<'a> {
+pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image>, net: Net<'a>) -> Node<'a> {
     let f = Facts::of(c, i, builtin);
     let t = f.t;
     let tags: Vec<Node<'a>> = i
@@ -87,14 +194,7 @@ pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a
         .put("InnerIpAddress", ips())
         .put("ExpiredTime", expired_time(i))
         .put("ImageId", i.image_id.as_str())
-        .put(
-            "EipAddress",
-            Obj::default()
-                .put("AllocationId", "")
-                .put("IpAddress", "")
-                .put("InternetChargeType", "")
-                .put("Bandwidth", 0u32),
-        )
+        .put("EipAddress", net.eip_address(false))
         .put("HostName", i.hostname.as_str())
         .put("Tags", Node::wrapped("Tag", tags))
         .put("VlanId", "")
@@ -117,15 +217,19 @@ pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a
         )
         .put("StartTime", i.started_at.as_ref().map(minutes).unwrap_or_default())
         .put("DeletionProtection", false)
-        .put("SecurityGroupIds", Node::wrapped("SecurityGroupId", Vec::new()))
+        .put("SecurityGroupIds", net.security_groups())
         .put(
             "VpcAttributes",
-            Obj::default().put("PrivateIpAddress", ips()).put("VpcId", "").put("VSwitchId", "").put("NatIpAddress", ""),
+            Obj::default()
+                .put("PrivateIpAddress", net.private_ips())
+                .put("VpcId", net.vpc_id())
+                .put("VSwitchId", net.vswitch_id())
+                .put("NatIpAddress", ""),
         )
-        .put("InternetChargeType", "PayByTraffic")
+        .put("InternetChargeType", net.internet_charge())
         .put("InstanceName", i.name.as_str())
         .put("DeploymentSetId", i.deployment_set_id.as_deref().unwrap_or(""))
-        .put("InternetMaxBandwidthOut", 0u32)
+        .put("InternetMaxBandwidthOut", net.bandwidth_out())
         .put("SerialNumber", i.id.as_str())
         .put("OSType", f.os_type.clone())
         .put("CreationTime", minutes(&i.created_at))
@@ -133,9 +237,9 @@ pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a
         .put("Description", i.description.as_str())
         .put("InstanceTypeFamily", t.map(|t| t.family.as_str()).unwrap_or(""))
         .put("DedicatedInstanceAttribute", Obj::default().put("Tenancy", "").put("Affinity", ""))
-        .put("PublicIpAddress", ips())
+        .put("PublicIpAddress", net.public_ips())
         .put("GPUSpec", t.map(|t| t.gpu_model.as_str()).unwrap_or(""))
-        .put("NetworkInterfaces", Node::wrapped("NetworkInterface", Vec::new()))
+        .put("NetworkInterfaces", net.interfaces())
         .put("SpotPriceLimit", i.billing.spot_price_limit_micros.map(|m| m as f64 / 1e6).unwrap_or(0.0))
         .put("DeviceAvailable", true)
         .put("SaleCycle", "")
@@ -167,7 +271,7 @@ pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a
 }
 
 /// The answer of DescribeInstanceAttribute, request id included.
-pub(super) fn instance_attribute<'a>(c: &'a Call<'_>, i: &'a Instance) -> Node<'a> {
+pub(super) fn instance_attribute<'a>(c: &'a Call<'_>, i: &'a Instance, net: Net<'a>) -> Node<'a> {
     let f = Facts::of(c, i, None);
     Obj::with_capacity(40)
         .put("Status", i.status.as_str())
@@ -186,30 +290,27 @@ pub(super) fn instance_attribute<'a>(c: &'a Call<'_>, i: &'a Instance) -> Node<'
         .put("InstanceId", i.id.as_str())
         .put("InstanceType", i.instance_type.as_str())
         .put("InternetMaxBandwidthIn", 0u32)
-        .put("InternetMaxBandwidthOut", 0u32)
+        .put("InternetMaxBandwidthOut", net.bandwidth_out())
         .put("RegionId", i.region_id.as_str())
         .put("InstanceChargeType", i.charge_type.as_str())
         .put("IoOptimized", "optimized")
         .put("Cpu", f.cpu())
         .put("ExpiredTime", expired_time(i))
         .put("ZoneId", i.zone_id.as_str())
-        .put("InternetChargeType", "PayByTraffic")
+        .put("InternetChargeType", net.internet_charge())
         .put("CreditSpecification", f.credit_specification())
-        .put("SecurityGroupIds", Node::wrapped("SecurityGroupId", Vec::new()))
-        .put("PublicIpAddress", ips())
+        .put("SecurityGroupIds", net.security_groups())
+        .put("PublicIpAddress", net.public_ips())
         .put("InnerIpAddress", ips())
         .put(
             "VpcAttributes",
-            Obj::default().put("VpcId", "").put("NatIpAddress", "").put("VSwitchId", "").put("PrivateIpAddress", ips()),
-        )
-        .put(
-            "EipAddress",
             Obj::default()
-                .put("InternetChargeType", "")
-                .put("IpAddress", "")
-                .put("Bandwidth", 0u32)
-                .put("AllocationId", ""),
+                .put("VpcId", net.vpc_id())
+                .put("NatIpAddress", "")
+                .put("VSwitchId", net.vswitch_id())
+                .put("PrivateIpAddress", net.private_ips()),
         )
+        .put("EipAddress", net.eip_address(true))
         .put("DedicatedHostAttribute", Obj::default().put("DedicatedHostName", "").put("DedicatedHostId", ""))
         .put("OperationLocks", operation_locks(i))
         .put("EnableJumboFrame", false)

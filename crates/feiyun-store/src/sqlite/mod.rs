@@ -9,12 +9,13 @@ use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, 
 use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::event::SystemEvent;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
-use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
+use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, TrafficUsage, UsageEvent};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord, WriteSet};
 
 mod catalog;
+mod net;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_billing.sql"),
     include_str!("../migrations/0005_usage_sequence.sql"),
     include_str!("../migrations/0006_hosts_images_events.sql"),
+    include_str!("../migrations/0007_networking.sql"),
 ];
 
 pub struct SqliteStore {
@@ -340,6 +342,7 @@ impl Store for SqliteStore {
         out.join_tokens = catalog::join_tokens(&conn)?;
         out.images = catalog::images(&conn)?;
         out.open_events = catalog::open_events(&conn)?;
+        out.net = net::load(&conn)?;
         Ok(out)
     }
 
@@ -437,6 +440,10 @@ impl Store for SqliteStore {
         catalog::put_join_tokens(&tx, w.join_tokens)?;
         catalog::put_images(&tx, w.images)?;
         catalog::put_events(&tx, w.events)?;
+        if let Some(n) = w.net {
+            net::write(&tx, n)?;
+        }
+        net::write_traffic(&tx, w.traffic, w.traffic_counters)?;
         tx.commit()?;
         Ok(())
     }
@@ -586,6 +593,10 @@ impl Store for SqliteStore {
             params![d.id, d.account_id, d.name, d.description, ts(&d.created_at)],
         )?;
         Ok(())
+    }
+
+    fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError> {
+        net::traffic_usage(&self.lock(), account_id, before_s)
     }
 
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError> {

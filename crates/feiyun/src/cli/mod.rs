@@ -54,6 +54,7 @@ pub struct ApiArgs {
 pub fn command(p: &Product) -> &'static str {
     match p.kind {
         ProductKind::Ecs => "ecs",
+        ProductKind::Vpc => "vpc",
         ProductKind::Bss => "bss",
         ProductKind::Feiyun => "feiyun",
     }
@@ -264,6 +265,7 @@ mod tests {
         for (given, want) in [
             ("ECS", "ecs"),
             ("Ecs", "ecs"),
+            ("VPC", "vpc"),
             ("BssOpenApi", "bss"),
             ("bssopenapi", "bss"),
             ("BSS", "bss"),
