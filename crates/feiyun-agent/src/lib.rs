@@ -544,6 +544,7 @@ impl Inner {
                 image_rootfs: rootfs,
                 user_data: i.spec.user_data.clone(),
                 netns,
+                authorized_keys: i.spec.authorized_keys.clone(),
             },
         };
         let me = self.clone();
