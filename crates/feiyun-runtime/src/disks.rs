@@ -279,6 +279,12 @@ impl Storage {
         Ok(Some(DiskState { size_bytes, attached }))
     }
 
+    /// The size of the filesystem in the disk (below the disk's size while a grow is pending).
+    pub fn filesystem_bytes(&self, id: &str) -> Result<u64> {
+        check_id("disk id", id)?;
+        fs_bytes(&self.disk_path(id))
+    }
+
     /// Ids of every disk with any file here (complete, partial or being fetched).
     pub fn disk_ids(&self) -> Result<Vec<String>> {
         self.ids_in("disks", &[".img", ".img.partial", ".fetch"])
