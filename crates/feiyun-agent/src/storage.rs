@@ -39,6 +39,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 /// A disk in use in its instance is tried again soon: the user may just have let go of it.
 const MAX_RETRY_BUSY: Duration = Duration::from_secs(5);
+/// How often a disk already as the intent wants it is looked at again (drift: a host reboot, a
+/// mount removed by hand).
+const RECHECK: Duration = Duration::from_secs(10);
 /// How long a disk step waits for an instance's reconcile step to let go of it (a boot or a stop
 /// may take seconds); then it tries again at a later pass.
 const CLAIM_STEP: Duration = Duration::from_secs(10);
@@ -56,6 +59,9 @@ pub(crate) struct DiskBook {
     retry: HashMap<String, Retry>,
     /// Per disk (`disk:<id>`) and per snapshot (`snap:<id>`): one step or task at a time.
     locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Disks found as the intent wants them, with its revision and when: not looked at again
+    /// until the intent changes or [`RECHECK`] has passed.
+    settled: HashMap<String, (u64, Instant)>,
 }
 
 struct Retry {
@@ -147,6 +153,13 @@ impl Inner {
         for d in &intent.disks {
             {
                 let mut book = self.book();
+                if book
+                    .settled
+                    .get(&d.disk_id)
+                    .is_some_and(|(rev, at)| *rev == intent.revision && at.elapsed() < RECHECK)
+                {
+                    continue;
+                }
                 if let Some(r) = book.retry.get(&d.disk_id) {
                     if r.spec == *d && Instant::now() < r.at {
                         continue;
@@ -162,7 +175,7 @@ impl Inner {
             tokio::spawn(async move {
                 let status = me.disk_step(&d, &intent).await;
                 drop(guard);
-                me.disk_observed(&d, status).await;
+                me.disk_observed(&d, intent.revision, status).await;
             });
         }
     }
@@ -192,12 +205,22 @@ impl Inner {
 
     /// Record what a step left, report it if it changed, and let instances waiting for the disk
     /// boot.
-    async fn disk_observed(self: Arc<Self>, d: &DiskSpec, status: Result<DiskStatus, (DiskStatus, String, bool)>) {
+    async fn disk_observed(
+        self: Arc<Self>,
+        d: &DiskSpec,
+        revision: u64,
+        status: Result<DiskStatus, (DiskStatus, String, bool)>,
+    ) {
         let status = {
             let mut book = self.book();
+            book.settled.remove(&d.disk_id);
             let status = match status {
                 Ok(s) => {
                     book.retry.remove(&d.disk_id);
+                    let wanted = d.attachment.as_ref().map(|a| a.instance_id.as_str());
+                    if s.attached_to.as_deref() == wanted && s.size_gib >= d.size_gib {
+                        book.settled.insert(d.disk_id.clone(), (revision, Instant::now()));
+                    }
                     s
                 }
                 Err((mut s, error, busy)) => {
@@ -444,6 +467,7 @@ impl Inner {
         book.seen.retain(|id, _| named.contains(id));
         book.sent.retain(|id, _| named.contains(id));
         book.retry.retain(|id, _| named.contains(id));
+        book.settled.retain(|id, _| named.contains(id));
     }
 
     // ---- tasks ----
@@ -532,7 +556,9 @@ impl Inner {
         let (d, s) = (t.disk_id.clone(), t.snapshot_id.clone());
         self.in_blocking(store, move |st| st.reset(&d, &s)).await?;
         // Detached now: an instance about to boot waits until the disk's next step attaches it.
-        if let Some(seen) = self.book().seen.get_mut(&t.disk_id) {
+        let mut book = self.book();
+        book.settled.remove(&t.disk_id);
+        if let Some(seen) = book.seen.get_mut(&t.disk_id) {
             seen.attached_to = None;
         }
         Ok(TaskOutcome::Done)
