@@ -66,6 +66,7 @@ impl Vpc<'_> {
         for port in &self.vpc.ports {
             self.port(&router, port, &rlinks)?;
         }
+        self.no_proxy_delay(&router)?;
         router.netlink(|h| async move { self.router_state(&h).await })?;
         let compiled = sg::compile(self.vpc);
         let cached = if created { None } else { self.known.lock().ok().and_then(|k| k.get(&rname).cloned()) };
@@ -270,6 +271,24 @@ impl Vpc<'_> {
             nl::set_up(&h, i, Some(mtu)).await?;
             steps.done(format!("bring {pif} up"))
         })
+    }
+
+    /// Every port answers ARP for the addresses it proxies at once. The kernel answers a
+    /// broadcast request it proxies after a random delay of up to `proxy_delay` (0.8 s by
+    /// default, per device; a namespace has no default of its own to change): a guest's first
+    /// packet to a neighbour in its vSwitch, or to an instance on another host, would wait that
+    /// long.
+    fn no_proxy_delay(&self, router: &Netns) -> Result<()> {
+        let rname = names::router_ns(&self.spec.prefix, self.vpc.vni);
+        router.run(|| -> Result<()> {
+            for port in &self.vpc.ports {
+                let key = format!("net/ipv4/neigh/{}/proxy_delay", names::port_if(&port.instance_id));
+                if std::path::Path::new("/proc/sys").join(&key).exists() && write_sysctl(&key, "0")? {
+                    self.steps.done(format!("{rname}: sysctl {key}=0"))?;
+                }
+            }
+            Ok(())
+        })?
     }
 
     /// Removes ports no longer desired, then makes routes, neighbours and FDB entries match.
