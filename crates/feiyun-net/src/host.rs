@@ -93,7 +93,7 @@ pub(crate) fn sweep(host: &Netns, prefix: &str, keep: Option<&HostNetSpec>, step
             let tables = crate::nft::names_of(&crate::nft::list(&["tables", "ip"])?, "table", "ip", None);
             if tables.contains(&table) {
                 let mut b = crate::nft::Batch::default();
-                b.push("delete", serde_json::json!({"table": {"family": "ip", "name": table}}));
+                b.push(format!("delete table ip {table}"));
                 crate::nft::run(&b)?;
                 steps.done(format!("delete table {table}"))?;
             }
