@@ -119,6 +119,9 @@ pub struct Existing {
     pub chains: BTreeSet<String>,
     pub sets: BTreeSet<String>,
     pub counters: BTreeSet<String>,
+    /// The batch that, built on this very state, would change nothing (this process wrote the
+    /// table and knows it): it need not be sent. Empty when the table was listed.
+    pub batch: String,
 }
 
 pub fn existing_router() -> Result<Existing> {
@@ -131,6 +134,7 @@ pub fn existing_router() -> Result<Existing> {
         chains,
         sets: names_of(&list(&["sets", "ip"])?, "set", "ip", Some(ROUTER_TABLE)),
         counters: counters(ROUTER_TABLE)?.into_keys().collect(),
+        batch: String::new(),
     })
 }
 
@@ -146,7 +150,7 @@ pub fn after(compiled: &Compiled, vpc: &VpcSpec) -> Existing {
             [i, o]
         })
         .collect();
-    Existing { chains, sets: compiled.sets.keys().cloned().collect(), counters }
+    Existing { chains, sets: compiled.sets.keys().cloned().collect(), counters, batch: String::new() }
 }
 
 /// `{ "a", "b" }`: a set of quoted names.
@@ -307,17 +311,20 @@ fn base_rules(b: &mut Batch, t: &str, host: &HostNetSpec, vpc: &VpcSpec) {
 }
 
 /// The host namespace's table: only metadata (and ICMP) from routers reaches the host itself,
-/// and traffic the routers send out from their transit address is masqueraded.
+/// and traffic the routers send out from their transit address is masqueraded. A host without
+/// VPCs has no table at all.
 pub fn host_batch(host: &HostNetSpec) -> Batch {
     let t = format!("ip {}", names::host_table(&host.prefix));
     let mut b = Batch::default();
     b.push(format!("add table {t}"));
+    if host.vpcs.is_empty() {
+        // Declared first, so that deleting it is never an error.
+        b.push(format!("delete table {t}"));
+        return b;
+    }
     b.push(format!("flush table {t}"));
     b.push(format!("add chain {t} input {{ type filter hook input priority 0; policy accept; }}"));
     b.push(format!("add chain {t} postrouting {{ type nat hook postrouting priority 100; policy accept; }}"));
-    if host.vpcs.is_empty() {
-        return b;
-    }
     let transits: Vec<String> =
         host.vpcs.iter().map(|v| names::host_link(&host.prefix, names::HostLink::Transit, v.vni)).collect();
     let routers: Vec<String> = host.vpcs.iter().map(|v| v.transit.router.to_string()).collect();

@@ -75,6 +75,11 @@ impl Vpc<'_> {
             // atomically and is rebuilt from a fresh listing.
             if let Some(existing) = &cached {
                 let batch = nft::router_batch(self.spec, self.vpc, &compiled, existing);
+                if batch.text() == existing.batch {
+                    // The very batch that would follow the last one this process sent:
+                    // nothing changed since.
+                    return Ok(0);
+                }
                 if nft::run(&batch).is_ok() {
                     return Ok(batch.len());
                 }
@@ -86,7 +91,11 @@ impl Vpc<'_> {
         })?;
         if let Ok(mut known) = self.known.lock() {
             match &sent {
-                Ok(_) => known.insert(rname.clone(), nft::after(&compiled, self.vpc)),
+                Ok(_) => {
+                    let mut after = nft::after(&compiled, self.vpc);
+                    after.batch = nft::router_batch(self.spec, self.vpc, &compiled, &after).text();
+                    known.insert(rname.clone(), after)
+                }
                 Err(_) => known.remove(&rname),
             };
         }
