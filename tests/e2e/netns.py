@@ -99,10 +99,10 @@ def host_prefix(data_dir: Path) -> str | None:
         return None
 
 
-def network_leaks(prefix: str, host_ns: str, with_table: bool = True) -> list[str]:
-    """What is left of a host's network: named namespaces, links, policy rules and (unless
-    ``with_table`` is false) the nftables table of host prefix ``prefix``, the host's namespace
-    being ``host_ns``. Empty when nothing is."""
+def network_leaks(prefix: str, host_ns: str) -> list[str]:
+    """What is left of a host's network: named namespaces, links, policy rules and the nftables
+    table of host prefix ``prefix``, the host's namespace being ``host_ns``. Empty when nothing
+    is."""
     problems = []
     left_ns = [n for n in netns_names() if n.startswith(prefix + "-")]
     if left_ns:
@@ -116,10 +116,9 @@ def network_leaks(prefix: str, host_ns: str, with_table: bool = True) -> list[st
     rules = [r for r in sh("ip", "-n", host_ns, "rule", "show").stdout.splitlines() if r.startswith("32000:")]
     if rules:
         problems.append(f"policy rules left in {host_ns}: {rules}")
-    if with_table:
-        tables = sh("nsenter", f"--net={netns_path(host_ns)}", "nft", "list", "tables").stdout
-        if f"fy_{prefix}" in tables:
-            problems.append(f"nftables table fy_{prefix} left in {host_ns}")
+    tables = sh("nsenter", f"--net={netns_path(host_ns)}", "nft", "list", "tables").stdout
+    if f"fy_{prefix}" in tables:
+        problems.append(f"nftables table fy_{prefix} left in {host_ns}")
     return problems
 
 

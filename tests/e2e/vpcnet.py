@@ -333,7 +333,7 @@ provisioning_seconds = 0
             # The host removes containers, then their namespaces and routers, asynchronously.
             def settled():
                 try:
-                    net = network_leaks(self.prefix, self.host_ns, with_table=False) if self.prefix else []
+                    net = network_leaks(self.prefix, self.host_ns) if self.prefix else []
                     return not fe.runc_list(self.data_dir) and not net
                 except AssertionError:  # runc list raced a container being removed
                     return False
@@ -343,8 +343,7 @@ provisioning_seconds = 0
                 problems.append(str(e))
             problems += instance_leaks(self.data_dir, self.created)
             if self.prefix:
-                problems += [f"with every instance deleted: {p}"
-                             for p in network_leaks(self.prefix, self.host_ns, with_table=False)]
+                problems += [f"with every instance deleted: {p}" for p in network_leaks(self.prefix, self.host_ns)]
         if self.proc is not None and self.proc.stop() is None and self.proc.proc is not None:
             problems.append("feiyun up did not stop on SIGTERM")
         if self.internet is not None:
