@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,37 @@ def free_subnet() -> int:
         if n != 169 and f"169.254.{n}." not in used:
             return n
     raise RuntimeError("no free 169.254.N.0/24 subnet")
+
+
+def host_prefix(data_dir: Path) -> str | None:
+    """The host prefix of the last network state an agent applied (its data dir's network.json)."""
+    try:
+        return json.loads((Path(data_dir) / "host" / "network.json").read_text())["prefix"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def network_leaks(prefix: str, host_ns: str) -> list[str]:
+    """What is left of a host's network: named namespaces, links, policy rules and the nftables
+    table of host prefix ``prefix``, the host's namespace being ``host_ns``. Empty when nothing
+    is."""
+    problems = []
+    left_ns = [n for n in netns_names() if n.startswith(prefix + "-")]
+    if left_ns:
+        problems.append(f"namespaces of {prefix} left: {left_ns}")
+    if host_ns not in netns_names():
+        return problems
+    pattern = re.compile(rf"^{re.escape(prefix)}[tux][0-9a-f]{{6}}$")
+    links = [n for n in link_names(host_ns) if pattern.match(n)]
+    if links:
+        problems.append(f"links of {prefix} left in {host_ns}: {links}")
+    rules = [r for r in sh("ip", "-n", host_ns, "rule", "show").stdout.splitlines() if r.startswith("32000:")]
+    if rules:
+        problems.append(f"policy rules left in {host_ns}: {rules}")
+    tables = sh("nsenter", f"--net={netns_path(host_ns)}", "nft", "list", "tables").stdout
+    if f"fy_{prefix}" in tables:
+        problems.append(f"nftables table fy_{prefix} left in {host_ns}")
+    return problems
 
 
 def cgroup_hierarchies() -> list[Path]:
@@ -158,15 +190,19 @@ class Proc:
 
 
 class Agent(Proc):
-    def __init__(self, region: "Region", name: str, zone: str, index: int, token: str):
+    def __init__(self, region: "Region", name: str, zone: str, index: int, token: str, underlay: bool = False):
         self.name, self.zone, self.index = name, zone, index
         self.ns = f"fy{region.tag}{name}"
         self.data_dir = region.base / name
         self.cgroup_parent = f"feiyun/{region.tag}-{name}"
+        # The agent's address on the link network: where other hosts send its VPC traffic.
+        self.underlay_ip = f"169.254.{region.subnet}.{10 + index}"
         args = ["agent", "--join", f"http://{region.api}", "--zone", zone,
                 "--data-dir", str(self.data_dir), "--name", f"{region.tag}-{name}",
                 "--cpus", "4", "--memory-mib", "2560", "--cpu-allocation-ratio", "1",
                 "--memory-allocation-ratio", "1", "--cgroup-parent", self.cgroup_parent]
+        if underlay:
+            args += ["--underlay-ip", self.underlay_ip]
         super().__init__(name, self.ns, args, region.log_dir / f"hosts-{name}.log")
         self.host_name = f"{region.tag}-{name}"
         self.token = token
@@ -213,8 +249,9 @@ class Agent(Proc):
 class Region:
     """The control plane and its agents, each in a network namespace of its own."""
 
-    def __init__(self, base: Path, log_dir: Path, grace_seconds: int = 4):
+    def __init__(self, base: Path, log_dir: Path, grace_seconds: int = 4, extra_config: str = ""):
         self.tag = uuid.uuid4().hex[:6]
+        self.extra_config = extra_config
         self.base = base
         self.log_dir = log_dir
         self.grace = grace_seconds
@@ -230,6 +267,8 @@ class Region:
         self.creds: dict | None = None
         # Every instance id the tests made, for the leak check.
         self.created: set[str] = set()
+        # Accounts other than the administrator's whose instances teardown deletes too.
+        self.accounts: list[dict] = []
         # What the tests share as they go: the instance first placed on each agent, and the
         # instances evacuated off a host.
         self.placed: dict[str, str] = {}
@@ -277,7 +316,7 @@ grace_seconds = {self.grace}
 [scheduler]
 # Emptiest host first, so that instances spread over the hosts of a zone.
 policy = "spread"
-"""
+""" + self.extra_config
 
     def start_control_plane(self, timeout: float = 30) -> None:
         self.cp_dir.mkdir(parents=True, exist_ok=True)
@@ -323,8 +362,9 @@ policy = "spread"
         return fe.RawClient(self.api, c["AccessKeyId"], c["AccessKeySecret"])
 
     # hosts -----------------------------------------------------------------------------------
-    def add_agent(self, name: str, zone: str, token: str) -> Agent:
-        a = Agent(self, name, zone, len(self.agents) + 1, token)
+    def add_agent(self, name: str, zone: str, token: str, underlay: bool = False) -> Agent:
+        """``underlay``: pass the agent's link address as ``--underlay-ip``."""
+        a = Agent(self, name, zone, len(self.agents) + 1, token, underlay)
         self.agents[name] = a
         return a.start()
 
@@ -368,12 +408,13 @@ policy = "spread"
         problems: list[str] = []
         if self.cp is not None and self.cp.running() and self.creds:
             try:
-                raw = self.raw()
-                ids = fe.all_instance_ids(raw)
-                self.created.update(ids)
-                if ids:
-                    fe.force_delete(raw, ids)
-                    fe.wait_gone(raw, ids, timeout=60)
+                for acct in [self.creds, *self.accounts]:
+                    raw = self.raw(acct)
+                    ids = fe.all_instance_ids(raw)
+                    self.created.update(ids)
+                    if ids:
+                        fe.force_delete(raw, ids)
+                        fe.wait_gone(raw, ids, timeout=60)
                 # Deleting is asynchronous on the hosts: wait for the agents that run.
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline and any(
@@ -395,14 +436,22 @@ policy = "spread"
                 problems.append(f"{a.name}: the agent did not stop on SIGTERM")
         if self.cp is not None and self.cp.stop() is None and self.cp.proc is not None:
             problems.append("the control plane did not stop on SIGTERM")
-        # `feiyun teardown` removes whatever a data dir still holds: containers, mounts, cgroups.
+        # `feiyun teardown` removes whatever a data dir still holds: containers, mounts, cgroups,
+        # and the host's network, found in the namespace it runs in: the agent's.
+        prefixes = {}
         for a in self.agents.values():
+            prefix = host_prefix(a.data_dir)
+            if prefix:
+                prefixes[a.name] = prefix
             if a.data_dir.exists():
-                out = subprocess.run([fe.feiyun_bin(), "teardown", "--yes", "--data-dir", str(a.data_dir),
+                enter = ["nsenter", f"--net={netns_path(a.ns)}"] if a.ns in netns_names() else []
+                out = subprocess.run([*enter, fe.feiyun_bin(), "teardown", "--yes", "--data-dir", str(a.data_dir),
                                       "--cgroup-parent", a.cgroup_parent],
                                      capture_output=True, text=True, timeout=120)
                 if out.returncode != 0:
                     problems.append(f"{a.name}: feiyun teardown failed: {out.stderr.strip()}")
+        for name, prefix in prefixes.items():
+            problems += [f"{name}: {p}" for p in network_leaks(prefix, self.agents[name].ns)]
         if self.cp_dir.exists():
             out = subprocess.run([fe.feiyun_bin(), "teardown", "--yes", "--data-dir", str(self.cp_dir)],
                                  capture_output=True, text=True, timeout=120)

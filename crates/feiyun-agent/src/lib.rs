@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use feiyun_domain::instance::PowerState;
+use feiyun_domain::instance::{InstanceStatus, PowerState};
 use feiyun_hostproto::{
     ControlLink, Credential, ExecOutcome, Heartbeat, HostSpec, ImageSource, InstanceEvent, InstanceIntent, Intent,
     ProtoError, Report, Task, TaskOutcome, TaskResult, TrafficCounters,
@@ -496,7 +496,8 @@ impl Inner {
     }
 
     /// Start one step for every instance not already being worked on. An instance with a port
-    /// in the host's network is not booted before the kernel has its namespace.
+    /// in the host's network is not booted before the kernel has its namespace (its disk may be
+    /// prepared before).
     fn pass(self: Arc<Self>) {
         let Some(intent) = Self::lock(&self.latest).clone() else { return };
         let intent = Arc::new(intent);
@@ -511,7 +512,10 @@ impl Inner {
                 .filter(|n| n.vpc_of_instance(&i.id).is_some())
                 .map(|n| (feiyun_net::instance_netns_path(&n.prefix, &i.id), n.prefix.as_str()));
             if let Some((_, prefix)) = netns {
-                if i.desired == PowerState::Running && !self.net_out.has_port(prefix, &i.id) {
+                // Only a boot needs the namespace: a new instance's disk is prepared (and the
+                // control plane told) while the network is still being applied.
+                let boots = i.desired == PowerState::Running && i.status != InstanceStatus::Pending;
+                if boots && !self.net_out.has_port(prefix, &i.id) {
                     // The worker's next apply brings a pass.
                     continue;
                 }

@@ -378,6 +378,13 @@ impl Worker {
         if !force && self.applied.as_ref() == Some(&plan) {
             return;
         }
+        if force {
+            // A retry or the periodic repair: look at the kernel again rather than trust what
+            // this process wrote into nftables last.
+            if let Some(h) = &self.host {
+                h.forget();
+            }
+        }
         let started = Instant::now();
         match self.execute(&plan) {
             Ok(()) => {

@@ -166,6 +166,34 @@ impl Drop for ChildAgent {
     }
 }
 
+/// A new instance's disk is prepared (and the control plane told: Starting) while its network
+/// cannot be applied yet; it boots into its namespace only once the network is there.
+#[test]
+fn a_new_instance_is_prepared_before_its_network_and_booted_after() {
+    let lab = lab_or_skip!("p", 1, false);
+    let h = &lab.hosts[0];
+    let a = "i-vpcpa";
+    let mut v = vpc("vpc-p", 301);
+    let mut p = port(a, 10, "sg-p");
+    // The vSwitch's gateway: the state is refused (nothing applied) until it is fixed.
+    p.ip = private_ip(253);
+    v.ports = vec![p];
+    v.security_groups = vec![group("sg-p", &[10], vec![])];
+    let fake = FakeControl::new(intent("h-p", vec![instance(a, None)], Some(h.spec(vec![v]))));
+    let agent = h.start_agent(fake.clone());
+    fake.wait_status(a, InstanceStatus::Starting);
+    wait_for("the network error to be reported", Duration::from_secs(30), || {
+        fake.read(|c| c.errors.iter().any(|(i, e)| i == a && e.starts_with("Network:")))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fake.status(a).map(|s| s.0), Some(InstanceStatus::Starting));
+    assert!(!h.has_container(a), "booted without its network");
+    fake.network(|n| n.vpcs[0].ports[0].ip = private_ip(10));
+    fake.wait_status(a, InstanceStatus::Running);
+    assert!(h.ok(a, "ip -4 -o addr show dev eth0").contains("192.168.1.10/24"));
+    agent.stop();
+}
+
 #[test]
 fn a_killed_agent_converges_and_a_leaving_host_is_torn_down() {
     let lab = lab_or_skip!("c", 1, false);

@@ -93,7 +93,7 @@ pub(crate) fn sweep(host: &Netns, prefix: &str, keep: Option<&HostNetSpec>, step
             let tables = crate::nft::names_of(&crate::nft::list(&["tables", "ip"])?, "table", "ip", None);
             if tables.contains(&table) {
                 let mut b = crate::nft::Batch::default();
-                b.push("delete", serde_json::json!({"table": {"family": "ip", "name": table}}));
+                b.push(format!("delete table ip {table}"));
                 crate::nft::run(&b)?;
                 steps.done(format!("delete table {table}"))?;
             }
@@ -105,16 +105,30 @@ pub(crate) fn sweep(host: &Netns, prefix: &str, keep: Option<&HostNetSpec>, step
 
 /// Forwarding, EIP routes, the per-VPC tables and rules that send metadata replies back to the
 /// right router, and the host's nftables table.
-pub(crate) fn apply_host(host: &Netns, spec: &HostNetSpec, steps: &Steps) -> Result<usize> {
-    host.run(|| -> Result<()> {
-        if write_sysctl("net/ipv4/ip_forward", "1")? {
+///
+/// `sent` is the host table's batch this process applied last (`None`: unknown); the same batch
+/// again is not sent.
+pub(crate) fn apply_host(
+    host: &Netns,
+    spec: &HostNetSpec,
+    steps: &Steps,
+    sent: &std::sync::Mutex<Option<String>>,
+) -> Result<usize> {
+    host.netlink(|h| async move {
+        if !spec.vpcs.is_empty() && write_sysctl("net/ipv4/ip_forward", "1")? {
             steps.done("enable forwarding")?;
         }
-        Ok(())
-    })??;
-    host.netlink(|h| async move { routes_and_rules(&h, spec, steps).await })?;
+        routes_and_rules(&h, spec, steps).await
+    })?;
     let batch = crate::nft::host_batch(spec);
+    let text = batch.text();
+    let mut last = sent.lock().unwrap_or_else(|p| p.into_inner());
+    if last.as_deref() == Some(text.as_str()) {
+        return Ok(0);
+    }
+    *last = None;
     host.run(|| crate::nft::run(&batch))??;
+    *last = Some(text);
     Ok(batch.len())
 }
 

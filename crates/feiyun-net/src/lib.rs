@@ -63,18 +63,21 @@ pub struct PublicCounters {
 #[derive(Debug)]
 pub struct HostNet {
     host: Netns,
+    /// What this process last wrote into each router's table (by router namespace name).
     known: Mutex<BTreeMap<String, nft::Existing>>,
+    /// The host table's batch this process applied last.
+    host_batch: Mutex<Option<String>>,
 }
 
 impl HostNet {
     /// Acts on the calling thread's network namespace.
     pub fn current() -> Result<HostNet> {
-        Ok(HostNet { host: Netns::current()?, known: Mutex::default() })
+        Ok(HostNet { host: Netns::current()?, known: Mutex::default(), host_batch: Mutex::default() })
     }
 
     /// Acts on the namespace at `path` (tests run several hosts on one machine this way).
     pub fn at(path: &Path) -> Result<HostNet> {
-        Ok(HostNet { host: Netns::open(path)?, known: Mutex::default() })
+        Ok(HostNet { host: Netns::open(path)?, known: Mutex::default(), host_batch: Mutex::default() })
     }
 
     /// Makes the kernel match `spec`, removing whatever carries its prefix and is not in it.
@@ -106,16 +109,27 @@ impl HostNet {
             let v = router::Vpc { host_ns: &self.host, spec, vpc, steps: &steps, known: &self.known };
             firewall_commands += v.apply()?;
         }
-        firewall_commands += host::apply_host(&self.host, spec, &steps)?;
+        firewall_commands += host::apply_host(&self.host, spec, &steps, &self.host_batch)?;
         Ok(ApplyReport { changes: steps.changes(), firewall_commands, elapsed: start.elapsed() })
+    }
+
+    /// Forgets what this process wrote into nftables, so that the next `apply` looks at the
+    /// kernel again and rewrites every table. Without it, a table whose batch would be exactly
+    /// the one this process sent last is not sent again; a table changed by someone else since
+    /// is then only repaired after `forget` (the agent calls it before each periodic refresh).
+    pub fn forget(&self) {
+        if let Ok(mut known) = self.known.lock() {
+            known.clear();
+        }
+        if let Ok(mut sent) = self.host_batch.lock() {
+            *sent = None;
+        }
     }
 
     /// Removes every namespace, link, rule, route, nftables table and qdisc of `prefix`.
     pub fn teardown(&self, prefix: &str) -> Result<()> {
         names::check_prefix(prefix)?;
-        if let Ok(mut known) = self.known.lock() {
-            known.clear();
-        }
+        self.forget();
         host::sweep(&self.host, prefix, None, &Steps::new(None))
     }
 

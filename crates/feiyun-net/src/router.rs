@@ -58,11 +58,12 @@ impl Vpc<'_> {
             }
             Ok(())
         })??;
-        self.transit(&router)?;
-        self.vxlan(&router)?;
-        // One look at the router's links tells which ports are complete; only the others are
-        // (re)built.
+        // One look at the router's and the host's links tells what is complete; only the rest
+        // is (re)built.
         let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
+        let hlinks = self.host_ns.netlink(|h| async move { nl::links(&h).await })?;
+        self.transit(&router, &rlinks, &hlinks)?;
+        self.vxlan(&router, &rlinks, &hlinks)?;
         for port in &self.vpc.ports {
             self.port(&router, port, &rlinks)?;
         }
@@ -74,6 +75,11 @@ impl Vpc<'_> {
             // atomically and is rebuilt from a fresh listing.
             if let Some(existing) = &cached {
                 let batch = nft::router_batch(self.spec, self.vpc, &compiled, existing);
+                if batch.text() == existing.batch {
+                    // The very batch that would follow the last one this process sent:
+                    // nothing changed since.
+                    return Ok(0);
+                }
                 if nft::run(&batch).is_ok() {
                     return Ok(batch.len());
                 }
@@ -85,7 +91,11 @@ impl Vpc<'_> {
         })?;
         if let Ok(mut known) = self.known.lock() {
             match &sent {
-                Ok(_) => known.insert(rname.clone(), nft::after(&compiled, self.vpc)),
+                Ok(_) => {
+                    let mut after = nft::after(&compiled, self.vpc);
+                    after.batch = nft::router_batch(self.spec, self.vpc, &compiled, &after).text();
+                    known.insert(rname.clone(), after)
+                }
                 Err(_) => known.remove(&rname),
             };
         }
@@ -103,48 +113,34 @@ impl Vpc<'_> {
         Ok(sent)
     }
 
-    /// The veth pair host `<p>t<vni>` ↔ router `up0`, built as `<p>t<vni>` ↔ `<p>u<vni>` in the
-    /// host namespace, the second end then moved and renamed.
-    fn transit(&self, router: &Netns) -> Result<()> {
+    /// The veth pair host `<p>t<vni>` ↔ router `up0`, created with its second end in the router
+    /// (nothing moves). `<p>u<vni>` is the temporary name older versions gave that end before
+    /// moving it: one left behind means an unfinished link.
+    fn transit(&self, router: &Netns, rlinks: &[Link], hlinks: &[Link]) -> Result<()> {
         let (t, u) = (self.name(HostLink::Transit), self.name(HostLink::RouterEnd));
         let steps = self.steps;
-        let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
-        let hlinks = self.host_ns.netlink(|h| async move { nl::links(&h).await })?;
-        let intact =
-            find(&rlinks, ROUTER_UPLINK).is_some() && find(&hlinks, &t).is_some() && find(&hlinks, &u).is_none();
+        let intact = find(rlinks, ROUTER_UPLINK).is_some() && find(hlinks, &t).is_some() && find(hlinks, &u).is_none();
         if !intact {
             let (t, u) = (&t, &u);
             self.host_ns.netlink(|h| async move {
                 for name in [t, u] {
-                    if let Some(l) = find(&hlinks, name) {
+                    if let Some(l) = find(hlinks, name) {
                         nl::del_link(&h, l.index).await?;
                         steps.done(format!("delete link {name}"))?;
                     }
                 }
                 Ok(())
             })?;
-            router.netlink(|h| async move {
-                if let Some(l) = find(&rlinks, ROUTER_UPLINK) {
-                    nl::del_link(&h, l.index).await?;
-                    steps.done("delete router uplink")?;
-                }
-                Ok(())
-            })?;
+            if let Some(l) = find(rlinks, ROUTER_UPLINK) {
+                let index = l.index;
+                router.netlink(|h| async move {
+                    nl::del_link(&h, index).await?;
+                    steps.done("delete router uplink")
+                })?;
+            }
             self.host_ns.netlink(|h| async move {
-                nl::add_veth(&h, t, u, 1500).await?;
-                steps.done(format!("create veth {t}"))?;
-                if let Some(i) = nl::link_index(&h, u).await? {
-                    nl::move_link(&h, i, router).await?;
-                    steps.done(format!("move {u} to router"))?;
-                }
-                Ok(())
-            })?;
-            router.netlink(|h| async move {
-                if let Some(i) = nl::link_index(&h, u).await? {
-                    nl::rename(&h, i, ROUTER_UPLINK, None).await?;
-                    steps.done(format!("rename {u} to {ROUTER_UPLINK}"))?;
-                }
-                Ok(())
+                nl::add_veth_into(&h, t, None, ROUTER_UPLINK, router, 1500).await?;
+                steps.done(format!("create veth {t} to {ROUTER_UPLINK}"))
             })?;
         }
         let tr = self.vpc.transit;
@@ -154,63 +150,56 @@ impl Vpc<'_> {
             .netlink(|h| async move { ensure_addr_up(&h, ROUTER_UPLINK, tr.router, tr.prefix_len, None, steps).await })
     }
 
-    /// `vx0`: created in the host namespace (so its UDP socket stays on the underlay) and moved.
-    fn vxlan(&self, router: &Netns) -> Result<()> {
+    /// `vx0`: created by the host namespace (so its UDP socket stays on the underlay) directly in
+    /// the router. `<p>x<vni>` is the temporary name older versions gave it before moving it.
+    fn vxlan(&self, router: &Netns, rlinks: &[Link], hlinks: &[Link]) -> Result<()> {
         let x = self.name(HostLink::Vxlan);
         let mac = names::vtep_mac(self.spec.underlay_ip);
         let (underlay, vni, mtu, steps) = (self.spec.underlay_ip, self.vpc.vni, self.spec.mtu, self.steps);
-        let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
-        let good = find(&rlinks, ROUTER_VXLAN).is_some_and(|l| l.mac == mac && l.vxlan_local == Some(underlay));
-        if !good {
-            // Also a device moved here but not renamed yet: it holds the VNI on the underlay.
-            let x_ref = &x;
-            router.netlink(|h| async move {
-                for name in [ROUTER_VXLAN, x_ref.as_str()] {
-                    if let Some(l) = find(&rlinks, name) {
-                        nl::del_link(&h, l.index).await?;
+        let current = find(rlinks, ROUTER_VXLAN).filter(|l| l.mac == mac && l.vxlan_local == Some(underlay));
+        if current.is_some_and(|l| l.up && l.mtu == mtu) {
+            return Ok(());
+        }
+        if current.is_none() {
+            let stale: Vec<(String, u32)> = [ROUTER_VXLAN, x.as_str()]
+                .into_iter()
+                .filter_map(|n| find(rlinks, n).map(|l| (n.to_string(), l.index)))
+                .collect();
+            if !stale.is_empty() {
+                let stale = &stale;
+                router.netlink(|h| async move {
+                    for (name, index) in stale {
+                        nl::del_link(&h, *index).await?;
                         steps.done(format!("delete stale vxlan device {name}"))?;
                     }
-                }
-                Ok(())
-            })?;
-            let x2 = x.clone();
+                    Ok(())
+                })?;
+            }
+            let left = find(hlinks, &x).map(|l| l.index);
             self.host_ns.netlink(|h| async move {
-                if let Some(i) = nl::link_index(&h, &x2).await? {
+                if let Some(i) = left {
                     nl::del_link(&h, i).await?;
-                    steps.done(format!("delete link {x2}"))?;
+                    steps.done(format!("delete link {x}"))?;
                 }
-                nl::add_vxlan(&h, &x2, vni, underlay, mac, mtu).await?;
-                steps.done(format!("create vxlan {x2}"))?;
-                if let Some(i) = nl::link_index(&h, &x2).await? {
-                    nl::move_link(&h, i, router).await?;
-                    steps.done(format!("move {x2} to router"))?;
-                }
-                Ok(())
-            })?;
-            router.netlink(|h| async move {
-                if let Some(i) = nl::link_index(&h, &x).await? {
-                    nl::rename(&h, i, ROUTER_VXLAN, None).await?;
-                    steps.done(format!("rename {x} to {ROUTER_VXLAN}"))?;
-                }
-                Ok(())
+                nl::add_vxlan_into(&h, ROUTER_VXLAN, vni, underlay, mac, mtu, router).await?;
+                steps.done(format!("create vxlan {ROUTER_VXLAN} of VNI {vni}"))
             })?;
         }
         router.netlink(|h| async move {
-            let links = nl::links(&h).await?;
-            if let Some(l) = find(&links, ROUTER_VXLAN) {
-                if !l.up || l.mtu != mtu {
-                    nl::set_up(&h, l.index, Some(mtu)).await?;
-                    steps.done("bring vxlan device up")?;
-                }
+            if let Some(i) = nl::link_index(&h, ROUTER_VXLAN).await? {
+                nl::set_up(&h, i, Some(mtu)).await?;
+                steps.done("bring vxlan device up")?;
             }
             Ok(())
         })
     }
 
-    /// One instance port: its namespace, the veth `i<hash>` (router) ↔ `eth0` (instance), the
-    /// instance's address and default route. The router end is brought up last and labelled
-    /// with what the instance end was given, so a port whose router end is up with the right
-    /// label is complete.
+    /// One instance port: its namespace, the veth `eth0` (instance, created there with the
+    /// instance's MAC) ↔ `i<hash>` (router), the instance's address and default route. The
+    /// router end is brought up last and labelled with what the instance end was given, so a
+    /// port whose router end is up with the right label is complete; anything else of it is
+    /// deleted and built again. `j<hash>` is the temporary name older versions gave the
+    /// instance end before moving it.
     fn port(&self, router: &Netns, port: &PortSpec, seen: &[Link]) -> Result<()> {
         let iname = names::instance_ns(&self.spec.prefix, &port.instance_id);
         if ns::ensure_named(&iname)? {
@@ -228,45 +217,45 @@ impl Vpc<'_> {
         if complete {
             return Ok(());
         }
-        let rlinks = router.netlink(|h| async move { nl::links(&h).await })?;
-        let inst = &Netns::open_named(&iname)?;
-        let (pif2, peer2) = (pif.clone(), peer.clone());
-        router.netlink(|h| async move {
-            for name in [&pif2, &peer2] {
-                if let Some(l) = find(&rlinks, name) {
-                    nl::del_link(&h, l.index).await?;
+        let stale: Vec<(String, u32)> =
+            [&pif, &peer].into_iter().filter_map(|n| find(seen, n).map(|l| (n.clone(), l.index))).collect();
+        if !stale.is_empty() {
+            let stale = &stale;
+            router.netlink(|h| async move {
+                for (name, index) in stale {
+                    nl::del_link(&h, *index).await?;
                     steps.done(format!("delete link {name}"))?;
                 }
-            }
-            nl::add_veth(&h, &pif2, &peer2, mtu).await?;
-            steps.done(format!("create veth {pif2}"))?;
-            if let Some(i) = nl::link_index(&h, &peer2).await? {
-                nl::move_link(&h, i, inst).await?;
-                steps.done(format!("move {peer2} to {}", inst.label()))?;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
+        let inst = &Netns::open_named(&iname)?;
         let (ip, len, gw, mac) = (port.ip, vs.cidr.prefix_len(), vs.gateway, port.mac.0);
+        let pif_ref = &pif;
         inst.netlink(|h| async move {
             let links = nl::links(&h).await?;
-            let Some(new) = find(&links, &peer) else { return Ok(()) };
             if let Some(old) = find(&links, INSTANCE_IF) {
                 nl::del_link(&h, old.index).await?;
                 steps.done("delete stale eth0")?;
             }
-            nl::rename(&h, new.index, INSTANCE_IF, Some(mac)).await?;
-            nl::add_addr(&h, new.index, ip, len).await?;
-            nl::set_up(&h, new.index, Some(mtu)).await?;
+            nl::add_veth_into(&h, INSTANCE_IF, Some(mac), pif_ref, router, mtu).await?;
+            steps.done(format!("create veth {INSTANCE_IF} to {pif_ref}"))?;
+            let Some(eth0) = nl::link_index(&h, INSTANCE_IF).await? else { return Ok(()) };
+            nl::add_addr(&h, eth0, ip, len).await?;
+            nl::set_up(&h, eth0, Some(mtu)).await?;
             if let Some(lo) = find(&links, "lo") {
-                nl::set_up(&h, lo.index, None).await?;
+                if !lo.up {
+                    nl::set_up(&h, lo.index, None).await?;
+                }
             }
-            nl::replace_route(&h, nl::unicast(Ipv4Addr::UNSPECIFIED, 0, new.index, Some(gw), MAIN_TABLE)).await?;
+            nl::replace_route(&h, nl::unicast(Ipv4Addr::UNSPECIFIED, 0, eth0, Some(gw), MAIN_TABLE)).await?;
             steps.done(format!("configure eth0 of {}", port.instance_id))
         })?;
         router.netlink(|h| async move {
             let Some(i) = nl::link_index(&h, &pif).await? else { return Ok(()) };
             nl::add_addr(&h, i, gw, 32).await?;
             nl::set_alias(&h, i, &label).await?;
+            no_proxy_delay(&pif)?;
             nl::set_up(&h, i, Some(mtu)).await?;
             steps.done(format!("bring {pif} up"))
         })
@@ -275,6 +264,13 @@ impl Vpc<'_> {
     /// Removes ports no longer desired, then makes routes, neighbours and FDB entries match.
     async fn router_state(&self, h: &Handle) -> Result<()> {
         let steps = self.steps;
+        // Ports made before their proxy delay was set (by older versions) get it now.
+        for port in &self.vpc.ports {
+            let pif = names::port_if(&port.instance_id);
+            if no_proxy_delay(&pif)? {
+                steps.done(format!("proxy_delay of {pif}"))?;
+            }
+        }
         let links = nl::links(h).await?;
         let wanted: BTreeSet<String> = self
             .vpc
@@ -374,6 +370,19 @@ impl Vpc<'_> {
         }
         Ok(())
     }
+}
+
+/// Makes a port answer the ARP requests it proxies at once; whether that changed anything. The
+/// kernel answers a proxied broadcast request after a random delay of up to the device's
+/// `proxy_delay` (0.8 s by default; a namespace has no default of its own to change): a guest's
+/// first packet to a neighbour in its vSwitch, or to an instance on another host, would wait
+/// that long. Runs on a thread inside the router's namespace (`/proc/sys/net` follows it).
+fn no_proxy_delay(port_if: &str) -> Result<bool> {
+    let key = format!("net/ipv4/neigh/{port_if}/proxy_delay");
+    if !std::path::Path::new("/proc/sys").join(&key).exists() {
+        return Ok(false);
+    }
+    write_sysctl(&key, "0")
 }
 
 /// Gives `name` the address (replacing any other IPv4 address) and brings it up.

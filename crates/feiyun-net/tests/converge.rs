@@ -125,3 +125,37 @@ fn invalid_states_are_refused_before_any_change() {
     let back: HostNetSpec = serde_json::from_str(&json).expect("deserialize");
     assert_eq!(back, spec);
 }
+
+/// A batch exactly like the last one this process sent is not sent again; `forget` makes the
+/// next apply rewrite every table, which repairs one changed behind its back. A host without
+/// VPCs keeps no table.
+#[test]
+fn unchanged_batches_are_not_sent_again_until_forgotten() {
+    let lab = lab_or_skip!("m", 2, false);
+    let (h, other) = (&lab.hosts[0], &lab.hosts[1]);
+    let spec = two_port_spec(h, other);
+    assert!(h.apply(&spec).firewall_commands > 0);
+    let again = h.apply(&spec);
+    assert_eq!((again.changes.len(), again.firewall_commands), (0, 0), "{:?}", again.changes);
+    // A new port: one router batch, the host's table is unchanged.
+    let mut more = spec.clone();
+    more.vpcs[0].ports.push(port("i-cc", 12, &["sg-1"]));
+    let added = h.apply(&more);
+    assert!(added.firewall_commands > 0 && !added.changes.is_empty());
+    assert_eq!(h.apply(&more).firewall_commands, 0);
+    // Someone flushes the router's forward chain: unseen until forgotten.
+    let router = names::router_ns(&h.prefix, 8001);
+    ip(&["netns", "exec", &router, "nft", "flush", "chain", "ip", "fy", "forward"]);
+    assert_eq!(h.apply(&more).firewall_commands, 0);
+    h.net.forget();
+    assert!(h.apply(&more).firewall_commands > 0);
+    works(h);
+    // No VPC left: no table, no forwarding rules of ours.
+    h.apply(&host_spec(h, vec![]));
+    let tables = std::process::Command::new("ip")
+        .args(["netns", "exec", &h.ns_name, "nft", "list", "tables"])
+        .output()
+        .expect("nft");
+    assert!(!String::from_utf8_lossy(&tables.stdout).contains(&names::host_table(&h.prefix)));
+    lab.teardown_and_check();
+}

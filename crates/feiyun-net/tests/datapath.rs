@@ -16,9 +16,19 @@ fn instances_of_one_vpc_on_one_host_talk_tcp() {
     let first = h.apply(&spec);
     assert!(!first.changes.is_empty());
     let _s = Server::start(&inst(h, "i-a2"), sa(ip4(0, 0, 0, 0), 7000), "a2");
+    let first = std::time::Instant::now();
     let answer = reach(&inst(h, "i-a1"), sa(ip4(192, 168, 1, 11), 7000)).expect("a1 reaches a2");
     // The server sees the client's private address, and listens on its own.
     assert_eq!(answer, "a2 192.168.1.10 192.168.1.11:7000");
+    // The first packet to a neighbour needs an ARP answer from the router (proxy ARP): it comes
+    // at once, not after the kernel's default random delay of up to 0.8 s.
+    assert!(first.elapsed() < std::time::Duration::from_millis(300), "first contact took {:?}", first.elapsed());
+    let router = names::router_ns(&h.prefix, 1001);
+    for p in ["i-a1", "i-a2"] {
+        let key = format!("/proc/sys/net/ipv4/neigh/{}/proxy_delay", names::port_if(p));
+        let out = std::process::Command::new("ip").args(["netns", "exec", &router, "cat", &key]).output().expect("ip");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{key}");
+    }
     // A second apply on a converged host changes nothing.
     let again = h.apply(&spec);
     assert!(again.changes.is_empty(), "second apply changed {:?}", again.changes);

@@ -173,3 +173,62 @@ fn basic_groups_talk_inside_enterprise_groups_do_not() {
     assert!(blocked(&inst(h, "i-a"), sa(d, 7000)), "egress drop");
     lab.teardown_and_check();
 }
+
+/// Rules merged into runs (one nftables rule over a set per run of one verdict) decide as the
+/// rules one by one: a drop run between two accept runs still wins over the later accepts, and
+/// a run without ports (all protocols from one address) sits beside runs with ports.
+#[test]
+fn runs_of_rules_keep_the_first_match_order() {
+    let lab = lab_or_skip!("r", 1, false);
+    let h = &lab.hosts[0];
+    let (srv, c1, c2) = (ip4(192, 168, 1, 10), ip4(192, 168, 1, 11), ip4(192, 168, 1, 12));
+    let tcp = |a, b| Some((a, b));
+    let rules = vec![
+        rule(Direction::Ingress, Policy::Accept, 1, Protocol::Tcp, tcp(7090, 7090), cidr("192.168.1.11/32")),
+        rule(Direction::Ingress, Policy::Accept, 1, Protocol::All, None, cidr("192.168.1.12/32")),
+        rule(Direction::Ingress, Policy::Drop, 2, Protocol::Tcp, tcp(7090, 7091), cidr("192.168.1.0/24")),
+        rule(Direction::Ingress, Policy::Drop, 2, Protocol::Tcp, tcp(7092, 7092), cidr("192.168.1.0/24")),
+        rule(Direction::Ingress, Policy::Accept, 3, Protocol::Tcp, tcp(7091, 7091), cidr("192.168.1.11/32")),
+        rule(Direction::Ingress, Policy::Accept, 3, Protocol::Tcp, tcp(7093, 7093), cidr("0.0.0.0/0")),
+    ];
+    let server = SecurityGroupSpec {
+        id: "sg-server".into(),
+        kind: GroupKind::Basic,
+        inner_access: InnerAccessPolicy::Drop,
+        members: vec![srv],
+        rules,
+    };
+    let clients = SecurityGroupSpec {
+        id: "sg-clients".into(),
+        kind: GroupKind::Basic,
+        inner_access: InnerAccessPolicy::Drop,
+        members: vec![c1, c2],
+        rules: vec![],
+    };
+    let mut v = vpc("vpc-r", 6001, 1);
+    v.ports =
+        vec![port("i-srv", 10, &["sg-server"]), port("i-c1", 11, &["sg-clients"]), port("i-c2", 12, &["sg-clients"])];
+    v.security_groups = vec![server, clients];
+    let spec = host_spec(h, vec![v]);
+    h.apply(&spec);
+    // The server's ingress chain is four rules and the default: two runs have two elements.
+    let router = names::router_ns(&h.prefix, 6001);
+    let listing = std::process::Command::new("ip")
+        .args(["netns", "exec", &router, "nft", "list", "table", "ip", "fy"])
+        .output()
+        .expect("nft");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("tcp . 192.168.1.0/24 . 7090-7091, tcp . 192.168.1.0/24 . 7092 } drop"), "{listing}");
+    let servers: Vec<Server> =
+        (7090..=7093).map(|p| Server::start(&inst(h, "i-srv"), sa(ip4(0, 0, 0, 0), p), "srv")).collect();
+    let from = |who: &str, port: u16| reach(&inst(h, who), sa(srv, port)).is_some();
+    assert!(from("i-c1", 7090), "accepted at priority 1");
+    assert!(!from("i-c1", 7091), "the drop at priority 2 comes before the accept at priority 3");
+    assert!(!from("i-c1", 7092), "dropped by the second element of the drop run");
+    assert!(from("i-c1", 7093), "accepted by the last run");
+    for p in 7090..=7093 {
+        assert!(from("i-c2", p), "all protocols from c2 at priority 1 ({p})");
+    }
+    drop(servers);
+    lab.teardown_and_check();
+}

@@ -550,6 +550,23 @@ fn mounted_under(dir: &Path) -> bool {
     text.lines().filter_map(|l| l.split(' ').nth(4)).any(|m| m.starts_with(d.as_ref()))
 }
 
+/// Three characters of `[a-z0-9]` from the clock and the process id.
+fn random_tail() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let mut n = h.finish();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..3)
+        .map(|_| {
+            let c = alphabet[(n % 36) as usize] as char;
+            n /= 36;
+            c
+        })
+        .collect()
+}
+
 pub struct Lab {
     pub tag: String,
     pub hosts: Vec<LabHost>,
@@ -558,12 +575,14 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// `n` hosts with prefixes `y<tag>1`, `y<tag>2`, …
+    /// `n` hosts with prefixes `y<tag>1`, `y<tag>2`, …, `tag` made unique by three random
+    /// characters: labs of runs side by side on one machine never share a name, so no run
+    /// removes what another made.
     pub fn new(tag: &str, n: usize, internet: bool) -> Lab {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let tag = format!("{tag}{}", random_tail());
+        let tag = tag.as_str();
         let mut lab = Lab { tag: tag.into(), hosts: Vec::new(), internet: None, _serial: serial };
-        // What an earlier run that was killed left.
-        lab.remove_everything();
         let runc = find_runc().expect("runc");
         let bb = find_busybox().expect("busybox");
         for i in 1..=n {

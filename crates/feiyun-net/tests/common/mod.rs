@@ -80,12 +80,31 @@ pub struct Lab {
     pub internet: Option<String>,
 }
 
+/// `tag` and three random characters: labs of runs side by side on one machine never share a
+/// name, so no run removes what another made.
+pub fn unique_tag(tag: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let mut n = h.finish();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let tail: String = (0..3)
+        .map(|_| {
+            let c = alphabet[(n % 36) as usize] as char;
+            n /= 36;
+            c
+        })
+        .collect();
+    format!("{tag}{tail}")
+}
+
 impl Lab {
-    /// `n` hosts with prefixes `<tag>1`, `<tag>2`, …
+    /// `n` hosts with prefixes `<tag>1`, `<tag>2`, …, `tag` made unique by [`unique_tag`].
     pub fn new(tag: &str, n: usize, internet: bool) -> Lab {
+        let tag = unique_tag(tag);
+        let tag = tag.as_str();
         let mut lab = Lab { tag: tag.to_string(), hosts: Vec::new(), internet: None };
-        // Leftovers of an earlier run that was killed.
-        lab.remove_namespaces();
         for i in 1..=n {
             let ns_name = format!("fytest-{tag}-h{i}");
             ns::ensure_named(&ns_name).expect("create host namespace");
