@@ -198,7 +198,7 @@ fn join_tokens_credentials_and_what_a_host_may_not_do() {
                 epoch: 1,
                 events: vec![InstanceEvent { instance_id: id.clone(), event: Some(AgentEvent::Booted), error: None }],
                 results: Vec::new(),
-                traffic: Vec::new(),
+                ..Report::default()
             },
         )
         .expect_err("not its instance");
@@ -221,7 +221,7 @@ fn a_late_word_on_a_cleaned_instance_does_not_sink_the_rest_of_a_report() {
         .expect("delete");
     cp.act(&acct.id, std::slice::from_ref(kept), UserAction::Stop, None, true, false).expect("stop");
     let event = |id: &String, ev| InstanceEvent { instance_id: id.clone(), event: Some(ev), error: None };
-    let report = |events| Report { epoch: 1, events, results: Vec::new(), traffic: Vec::new() };
+    let report = |events| Report { epoch: 1, events, ..Report::default() };
     cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Halted), event(gone, AgentEvent::Cleaned)]))
         .expect("cleaned");
     assert!(cp.instance(&acct.id, gone).is_err(), "forgotten");

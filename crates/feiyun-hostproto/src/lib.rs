@@ -122,7 +122,9 @@ pub struct Intent {
     /// Every disk whose data lives on this host.
     #[serde(default)]
     pub disks: Vec<DiskSpec>,
-    /// Every snapshot this host keeps (of its disks); other snapshot files are removed.
+    /// Every snapshot this host keeps (of its disks); other snapshot files are removed. A
+    /// snapshot a pending task names (being taken, reset to, captured) is kept too, so the
+    /// region lists a new snapshot here at the latest in the intent that drops its task.
     #[serde(default)]
     pub snapshots: Vec<String>,
     /// The host's whole network: the VPCs its instances are in, their ports, security groups and
@@ -168,7 +170,10 @@ pub struct InstanceSpec {
 }
 
 /// A disk whose data this host keeps, attached to one of its instances or not. Disk files the
-/// intent does not name are removed.
+/// intent does not name are removed (detached first). An attached disk is an ext4 filesystem
+/// mounted at `/mnt/<device name>` in the instance (`/dev/vdb` → `/mnt/vdb`); it attaches once
+/// the instance's root filesystem exists on the host, before the instance boots, and a running
+/// instance gets it (and loses it) without a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DiskSpec {
@@ -196,8 +201,9 @@ pub enum DiskSource {
     Empty,
     /// A snapshot this host holds.
     LocalSnapshot(String),
-    /// A blob the region holds (a snapshot taken elsewhere, or a disk moving to this host),
-    /// fetched with [`ControlLink::fetch_blob`] and checked by its SHA-256.
+    /// A blob the region holds (a snapshot taken elsewhere, or a disk moving to this host; kind
+    /// [`BlobKind::Snapshot`] or [`BlobKind::Disk`]), fetched with [`ControlLink::fetch_blob`]
+    /// and checked by its SHA-256.
     Blob(BlobRef),
 }
 
@@ -206,9 +212,9 @@ pub enum DiskSource {
 pub enum BlobKind {
     /// An image archive (a tar of a root filesystem).
     Image,
-    /// A snapshot of a disk (the disk's file as it was).
+    /// A snapshot of a disk: the disk as it was, as a qcow2 image (clusters of zeros left out).
     Snapshot,
-    /// A disk's content on its way to another host.
+    /// A disk's content on its way to another host, as a qcow2 image.
     Disk,
 }
 
@@ -378,6 +384,25 @@ pub struct Report {
     /// control plane meters the differences (a smaller value is a reset).
     #[serde(default)]
     pub traffic: Vec<TrafficCounters>,
+    /// Disks of the intent whose state on the host changed since last reported.
+    #[serde(default)]
+    pub disks: Vec<DiskStatus>,
+}
+
+/// What a host observed of one of its disks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskStatus {
+    pub disk_id: String,
+    /// The size of its filesystem on the host, GiB (0: not made yet). Below the intent's size
+    /// while a grow is under way (a host that cannot grow a mounted filesystem grows it once
+    /// its instance stops).
+    pub size_gib: u64,
+    /// The instance it is attached to (mounted in), if any.
+    pub attached_to: Option<String>,
+    /// Why the host could not (yet) make the disk what the intent says; it keeps trying.
+    /// `None` once it did.
+    pub error: Option<String>,
 }
 
 /// Bytes an instance exchanged with the outside (through its EIP or SNAT).
@@ -409,7 +434,7 @@ pub struct TaskResult {
 pub enum TaskOutcome {
     Exec(ExecOutcome),
     Console(ConsoleOutput),
-    /// A snapshot was taken: its size on the host, and the blob if it was uploaded.
+    /// A snapshot was taken: the space it takes on the host, and the blob if it was uploaded.
     Snapshot {
         size_bytes: u64,
         blob: Option<BlobInfo>,
@@ -618,9 +643,18 @@ mod tests {
                 }),
             }],
             traffic: vec![TrafficCounters { instance_id: "i-1".into(), in_bytes: 1, out_bytes: 2 }],
+            disks: vec![DiskStatus {
+                disk_id: "d-1".into(),
+                size_gib: 20,
+                attached_to: Some("i-1".into()),
+                error: None,
+            }],
         };
         let back: Report = serde_json::from_str(&serde_json::to_string(&report).expect("ser")).expect("parse");
         assert_eq!(back, report);
+        // A report of a host that keeps no disks still parses.
+        let old: Report = serde_json::from_str(r#"{"Epoch":1,"Events":[],"Results":[]}"#).expect("old report");
+        assert!(old.disks.is_empty() && old.traffic.is_empty());
     }
 
     #[test]

@@ -265,7 +265,7 @@ impl FakeHost {
         if any {
             self.cp.host_report(
                 &self.reg.credential,
-                Report { epoch: self.epoch, events, results, traffic: Vec::new() },
+                Report { epoch: self.epoch, events, results, ..Report::default() },
             )?;
         }
         Ok(any)
