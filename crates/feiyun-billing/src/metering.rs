@@ -97,15 +97,23 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
         let mut released = false;
         // The charge in force: the first event's, until a Convert changes it.
         let mut charge = evs.first().map(|e| e.charge).unwrap_or_default();
-        let push = |out: &mut Vec<Interval>, e: &UsageEvent, charge: Charge, item: Item, from: i64, to: i64| {
+        // The system disk in force: as created, then as last resized.
+        let mut disk = evs.first().map(|e| (e.disk_category.clone(), e.disk_gib)).unwrap_or_default();
+        let push = |out: &mut Vec<Interval>,
+                    e: &UsageEvent,
+                    disk: &(String, u64),
+                    charge: Charge,
+                    item: Item,
+                    from: i64,
+                    to: i64| {
             if to > from {
                 out.push(Interval {
                     account_id: e.account_id.clone(),
                     instance_id: e.instance_id.clone(),
                     item,
                     instance_type: e.instance_type.clone(),
-                    disk_category: e.disk_category.clone(),
-                    disk_gib: e.disk_gib,
+                    disk_category: disk.0.clone(),
+                    disk_gib: disk.1,
                     zone_id: e.zone_id.clone(),
                     charge,
                     start_s: from,
@@ -130,28 +138,36 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
                 }
                 EventKind::StopCharging => {
                     if let Some(s) = compute_since.take() {
-                        push(&mut out, e, charge, Item::Compute, s, t);
+                        push(&mut out, e, &disk, charge, Item::Compute, s, t);
                     }
                 }
                 EventKind::StopKeepCharging => {}
                 EventKind::Convert => {
                     // Usage up to now is charged the old way, from now on the new way.
                     if let Some(s) = compute_since.take() {
-                        push(&mut out, e, charge, Item::Compute, s, t);
+                        push(&mut out, e, &disk, charge, Item::Compute, s, t);
                         compute_since = Some(t);
                     }
                     if let Some(s) = disk_since.take() {
-                        push(&mut out, e, charge, Item::Disk, s, t);
+                        push(&mut out, e, &disk, charge, Item::Disk, s, t);
                         disk_since = Some(t);
                     }
                     charge = e.charge;
                 }
+                EventKind::Resize => {
+                    // The disk up to now at its old size, from now on at the new one.
+                    if let Some(s) = disk_since.take() {
+                        push(&mut out, e, &disk, charge, Item::Disk, s, t);
+                        disk_since = Some(t);
+                    }
+                    disk = (e.disk_category.clone(), e.disk_gib);
+                }
                 EventKind::Release => {
                     if let Some(s) = compute_since.take() {
-                        push(&mut out, e, charge, Item::Compute, s, t);
+                        push(&mut out, e, &disk, charge, Item::Compute, s, t);
                     }
                     if let Some(s) = disk_since.take() {
-                        push(&mut out, e, charge, Item::Disk, s, t);
+                        push(&mut out, e, &disk, charge, Item::Disk, s, t);
                     }
                     released = true;
                 }
@@ -163,10 +179,10 @@ pub fn intervals(events: &[UsageEvent], until_s: i64) -> Vec<Interval> {
             if let Some(s) = since {
                 if s == until_s {
                     let mut empty = Vec::new();
-                    push(&mut empty, last, charge, item, s, s + 1);
+                    push(&mut empty, last, &disk, charge, item, s, s + 1);
                     out.extend(empty.into_iter().map(|i| Interval { end_s: s, ..i }));
                 } else {
-                    push(&mut out, last, charge, item, s, until_s);
+                    push(&mut out, last, &disk, charge, item, s, until_s);
                 }
             }
         }
@@ -247,6 +263,7 @@ mod tests {
                     EventKind::StopCharging => compute = false,
                     EventKind::StopKeepCharging => {}
                     EventKind::Convert => charge = e.charge,
+                    EventKind::Resize => {}
                     EventKind::Release => (compute, disk, released) = (false, false, true),
                 }
             }
@@ -315,6 +332,25 @@ mod tests {
         let s = seconds_of(&intervals(&log, i64::MAX), "i");
         assert_eq!(s.get(&(Item::Compute, Charge::PayAsYouGo)), Some(&60));
         assert_eq!(s.get(&(Item::Disk, Charge::PayAsYouGo)), Some(&60));
+    }
+
+    /// A system disk of 40 GiB resized to 100 GiB after an hour and released an hour later: an
+    /// hour at each size (ESSD at 0.001 per GiB-hour in the test book: 0.04 + 0.1).
+    #[test]
+    fn a_resized_system_disk_is_billed_at_each_size_for_its_time() {
+        let mut resized = event("i", 2, T0_MS + 3_600_000, EventKind::Resize, Charge::PayAsYouGo);
+        resized.disk_gib = 100;
+        let mut released = event("i", 3, T0_MS + 7_200_000, EventKind::Release, Charge::PayAsYouGo);
+        released.disk_gib = 100;
+        let log = vec![event("i", 1, T0_MS, EventKind::Create, Charge::PayAsYouGo), resized, released];
+        let iv = intervals(&log, i64::MAX);
+        let disks: Vec<(u64, i64)> =
+            iv.iter().filter(|i| i.item == Item::Disk).map(|i| (i.disk_gib, i.seconds())).collect();
+        assert_eq!(disks, [(40, 3600), (100, 3600)]);
+        let book = PriceBook::from_toml(BOOK).expect("valid");
+        let b = bill(&iv, book.region("r1").expect("region"), &size, &Market::default()).expect("rates");
+        let disk = b.get(&("a".to_string(), "i".to_string(), Item::Disk)).map(|x| x.1);
+        assert_eq!(disk, Some(Money::from_micros(40_000 + 100_000)));
     }
 
     proptest! {

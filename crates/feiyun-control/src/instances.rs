@@ -227,6 +227,7 @@ impl ControlPlane {
                 user_data: spec.user_data.clone(),
                 tags: spec.tags.clone(),
                 deployment_set_id: spec.deployment_set_id.clone(),
+                key_pair_name: None,
                 created_at: now,
                 started_at: None,
                 updated_at: now,
