@@ -128,18 +128,31 @@ impl ControlPlane {
         Ok(self.prices()?.instance_hour(&size))
     }
 
-    /// The system disk an instance of `image_id` is billed for: category and GiB.
+    /// The system disk of an instance from before disks were recorded: the image's size, in
+    /// the default category.
     pub fn system_disk(&self, image_id: &str) -> (String, u64) {
         let gib = self.image(image_id).map(|m| m.disk_gib()).unwrap_or(1);
         (crate::SYSTEM_DISK_CATEGORY.to_string(), gib)
     }
 
-    /// Subscription price of one instance of a type with the system disk of `image_id`, for
+    /// The system disk an instance is billed for: (category, GiB).
+    pub(crate) fn system_disk_of(&self, state: &State, i: &Instance) -> (String, u64) {
+        match state.storage.system_disk_of(&i.id) {
+            Some(d) => (d.category.as_str().to_string(), d.size_gib),
+            None => self.system_disk(&i.image_id),
+        }
+    }
+
+    /// Subscription price of one instance of a type with a system disk of (category, GiB), for
     /// `months`.
-    pub fn subscription_quote(&self, t: &InstanceTypeSpec, image_id: &str, months: u32) -> Result<Quote, DomainError> {
+    pub fn subscription_quote(
+        &self,
+        t: &InstanceTypeSpec,
+        disk: (&str, u64),
+        months: u32,
+    ) -> Result<Quote, DomainError> {
         let prices = self.prices()?;
-        let (cat, gib) = self.system_disk(image_id);
-        let disk = prices.disk_hour(&cat, gib).unwrap_or(0);
+        let disk = prices.disk_hour(disk.0, disk.1).unwrap_or(0);
         Ok(prices.subscription(self.instance_hour(t)? + disk, months))
     }
 
@@ -293,7 +306,7 @@ impl ControlPlane {
         &self,
         account_id: &str,
         t: &InstanceTypeSpec,
-        image_id: &str,
+        system_disk: (&str, u64),
         p: &Purchase,
         state: &State,
         zone: &str,
@@ -310,7 +323,7 @@ impl ControlPlane {
         match p.charge_type {
             ChargeType::PrePaid => {
                 let months = p.period_months.ok_or_else(|| DomainError::missing("Period"))?;
-                let q = self.subscription_quote(t, image_id, months)?;
+                let q = self.subscription_quote(t, system_disk, months)?;
                 let total = Money::from_micros(q.trade * count as i128).settle_cents() as i64;
                 if self.balance_cents(account_id)? < total {
                     return Err(DomainError::NotEnoughBalance);
@@ -372,7 +385,8 @@ impl ControlPlane {
             return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
         }
         let t = self.catalog.instance_type(&i.instance_type).ok_or_else(|| DomainError::Internal("type".into()))?;
-        let q = self.subscription_quote(t, &i.image_id, months)?;
+        let disk = self.system_disk_of(&state, &i);
+        let q = self.subscription_quote(t, (&disk.0, disk.1), months)?;
         if self.balance_cents(account_id)? < Money::from_micros(q.trade).settle_cents() as i64 {
             return Err(DomainError::NotEnoughBalance);
         }
@@ -453,7 +467,8 @@ impl ControlPlane {
                         .catalog
                         .instance_type(&i.instance_type)
                         .ok_or_else(|| DomainError::Internal("type".into()))?;
-                    let q = self.subscription_quote(t, &i.image_id, months)?;
+                    let disk = self.system_disk_of(&state, i);
+                    let q = self.subscription_quote(t, (&disk.0, disk.1), months)?;
                     let paid = Money::from_micros(q.trade).settle_cents() as i64;
                     total_due += paid;
                     n.billing.expires_at = Some(add_months(now, months));
@@ -466,7 +481,7 @@ impl ControlPlane {
                     paid
                 }
             };
-            usage.push(self.usage_event(&n, EventKind::Convert));
+            usage.push(self.usage_event(&state, &n, EventKind::Convert));
             fees.push((n.id.clone(), fee));
             changed.push(n);
         }

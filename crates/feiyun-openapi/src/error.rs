@@ -289,6 +289,7 @@ fn storage_error(e: StorageError) -> ApiError {
             "OperationDenied.ImageNotValid",
             "The specified Image is not available: it is still being created, or its creation failed.",
         ),
+        S::ImageImporting(_) => ApiError::new(403, "ImageIsImporting", "The specified Image is importing."),
         S::ImageInUse(_) => {
             ApiError::new(403, "ImageUsingByInstance", "The specified image has been used to create instances.")
         }

@@ -70,6 +70,8 @@ pub enum StorageError {
     SnapshotCreatedDisk(String),
     #[error("Image {0} is being created")]
     ImageNotReady(String),
+    #[error("Image {0} is being imported")]
+    ImageImporting(String),
     #[error("Image {0} is used by instances")]
     ImageInUse(String),
     #[error("Image {0} is shared with other accounts")]

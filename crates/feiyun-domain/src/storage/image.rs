@@ -10,6 +10,9 @@ pub enum ImageStatus {
     Available,
     /// Capture or import failed.
     CreateFailed,
+    /// Deleted by its owner while instances still used it (`DeleteImage` with `Force`): hidden
+    /// from everyone, kept only for the hosts of those instances.
+    UnAvailable,
 }
 
 impl ImageStatus {
@@ -18,10 +21,13 @@ impl ImageStatus {
             ImageStatus::Creating => "Creating",
             ImageStatus::Available => "Available",
             ImageStatus::CreateFailed => "CreateFailed",
+            ImageStatus::UnAvailable => "UnAvailable",
         }
     }
     pub fn parse(s: &str) -> Option<ImageStatus> {
-        [ImageStatus::Creating, ImageStatus::Available, ImageStatus::CreateFailed].into_iter().find(|x| x.as_str() == s)
+        [ImageStatus::Creating, ImageStatus::Available, ImageStatus::CreateFailed, ImageStatus::UnAvailable]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 

@@ -32,8 +32,9 @@ pub(super) fn describe_images(c: &Call<'_>) -> Result<Value, ApiError> {
         return Err(ApiError::invalid_because("Status", &format!("{bad} is not an image status")));
     }
     let images: Vec<Value> =
-        c.cp.images_for(c.account_id)
+        c.cp.image_views(c.account_id)
             .into_iter()
+            .map(|v| v.image)
             .filter(|i| id.map(|x| x.split(',').any(|x| x.trim() == i.id)).unwrap_or(true))
             .filter(|i| name.map(|n| i.name.contains(n)).unwrap_or(true))
             .filter(|i| os.map(|o| o.eq_ignore_ascii_case(&i.os_type)).unwrap_or(true))
