@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use chrono::Months;
 use feiyun_billing::account;
 use feiyun_billing::invoice::Line;
-use feiyun_billing::metering::intervals;
+use feiyun_billing::metering::{intervals, storage_intervals};
 use feiyun_billing::money::Money;
 use feiyun_billing::prices::{Quote, RegionPrices, TypeSize};
 use feiyun_billing::rating::{bill, Market};
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{Billing, ChargeType, Instance, LockReason, SpotStrategy, StoppedMode};
 use feiyun_domain::ops::Purchase;
-use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
+use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, StorageUsage, UsageEvent};
 use feiyun_domain::{DomainError, Instant};
 
 use crate::{store_err, ControlPlane, State};
@@ -49,6 +49,8 @@ pub struct SpotQuote {
 pub struct AccountBills {
     pub ledger: Vec<LedgerEntry>,
     pub events: Vec<UsageEvent>,
+    /// Data disks and snapshots.
+    pub storage: Vec<StorageUsage>,
     pub market: Market,
 }
 
@@ -80,6 +82,7 @@ pub fn invoice_from_store(
 ) -> Result<feiyun_billing::invoice::Invoice, DomainError> {
     let ledger = store.ledger(Some(&account.id)).map_err(store_err)?;
     let events = store.usage_events(Some(&account.id), 0).map_err(store_err)?;
+    let storage = store.storage_usage(Some(&account.id)).map_err(store_err)?;
     let market = Market::from_points(&store.spot_market(None).map_err(store_err)?);
     let size = |t: &str| type_size(catalog, t);
     feiyun_billing::invoice::invoice(
@@ -90,6 +93,7 @@ pub fn invoice_from_store(
         &prices.currency,
         &ledger,
         &events,
+        &storage,
         prices,
         &size,
         &market,
@@ -182,6 +186,7 @@ impl ControlPlane {
         Ok(AccountBills {
             ledger: self.ledger(account_id)?,
             events: self.usage_events(Some(account_id), 0)?,
+            storage: self.storage_usage(Some(account_id))?,
             market: self.market()?,
         })
     }
@@ -190,8 +195,16 @@ impl ControlPlane {
     /// Usage lines of an account for `[from_s, to_s)`, up to now at most.
     pub fn usage_lines(&self, bills: &AccountBills, from_s: i64, to_s: i64) -> Result<Vec<Line>, DomainError> {
         let to_s = to_s.min(self.now().timestamp());
-        feiyun_billing::invoice::lines(&bills.events, from_s, to_s, self.prices()?, &|t| self.size_of(t), &bills.market)
-            .map_err(|e| DomainError::Internal(e.to_string()))
+        feiyun_billing::invoice::lines(
+            &bills.events,
+            &bills.storage,
+            from_s,
+            to_s,
+            self.prices()?,
+            &|t| self.size_of(t),
+            &bills.market,
+        )
+        .map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     /// Used fraction (per mille) of a zone's scarcest resource.
@@ -543,13 +556,14 @@ impl ControlPlane {
         self.apply_money_rules(now)
     }
 
-    /// Settle every account's pay-as-you-go usage, and its metered public traffic, through
-    /// `boundary`.
+    /// Settle every account's pay-as-you-go usage (instances, data disks, snapshots), and its
+    /// metered public traffic, through `boundary`.
     fn settle(&self, boundary: i64) -> Result<(), DomainError> {
         let events = self.store.usage_events(None, 0).map_err(store_err)?;
         let traffic = self.store.traffic_usage(None, boundary).map_err(store_err)?;
-        let mut by_account: BTreeMap<&str, (Vec<UsageEvent>, Vec<feiyun_billing::traffic::TrafficUsage>)> =
-            BTreeMap::new();
+        let storage = self.store.storage_usage(None).map_err(store_err)?;
+        type Logs = (Vec<UsageEvent>, Vec<feiyun_billing::traffic::TrafficUsage>, Vec<StorageUsage>);
+        let mut by_account: BTreeMap<&str, Logs> = BTreeMap::new();
         // Every event counts: a subscription converted to pay-as-you-go opened its intervals
         // under the subscription (which rates them at nothing until the conversion).
         for e in &events {
@@ -558,14 +572,18 @@ impl ControlPlane {
         for t in &traffic {
             by_account.entry(t.account_id.as_str()).or_default().1.push(t.clone());
         }
+        for u in &storage {
+            by_account.entry(u.account_id.as_str()).or_default().2.push(u.clone());
+        }
         if by_account.is_empty() {
             return Ok(());
         }
         let market = self.market()?;
         let prices = self.prices()?;
         let mut entries = Vec::new();
-        for (acct, (evs, used)) in by_account {
-            let iv = intervals(&evs, boundary);
+        for (acct, (evs, used, stored)) in by_account {
+            let mut iv = intervals(&evs, boundary);
+            iv.extend(storage_intervals(&stored, boundary));
             let b =
                 bill(&iv, prices, &|t| self.size_of(t), &market).map_err(|e| DomainError::Internal(e.to_string()))?;
             let total = b

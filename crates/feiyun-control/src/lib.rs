@@ -53,7 +53,10 @@ pub use instances::{AvailableType, Created};
 pub use link::SYSTEM_DISK_CATEGORY;
 pub use net::{EipFilter, GroupFilter, InstanceNets, NetworkSetup, VSwitchFilter, VpcFilter};
 pub use secrets::Sealer;
-pub use storage::{fingerprint, CreatedKeyPair, ImageImporter, ImageView, ImportedImage};
+pub use storage::{
+    data_disk_gib, fingerprint, system_disk_gib, CreatedKeyPair, ImageImporter, ImageView, ImportedImage,
+    DEFAULT_DATA_CATEGORY, DEFAULT_DISK_CATEGORY, DEFAULT_SYSTEM_CATEGORY,
+};
 
 /// The administrator's account: created at the region's first start, the only one that may
 /// operate hosts.

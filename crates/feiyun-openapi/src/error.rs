@@ -168,6 +168,12 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> ApiError {
+        storage_error(e)
+    }
+}
+
 /// Storage errors, with the codes the ECS API reference documents for disks, snapshots, images
 /// and key pairs (AlibabaCloudDocs/ecs, API Reference, 2021); where it documents none, the
 /// closest documented one (see docs/storage.md).

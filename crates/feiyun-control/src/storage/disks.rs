@@ -44,7 +44,11 @@ pub fn system_disk_gib(category: DiskCategory, asked: Option<u64>, image_gib: u6
 
 /// A data disk's size: the one asked for or its snapshot's, within the category's range and
 /// never below the snapshot.
-fn data_disk_gib(category: DiskCategory, asked: Option<u64>, snapshot_gib: Option<u64>) -> Result<u64, DomainError> {
+pub fn data_disk_gib(
+    category: DiskCategory,
+    asked: Option<u64>,
+    snapshot_gib: Option<u64>,
+) -> Result<u64, DomainError> {
     let size = match (asked, snapshot_gib) {
         (Some(s), _) => s,
         (None, Some(s)) => s,

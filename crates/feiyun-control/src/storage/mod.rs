@@ -23,6 +23,9 @@ use feiyun_domain::usage::{StorageEvent, StorageItem, StorageUsage};
 use feiyun_hostproto::{BlobKind, BlobRef, DiskAttachment, DiskSource, DiskSpec};
 use feiyun_store::{StorageLoaded, StorageWrites};
 
+pub use disks::{
+    data_disk_gib, system_disk_gib, DEFAULT_DATA_CATEGORY, DEFAULT_DISK_CATEGORY, DEFAULT_SYSTEM_CATEGORY,
+};
 pub use images::ImageView;
 pub use import::{ImageImporter, ImportedImage};
 pub use keypairs::{fingerprint, CreatedKeyPair};

@@ -295,8 +295,11 @@ pub(super) static PRODUCT: Product = Product {
                     "Price a spot instance by the hour.",
                 ),
                 opt("Amount", int(1, 1000), "How many instances (default 1)."),
-                opt("SystemDisk.Category", STR, "System disk category (default cloud_essd)."),
-                opt("SystemDisk.Size", int(1, 2048), "System disk size, GiB (default 40)."),
+                opt("SystemDisk.Category", one_of(&["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd"]), "System disk category (default cloud_essd)."),
+                opt("SystemDisk.Size", int(1, 2048), "System disk size, GiB (default max(40, the image's size))."),
+                opt("ImageId", STR, "The image the instances boot from: its size bounds the system disk's."),
+                opt("DataDisk.N.Category", one_of(&["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd"]), "Category of data disk N (default cloud_efficiency); data disks are priced by the hour.").upto(16),
+                opt("DataDisk.N.Size", STR, "Size of data disk N, GiB: cloud 5-2000, the others 20-32768.").upto(16),
                 opt("InternetMaxBandwidthOut", int(0, 100), "Public bandwidth, Mbit/s (default 0)."),
                 opt(
                     "InternetChargeType",

@@ -17,6 +17,7 @@ const ECS_SOURCES: &[(&str, &str)] = &[
     ("ecs/assistant.rs", include_str!("../ecs/assistant.rs")),
     ("ecs/console.rs", include_str!("../ecs/console.rs")),
     ("ecs/deployment_sets.rs", include_str!("../ecs/deployment_sets.rs")),
+    ("ecs/disks.rs", include_str!("../ecs/disks.rs")),
     ("ecs/events.rs", include_str!("../ecs/events.rs")),
     ("ecs/images.rs", include_str!("../ecs/images.rs")),
     ("ecs/instance_types.rs", include_str!("../ecs/instance_types.rs")),

@@ -4,6 +4,7 @@
 mod assistant;
 mod console;
 mod deployment_sets;
+mod disks;
 mod events;
 mod images;
 mod instance_types;
