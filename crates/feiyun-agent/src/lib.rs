@@ -14,6 +14,11 @@
 //! service answers the host's instances ([`metadata`]), and public traffic counters go back in
 //! reports. The host's network namespace is the agent's own. See `docs/networking.md`.
 //!
+//! The host's disks follow the intent too (`storage`): made, grown, attached to an instance
+//! once its root filesystem exists (an instance about to boot waits for them; a running one
+//! gets them live), detached, removed when the intent drops them; snapshots, resets, image
+//! captures and disk uploads are tasks. See `docs/storage.md`.
+//!
 //! The loop is safe to stop and restart at any point: instances keep running without it and are
 //! re-adopted, because every decision comes from the intent and from observation.
 //!
@@ -24,6 +29,7 @@ pub mod machine;
 pub mod metadata;
 pub mod network;
 mod reconcile;
+mod storage;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -222,7 +228,10 @@ impl Agent {
             metadata_port,
             net_error_reported: Mutex::new(None),
             traffic_sent: Mutex::new(HashMap::new()),
+            disks: Mutex::default(),
         });
+        // Before any disk step or task: finish or undo what a killed agent left half-done.
+        inner.recover_storage().await;
         let metadata_server = tokio::spawn(metadata::serve(inner.metadata.clone(), metadata_port_rx));
         let net_events = {
             let inner = inner.clone();
@@ -333,6 +342,8 @@ struct Inner {
     metadata_port: tokio::sync::watch::Sender<Option<u16>>,
     /// The network error last reported to the control plane.
     net_error_reported: Mutex<Option<String>>,
+    /// The host's disks: last seen and reported states, retries, per-disk locks.
+    disks: Mutex<storage::DiskBook>,
     /// Traffic counters last sent, per instance: only changes are sent again.
     traffic_sent: Mutex<HashMap<String, (u64, u64)>>,
 }
@@ -377,6 +388,7 @@ impl Inner {
             self.epoch.store(intent.epoch, Ordering::SeqCst);
             // Observations made under the old epoch would be refused.
             *Self::lock(&self.outbox) = Report::default();
+            self.forget_reported_disks();
         }
         if self.swept_epoch.load(Ordering::SeqCst) != intent.epoch {
             self.sweep(&intent).await;
@@ -392,6 +404,8 @@ impl Inner {
         let tasks = intent.tasks.clone();
         let network = intent.network.clone();
         *Self::lock(&self.latest) = Some(intent);
+        // Disk and snapshot files the intent no longer names.
+        tokio::spawn(self.clone().sweep_storage());
         // After the sweep (ports of instances it removed may go with their namespaces), and once
         // the intent is current (the worker's news is read against it).
         if let Some(net) = self.network_worker(network.is_some()) {
@@ -485,7 +499,9 @@ impl Inner {
     /// in the host's network is not booted before the kernel has its namespace.
     fn pass(self: Arc<Self>) {
         let Some(intent) = Self::lock(&self.latest).clone() else { return };
-        for i in intent.instances {
+        let intent = Arc::new(intent);
+        self.storage_pass(&intent);
+        for i in intent.instances.iter().cloned() {
             if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= intent.revision) {
                 continue;
             }
@@ -499,6 +515,13 @@ impl Inner {
                     // The worker's next apply brings a pass.
                     continue;
                 }
+            }
+            // Disks attached to it are there when it boots (they attach to its root filesystem).
+            if i.desired == PowerState::Running
+                && i.status == feiyun_domain::instance::InstanceStatus::Starting
+                && self.waits_for_disks(&intent, &i.id)
+            {
+                continue;
             }
             let netns = netns.map(|(path, _)| path);
             if !Self::lock(&self.busy).insert(i.id.clone()) {
@@ -544,6 +567,7 @@ impl Inner {
                 image_rootfs: rootfs,
                 user_data: i.spec.user_data.clone(),
                 netns,
+                authorized_keys: i.spec.authorized_keys.clone(),
             },
         };
         let me = self.clone();
@@ -596,6 +620,12 @@ impl Inner {
     }
 
     async fn run_task(self: Arc<Self>, task: Task) {
+        if matches!(task, Task::Snapshot(_) | Task::ResetDisk(_) | Task::CaptureImage(_) | Task::UploadDisk(_)) {
+            let outcome = self.clone().storage_task(&task).await;
+            Self::lock(&self.outbox).results.push(TaskResult { task_id: task.id().to_string(), outcome });
+            self.flush().await;
+            return;
+        }
         let runtime = self.runtime.clone();
         let t = task.clone();
         let outcome = self
@@ -623,10 +653,8 @@ impl Inner {
                     }),
                     Err(e) => TaskOutcome::Failed(e.to_string()),
                 },
-                // Storage tasks: disks, snapshots and captured images are not kept by this host
-                // yet.
                 Task::Snapshot(_) | Task::ResetDisk(_) | Task::CaptureImage(_) | Task::UploadDisk(_) => {
-                    TaskOutcome::Failed("this host does not keep disks or capture images".into())
+                    TaskOutcome::Failed("Not run here".into())
                 }
             })
             .await
@@ -640,7 +668,7 @@ impl Inner {
     async fn flush(&self) {
         let report = {
             let mut out = Self::lock(&self.outbox);
-            if out.events.is_empty() && out.results.is_empty() && out.traffic.is_empty() {
+            if out.events.is_empty() && out.results.is_empty() && out.traffic.is_empty() && out.disks.is_empty() {
                 return;
             }
             let mut r = std::mem::take(&mut *out);
@@ -657,6 +685,7 @@ impl Inner {
                 out.events.extend(later.events);
                 out.results.extend(later.results);
                 merge_traffic(&mut out.traffic, later.traffic);
+                merge_disks(&mut out.disks, later.disks);
             }
             // Fenced or refused: the next intent says what is current.
             Err(e) => tracing::warn!(host = %self.host_id, error = %e, "report refused"),
@@ -670,6 +699,16 @@ fn merge_traffic(into: &mut Vec<TrafficCounters>, newer: Vec<TrafficCounters>) {
         match into.iter_mut().find(|o| o.instance_id == t.instance_id) {
             Some(o) => *o = t,
             None => into.push(t),
+        }
+    }
+}
+
+/// Newer states replace older ones of the same disk.
+fn merge_disks(into: &mut Vec<feiyun_hostproto::DiskStatus>, newer: Vec<feiyun_hostproto::DiskStatus>) {
+    for d in newer {
+        match into.iter_mut().find(|o| o.disk_id == d.disk_id) {
+            Some(o) => *o = d,
+            None => into.push(d),
         }
     }
 }

@@ -152,6 +152,7 @@ async fn joins_runs_readopts_and_drops_what_it_was_not_given() {
             image_rootfs: "/nonexistent".into(),
             user_data: None,
             netns: None,
+            authorized_keys: Vec::new(),
         })
         .expect("leftover");
     // The saved credential brings it back as the same host, without a token.

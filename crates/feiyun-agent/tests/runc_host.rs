@@ -60,6 +60,7 @@ impl Host {
             image_rootfs: images.rootfs(BUILTIN_IMAGE_ID),
             user_data: Some(b"echo ran >> /root/user-data-runs".to_vec()),
             netns: None,
+            authorized_keys: Vec::new(),
         };
         let a = Assignment {
             status: InstanceStatus::Pending,

@@ -19,9 +19,13 @@ fn two_port_spec(h: &Host, other: &Host) -> HostNetSpec {
     host_spec(h, vec![v])
 }
 
-fn works(h: &Host) {
+/// Traffic flows once an apply has returned. A link's carrier comes up a moment after it is set
+/// up, and a first SYN lost to that is resent after a second: on a loaded machine, allow a few
+/// tries before calling it broken.
+fn works(h: &Host, step: usize) {
     let _s = Server::start(&inst(h, "i-cb"), sa(ip4(0, 0, 0, 0), 7000), "cb");
-    assert!(reach(&inst(h, "i-ca"), sa(ip4(192, 168, 1, 11), 7000)).is_some(), "ca reaches cb");
+    let reached = (0..4).any(|_| reach(&inst(h, "i-ca"), sa(ip4(192, 168, 1, 11), 7000)).is_some());
+    assert!(reached, "step {step}: ca reaches cb");
 }
 
 #[test]
@@ -43,7 +47,7 @@ fn a_crash_after_any_step_converges_on_the_next_apply() {
         h.apply(&spec);
         let again = h.apply(&spec);
         assert!(again.changes.is_empty(), "step {n}: not converged, third apply changed {:?}", again.changes);
-        works(h);
+        works(h, n);
     }
     // The same from a converged host that is being changed: crash half-way through removing
     // a port and adding another.
@@ -90,7 +94,7 @@ fn leftovers_of_this_prefix_are_removed_and_others_are_kept() {
     assert!(left.contains(&foreign), "a namespace of another prefix was removed");
     ns::delete_named(&foreign).expect("cleanup");
     assert!(h.apply(&spec).changes.is_empty());
-    works(h);
+    works(h, 0);
     // Removing the whole VPC from the desired state removes all of it.
     h.apply(&host_spec(h, vec![]));
     let left = ns::list_named().expect("list");

@@ -1,5 +1,6 @@
 //! `feiyun teardown`: stop the region that runs on a data directory, remove every instance it
-//! has on this machine (processes, containers, mounts, cgroups), then the host's network (its
+//! has on this machine (processes, containers, mounts, cgroups), the loop devices and mounts of
+//! its disks and snapshots (their files go with the directory), then the host's network (its
 //! namespaces, links, rules, nftables tables and qdiscs, found by the host prefix of the last
 //! network state the agent applied), and delete the data directory.
 //!
@@ -74,6 +75,12 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
             runtime.destroy(&id).with_context(|| format!("cannot remove instance {id}"))?;
             eprintln!("removed instance {id}");
         }
+    }
+    // Disks outlive instances: what is still mounted or on a loop device (a detached disk's
+    // leftovers, a capture cut short) is released before the files go with the directory.
+    if dd.runtime().join("disks").is_dir() {
+        let storage = feiyun_runtime::disks::Storage::new(&dd.runtime())?;
+        storage.release_all().context("cannot release the host's disks")?;
     }
     // After the instances: a namespace goes only once no container is in it. Read now, after
     // the server stopped: it no longer changes.

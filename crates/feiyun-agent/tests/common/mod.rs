@@ -23,8 +23,9 @@ use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState, UserAction
 use feiyun_domain::Resources;
 use feiyun_hostproto::net::*;
 use feiyun_hostproto::{
-    ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, ImageRef, ImageSource, InstanceIntent, InstanceSpec,
-    Intent, ProtoError, Registered, Report, TaskOutcome, TrafficCounters, PROTOCOL_VERSION,
+    BlobInfo, BlobKind, BlobRef, ControlLink, Credential, DiskStatus, Heartbeat, HeartbeatAck, HostSpec, ImageRef,
+    ImageSource, InstanceIntent, InstanceSpec, Intent, ProtoError, Registered, Report, TaskOutcome, TrafficCounters,
+    PROTOCOL_VERSION,
 };
 use feiyun_net::{ns, HostNet, Netns};
 use feiyun_runtime::images::{find_busybox, ImageStore, BUILTIN_IMAGE_ID};
@@ -56,6 +57,7 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+#[allow(unused_macros)]
 macro_rules! lab_or_skip {
     ($tag:expr, $hosts:expr, $internet:expr) => {
         match common::skip_reason() {
@@ -67,6 +69,7 @@ macro_rules! lab_or_skip {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use lab_or_skip;
 
 /// These tests share the machine's cgroups and runc; one at a time keeps them predictable.
@@ -94,6 +97,11 @@ pub struct Ctl {
     pub errors: Vec<(String, String)>,
     pub traffic: HashMap<String, TrafficCounters>,
     pub results: HashMap<String, TaskOutcome>,
+    /// The latest state reported of each disk.
+    pub disks: HashMap<String, DiskStatus>,
+    /// Where uploaded blobs are kept (`None`: this control plane keeps none).
+    pub blob_dir: Option<PathBuf>,
+    pub blobs: HashMap<(BlobKind, String), BlobInfo>,
 }
 
 /// A control plane for one host: it serves one intent (bumping its revision on every change)
@@ -114,6 +122,9 @@ impl FakeControl {
                 errors: Vec::new(),
                 traffic: HashMap::new(),
                 results: HashMap::new(),
+                disks: HashMap::new(),
+                blob_dir: None,
+                blobs: HashMap::new(),
             }),
             rev,
         })
@@ -160,6 +171,44 @@ impl FakeControl {
 
     pub fn traffic(&self, id: &str) -> Option<TrafficCounters> {
         self.read(|c| c.traffic.get(id).cloned())
+    }
+
+    /// Keep uploaded blobs in `dir` (and serve them, image blobs as region images).
+    pub fn keep_blobs(&self, dir: &Path) {
+        std::fs::create_dir_all(dir).expect("blob dir");
+        self.lock().blob_dir = Some(dir.to_path_buf());
+    }
+
+    fn blob_file(&self, kind: BlobKind, id: &str) -> Result<PathBuf, ProtoError> {
+        let dir = self.lock().blob_dir.clone().ok_or_else(|| ProtoError::NotFound("no blobs here".into()))?;
+        Ok(dir.join(format!("{}-{id}", kind.as_str())))
+    }
+
+    pub fn disk(&self, id: &str) -> Option<DiskStatus> {
+        self.read(|c| c.disks.get(id).cloned())
+    }
+
+    /// Waits until the host reports `id` as `check` wants it.
+    pub fn wait_disk(&self, id: &str, what: &str, check: impl Fn(&DiskStatus) -> bool) -> DiskStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.disk(id) {
+                Some(d) if check(&d) => return d,
+                last => assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for disk {id}: {what}; last reported {last:?}"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Adds a task and waits for its outcome.
+    pub fn run_task(&self, task: feiyun_hostproto::Task) -> TaskOutcome {
+        let id = task.id().to_string();
+        self.change(|i| i.tasks.push(task));
+        wait_for(&format!("task {id}"), Duration::from_secs(120), || self.read(|c| c.results.contains_key(&id)));
+        self.read(|c| c.results.get(&id).cloned()).expect("result")
     }
 }
 
@@ -217,7 +266,20 @@ impl ControlLink for FakeControl {
         for t in report.traffic {
             c.traffic.insert(t.instance_id.clone(), t);
         }
+        for d in report.disks {
+            c.disks.insert(d.disk_id.clone(), d);
+        }
         for r in report.results {
+            // As the region does: a snapshot taken is listed in the intent that drops its task.
+            let taken = c.intent.tasks.iter().find_map(|t| match (t, &r.outcome) {
+                (feiyun_hostproto::Task::Snapshot(s), TaskOutcome::Snapshot { .. }) if t.id() == r.task_id => {
+                    Some(s.snapshot_id.clone())
+                }
+                _ => None,
+            });
+            if let Some(s) = taken.filter(|s| !c.intent.snapshots.contains(s)) {
+                c.intent.snapshots.push(s);
+            }
             c.intent.tasks.retain(|t| t.id() != r.task_id);
             c.results.insert(r.task_id, r.outcome);
             bump = true;
@@ -229,8 +291,24 @@ impl ControlLink for FakeControl {
         Ok(())
     }
 
-    async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-        Err(ProtoError::NotFound(format!("image {id}")))
+    async fn fetch_image(&self, _: &Credential, id: &str, dest: &Path) -> Result<u64, ProtoError> {
+        let src = self.blob_file(BlobKind::Image, id)?;
+        std::fs::copy(&src, dest).map_err(|e| ProtoError::NotFound(format!("image {id}: {e}")))
+    }
+
+    async fn upload_blob(&self, _: &Credential, kind: BlobKind, id: &str, src: &Path) -> Result<BlobInfo, ProtoError> {
+        let dest = self.blob_file(kind, id)?;
+        std::fs::copy(src, &dest).map_err(|e| ProtoError::Internal(format!("{}: {e}", dest.display())))?;
+        let sha256 = feiyun_runtime::images::sha256_file(&dest).map_err(|e| ProtoError::Internal(e.to_string()))?;
+        let size_bytes = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+        let info = BlobInfo { sha256, size_bytes };
+        self.lock().blobs.insert((kind, id.to_string()), info.clone());
+        Ok(info)
+    }
+
+    async fn fetch_blob(&self, _: &Credential, blob: &BlobRef, dest: &Path) -> Result<u64, ProtoError> {
+        let src = self.blob_file(blob.kind, &blob.id)?;
+        std::fs::copy(&src, dest).map_err(|e| ProtoError::NotFound(format!("{} {}: {e}", blob.kind.as_str(), blob.id)))
     }
 }
 
