@@ -661,7 +661,7 @@ impl ControlPlane {
             account_id: i.account_id.clone(),
             kind: EventKind::Redeployed,
             cycle: EventCycle::Executed,
-            reason: "the instance's host failed; it was re-created from its image on another host (local disk contents were lost)"
+            reason: "the instance's host failed; it was re-created from its image on another host (its system disk and the contents of its data disks were lost)"
                 .to_string(),
             published_at: now,
             finished_at: Some(now),
@@ -672,9 +672,11 @@ impl ControlPlane {
             open.reason.push_str("; the instance was redeployed on another host");
             events.push(open);
         }
+        let disks = self.moved_disk_writes(state, i, &target, now);
         let written = self.store.commit(&feiyun_store::WriteSet {
             instances: std::slice::from_ref(&n),
             events: &events,
+            storage: Some(&disks),
             ..Default::default()
         });
         if let Err(e) = written {
@@ -684,6 +686,7 @@ impl ControlPlane {
             return Err(store_err(e));
         }
         state.cluster.commit(&ask, &plan);
+        state.storage.apply(&disks);
         state.open_events.remove(&i.id);
         state.errors.remove(&i.id);
         tracing::info!(instance = %i.id, from = %i.host_id, to = %target, "instance redeployed");

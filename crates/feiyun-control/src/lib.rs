@@ -2,8 +2,10 @@
 //!
 //! Owns the region's authoritative state in memory (loaded from the store at start, written
 //! through to it before any change is acknowledged), and executes the typed commands of
-//! [`feiyun_domain::ops`] — instances and the networks they are in (VPCs, vSwitches, security
-//! groups, addresses; each host's desired network is computed here and sent in its intent): it validates them against the catalog, asks the scheduler for a
+//! [`feiyun_domain::ops`] — instances, the networks they are in (VPCs, vSwitches, security
+//! groups, addresses; each host's desired network is computed here and sent in its intent) and
+//! their storage (disks and where their data lives, snapshots, the images accounts make, import
+//! and share, key pairs; storage work is sent to hosts as tasks): it validates them against the catalog, asks the scheduler for a
 //! placement, applies the domain's lifecycle rules, persists, and bumps the intent revision of
 //! the hosts concerned. Hosts reach it only through the host protocol: it implements
 //! [`feiyun_hostproto::ControlLink`] (registration with join tokens, heartbeats, long-polled
@@ -24,6 +26,7 @@ mod link;
 mod money_rules;
 mod net;
 pub mod secrets;
+mod storage;
 mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +53,10 @@ pub use instances::{AvailableType, Created};
 pub use link::SYSTEM_DISK_CATEGORY;
 pub use net::{EipFilter, GroupFilter, InstanceNets, NetworkSetup, VSwitchFilter, VpcFilter};
 pub use secrets::Sealer;
+pub use storage::{
+    data_disk_gib, fingerprint, system_disk_gib, CreatedKeyPair, ImageImporter, ImageView, ImportedImage,
+    DEFAULT_DATA_CATEGORY, DEFAULT_DISK_CATEGORY, DEFAULT_SYSTEM_CATEGORY,
+};
 
 /// The administrator's account: created at the region's first start, the only one that may
 /// operate hosts.
@@ -135,6 +142,8 @@ struct State {
     errors: HashMap<String, String>,
     /// VPCs, vSwitches, security groups, interfaces and public addresses.
     net: net::NetState,
+    /// Disks, snapshots, key pairs and the images accounts made.
+    storage: storage::StorageState,
 }
 
 pub struct ControlPlane {
@@ -161,6 +170,8 @@ pub struct ControlPlane {
     billing: Mutex<billing::Ticker>,
     /// The spot percentage in force per zone (the last point recorded).
     spot_market: Mutex<HashMap<String, u32>>,
+    /// Where ImportImage takes files from and what makes them images (`None`: no imports).
+    importing: RwLock<Option<storage::import::Importing>>,
 }
 
 impl State {
@@ -261,6 +272,7 @@ impl ControlPlane {
             open_events: loaded.open_events.into_iter().map(|e| (e.instance_id.clone(), e)).collect(),
             errors: HashMap::new(),
             net: net::NetState::from_loaded(loaded.net),
+            storage: storage::StorageState::from_loaded(loaded.storage),
         };
         let mut images: BTreeMap<String, Image> = loaded.images.into_iter().map(|i| (i.id.clone(), i)).collect();
         if !images.contains_key(feiyun_domain::image::BUILTIN_IMAGE_ID) {
@@ -320,7 +332,7 @@ impl ControlPlane {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_entropy(),
         };
-        Ok(Arc::new(ControlPlane {
+        let cp = Arc::new(ControlPlane {
             state: RwLock::new(state),
             store: parts.store,
             catalog: parts.catalog,
@@ -338,7 +350,10 @@ impl ControlPlane {
             process_tokens: Mutex::new(Vec::new()),
             billing: Mutex::new(billing::Ticker::default()),
             spot_market: Mutex::new(HashMap::new()),
-        }))
+            importing: RwLock::new(None),
+        });
+        cp.resume_storage()?;
+        Ok(cp)
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -19,17 +19,17 @@ pub const SYSTEM_DISK_CATEGORY: &str = "cloud_essd";
 
 impl ControlPlane {
     /// The usage event of the transition that made `i` (its revision and instant are the
-    /// transition's; a transition makes at most one event). The system disk is the image's root
-    /// filesystem, rounded up to whole GiB.
-    pub(crate) fn usage_event(&self, i: &Instance, kind: EventKind) -> UsageEvent {
+    /// transition's; a transition makes at most one event), with its system disk (category,
+    /// GiB) as it stands after the transition.
+    pub(crate) fn usage_event_sized(&self, i: &Instance, kind: EventKind, disk: (&str, u64)) -> UsageEvent {
         UsageEvent {
             key: UsageEvent::key_for(&i.id, kind, i.updated_at.timestamp_millis(), i.revision),
             seq: i.revision,
             instance_id: i.id.clone(),
             account_id: i.account_id.clone(),
             instance_type: i.instance_type.clone(),
-            disk_category: SYSTEM_DISK_CATEGORY.to_string(),
-            disk_gib: self.system_disk(&i.image_id).1,
+            disk_category: disk.0.to_string(),
+            disk_gib: disk.1,
             zone_id: i.zone_id.clone(),
             charge: crate::billing::charge_of(i),
             at_s: i.updated_at.timestamp(),
@@ -66,7 +66,7 @@ impl ControlPlane {
                     sha256: image.and_then(|m| m.sha256.clone()),
                 },
                 user_data: i.user_data.clone(),
-                authorized_keys: Vec::new(),
+                authorized_keys: state.authorized_keys(i),
             },
             metadata: self.instance_metadata(state, i),
         }
@@ -89,6 +89,7 @@ impl ControlPlane {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .chain(network)
+        .chain(state.authorized_keys(i).into_iter().take(1).map(|k| ("public-keys/0/openssh-key".to_string(), k)))
         .collect()
     }
 
@@ -106,8 +107,8 @@ impl ControlPlane {
                 .map(|i| self.instance_intent(state, i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
-            disks: Vec::new(),
-            snapshots: Vec::new(),
+            disks: state.host_disk_specs(host_id),
+            snapshots: state.host_snapshots(host_id),
             network: self.host_net_spec(state, host_id),
         })
     }
@@ -187,6 +188,10 @@ impl ControlPlane {
         for (p, outcome) in finished {
             self.complete_task(p.task, p.completion, outcome, false);
         }
+        if let Err(e) = self.record_disk_reports(&host_id, &report.disks) {
+            // Not recorded: the host reports its disks again when they change, and at its start.
+            tracing::error!(host = %host_id, error = %e, "cannot record disk reports");
+        }
         if let Err(e) = self.meter_traffic(&host_id, &report.traffic) {
             // The readings stay the host's to send again: nothing was recorded.
             tracing::error!(host = %host_id, error = %e, "cannot meter traffic");
@@ -227,7 +232,7 @@ impl ControlPlane {
         // when it has stopped.
         let mut usage = Vec::new();
         if next.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
-            usage.push(self.usage_event(&next, EventKind::Start));
+            usage.push(self.usage_event(&state, &next, EventKind::Start));
         }
         if next.status == InstanceStatus::Stopped
             && cur.status != InstanceStatus::Stopped
@@ -237,7 +242,7 @@ impl ControlPlane {
                 Some(StoppedMode::StopCharging) => EventKind::StopCharging,
                 _ => EventKind::StopKeepCharging,
             };
-            usage.push(self.usage_event(&next, kind));
+            usage.push(self.usage_event(&state, &next, kind));
         }
         match self.store.put_instances(std::slice::from_ref(&next), None, &usage, &[]) {
             Ok(()) => {

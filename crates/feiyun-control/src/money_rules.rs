@@ -83,7 +83,10 @@ impl ControlPlane {
                         Some(m) => self
                             .catalog
                             .instance_type(&i.instance_type)
-                            .map(|t| self.subscription_quote(t, &i.image_id, m))
+                            .map(|t| {
+                                let disk = self.system_disk_of(&self.read(), &i);
+                                self.subscription_quote(t, (&disk.0, disk.1), m)
+                            })
                             .transpose()?,
                         None => None,
                     };
@@ -202,22 +205,29 @@ impl ControlPlane {
                 continue;
             }
             let usage: Vec<UsageEvent> = if n.status == InstanceStatus::Deleted {
-                vec![self.usage_event(&n, EventKind::Release)]
+                vec![self.usage_event(&state, &n, EventKind::Release)]
             } else {
                 Vec::new()
             };
             let released = state
                 .net
                 .release_writes(std::iter::once(n.id.as_str()).filter(|_| n.status == InstanceStatus::Deleted));
+            let disks = self.release_disk_writes(
+                &state,
+                std::iter::once(n.id.as_str()).filter(|_| n.status == InstanceStatus::Deleted),
+                n.updated_at,
+            );
             self.store
                 .commit(&feiyun_store::WriteSet {
                     instances: std::slice::from_ref(&n),
                     usage: &usage,
                     ledger: &ledger,
                     net: Some(&released),
+                    storage: Some(&disks),
                     ..Default::default()
                 })
                 .map_err(store_err)?;
+            state.storage.apply(&disks);
             tracing::info!(instance = %n.id, status = n.status.as_str(), lock = n.billing.lock.map(|l| l.as_str()).unwrap_or(""), "billing");
             if n.status == InstanceStatus::Deleted {
                 self.release_capacity(&mut state, &n);

@@ -68,6 +68,8 @@ pub enum DomainError {
     Forbidden,
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     #[error("Request validation has been passed with DryRun flag set")]
     DryRunOk,
     #[error("Internal error: {0}")]

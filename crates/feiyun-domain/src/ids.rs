@@ -65,6 +65,23 @@ pub fn eni_id(rng: &mut impl Rng) -> String {
     new_id("eni", 20, rng)
 }
 
+pub fn disk_id(rng: &mut impl Rng) -> String {
+    new_id("d", 20, rng)
+}
+
+pub fn snapshot_id(rng: &mut impl Rng) -> String {
+    new_id("s", 20, rng)
+}
+
+/// An account's image: `m-` and 20 characters, as ECS names custom images.
+pub fn image_id(rng: &mut impl Rng) -> String {
+    new_id("m", 20, rng)
+}
+
+pub fn key_pair_id(rng: &mut impl Rng) -> String {
+    new_id("kp", 20, rng)
+}
+
 /// `n` in base 36 with the id alphabet (`0`, `1`, ... `z`, `10`, ...).
 pub fn base36(mut n: u64) -> String {
     let mut out = Vec::new();

@@ -338,6 +338,8 @@ pub struct Instance {
     pub tags: Vec<Tag>,
     /// The deployment set whose members run on distinct hosts, if any.
     pub deployment_set_id: Option<String>,
+    /// The SSH key pair whose public key is in root's authorized keys.
+    pub key_pair_name: Option<String>,
     pub created_at: Instant,
     pub started_at: Option<Instant>,
     pub updated_at: Instant,

@@ -1,6 +1,7 @@
 //! Wire errors: code, HTTP status and the documented message. Domain errors are mapped here, once.
 
 use feiyun_domain::net::NetError;
+use feiyun_domain::storage::StorageError;
 use feiyun_domain::DomainError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,11 +159,176 @@ impl From<DomainError> for ApiError {
                 ApiError::new(403, "Forbidden.RAM", "User not authorized to operate on the specified resource.")
             }
             DomainError::Net(e) => net_error(e),
+            DomainError::Storage(e) => storage_error(e),
             DomainError::DryRunOk => {
                 ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
             }
             DomainError::Internal(_) => ApiError::internal(),
         }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> ApiError {
+        storage_error(e)
+    }
+}
+
+/// Storage errors, with the codes the ECS API reference documents for disks, snapshots, images
+/// and key pairs (AlibabaCloudDocs/ecs, API Reference, 2021); where it documents none, the
+/// closest documented one (see docs/storage.md).
+fn storage_error(e: StorageError) -> ApiError {
+    use StorageError as S;
+    let status = "The current disk status does not support this operation.";
+    match e {
+        S::DiskNotFound(_) => ApiError::new(404, "InvalidDiskId.NotFound", "The specified disk does not exist."),
+        S::SnapshotNotFound(_) => {
+            ApiError::new(404, "InvalidSnapshotId.NotFound", "The specified SnapshotId does not exist.")
+        }
+        S::KeyPairNotFound(_) => ApiError::new(
+            400,
+            "InvalidKeyPairName.NotFound",
+            "The specified KeyPairName does not exist in our records.",
+        ),
+        S::KeyPairExists(_) => ApiError::new(400, "KeyPair.AlreadyExist", "The key pair already exist."),
+        S::PublicKeyMalformed(why) => ApiError::new(
+            400,
+            "InvalidPublicKeyBody.Malformed",
+            format!("The PublicKeyBody format is not supported: {why}."),
+        ),
+        S::CategoryNotSupported(_) => ApiError::new(
+            400,
+            "InvalidDiskCategory.ValueNotSupported",
+            "The specified parameter \"DiskCategory\" is not valid.",
+        ),
+        e @ S::DataDiskSize { .. } => ApiError::new(400, "InvalidDataDiskSize.ValueNotSupported", format!("{e}.")),
+        e @ S::SystemDiskSize { size, min, .. } if size < min => {
+            ApiError::new(404, "InvalidSystemDiskSize.LessThanMinSize", format!("{e}."))
+        }
+        e @ S::SystemDiskSize { .. } => {
+            ApiError::new(400, "InvalidSystemDiskSize.ValueNotSupported", format!("{e}."))
+        }
+        S::SystemDiskBelowImage { .. } => ApiError::new(
+            404,
+            "InvalidSystemDiskSize.LessThanImageSize",
+            "The specified parameter SystemDisk.Size is less than the image size.",
+        ),
+        S::ShrinkRefused(_) => ApiError::new(
+            403,
+            "InvalidDiskSize.TooSmall",
+            "Specified new disk size is less than or equal the original disk size.",
+        ),
+        S::TooLarge { .. } => {
+            ApiError::new(403, "InvalidDiskSize.TooLarge", "Specified new disk size is beyond the permitted range.")
+        }
+        S::SmallerThanSnapshot(_) => ApiError::new(
+            403,
+            "InvalidDiskSize.TooSmall",
+            "Specified disk size is less than the size of snapshot.",
+        ),
+        S::IncorrectDiskStatus { .. } => ApiError::new(403, "IncorrectDiskStatus", status),
+        S::DiskStillAttached => {
+            ApiError::new(403, "DiskStillAttached", "The disk is still attached to an instance; detach it first.")
+        }
+        S::DiskInUse => ApiError::new(404, "InvalidDisk.InUse", "The specified disk has been occupied."),
+        S::NotAttachedThere => ApiError::new(
+            403,
+            "DependencyViolation",
+            "The specified disk has not been attached on the specified instance.",
+        ),
+        S::SystemDisk => ApiError::new(403, "DiskNotPortable", "The specified disk is not a portable disk."),
+        S::ZoneMismatch => ApiError::new(
+            400,
+            "InvalidParameter.Mismatch",
+            "The specified disk and instance are not in the same zone.",
+        ),
+        S::DeviceMalformed(_) => ApiError::new(400, "InvalidDevice.Malformed", "The specified port is not valid."),
+        S::DeviceInUse(_) => ApiError::new(403, "InvalidDevice.InUse", "The specified device has been occupied."),
+        S::TooManyDisks(_) => ApiError::new(
+            403,
+            "InstanceDiskLimitExceeded",
+            "The amount of the disk on instance in question reach its limits.",
+        ),
+        S::CreatingSnapshot => ApiError::new(
+            403,
+            "IncorrectDiskStatus.CreatingSnapshot",
+            "A previous snapshot creation is in process.",
+        ),
+        S::DiskCreatingSnapshot => ApiError::new(
+            403,
+            "DiskCreatingSnapshot",
+            "The operation is denied due to a snapshot of the specified disk is not completed yet.",
+        ),
+        S::NeverAttached => ApiError::new(
+            403,
+            "IncorrectDiskStatus.NeverAttached",
+            "The specified disk has never been attached to any instance.",
+        ),
+        S::SystemDiskSnapshot => ApiError::new(
+            403,
+            "IncorrectDiskType.NotSupport",
+            "The specified device type is not supported: a system disk is the instance's root filesystem; use CreateImage.",
+        ),
+        S::SnapshotNotReady(_) => {
+            ApiError::new(403, "InvalidSnapshotId.NotReady", "The specified snapshot has not completed yet.")
+        }
+        S::SnapshotOfAnotherDisk(_) => ApiError::new(
+            403,
+            "InvalidParameter.Mismatch",
+            "The specified snapshot is not created from the specified disk.",
+        ),
+        S::SnapshotElsewhere(_) => ApiError::new(
+            403,
+            "OperationDenied",
+            "The specified snapshot does not support ResetDisk: it was taken before the disk moved to another host.",
+        ),
+        S::SnapshotCreatedImage(_) => ApiError::new(
+            403,
+            "SnapshotCreatedImage",
+            "The snapshot has been used to create user defined image(s).",
+        ),
+        S::SnapshotCreatedDisk(_) => {
+            ApiError::new(403, "SnapshotCreatedDisk", "The snapshot has been used to create disk(s).")
+        }
+        S::ImageNotReady(_) => ApiError::new(
+            403,
+            "OperationDenied.ImageNotValid",
+            "The specified Image is not available: it is still being created, or its creation failed.",
+        ),
+        S::ImageImporting(_) => ApiError::new(403, "ImageIsImporting", "The specified Image is importing."),
+        S::ImageInUse(_) => {
+            ApiError::new(403, "ImageUsingByInstance", "The specified image has been used to create instances.")
+        }
+        S::ImageShared(_) => ApiError::new(403, "ImageUseShared", "The specified image has been shared to others."),
+        S::ImageNameTaken(_) => {
+            ApiError::new(400, "InvalidImageName.Duplicated", "The specified Image name has already bean used.")
+        }
+        S::AccountNotFound(_) => ApiError::new(
+            404,
+            "InvalidAccount.NotFound",
+            "The specified parameter \"AddAccount.n\" or \"RemoveAccount.n\" does not exist.",
+        ),
+        S::ShareWithSelf => {
+            ApiError::new(404, "InvalidAccount.Forbbiden", "The specified Account does not yourself.")
+        }
+        S::ImportObjectNotFound(_) => ApiError::new(
+            400,
+            "InvalidOSSObject.NotFound",
+            "The specified OSS object does not exist in this region.",
+        ),
+        S::ImportObjectMalformed(_) => {
+            ApiError::new(400, "InvalidOSSObject.Malformed", "The specified OSS object is wrongly formed.")
+        }
+        S::ImportNotConfigured => ApiError::new(
+            400,
+            "InvalidRegion.NotSupport",
+            "The specified region does not support image import or export.",
+        ),
+        S::HostUnavailable(_) => ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server: the disk's host is unreachable.",
+        ),
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub billing: BillingConfig,
     pub network: NetworkConfig,
+    pub images: ImagesConfig,
     /// Path of an instance-type catalog replacing the built-in one.
     pub catalog: Option<String>,
     /// Path of a price book replacing the built-in one (catalog/prices.toml).
@@ -277,6 +278,15 @@ impl NetworkConfig {
     }
 }
 
+/// Images accounts bring (see docs/storage.md).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImagesConfig {
+    /// The directory ImportImage takes files from (`DiskDeviceMapping.1.OSSObject` names a file
+    /// inside it, `DiskDeviceMapping.1.OSSBucket` a directory of it); unset: no imports.
+    pub import_dir: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("Cannot read {0}: {1}")]
@@ -328,6 +338,11 @@ impl Config {
             return Err("api rate limits must be positive".into());
         }
         self.network.setup()?;
+        if let Some(d) = &self.images.import_dir {
+            if d.is_empty() || !Path::new(d).is_absolute() {
+                return Err(format!("images.import_dir {d:?} must be an absolute path"));
+            }
+        }
         Ok(())
     }
 
@@ -414,6 +429,17 @@ mod tests {
         assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))));
         std::fs::write(&p, "[host]\ncpus = 4\ncpu_allocation_ratio = 2.0\n").expect("write");
         assert_eq!(Config::load(Some(&p)).expect("valid").local_host().capacity.vcpus, 8);
+    }
+
+    #[test]
+    fn images_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[images]\nimport_dir = \"/srv/imports\"\n").expect("write");
+        assert_eq!(Config::load(Some(&p)).expect("valid").images.import_dir.as_deref(), Some("/srv/imports"));
+        std::fs::write(&p, "[images]\nimport_dir = \"imports\"\n").expect("write");
+        assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))), "relative");
+        assert_eq!(Config::default().images.import_dir, None);
     }
 
     #[test]

@@ -21,7 +21,8 @@ use feiyun_domain::host::{Host, JoinToken};
 use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
 use feiyun_domain::net::{Nic, PublicIp, SecurityGroup, VSwitch, Vpc};
-use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, TrafficCounter, TrafficUsage, UsageEvent};
+use feiyun_domain::storage::{Disk, ImageLife, KeyPair, Snapshot};
+use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, StorageUsage, TrafficCounter, TrafficUsage, UsageEvent};
 
 /// What can go wrong in any backend. Backend-specific errors arrive as text: callers decide
 /// nothing on a database engine's error codes.
@@ -80,6 +81,46 @@ pub struct Loaded {
     /// System events still executing (finished ones are read on demand).
     pub open_events: Vec<SystemEvent>,
     pub net: NetLoaded,
+    pub storage: StorageLoaded,
+}
+
+/// The region's storage as stored: live disks and snapshots (released ones excluded), key pairs,
+/// and the state of the images accounts made (with whom each is shared).
+#[derive(Debug, Default)]
+pub struct StorageLoaded {
+    pub disks: Vec<Disk>,
+    pub snapshots: Vec<Snapshot>,
+    pub key_pairs: Vec<KeyPair>,
+    pub image_lives: Vec<ImageLife>,
+}
+
+/// Storage records to write in a transaction. Disks and snapshots are revision-checked as
+/// instances are (revision 1 creates; any other updates the revision before it); an image's
+/// state is rewritten whole with its shares.
+#[derive(Debug, Default, Clone)]
+pub struct StorageWrites {
+    pub disks: Vec<Disk>,
+    pub snapshots: Vec<Snapshot>,
+    pub key_pairs: Vec<KeyPair>,
+    /// (account, name) of key pairs to remove.
+    pub deleted_key_pairs: Vec<(String, String)>,
+    pub image_lives: Vec<ImageLife>,
+    /// Images to remove from the catalog (with their state and shares).
+    pub deleted_images: Vec<String>,
+    /// Usage of data disks and snapshots (a key already stored is ignored).
+    pub usage: Vec<StorageUsage>,
+}
+
+impl StorageWrites {
+    pub fn is_empty(&self) -> bool {
+        self.disks.is_empty()
+            && self.snapshots.is_empty()
+            && self.key_pairs.is_empty()
+            && self.deleted_key_pairs.is_empty()
+            && self.image_lives.is_empty()
+            && self.deleted_images.is_empty()
+            && self.usage.is_empty()
+    }
 }
 
 /// The region's networks as stored.
@@ -151,6 +192,8 @@ pub struct WriteSet<'a> {
     /// Metered public traffic (a key already stored is ignored) and the readings it came from.
     pub traffic: &'a [TrafficUsage],
     pub traffic_counters: &'a [TrafficCounter],
+    /// Disks, snapshots, key pairs, image states and storage usage.
+    pub storage: Option<&'a StorageWrites>,
 }
 
 /// Persistence. Every method commits before it returns: a change is durable once acknowledged.
@@ -204,4 +247,7 @@ pub trait Store: Send + Sync {
     /// `before_s`, oldest first.
     fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError>;
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError>;
+    /// The storage usage log of an account (every account with `None`), by instant, then
+    /// resource, then sequence.
+    fn storage_usage(&self, account_id: Option<&str>) -> Result<Vec<StorageUsage>, StoreError>;
 }

@@ -46,6 +46,7 @@ fn instance(id: &str) -> Instance {
         user_data: None,
         tags: Vec::new(),
         deployment_set_id: None,
+        key_pair_name: None,
         created_at: now(),
         started_at: None,
         updated_at: now(),

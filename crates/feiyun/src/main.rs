@@ -13,6 +13,7 @@ mod agent;
 mod billing;
 mod cli;
 mod host;
+mod images;
 mod profile;
 mod replay;
 mod tco;

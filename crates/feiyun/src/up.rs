@@ -52,6 +52,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let region = Region::open(RegionOptions { data_dir: args.data_dir, listen: args.listen, config }).await?;
+        if let Some(dir) = &region.config.images.import_dir {
+            // ImportImage runs the runtime's import on this machine.
+            region.cp.configure_imports(PathBuf::from(dir), Arc::new(crate::images::RuntimeImporter));
+        }
         let (_stop_tx, stop) = feiyun_server::stop_on_signals();
         let agent = if args.no_local_host {
             None

@@ -14,8 +14,8 @@ use feiyun_domain::ops::CreateInstances;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
 use feiyun_hostproto::{
-    ConsoleOutput, ExecOutcome, Heartbeat, HostSpec, InstanceEvent, Intent, ProtoError, Registered, Report, Task,
-    TaskOutcome, TaskResult, PROTOCOL_VERSION,
+    BlobInfo, BlobKind, ConsoleOutput, DiskSource, DiskStatus, ExecOutcome, Heartbeat, HostSpec, InstanceEvent, Intent,
+    ProtoError, Registered, Report, Task, TaskOutcome, TaskResult, PROTOCOL_VERSION,
 };
 use feiyun_scheduler::cluster::Policy;
 use feiyun_store::{SqliteStore, Store, WriteSet};
@@ -156,6 +156,25 @@ pub struct FakeHost {
     /// The answer to an exec task: (exit code, output).
     pub exec: ExecFn,
     pub console: Vec<u8>,
+    /// The disks the host keeps: id → what it made it from, its size, the instance it is
+    /// mounted in.
+    pub disks: std::collections::BTreeMap<String, FakeDisk>,
+    /// Snapshot files the host keeps.
+    pub snapshots: std::collections::BTreeSet<String>,
+    /// Storage tasks fail with this message, when set.
+    pub storage_failure: Option<String>,
+    /// Storage tasks are left unanswered (still pending) while set.
+    pub hold_storage: bool,
+}
+
+/// A disk as a fake host keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeDisk {
+    pub source: DiskSource,
+    pub size_gib: u64,
+    pub attached_to: Option<String>,
+    /// The snapshots it was reset to, in order.
+    pub resets: Vec<String>,
 }
 
 impl FakeHost {
@@ -185,6 +204,108 @@ impl FakeHost {
             instances: Default::default(),
             exec: Box::new(|s| (0, s.to_vec())),
             console: b"[feiyun-init] ready\n".to_vec(),
+            disks: Default::default(),
+            snapshots: Default::default(),
+            storage_failure: None,
+            hold_storage: false,
+        }
+    }
+
+    /// Upload `bytes` as a blob the way an agent does (only a blob a task of this host asks for
+    /// is accepted), returning what the region recorded.
+    pub fn upload(&self, kind: BlobKind, id: &str, bytes: &[u8]) -> Result<BlobInfo, ProtoError> {
+        use sha2::Digest;
+        let dest = self.cp.host_upload_target(&self.reg.credential, kind, id)?;
+        std::fs::write(&dest, bytes).map_err(|e| ProtoError::Internal(e.to_string()))?;
+        Ok(BlobInfo { sha256: hex::encode(sha2::Sha256::digest(bytes)), size_bytes: bytes.len() as u64 })
+    }
+
+    /// Make the host's disks what the intent says (as an agent that succeeds at once would),
+    /// returning the reports of what changed.
+    fn reconcile_disks(&mut self, intent: &Intent) -> Vec<DiskStatus> {
+        let mut reports = Vec::new();
+        let wanted: std::collections::BTreeSet<&str> = intent.disks.iter().map(|d| d.disk_id.as_str()).collect();
+        self.disks.retain(|id, _| wanted.contains(id.as_str()));
+        for d in &intent.disks {
+            // Attached only to an instance whose root filesystem exists here.
+            let attach =
+                d.attachment.as_ref().map(|a| a.instance_id.clone()).filter(|i| self.instances.contains_key(i));
+            let entry = self.disks.entry(d.disk_id.clone());
+            let changed = match entry {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(FakeDisk {
+                        source: d.source.clone(),
+                        size_gib: d.size_gib,
+                        attached_to: attach.clone(),
+                        resets: Vec::new(),
+                    });
+                    true
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let f = o.get_mut();
+                    let changed = f.attached_to != attach || f.size_gib < d.size_gib;
+                    f.attached_to = attach.clone();
+                    f.size_gib = f.size_gib.max(d.size_gib);
+                    changed
+                }
+            };
+            if changed {
+                let f = &self.disks[&d.disk_id];
+                reports.push(DiskStatus {
+                    disk_id: d.disk_id.clone(),
+                    size_gib: f.size_gib,
+                    attached_to: f.attached_to.clone(),
+                    error: None,
+                });
+            }
+        }
+        let keep: std::collections::BTreeSet<&str> = intent.snapshots.iter().map(String::as_str).collect();
+        self.snapshots.retain(|s| keep.contains(s.as_str()));
+        reports
+    }
+
+    fn storage_task(&mut self, t: &Task) -> TaskOutcome {
+        if let Some(e) = &self.storage_failure {
+            return TaskOutcome::Failed(e.clone());
+        }
+        match t {
+            Task::Snapshot(s) => {
+                if !self.disks.contains_key(&s.disk_id) && !self.snapshots.contains(&s.snapshot_id) {
+                    return TaskOutcome::Failed(format!("no disk {}", s.disk_id));
+                }
+                self.snapshots.insert(s.snapshot_id.clone());
+                let blob = if s.upload {
+                    match self.upload(BlobKind::Snapshot, &s.snapshot_id, s.snapshot_id.as_bytes()) {
+                        Ok(b) => Some(b),
+                        Err(e) => return TaskOutcome::Failed(e.to_string()),
+                    }
+                } else {
+                    None
+                };
+                // 1.5 GiB on the host: billed as 2 GiB.
+                TaskOutcome::Snapshot { size_bytes: 3 << 29, blob }
+            }
+            Task::ResetDisk(r) => match self.disks.get_mut(&r.disk_id) {
+                Some(d) if self.snapshots.contains(&r.snapshot_id) => {
+                    d.resets.push(r.snapshot_id.clone());
+                    TaskOutcome::Done
+                }
+                _ => TaskOutcome::Failed("no such disk or snapshot".into()),
+            },
+            Task::CaptureImage(c) => match self.upload(BlobKind::Image, &c.image_id, b"image archive") {
+                Ok(b) => TaskOutcome::Uploaded(b),
+                Err(e) => TaskOutcome::Failed(e.to_string()),
+            },
+            Task::UploadDisk(u) => {
+                if !self.disks.contains_key(&u.disk_id) {
+                    return TaskOutcome::Failed(format!("no disk {}", u.disk_id));
+                }
+                match self.upload(BlobKind::Disk, &u.blob_id, u.disk_id.as_bytes()) {
+                    Ok(b) => TaskOutcome::Uploaded(b),
+                    Err(e) => TaskOutcome::Failed(e.to_string()),
+                }
+            }
+            _ => TaskOutcome::Done,
         }
     }
 
@@ -247,6 +368,7 @@ impl FakeHost {
                 events.push(InstanceEvent { instance_id: i.id.clone(), event: Some(ev), error: None });
             }
         }
+        let disks = self.reconcile_disks(&intent);
         let mut results = Vec::new();
         for t in &intent.tasks {
             let running = t.instance_id().and_then(|i| self.instances.get(i)).copied() == Some(true);
@@ -257,15 +379,16 @@ impl FakeHost {
                     TaskOutcome::Exec(ExecOutcome { exit_code: Some(code), output, dropped: 0, timed_out: false })
                 }
                 Task::Console(_) => TaskOutcome::Console(ConsoleOutput { bytes: self.console.clone(), modified: None }),
-                _ => TaskOutcome::Done,
+                _ if self.hold_storage => continue,
+                storage => self.storage_task(storage),
             };
             results.push(TaskResult { task_id: t.id().to_string(), outcome });
         }
-        let any = !events.is_empty() || !results.is_empty();
+        let any = !events.is_empty() || !results.is_empty() || !disks.is_empty();
         if any {
             self.cp.host_report(
                 &self.reg.credential,
-                Report { epoch: self.epoch, events, results, ..Report::default() },
+                Report { epoch: self.epoch, events, results, disks, ..Report::default() },
             )?;
         }
         Ok(any)

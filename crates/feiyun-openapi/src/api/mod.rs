@@ -31,6 +31,7 @@ mod bss;
 mod ecs;
 mod ecs_instances;
 mod ecs_security_groups;
+mod ecs_storage;
 mod feiyun;
 mod vpc;
 

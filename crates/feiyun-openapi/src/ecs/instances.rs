@@ -87,9 +87,18 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
         purchase,
     };
     let network = network_params(p)?;
+    let storage = super::disks::instance_storage(p)?;
     // The command says what it made and what the order charged up front (subscriptions;
     // pay-as-you-go pays as it goes): nothing is read back after the commit.
-    let created = c.cp.create_instances_in(c.account_id, &spec, &network)?;
+    let created = c.cp.create_instances_full(c.account_id, &spec, &network, &storage).map_err(|e| match e {
+        // RunInstances names a snapshot of its data disks so.
+        DomainError::Storage(feiyun_domain::storage::StorageError::SnapshotNotFound(_)) => ApiError::new(
+            404,
+            "InvalidDataDiskSnapshotId.NotFound",
+            "The specified parameter \"DataDisk.n.SnapshotId\" is not valid.",
+        ),
+        e => e.into(),
+    })?;
     let trade = created.charged_cents as f64 / 100.0;
     if run {
         Ok(json!({

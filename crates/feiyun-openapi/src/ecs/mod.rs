@@ -4,16 +4,19 @@
 mod assistant;
 mod console;
 mod deployment_sets;
+mod disks;
 mod events;
 mod images;
 mod instance_types;
 mod instances;
+mod key_pairs;
 mod names;
 mod power;
 mod prices;
 mod regions;
 mod security_groups;
 mod sg_rules;
+mod snapshots;
 mod subscription;
 mod wire;
 
@@ -100,6 +103,28 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "JoinSecurityGroup" => security_groups::join_security_group(c),
         "LeaveSecurityGroup" => security_groups::leave_security_group(c),
         "DeleteSecurityGroup" => security_groups::delete_security_group(c),
+        "CreateDisk" => disks::create_disk(c),
+        "DescribeDisks" => disks::describe_disks(c),
+        "AttachDisk" => disks::attach_disk(c),
+        "DetachDisk" => disks::detach_disk(c),
+        "DeleteDisk" => disks::delete_disk(c),
+        "ResizeDisk" => disks::resize_disk(c),
+        "ResetDisk" => disks::reset_disk(c),
+        "ModifyDiskAttribute" => disks::modify_disk_attribute(c),
+        "CreateSnapshot" => snapshots::create_snapshot(c),
+        "DescribeSnapshots" => snapshots::describe_snapshots(c),
+        "DeleteSnapshot" => snapshots::delete_snapshot(c),
+        "CreateImage" => images::create_image(c),
+        "DeleteImage" => images::delete_image(c),
+        "ImportImage" => images::import_image(c),
+        "ModifyImageSharePermission" => images::modify_image_share_permission(c),
+        "DescribeImageSharePermission" => images::describe_image_share_permission(c),
+        "CreateKeyPair" => key_pairs::create_key_pair(c),
+        "ImportKeyPair" => key_pairs::import_key_pair(c),
+        "DescribeKeyPairs" => key_pairs::describe_key_pairs(c),
+        "DeleteKeyPairs" => key_pairs::delete_key_pairs(c),
+        "AttachKeyPair" => key_pairs::attach_key_pair(c),
+        "DetachKeyPair" => key_pairs::detach_key_pair(c),
         _ => Err(ApiError::unknown_action()),
     }
 }

@@ -266,7 +266,7 @@ pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a
         .put("Recyclable", false)
         .put("RegionId", i.region_id.as_str())
         .put("CreditSpecification", f.credit_specification())
-        .put("KeyPairName", "")
+        .put("KeyPairName", i.key_pair_name.as_deref().unwrap_or(""))
         .build()
 }
 
