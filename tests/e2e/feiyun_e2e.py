@@ -9,6 +9,8 @@
                        ``client.sdk`` is the typed SDK client.
     * ``BssClient``  : alibabacloud-bssopenapi20171214 (BssOpenApi 2017-12-14, same endpoint);
                        ``client.sdk`` is the typed SDK client.
+    * ``VpcClient``  : alibabacloud-vpc20160428 (VPC 2016-04-28, same endpoint);
+                       ``client.sdk`` is the typed SDK client.
     * ``CoreClient`` : aliyun-python-sdk-core AcsClient (V2); ``client.acs`` is the AcsClient.
     * ``RawClient``  : requests + our own signers; ``client.send(...)`` returns the raw response.
 - runc helpers for checking what is really running on the host.
@@ -35,6 +37,7 @@ import requests
 
 API_VERSION = "2014-05-26"
 BSS_VERSION = "2017-12-14"
+VPC_VERSION = "2016-04-28"
 REGION = "cn-local"
 ZONE = "cn-local-a"
 SMALL_TYPE = "ecs.t5-lc2m1.nano"
@@ -199,7 +202,8 @@ class RawClient:
 
     def send_v3(self, action: str, params: dict | None = None, *, version: str = API_VERSION,
                 date: str | None = None, nonce: str | None = None, secret: str | None = None,
-                ak: str | None = None) -> requests.Response:
+                ak: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+        """``headers``: more headers (lowercase names), signed like the others."""
         query = list(flatten(params or {}).items())
         headers = {
             "host": self.endpoint,
@@ -208,6 +212,7 @@ class RawClient:
             "x-acs-date": date or utc_timestamp(),
             "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
             "x-acs-content-sha256": hashlib.sha256(b"").hexdigest(),
+            **(headers or {}),
         }
         signed = sorted(headers)
         sig = v3_signature("POST", query, headers, signed, b"", secret if secret is not None else self.secret)
@@ -303,6 +308,36 @@ class BssClient(TeaClient):
 
         req = um.OpenApiRequest(query=Utils.query(flatten(params or {})))
         p = um.Params(action=action, version=BSS_VERSION, protocol="HTTP", pathname="/", method="POST",
+                      auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
+        try:
+            res = self.sdk.call_api(p, req, self.runtime())
+        except Exception as e:  # noqa: BLE001
+            raise tea_error(e) from e
+        return res["body"]
+
+
+class VpcClient(BssClient):
+    """alibabacloud-vpc20160428 (VPC 2016-04-28), pointed at the server like the ECS tea client.
+    ``call`` goes through the SDK's own call_api with Version 2016-04-28; ``typed`` runs a typed
+    method: typed('create_vpc', CreateVpcRequest(...))."""
+
+    def __init__(self, endpoint: str, ak: str, secret: str, algorithm: str | None = None):
+        from alibabacloud_tea_openapi.models import Config
+        from alibabacloud_vpc20160428.client import Client
+
+        cfg = Config(access_key_id=ak, access_key_secret=secret, region_id=REGION,
+                     endpoint=endpoint, protocol="http", read_timeout=60000, connect_timeout=5000)
+        if algorithm:
+            cfg.signature_algorithm = algorithm
+        self.sdk = Client(cfg)
+        self.endpoint = endpoint
+
+    def call(self, action: str, params: dict | None = None) -> dict:
+        from alibabacloud_tea_openapi import utils_models as um
+        from alibabacloud_tea_openapi.utils import Utils
+
+        req = um.OpenApiRequest(query=Utils.query(flatten(params or {})))
+        p = um.Params(action=action, version=VPC_VERSION, protocol="HTTP", pathname="/", method="POST",
                       auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
         try:
             res = self.sdk.call_api(p, req, self.runtime())
@@ -700,6 +735,10 @@ class FeiyunServer:
     def bss(self, creds: dict | None = None, algorithm: str | None = None) -> BssClient:
         c = creds or self.creds
         return BssClient(self.endpoint, c["AccessKeyId"], c["AccessKeySecret"], algorithm)
+
+    def vpc(self, creds: dict | None = None, algorithm: str | None = None) -> VpcClient:
+        c = creds or self.creds
+        return VpcClient(self.endpoint, c["AccessKeyId"], c["AccessKeySecret"], algorithm)
 
     def cli(self, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([feiyun_bin(), *args], capture_output=True, text=True, timeout=timeout,

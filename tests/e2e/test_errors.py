@@ -351,4 +351,5 @@ def test_failed_run_instances_leaves_nothing_on_the_host(server, raw):
         p = {"RegionId": fe.REGION, "ImageId": "feiyun_busybox_x64", **params}
         fe.expect_error(raw.call, "RunInstances", p, status=(403, 404))
     time.sleep(0.5)
-    assert sorted(p.name for p in host_dir.glob("i-*")) == before
+    # Nothing new on the host (instances of earlier tests may still be going away meanwhile).
+    assert set(p.name for p in host_dir.glob("i-*")) - set(before) == set()

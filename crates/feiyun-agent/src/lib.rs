@@ -9,6 +9,16 @@
 //! intent and their results go back in reports. Images are materialized locally on demand: the
 //! built-in one is built here, a region image is fetched and checked against its checksum.
 //!
+//! When the intent carries the host's network, a worker thread makes the kernel match it
+//! ([`network`]) before any instance with a port in it boots into its namespace, the metadata
+//! service answers the host's instances ([`metadata`]), and public traffic counters go back in
+//! reports. The host's network namespace is the agent's own. See `docs/networking.md`.
+//!
+//! The host's disks follow the intent too (`storage`): made, grown, attached to an instance
+//! once its root filesystem exists (an instance about to boot waits for them; a running one
+//! gets them live), detached, removed when the intent drops them; snapshots, resets, image
+//! captures and disk uploads are tasks. See `docs/storage.md`.
+//!
 //! The loop is safe to stop and restart at any point: instances keep running without it and are
 //! re-adopted, because every decision comes from the intent and from observation.
 //!
@@ -16,7 +26,10 @@
 //! API, accounts or the store.
 
 pub mod machine;
+pub mod metadata;
+pub mod network;
 mod reconcile;
+mod storage;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,9 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use feiyun_domain::instance::{InstanceStatus, PowerState};
 use feiyun_hostproto::{
     ControlLink, Credential, ExecOutcome, Heartbeat, HostSpec, ImageSource, InstanceEvent, InstanceIntent, Intent,
-    ProtoError, Report, Task, TaskOutcome, TaskResult,
+    ProtoError, Report, Task, TaskOutcome, TaskResult, TrafficCounters,
 };
 use feiyun_runtime::images::ImageStore;
 use feiyun_runtime::{Runtime, RuntimeError, RuntimeSpec};
@@ -48,6 +62,10 @@ pub struct AgentOptions {
     pub identity_file: Option<PathBuf>,
     /// The static busybox the built-in image is built from.
     pub busybox: Option<PathBuf>,
+    /// Where the last network state handed to the kernel is kept between runs (so that a
+    /// restarted agent converges before its first intent, and `feiyun teardown` finds the host's
+    /// prefix). `None` keeps it in memory only.
+    pub network_state: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +186,28 @@ impl Agent {
     /// Join, then reconcile until `shutdown` resolves. Instances keep running after it returns.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
         let mut shutdown = Box::pin(shutdown);
-        let id = self.join(&mut shutdown).await?;
+        let net_out = Arc::new(network::NetOutput::default());
+        // A network applied before: converge to it while joining, before the first intent.
+        let saved_network = match self.opts.network_state.as_deref().map(network::load_state).transpose() {
+            Ok(s) => s.flatten().is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring the saved network state");
+                false
+            }
+        };
+        let net = saved_network.then(|| {
+            Arc::new(network::NetWorker::start(self.runtime.clone(), self.opts.network_state.clone(), net_out.clone()))
+        });
+        let mut id = match self.join(&mut shutdown).await {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(n) = net {
+                    let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+                }
+                return Err(e);
+            }
+        };
+        let (metadata_port, metadata_port_rx) = tokio::sync::watch::channel(None);
         let inner = Arc::new(Inner {
             link: self.link.clone(),
             runtime: self.runtime.clone(),
@@ -185,7 +224,27 @@ impl Agent {
             outbox: Mutex::new(Report::default()),
             image_locks: Mutex::new(HashMap::new()),
             swept_epoch: AtomicU64::new(0),
+            network_state: self.opts.network_state.clone(),
+            net: Mutex::new(net),
+            net_out,
+            metadata: Arc::new(metadata::Metadata::default()),
+            metadata_port,
+            net_error_reported: Mutex::new(None),
+            traffic_sent: Mutex::new(HashMap::new()),
+            disks: Mutex::default(),
         });
+        // Before any disk step or task: finish or undo what a killed agent left half-done.
+        inner.recover_storage().await;
+        let metadata_server = tokio::spawn(metadata::serve(inner.metadata.clone(), metadata_port_rx));
+        let net_events = {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                loop {
+                    inner.net_out.changed.notified().await;
+                    inner.clone().network_changed().await;
+                }
+            })
+        };
         let beat = {
             let inner = inner.clone();
             let every = Duration::from_millis(id.heartbeat_ms.max(100));
@@ -226,6 +285,14 @@ impl Agent {
                             backoff = Duration::from_millis(200);
                             since = intent.revision;
                             inner.clone().apply(intent).await;
+                            // Fenced: the next start comes back under the epoch the host now works in.
+                            let epoch = inner.epoch.load(Ordering::SeqCst);
+                            if epoch != id.epoch {
+                                id.epoch = epoch;
+                                if let Err(e) = self.save_identity(&id) {
+                                    tracing::warn!(host = %id.host_id, error = %e, "cannot record the new epoch");
+                                }
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(host = %inner.host_id, error = %e, "cannot get the host's intent; retrying");
@@ -244,6 +311,13 @@ impl Agent {
             }
         }
         beat.abort();
+        net_events.abort();
+        metadata_server.abort();
+        let net = Inner::lock(&inner.net).take();
+        if let Some(n) = net {
+            // An apply in progress finishes; nothing of this agent touches the kernel afterwards.
+            let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+        }
         Ok(())
     }
 }
@@ -271,6 +345,20 @@ struct Inner {
     image_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The epoch whose intent the host was last swept against.
     swept_epoch: AtomicU64,
+    network_state: Option<PathBuf>,
+    /// The worker owning the host's network, started by the first network the host is given
+    /// (or a saved one); hosts without a network never start it.
+    net: Mutex<Option<Arc<network::NetWorker>>>,
+    net_out: Arc<network::NetOutput>,
+    metadata: Arc<metadata::Metadata>,
+    /// The metadata service's port (`None`: not serving).
+    metadata_port: tokio::sync::watch::Sender<Option<u16>>,
+    /// The network error last reported to the control plane.
+    net_error_reported: Mutex<Option<String>>,
+    /// The host's disks: last seen and reported states, retries, per-disk locks.
+    disks: Mutex<storage::DiskBook>,
+    /// Traffic counters last sent, per instance: only changes are sent again.
+    traffic_sent: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 /// Collects a step's observations into the outbox.
@@ -313,17 +401,30 @@ impl Inner {
             self.epoch.store(intent.epoch, Ordering::SeqCst);
             // Observations made under the old epoch would be refused.
             *Self::lock(&self.outbox) = Report::default();
+            self.forget_reported_disks();
         }
         if self.swept_epoch.load(Ordering::SeqCst) != intent.epoch {
             self.sweep(&intent).await;
             self.swept_epoch.store(intent.epoch, Ordering::SeqCst);
         }
+        self.metadata.update(&intent);
+        let port = intent.network.as_ref().and_then(|n| n.metadata.map(|m| m.port));
+        self.metadata_port.send_if_modified(|p| std::mem::replace(p, port) != port);
         {
             let live: HashSet<&str> = intent.tasks.iter().map(|t| t.id()).collect();
             Self::lock(&self.seen_tasks).retain(|t| live.contains(t.as_str()));
         }
         let tasks = intent.tasks.clone();
+        let network = intent.network.clone();
         *Self::lock(&self.latest) = Some(Arc::new(intent));
+        // Disk and snapshot files the intent no longer names.
+        tokio::spawn(self.clone().sweep_storage());
+        // After the sweep (ports of instances it removed may go with their namespaces), and once
+        // the intent is current (the worker's news is read against it).
+        if let Some(net) = self.network_worker(network.is_some()) {
+            net.submit(network);
+            net.kick();
+        }
         self.clone().pass();
         for task in tasks {
             if !Self::lock(&self.seen_tasks).insert(task.id().to_string()) {
@@ -358,15 +459,95 @@ impl Inner {
         }
     }
 
-    /// Start one step for every instance not already being worked on.
+    /// The network worker, started if `start` and not running yet.
+    fn network_worker(&self, start: bool) -> Option<Arc<network::NetWorker>> {
+        let mut net = Self::lock(&self.net);
+        if net.is_none() && start {
+            // Started from the agent's threads: it acts on the agent's network namespace.
+            *net = Some(Arc::new(network::NetWorker::start(
+                self.runtime.clone(),
+                self.network_state.clone(),
+                self.net_out.clone(),
+            )));
+        }
+        net.clone()
+    }
+
+    /// The worker applied something, failed, or read counters: boot what waited for its
+    /// namespace, report the error or the traffic.
+    async fn network_changed(self: Arc<Self>) {
+        let Some(intent) = Self::lock(&self.latest).clone() else { return };
+        let error = self.net_out.error();
+        let changed = {
+            let mut reported = Self::lock(&self.net_error_reported);
+            let changed = *reported != error;
+            *reported = error.clone();
+            changed
+        };
+        if let (true, Some(e), Some(spec)) = (changed, &error, &intent.network) {
+            for i in intent.instances.iter().filter(|i| spec.vpc_of_instance(&i.id).is_some()) {
+                Outbox(&self.outbox).report_error(&i.id, &format!("Network: {e}"));
+            }
+        }
+        if let Some(counters) = self.net_out.take_traffic() {
+            let named: HashSet<&str> = intent.instances.iter().map(|i| i.id.as_str()).collect();
+            let mut sent = Self::lock(&self.traffic_sent);
+            sent.retain(|id, _| named.contains(id.as_str()));
+            let fresh: Vec<TrafficCounters> = counters
+                .into_iter()
+                .filter(|c| named.contains(c.instance_id.as_str()))
+                .filter(|c| {
+                    sent.insert(c.instance_id.clone(), (c.in_bytes, c.out_bytes)) != Some((c.in_bytes, c.out_bytes))
+                })
+                .map(|c| TrafficCounters { instance_id: c.instance_id, in_bytes: c.in_bytes, out_bytes: c.out_bytes })
+                .collect();
+            drop(sent);
+            merge_traffic(&mut Self::lock(&self.outbox).traffic, fresh);
+        }
+        self.clone().pass();
+        self.flush().await;
+    }
+
+    /// Start one step for every instance not already being worked on. An instance with a port
+    /// in the host's network is not booted before the kernel has its namespace (its disk may be
+    /// prepared before).
     fn pass(self: Arc<Self>) {
         let Some(intent) = Self::lock(&self.latest).clone() else { return };
+        self.storage_pass(&intent);
         let revision = intent.revision;
-        let due: Vec<usize> = (0..intent.instances.len())
-            .filter(|n| {
-                let id = &intent.instances[*n].id;
-                Self::lock(&self.acted).get(id).is_none_or(|rev| *rev < revision)
-                    && Self::lock(&self.busy).insert(id.clone())
+        let due: Vec<(usize, Option<PathBuf>)> = intent
+            .instances
+            .iter()
+            .enumerate()
+            .filter_map(|(n, i)| {
+                if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= revision) {
+                    return None;
+                }
+                let netns = intent
+                    .network
+                    .as_ref()
+                    .filter(|net| net.vpc_of_instance(&i.id).is_some())
+                    .map(|net| (feiyun_net::instance_netns_path(&net.prefix, &i.id), net.prefix.as_str()));
+                if let Some((_, prefix)) = netns {
+                    // Only a boot needs the namespace: a new instance's disk is prepared (and the
+                    // control plane told) while the network is still being applied.
+                    let boots = i.desired == PowerState::Running && i.status != InstanceStatus::Pending;
+                    if boots && !self.net_out.has_port(prefix, &i.id) {
+                        // The worker's next apply brings a pass.
+                        return None;
+                    }
+                }
+                // Disks attached to it are there when it boots (they attach to its root filesystem).
+                if i.desired == PowerState::Running
+                    && i.status == InstanceStatus::Starting
+                    && self.waits_for_disks(&intent, &i.id)
+                {
+                    return None;
+                }
+                if !Self::lock(&self.busy).insert(i.id.clone()) {
+                    return None;
+                }
+                Some((n, netns.map(|(path, _)| path)))
             })
             .collect();
         if due.is_empty() {
@@ -376,18 +557,18 @@ impl Inner {
             // Steps that never block (a hollow host's) are taken in turn by one task, and what
             // they observed goes in one report.
             tokio::spawn(async move {
-                for n in due {
-                    self.clone().step_and_note(&intent.instances[n], revision).await;
+                for (n, netns) in due {
+                    self.clone().step_and_note(&intent.instances[n], netns, revision).await;
                 }
                 self.flush().await;
                 self.pass_if_newer(revision);
             });
             return;
         }
-        for n in due {
+        for (n, netns) in due {
             let (me, intent) = (self.clone(), intent.clone());
             tokio::spawn(async move {
-                me.clone().step_and_note(&intent.instances[n], revision).await;
+                me.clone().step_and_note(&intent.instances[n], netns, revision).await;
                 me.flush().await;
                 me.pass_if_newer(revision);
             });
@@ -405,16 +586,20 @@ impl Inner {
 
     /// One step of an instance the pass marked busy; then it is not busy, and if it reported
     /// anything it is not acted on again before a newer intent.
-    async fn step_and_note(self: Arc<Self>, i: &InstanceIntent, revision: u64) {
-        let changed = self.clone().step(i).await;
+    async fn step_and_note(self: Arc<Self>, i: &InstanceIntent, netns: Option<PathBuf>, revision: u64) {
+        let changed = self.clone().step(i, netns).await;
         if changed {
             Self::lock(&self.acted).insert(i.id.clone(), revision);
+            // A container may be gone: a port kept for it may go too.
+            if let Some(net) = self.network_worker(false) {
+                net.kick();
+            }
         }
         Self::lock(&self.busy).remove(&i.id);
     }
 
     /// One reconcile step of one instance; whether it reported anything.
-    async fn step(self: Arc<Self>, i: &InstanceIntent) -> bool {
+    async fn step(self: Arc<Self>, i: &InstanceIntent, netns: Option<PathBuf>) -> bool {
         let rootfs = match self.image_rootfs(i).await {
             Ok(p) => p,
             Err(e) => {
@@ -434,6 +619,8 @@ impl Inner {
                 baseline_cpu_percent: i.spec.baseline_cpu_percent,
                 image_rootfs: rootfs,
                 user_data: i.spec.user_data.clone(),
+                netns,
+                authorized_keys: i.spec.authorized_keys.clone(),
             },
         };
         let me = self.clone();
@@ -472,6 +659,7 @@ impl Inner {
             }
             ImageSource::Region => {
                 let sha = image.sha256.clone().ok_or("the region recorded no checksum for the image")?;
+                std::fs::create_dir_all(images.root()).map_err(|e| format!("{}: {e}", images.root().display()))?;
                 let tmp = images.root().join(format!(".{}.fetch", image.id));
                 self.link.fetch_image(&self.credential, &image.id, &tmp).await.map_err(|e| e.to_string())?;
                 tracing::info!(host = %self.host_id, image = %image.id, "fetched a region image");
@@ -485,6 +673,12 @@ impl Inner {
     }
 
     async fn run_task(self: Arc<Self>, task: Task) {
+        if matches!(task, Task::Snapshot(_) | Task::ResetDisk(_) | Task::CaptureImage(_) | Task::UploadDisk(_)) {
+            let outcome = self.clone().storage_task(&task).await;
+            Self::lock(&self.outbox).results.push(TaskResult { task_id: task.id().to_string(), outcome });
+            self.flush().await;
+            return;
+        }
         let runtime = self.runtime.clone();
         let t = task.clone();
         let outcome = self
@@ -512,6 +706,9 @@ impl Inner {
                     }),
                     Err(e) => TaskOutcome::Failed(e.to_string()),
                 },
+                Task::Snapshot(_) | Task::ResetDisk(_) | Task::CaptureImage(_) | Task::UploadDisk(_) => {
+                    TaskOutcome::Failed("Not run here".into())
+                }
             })
             .await
             .unwrap_or_else(|| TaskOutcome::Failed("the task panicked".into()));
@@ -524,7 +721,7 @@ impl Inner {
     async fn flush(&self) {
         let report = {
             let mut out = Self::lock(&self.outbox);
-            if out.events.is_empty() && out.results.is_empty() {
+            if out.events.is_empty() && out.results.is_empty() && out.traffic.is_empty() && out.disks.is_empty() {
                 return;
             }
             let mut r = std::mem::take(&mut *out);
@@ -540,6 +737,8 @@ impl Inner {
                 *out = report;
                 out.events.extend(later.events);
                 out.results.extend(later.results);
+                merge_traffic(&mut out.traffic, later.traffic);
+                merge_disks(&mut out.disks, later.disks);
             }
             // Fenced or refused: the next intent says what is current.
             Err(e) => tracing::warn!(host = %self.host_id, error = %e, "report refused"),
@@ -547,7 +746,27 @@ impl Inner {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Newer absolute counters replace older ones of the same instance.
+fn merge_traffic(into: &mut Vec<TrafficCounters>, newer: Vec<TrafficCounters>) {
+    for t in newer {
+        match into.iter_mut().find(|o| o.instance_id == t.instance_id) {
+            Some(o) => *o = t,
+            None => into.push(t),
+        }
+    }
+}
+
+/// Newer states replace older ones of the same disk.
+fn merge_disks(into: &mut Vec<feiyun_hostproto::DiskStatus>, newer: Vec<feiyun_hostproto::DiskStatus>) {
+    for d in newer {
+        match into.iter_mut().find(|o| o.disk_id == d.disk_id) {
+            Some(o) => *o = d,
+            None => into.push(d),
+        }
+    }
+}
+
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -594,7 +813,9 @@ mod tests {
                     sha256: None,
                 },
                 user_data: None,
+                authorized_keys: Vec::new(),
             },
+            metadata: Default::default(),
         }
     }
 
@@ -602,7 +823,16 @@ mod tests {
         fn intent(&self) -> Intent {
             let instances =
                 (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect();
-            Intent { host_id: "h-1".into(), epoch: 1, revision: 1, instances, tasks: Vec::new() }
+            Intent {
+                host_id: "h-1".into(),
+                epoch: 1,
+                revision: 1,
+                instances,
+                tasks: Vec::new(),
+                disks: Vec::new(),
+                snapshots: Vec::new(),
+                network: None,
+            }
         }
     }
 
@@ -684,10 +914,12 @@ mod tests {
                 simulated: true,
                 protocol: feiyun_hostproto::PROTOCOL_VERSION,
                 agent_version: "test".into(),
+                underlay_ip: None,
             },
             token: Some("token".into()),
             identity_file: None,
             busybox: None,
+            network_state: None,
         };
         Agent::new(link, Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts)
     }
@@ -725,6 +957,9 @@ mod tests {
             revision,
             instances: vec![instance(0, status)],
             tasks: Vec::new(),
+            disks: Vec::new(),
+            snapshots: Vec::new(),
+            network: None,
         };
         let link = Arc::new(Quick {
             intents: vec![at(1, InstanceStatus::Pending), at(2, InstanceStatus::Starting)],

@@ -22,6 +22,19 @@ pub fn memory_mib() -> u64 {
         .unwrap_or(1024)
 }
 
+/// The address this machine's kernel would send from to reach `to`: the local address of a
+/// connected UDP socket (connecting one sends nothing).
+pub fn source_address(to: std::net::SocketAddr) -> std::io::Result<std::net::IpAddr> {
+    let any: std::net::SocketAddr = if to.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(any)?;
+    socket.connect(to)?;
+    Ok(socket.local_addr()?.ip())
+}
+
 /// The machine's hostname.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -45,6 +58,12 @@ pub fn capacity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_towards_loopback_is_loopback() {
+        let to = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+        assert_eq!(source_address(to).expect("route"), std::net::IpAddr::from([127, 0, 0, 1]));
+    }
 
     #[test]
     fn this_machine_offers_something() {

@@ -112,7 +112,11 @@ pub fn step(
             control.report(id, AgentEvent::Halted);
             Ok(true)
         }
-        (PowerState::Running, Observed::Running, S::Running) => Ok(false),
+        // Running as it should: only what may change while it runs (its key pair) is applied.
+        (PowerState::Running, Observed::Running, S::Running) => {
+            runtime.refresh(&a.spec)?;
+            Ok(false)
+        }
         (PowerState::Running, Observed::Running, _) => {
             control.report(id, AgentEvent::Booted);
             Ok(true)
@@ -402,6 +406,8 @@ mod tests {
             baseline_cpu_percent: 0,
             image_rootfs: "/nonexistent".into(),
             user_data: None,
+            netns: None,
+            authorized_keys: Vec::new(),
         };
         let a = Assignment { status, desired, stop_grace: Duration::ZERO, spec };
         let crash = Arc::new(Crash::default());

@@ -59,6 +59,8 @@ impl Host {
             baseline_cpu_percent: 0,
             image_rootfs: images.rootfs(BUILTIN_IMAGE_ID),
             user_data: Some(b"echo ran >> /root/user-data-runs".to_vec()),
+            netns: None,
+            authorized_keys: Vec::new(),
         };
         let a = Assignment {
             status: InstanceStatus::Pending,

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use feiyun_domain::usage::{Charge, LedgerEntry, LedgerKind, UsageEvent};
+use feiyun_domain::usage::{Charge, LedgerEntry, LedgerKind, StorageUsage, UsageEvent};
 
 use crate::account::{payments, position, Paid};
-use crate::metering::{intervals, Item};
+use crate::metering::{intervals, storage_intervals, Item};
 use crate::money::{format_cents, Money};
 use crate::prices::{RegionPrices, TypeSize};
 use crate::rating::{charge, Market, RatingError};
@@ -66,10 +66,13 @@ pub struct Line {
     pub amount: Money,
 }
 
-/// Usage lines of `[from_s, to_s)`, one per (instance, item), from the whole event log (an
-/// interval that began before the period is cut at its start). Ordered by instance, then item.
+/// Usage lines of `[from_s, to_s)`, one per (instance, item) — data disks and snapshots one per
+/// resource — from the whole usage logs (an interval that began before the period is cut at its
+/// start). Ordered by instance (or resource) id, then item.
+#[allow(clippy::too_many_arguments)]
 pub fn lines(
     events: &[UsageEvent],
+    storage: &[StorageUsage],
     from_s: i64,
     to_s: i64,
     prices: &RegionPrices,
@@ -77,7 +80,7 @@ pub fn lines(
     market: &Market,
 ) -> Result<Vec<Line>, RatingError> {
     let mut by: BTreeMap<(String, Item), Line> = BTreeMap::new();
-    for iv in intervals(events, to_s) {
+    for iv in intervals(events, to_s).into_iter().chain(storage_intervals(storage, to_s)) {
         let Some(iv) = iv.clip(from_s, to_s) else { continue };
         let m = charge(&iv, prices, size, market)?;
         let l = by.entry((iv.instance_id.clone(), iv.item)).or_insert_with(|| Line {
@@ -136,6 +139,7 @@ pub fn invoice(
     currency: &str,
     ledger: &[LedgerEntry],
     events: &[UsageEvent],
+    storage: &[StorageUsage],
     prices: &RegionPrices,
     size: &dyn Fn(&str) -> Option<TypeSize>,
     market: &Market,
@@ -160,7 +164,7 @@ pub fn invoice(
         opening_cents: position(&before).balance_cents,
         closing_cents: position(&through).balance_cents,
         entries,
-        lines: lines(events, from, to.min(now_s), prices, size, market)?,
+        lines: lines(events, storage, from, to.min(now_s), prices, size, market)?,
     })
 }
 
@@ -168,6 +172,8 @@ fn item_name(i: Item) -> &'static str {
     match i {
         Item::Compute => "Compute",
         Item::Disk => "SystemDisk",
+        Item::DataDisk => "DataDisk",
+        Item::Snapshot => "Snapshot",
     }
 }
 
@@ -360,11 +366,12 @@ mod tests {
                 detail: "pay-as-you-go usage".into(),
             },
         ];
-        let inv =
-            invoice(i64::MAX, "alice", "a", "2026-11", "CNY", &ledger, &log, p, &size, &Market::default()).expect("ok");
-        // While the month is running, usage stops at now: one hour into November, one hour.
-        let early = invoice(nov + 3600, "alice", "a", "2026-11", "CNY", &ledger, &log, p, &size, &Market::default())
+        let inv = invoice(i64::MAX, "alice", "a", "2026-11", "CNY", &ledger, &log, &[], p, &size, &Market::default())
             .expect("ok");
+        // While the month is running, usage stops at now: one hour into November, one hour.
+        let early =
+            invoice(nov + 3600, "alice", "a", "2026-11", "CNY", &ledger, &log, &[], p, &size, &Market::default())
+                .expect("ok");
         assert_eq!(early.lines[0].seconds, 3600);
         assert_eq!(inv.lines.len(), 2);
         assert_eq!((inv.lines[0].seconds, inv.lines[0].amount.settle_cents()), (7200, 106));
@@ -382,7 +389,7 @@ mod tests {
             "{csv}"
         );
         assert!(matches!(
-            invoice(i64::MAX, "alice", "a", "2026-13", "CNY", &ledger, &log, p, &size, &Market::default()),
+            invoice(i64::MAX, "alice", "a", "2026-13", "CNY", &ledger, &log, &[], p, &size, &Market::default()),
             Err(InvoiceError::Cycle(_))
         ));
     }

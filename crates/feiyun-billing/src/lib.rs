@@ -16,3 +16,4 @@ pub mod metering;
 pub mod money;
 pub mod prices;
 pub mod rating;
+pub mod traffic;

@@ -35,6 +35,9 @@ struct RegionFile {
     family: Vec<FamilyFile>,
     #[serde(default)]
     disk_gib_hour: BTreeMap<String, String>,
+    /// Snapshots, per GiB-hour of the space they take (absent: snapshots are not charged).
+    #[serde(default)]
+    snapshot_gib_hour: Option<String>,
     bandwidth_first_5_mbps_hour: String,
     bandwidth_above_5_mbps_hour: String,
     #[serde(default)]
@@ -81,6 +84,8 @@ pub struct RegionPrices {
     pub default: Rates,
     pub families: BTreeMap<String, Rates>,
     pub disk_gib_hour: BTreeMap<String, i128>,
+    /// Snapshots per GiB-hour, micro-units.
+    pub snapshot_gib_hour: i128,
     pub bandwidth_first_5: i128,
     pub bandwidth_above_5: i128,
     pub subscription: SubscriptionTerms,
@@ -201,6 +206,7 @@ impl PriceBook {
                     default,
                     families,
                     disk_gib_hour: disks,
+                    snapshot_gib_hour: r.snapshot_gib_hour.as_deref().map(dec).transpose()?.unwrap_or(0),
                     bandwidth_first_5: dec(&r.bandwidth_first_5_mbps_hour)?,
                     bandwidth_above_5: dec(&r.bandwidth_above_5_mbps_hour)?,
                     subscription,
@@ -230,6 +236,11 @@ impl RegionPrices {
     /// only if the operator priced none (an error otherwise would lose the charge silently).
     pub fn disk_hour(&self, category: &str, gib: u64) -> Option<i128> {
         self.disk_gib_hour.get(category).map(|p| p * gib as i128)
+    }
+
+    /// Snapshot price per hour for `gib` of snapshot space, in micro-units.
+    pub fn snapshot_hour(&self, gib: u64) -> i128 {
+        self.snapshot_gib_hour * gib as i128
     }
 
     /// Pay-by-bandwidth per hour: the first 5 Mbit/s at one rate, each Mbit/s above at another.
@@ -286,6 +297,7 @@ gpu_hour = "7"
 bandwidth_first_5_mbps_hour = "0.063"
 bandwidth_above_5_mbps_hour = "0.25"
 disk_gib_hour = { cloud_essd = "0.001", local = "0.0005" }
+snapshot_gib_hour = "0.0002"
 
 [[region.family]]
 id = "ecs.c7"
@@ -332,6 +344,11 @@ gib_hour = "0.02"
         assert_eq!(r.currency, "CNY");
         // gn6i-c4g1.xlarge: 4 × 0.1764 + 15 × 0.0221 + 6.5 = 7.5371
         assert_eq!(r.instance_hour(&t("ecs.gn6i", 4, 15, 1)), 7_537_100);
+        // Every disk category the API sells is priced, and snapshots.
+        for c in ["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd"] {
+            assert!(r.disk_hour(c, 1).is_some_and(|p| p > 0), "{c}");
+        }
+        assert!(r.snapshot_hour(1) > 0);
     }
 
     /// By hand: g7.large 0.5296/h × 730 h = 386.608 a month. 1 month: no discount. 12 months:

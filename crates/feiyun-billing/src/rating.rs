@@ -82,9 +82,10 @@ pub fn charge(
             let t = size(&i.instance_type).ok_or_else(|| RatingError::UnknownType(i.instance_type.clone()))?;
             prices.instance_hour(&t)
         }
-        Item::Disk => prices
+        Item::Disk | Item::DataDisk => prices
             .disk_hour(&i.disk_category, i.disk_gib)
             .ok_or_else(|| RatingError::UnpricedDisk(i.disk_category.clone()))?,
+        Item::Snapshot => prices.snapshot_hour(i.disk_gib),
     };
     if i.charge == Charge::Spot && i.item == Item::Compute {
         let mut m = Money::ZERO;

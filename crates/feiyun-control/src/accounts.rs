@@ -68,7 +68,8 @@ impl ControlPlane {
     pub fn check_nonce(&self, key_id: &str, nonce: &str, signed_at: Instant) -> NonceCheck {
         let now = self.now();
         let window = ChronoDuration::seconds(NONCE_WINDOW);
-        // Timestamps have whole seconds; compare with this process's start at that precision.
+        // Compare with this process's start truncated to the second: most clients write whole
+        // seconds, so their timestamp may stand for any moment of that second.
         let started = self.started_at - ChronoDuration::nanoseconds(self.started_at.timestamp_subsec_nanos() as i64);
         if signed_at < now - window || signed_at > now + window || signed_at < started {
             return NonceCheck::Expired;

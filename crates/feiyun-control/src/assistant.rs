@@ -60,10 +60,10 @@ pub(crate) fn finish_run(r: &mut InvocationRun, outcome: TaskOutcome, interrupte
             r.error_code = "ExecutionException".into();
             r.error_info = format!("the command execution got an exception: {e}");
         }
-        TaskOutcome::Console(_) => {
+        TaskOutcome::Console(_) | TaskOutcome::Snapshot { .. } | TaskOutcome::Uploaded(_) | TaskOutcome::Done => {
             r.status = RunStatus::Error;
             r.error_code = "ExecutionException".into();
-            r.error_info = "the host answered a run with console output".into();
+            r.error_info = "the host answered a run with something else than its outcome".into();
         }
     }
 }
@@ -206,6 +206,10 @@ impl ControlPlane {
             let mut r = new_run(id);
             let running = self.instance(account_id, id).map(|i| i.status == InstanceStatus::Running).unwrap_or(false);
             if running {
+                // Running from the moment its task can reach the host: the host may answer before
+                // this call returns, and its answer must not be overwritten.
+                r.status = RunStatus::Running;
+                r.start_time = Some(now);
                 to_start.push(id.clone());
             } else {
                 r.status = RunStatus::Aborted;
@@ -246,17 +250,13 @@ impl ControlPlane {
                 let host = state.instances.get(&instance_id).map(|i| i.host_id.clone()).unwrap_or_default();
                 self.enqueue(&mut state, &host, task, completion, deadline)
             };
-            match queued {
-                Ok(()) => self.update_run(&invoke_id, &instance_id, |r| {
-                    r.status = RunStatus::Running;
-                    r.start_time = Some(now);
-                }),
-                Err(_) => self.update_run(&invoke_id, &instance_id, |r| {
+            if queued.is_err() {
+                self.update_run(&invoke_id, &instance_id, |r| {
                     r.status = RunStatus::Error;
                     r.error_code = "ClientNotOnline".into();
                     r.error_info = "the Cloud Assistant of the instance is not online: its host is unreachable".into();
                     r.finish_time = Some(now);
-                }),
+                });
             }
         }
         Ok(invoke_id)

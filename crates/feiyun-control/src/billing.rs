@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use chrono::Months;
 use feiyun_billing::account;
 use feiyun_billing::invoice::Line;
-use feiyun_billing::metering::intervals;
+use feiyun_billing::metering::{intervals, storage_intervals};
 use feiyun_billing::money::Money;
 use feiyun_billing::prices::{Quote, RegionPrices, TypeSize};
 use feiyun_billing::rating::{bill, Market};
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{Billing, ChargeType, Instance, LockReason, SpotStrategy, StoppedMode};
 use feiyun_domain::ops::Purchase;
-use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
+use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, StorageUsage, UsageEvent};
 use feiyun_domain::{DomainError, Instant};
 
 use crate::{store_err, ControlPlane, State};
@@ -49,6 +49,8 @@ pub struct SpotQuote {
 pub struct AccountBills {
     pub ledger: Vec<LedgerEntry>,
     pub events: Vec<UsageEvent>,
+    /// Data disks and snapshots.
+    pub storage: Vec<StorageUsage>,
     pub market: Market,
 }
 
@@ -80,6 +82,7 @@ pub fn invoice_from_store(
 ) -> Result<feiyun_billing::invoice::Invoice, DomainError> {
     let ledger = store.ledger(Some(&account.id)).map_err(store_err)?;
     let events = store.usage_events(Some(&account.id), 0).map_err(store_err)?;
+    let storage = store.storage_usage(Some(&account.id)).map_err(store_err)?;
     let market = Market::from_points(&store.spot_market(None).map_err(store_err)?);
     let size = |t: &str| type_size(catalog, t);
     feiyun_billing::invoice::invoice(
@@ -90,6 +93,7 @@ pub fn invoice_from_store(
         &prices.currency,
         &ledger,
         &events,
+        &storage,
         prices,
         &size,
         &market,
@@ -128,18 +132,31 @@ impl ControlPlane {
         Ok(self.prices()?.instance_hour(&size))
     }
 
-    /// The system disk an instance of `image_id` is billed for: category and GiB.
+    /// The system disk of an instance from before disks were recorded: the image's size, in
+    /// the default category.
     pub fn system_disk(&self, image_id: &str) -> (String, u64) {
         let gib = self.image(image_id).map(|m| m.disk_gib()).unwrap_or(1);
         (crate::SYSTEM_DISK_CATEGORY.to_string(), gib)
     }
 
-    /// Subscription price of one instance of a type with the system disk of `image_id`, for
+    /// The system disk an instance is billed for: (category, GiB).
+    pub(crate) fn system_disk_of(&self, state: &State, i: &Instance) -> (String, u64) {
+        match state.storage.system_disk_of(&i.id) {
+            Some(d) => (d.category.as_str().to_string(), d.size_gib),
+            None => self.system_disk(&i.image_id),
+        }
+    }
+
+    /// Subscription price of one instance of a type with a system disk of (category, GiB), for
     /// `months`.
-    pub fn subscription_quote(&self, t: &InstanceTypeSpec, image_id: &str, months: u32) -> Result<Quote, DomainError> {
+    pub fn subscription_quote(
+        &self,
+        t: &InstanceTypeSpec,
+        disk: (&str, u64),
+        months: u32,
+    ) -> Result<Quote, DomainError> {
         let prices = self.prices()?;
-        let (cat, gib) = self.system_disk(image_id);
-        let disk = prices.disk_hour(&cat, gib).unwrap_or(0);
+        let disk = prices.disk_hour(disk.0, disk.1).unwrap_or(0);
         Ok(prices.subscription(self.instance_hour(t)? + disk, months))
     }
 
@@ -169,6 +186,7 @@ impl ControlPlane {
         Ok(AccountBills {
             ledger: self.ledger(account_id)?,
             events: self.usage_events(Some(account_id), 0)?,
+            storage: self.storage_usage(Some(account_id))?,
             market: self.market()?,
         })
     }
@@ -177,8 +195,16 @@ impl ControlPlane {
     /// Usage lines of an account for `[from_s, to_s)`, up to now at most.
     pub fn usage_lines(&self, bills: &AccountBills, from_s: i64, to_s: i64) -> Result<Vec<Line>, DomainError> {
         let to_s = to_s.min(self.now().timestamp());
-        feiyun_billing::invoice::lines(&bills.events, from_s, to_s, self.prices()?, &|t| self.size_of(t), &bills.market)
-            .map_err(|e| DomainError::Internal(e.to_string()))
+        feiyun_billing::invoice::lines(
+            &bills.events,
+            &bills.storage,
+            from_s,
+            to_s,
+            self.prices()?,
+            &|t| self.size_of(t),
+            &bills.market,
+        )
+        .map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     /// Used fraction (per mille) of a zone's scarcest resource.
@@ -293,7 +319,7 @@ impl ControlPlane {
         &self,
         account_id: &str,
         t: &InstanceTypeSpec,
-        image_id: &str,
+        system_disk: (&str, u64),
         p: &Purchase,
         state: &State,
         zone: &str,
@@ -310,7 +336,7 @@ impl ControlPlane {
         match p.charge_type {
             ChargeType::PrePaid => {
                 let months = p.period_months.ok_or_else(|| DomainError::missing("Period"))?;
-                let q = self.subscription_quote(t, image_id, months)?;
+                let q = self.subscription_quote(t, system_disk, months)?;
                 let total = Money::from_micros(q.trade * count as i128).settle_cents() as i64;
                 if self.balance_cents(account_id)? < total {
                     return Err(DomainError::NotEnoughBalance);
@@ -372,7 +398,8 @@ impl ControlPlane {
             return Err(DomainError::ChargeTypeViolation { charge: "PostPaid" });
         }
         let t = self.catalog.instance_type(&i.instance_type).ok_or_else(|| DomainError::Internal("type".into()))?;
-        let q = self.subscription_quote(t, &i.image_id, months)?;
+        let disk = self.system_disk_of(&state, &i);
+        let q = self.subscription_quote(t, (&disk.0, disk.1), months)?;
         if self.balance_cents(account_id)? < Money::from_micros(q.trade).settle_cents() as i64 {
             return Err(DomainError::NotEnoughBalance);
         }
@@ -453,7 +480,8 @@ impl ControlPlane {
                         .catalog
                         .instance_type(&i.instance_type)
                         .ok_or_else(|| DomainError::Internal("type".into()))?;
-                    let q = self.subscription_quote(t, &i.image_id, months)?;
+                    let disk = self.system_disk_of(&state, i);
+                    let q = self.subscription_quote(t, (&disk.0, disk.1), months)?;
                     let paid = Money::from_micros(q.trade).settle_cents() as i64;
                     total_due += paid;
                     n.billing.expires_at = Some(add_months(now, months));
@@ -466,7 +494,7 @@ impl ControlPlane {
                     paid
                 }
             };
-            usage.push(self.usage_event(&n, EventKind::Convert));
+            usage.push(self.usage_event(&state, &n, EventKind::Convert));
             fees.push((n.id.clone(), fee));
             changed.push(n);
         }
@@ -528,14 +556,24 @@ impl ControlPlane {
         self.apply_money_rules(now)
     }
 
-    /// Settle every account's pay-as-you-go usage through `boundary`.
+    /// Settle every account's pay-as-you-go usage (instances, data disks, snapshots), and its
+    /// metered public traffic, through `boundary`.
     fn settle(&self, boundary: i64) -> Result<(), DomainError> {
         let events = self.store.usage_events(None, 0).map_err(store_err)?;
-        let mut by_account: BTreeMap<&str, Vec<UsageEvent>> = BTreeMap::new();
+        let traffic = self.store.traffic_usage(None, boundary).map_err(store_err)?;
+        let storage = self.store.storage_usage(None).map_err(store_err)?;
+        type Logs = (Vec<UsageEvent>, Vec<feiyun_billing::traffic::TrafficUsage>, Vec<StorageUsage>);
+        let mut by_account: BTreeMap<&str, Logs> = BTreeMap::new();
         // Every event counts: a subscription converted to pay-as-you-go opened its intervals
         // under the subscription (which rates them at nothing until the conversion).
         for e in &events {
-            by_account.entry(e.account_id.as_str()).or_default().push(e.clone());
+            by_account.entry(e.account_id.as_str()).or_default().0.push(e.clone());
+        }
+        for t in &traffic {
+            by_account.entry(t.account_id.as_str()).or_default().1.push(t.clone());
+        }
+        for u in &storage {
+            by_account.entry(u.account_id.as_str()).or_default().2.push(u.clone());
         }
         if by_account.is_empty() {
             return Ok(());
@@ -543,11 +581,15 @@ impl ControlPlane {
         let market = self.market()?;
         let prices = self.prices()?;
         let mut entries = Vec::new();
-        for (acct, evs) in by_account {
-            let iv = intervals(&evs, boundary);
+        for (acct, (evs, used, stored)) in by_account {
+            let mut iv = intervals(&evs, boundary);
+            iv.extend(storage_intervals(&stored, boundary));
             let b =
                 bill(&iv, prices, &|t| self.size_of(t), &market).map_err(|e| DomainError::Internal(e.to_string()))?;
-            let total = b.values().fold(Money::ZERO, |a, (_, m)| a.plus(*m));
+            let total = b
+                .values()
+                .fold(Money::ZERO, |a, (_, m)| a.plus(*m))
+                .plus(feiyun_billing::traffic::charge(&used, prices));
             let ledger = self.ledger(acct)?;
             if ledger.iter().any(|e| e.key == account::settlement_key(acct, boundary)) {
                 continue;

@@ -272,6 +272,11 @@ impl ControlPlane {
         let host = match existing {
             // Recorded before hosts registered (a one-machine region's host): claim it.
             Some(h) if h.credential_hash.is_empty() => Host {
+                net_prefix: if h.net_prefix.is_empty() {
+                    self.free_prefix(&state, &h.id)
+                } else {
+                    h.net_prefix.clone()
+                },
                 zone_id: zone,
                 capacity: spec.capacity,
                 gpu_model: spec.gpu_model,
@@ -279,6 +284,7 @@ impl ControlPlane {
                 simulated: spec.simulated,
                 credential_hash: sha256_hex(&secret),
                 registered_at: now,
+                underlay_ip: spec.underlay_ip,
                 ..h
             },
             Some(h) => {
@@ -288,19 +294,24 @@ impl ControlPlane {
                     spec.name, h.id
                 )));
             }
-            None => Host {
-                id: self.with_rng(ids::host_id),
-                name: spec.name,
-                zone_id: zone,
-                capacity: spec.capacity,
-                gpu_model: spec.gpu_model,
-                local_disk_category: spec.local_disk_category,
-                simulated: spec.simulated,
-                epoch: 1,
-                draining: false,
-                credential_hash: sha256_hex(&secret),
-                registered_at: now,
-            },
+            None => {
+                let id = self.with_rng(ids::host_id);
+                Host {
+                    net_prefix: self.free_prefix(&state, &id),
+                    id,
+                    name: spec.name,
+                    zone_id: zone,
+                    capacity: spec.capacity,
+                    gpu_model: spec.gpu_model,
+                    local_disk_category: spec.local_disk_category,
+                    simulated: spec.simulated,
+                    epoch: 1,
+                    draining: false,
+                    credential_hash: sha256_hex(&secret),
+                    registered_at: now,
+                    underlay_ip: spec.underlay_ip,
+                }
+            }
         };
         self.store
             .commit(&feiyun_store::WriteSet { hosts: std::slice::from_ref(&host), ..Default::default() })
@@ -318,6 +329,12 @@ impl ControlPlane {
         let on_it = state.instances.values().filter(|i| i.host_id == host.id).map(|i| i.id.clone()).collect();
         admit(&mut state, &self.catalog, host, on_it, now);
         Ok(registered)
+    }
+
+    /// A network name prefix no registered host has.
+    fn free_prefix(&self, state: &State, host_id: &str) -> String {
+        let taken = state.hosts.values().map(|h| h.host.net_prefix.clone()).collect();
+        crate::net::host_prefix(host_id, &taken)
     }
 
     /// The host a credential belongs to; any authenticated exchange counts as a sign of life.
@@ -343,6 +360,13 @@ impl ControlPlane {
             return;
         }
         slot.unreachable = false;
+        if slot.evacuating {
+            // What is still on it stays and is re-adopted. Moving more now would leave a copy
+            // running here: the host drops what its intent no longer names only when its epoch
+            // changes, and the epoch changed when the evacuation began.
+            slot.evacuating = false;
+            tracing::warn!(host = %host_id, left = slot.instances.len(), "host is back during its evacuation: what is left on it stays");
+        }
         if let Some(c) = slot.cluster_id {
             state.cluster.set_enabled(c, !slot.host.draining);
         }
@@ -637,7 +661,7 @@ impl ControlPlane {
             account_id: i.account_id.clone(),
             kind: EventKind::Redeployed,
             cycle: EventCycle::Executed,
-            reason: "the instance's host failed; it was re-created from its image on another host (local disk contents were lost)"
+            reason: "the instance's host failed; it was re-created from its image on another host (its system disk and the contents of its data disks were lost)"
                 .to_string(),
             published_at: now,
             finished_at: Some(now),
@@ -648,9 +672,11 @@ impl ControlPlane {
             open.reason.push_str("; the instance was redeployed on another host");
             events.push(open);
         }
+        let disks = self.moved_disk_writes(state, i, &target, now);
         let written = self.store.commit(&feiyun_store::WriteSet {
             instances: std::slice::from_ref(&n),
             events: &events,
+            storage: Some(&disks),
             ..Default::default()
         });
         if let Err(e) = written {
@@ -660,6 +686,7 @@ impl ControlPlane {
             return Err(store_err(e));
         }
         state.cluster.commit(&ask, &plan);
+        state.storage.apply(&disks);
         state.open_events.remove(&i.id);
         state.errors.remove(&i.id);
         tracing::info!(instance = %i.id, from = %i.host_id, to = %target, "instance redeployed");

@@ -2,7 +2,9 @@
 
 use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, UserAction};
-use feiyun_domain::ops::{valid_name, wildcard_match, CreateInstances, InstanceFilter, StopOptions};
+use feiyun_domain::ops::{
+    valid_name, wildcard_match, CreateInstances, InstanceFilter, InstanceNetwork, InstanceStorage, StopOptions,
+};
 use feiyun_domain::{ids, DomainError};
 use feiyun_scheduler::cluster::{Ask, Demand, Unplaceable};
 use feiyun_store::TokenRecord;
@@ -98,15 +100,36 @@ impl ControlPlane {
         Ok(out)
     }
 
-    /// RunInstances / CreateInstance: the new instances, and what their order charged.
+    /// RunInstances / CreateInstance in the account's default network: the new instances, and
+    /// what their order charged.
     pub fn create_instances(&self, account_id: &str, spec: &CreateInstances) -> Result<Created, DomainError> {
+        self.create_instances_in(account_id, spec, &InstanceNetwork::default())
+    }
+
+    /// RunInstances / CreateInstance where `network` says, with default storage.
+    pub fn create_instances_in(
+        &self,
+        account_id: &str,
+        spec: &CreateInstances,
+        network: &InstanceNetwork,
+    ) -> Result<Created, DomainError> {
+        self.create_instances_full(account_id, spec, network, &InstanceStorage::default())
+    }
+
+    /// RunInstances / CreateInstance where `network` says, with the disks and key pair `storage`
+    /// says: the new instances, and what their order charged. Their addresses and disks are
+    /// made in the instances' own transaction.
+    pub fn create_instances_full(
+        &self,
+        account_id: &str,
+        spec: &CreateInstances,
+        network: &InstanceNetwork,
+        storage: &InstanceStorage,
+    ) -> Result<Created, DomainError> {
         let t = self
             .catalog
             .instance_type(&spec.instance_type)
             .ok_or_else(|| DomainError::InstanceTypeNotFound(spec.instance_type.clone()))?;
-        if !self.image_visible(account_id, &spec.image_id) {
-            return Err(DomainError::ImageNotFound(spec.image_id.clone()));
-        }
         if let Some(z) = &spec.zone_id {
             if self.setup.region.zone(z).is_none() {
                 return Err(DomainError::ZoneNotFound(z.clone()));
@@ -156,7 +179,17 @@ impl ControlPlane {
                 });
             }
         }
-        let mut ask = self.ask_for(t, spec.zone_id.clone());
+        self.check_launchable(&state, account_id, &spec.image_id)?;
+        if let Some(k) = &storage.key_pair_name {
+            if !state.storage.key_pairs.contains_key(&(account_id.to_string(), k.clone())) {
+                return Err(feiyun_domain::storage::StorageError::KeyPairNotFound(k.clone()).into());
+            }
+        }
+        let image_gib = self.image(&spec.image_id).map(|m| m.disk_gib()).unwrap_or(1);
+        let planned = self.plan_storage(&state, account_id, image_gib, &storage.system_disk, &storage.data_disks)?;
+        let system_disk = (planned.system_category.as_str(), planned.system_gib);
+        let resolved = self.resolve_network(&state, account_id, network, spec.zone_id.as_deref(), spec.amount)?;
+        let mut ask = self.ask_for(t, spec.zone_id.clone().or_else(|| resolved.zone().map(str::to_string)));
         if let Some(ds) = &spec.deployment_set_id {
             match state.deployment_sets.get(ds) {
                 Some(d) if d.account_id == account_id => ask.deployment_set = Some(ds.clone()),
@@ -178,14 +211,16 @@ impl ControlPlane {
             |state: &State, host_id: &str| state.hosts.get(host_id).map(|h| h.host.zone_id.clone()).unwrap_or_default();
         let first_zone = hosts.first().map(|h| zone_of(&state, h)).unwrap_or_default();
         let bought =
-            self.purchase(account_id, t, &spec.image_id, &spec.purchase, &state, &first_zone, hosts.len(), now)?;
+            self.purchase(account_id, t, system_disk, &spec.purchase, &state, &first_zone, hosts.len(), now)?;
+        let new_ids: Vec<String> = hosts.iter().map(|_| self.with_rng(ids::instance_id)).collect();
+        let zones: Vec<String> = hosts.iter().map(|h| zone_of(&state, h)).collect();
+        let attached = self.plan_network(&state, account_id, &resolved, &zones, &new_ids, now)?;
         if spec.dry_run {
             return Err(DomainError::DryRunOk);
         }
         let several = hosts.len() > 1;
         let mut created = Vec::with_capacity(hosts.len());
-        for (n, host_id) in hosts.iter().enumerate() {
-            let id = self.with_rng(ids::instance_id);
+        for (n, (host_id, id)) in hosts.iter().zip(new_ids).enumerate() {
             let suffix = |base: &str| {
                 if several && spec.unique_suffix {
                     format!("{base}{:03}", n + 1)
@@ -212,6 +247,7 @@ impl ControlPlane {
                 user_data: spec.user_data.clone(),
                 tags: spec.tags.clone(),
                 deployment_set_id: spec.deployment_set_id.clone(),
+                key_pair_name: storage.key_pair_name.clone(),
                 created_at: now,
                 started_at: None,
                 updated_at: now,
@@ -227,8 +263,21 @@ impl ControlPlane {
             fingerprint: ct.fingerprint.clone(),
             result: serde_json::to_string(&ids).unwrap_or_default(),
         });
-        let usage: Vec<_> =
-            created.iter().map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Create)).collect();
+        let usage: Vec<_> = created
+            .iter()
+            .map(|i| self.usage_event_sized(i, feiyun_domain::usage::EventKind::Create, system_disk))
+            .collect();
+        let disks: Vec<feiyun_domain::storage::Disk> =
+            created.iter().flat_map(|i| self.instance_disks(i, &planned, now)).collect();
+        let disk_writes = feiyun_store::StorageWrites {
+            usage: disks
+                .iter()
+                .filter(|d| d.kind == feiyun_domain::storage::DiskKind::Data)
+                .map(|d| crate::storage::disk_usage(d, feiyun_domain::usage::StorageEvent::Create))
+                .collect(),
+            disks,
+            ..Default::default()
+        };
         let orders: Vec<_> = match &bought.1 {
             Some(q) => created
                 .iter()
@@ -236,7 +285,19 @@ impl ControlPlane {
                 .collect(),
             None => Vec::new(),
         };
-        self.store.put_instances(&created, token.as_ref(), &usage, &orders).map_err(store_err)?;
+        self.store
+            .commit(&feiyun_store::WriteSet {
+                instances: &created,
+                token: token.as_ref(),
+                usage: &usage,
+                ledger: &orders,
+                net: Some(&attached.writes),
+                storage: Some(&disk_writes),
+                ..Default::default()
+            })
+            .map_err(store_err)?;
+        state.net.apply(&attached.writes);
+        state.storage.apply(&disk_writes);
         if !state.cluster.commit(&ask, &plan) {
             // Cannot happen under the lock the plan was made in; the instances are durable, so
             // their capacity is taken host by host.
@@ -254,16 +315,25 @@ impl ControlPlane {
         if let Some(t) = token {
             state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
         }
+        let made: Vec<String> = disk_writes.disks.iter().map(|d| d.id.clone()).collect();
+        self.request_uploads(&mut state, &made, now);
         Ok(Created { order_id: if charged > 0 { ids.first().cloned() } else { None }, ids, charged_cents: charged })
     }
 
     /// Instances of an account matching a filter, oldest first.
     pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
-        self.with_instances(account_id, f, |list| list.iter().map(|i| (*i).clone()).collect())
+        self.with_instances(account_id, f, |list, _| list.iter().map(|i| (*i).clone()).collect())
     }
 
     /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them.
-    pub fn with_instances<R>(&self, account_id: &str, f: &InstanceFilter, then: impl FnOnce(&[&Instance]) -> R) -> R {
+    /// Like [`ControlPlane::describe_instances`], lending the matches instead of copying them,
+    /// with a view of their network attachments.
+    pub fn with_instances<R>(
+        &self,
+        account_id: &str,
+        f: &InstanceFilter,
+        then: impl FnOnce(&[&Instance], &crate::InstanceNets<'_>) -> R,
+    ) -> R {
         let state = self.read();
         let matches = |i: &&Instance| {
             i.account_id == account_id
@@ -280,6 +350,12 @@ impl ControlPlane {
                 && f.tags.iter().all(|(k, v)| {
                     i.tags.iter().any(|t| &t.key == k && v.as_ref().map(|v| &t.value == v).unwrap_or(true))
                 })
+                && (f.vpc_id.is_none() && f.vswitch_id.is_none() && f.security_group_id.is_none()
+                    || state.net.nics.get(&i.id).is_some_and(|n| {
+                        f.vpc_id.as_ref().is_none_or(|v| &n.vpc_id == v)
+                            && f.vswitch_id.as_ref().is_none_or(|v| &n.vswitch_id == v)
+                            && f.security_group_id.as_ref().is_none_or(|g| n.security_group_ids.contains(g))
+                    }))
         };
         let mut out: Vec<&Instance> = match &f.ids {
             Some(ids) => ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect(),
@@ -287,7 +363,7 @@ impl ControlPlane {
         };
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out.dedup_by(|a, b| a.id == b.id);
-        then(&out)
+        then(&out, &crate::InstanceNets(&state.net))
     }
 
     pub fn instance(&self, account_id: &str, id: &str) -> Result<Instance, DomainError> {
@@ -320,6 +396,15 @@ impl ControlPlane {
                     Err(DomainError::InstanceLocked(i.billing.lock.map(|l| l.as_str()).unwrap_or("")))
                 }
                 Some(i) if in_arrears && i.charge_type == ChargeType::PostPaid => Err(DomainError::AccountArrearage),
+                Some(i)
+                    if action == UserAction::Start
+                        && state
+                            .storage
+                            .disks_of(&i.id)
+                            .any(|d| d.status == feiyun_domain::storage::DiskStatus::ReIniting) =>
+                {
+                    Err(DomainError::IncorrectStatus { status: i.status })
+                }
                 Some(i)
                     if matches!(action, UserAction::Delete { .. })
                         && i.charge_type == ChargeType::PrePaid
@@ -365,9 +450,26 @@ impl ControlPlane {
             let usage: Vec<_> = changed
                 .iter()
                 .filter(|i| i.status == InstanceStatus::Deleted)
-                .map(|i| self.usage_event(i, feiyun_domain::usage::EventKind::Release))
+                .map(|i| self.usage_event(&state, i, feiyun_domain::usage::EventKind::Release))
                 .collect();
-            self.store.put_instances(&changed, None, &usage, &[]).map_err(store_err)?;
+            let released = state
+                .net
+                .release_writes(changed.iter().filter(|i| i.status == InstanceStatus::Deleted).map(|i| i.id.as_str()));
+            let disks = self.release_disk_writes(
+                &state,
+                changed.iter().filter(|i| i.status == InstanceStatus::Deleted).map(|i| i.id.as_str()),
+                now,
+            );
+            self.store
+                .commit(&feiyun_store::WriteSet {
+                    instances: &changed,
+                    usage: &usage,
+                    net: Some(&released),
+                    storage: Some(&disks),
+                    ..Default::default()
+                })
+                .map_err(store_err)?;
+            state.storage.apply(&disks);
             for i in changed {
                 if i.status == InstanceStatus::Deleted {
                     self.release_capacity(&mut state, &i);

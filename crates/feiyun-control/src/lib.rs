@@ -2,7 +2,10 @@
 //!
 //! Owns the region's authoritative state in memory (loaded from the store at start, written
 //! through to it before any change is acknowledged), and executes the typed commands of
-//! [`feiyun_domain::ops`]: it validates them against the catalog, asks the scheduler for a
+//! [`feiyun_domain::ops`] — instances, the networks they are in (VPCs, vSwitches, security
+//! groups, addresses; each host's desired network is computed here and sent in its intent) and
+//! their storage (disks and where their data lives, snapshots, the images accounts make, import
+//! and share, key pairs; storage work is sent to hosts as tasks): it validates them against the catalog, asks the scheduler for a
 //! placement, applies the domain's lifecycle rules, persists, and bumps the intent revision of
 //! the hosts concerned. Hosts reach it only through the host protocol: it implements
 //! [`feiyun_hostproto::ControlLink`] (registration with join tokens, heartbeats, long-polled
@@ -21,7 +24,9 @@ mod images;
 mod instances;
 mod link;
 mod money_rules;
+mod net;
 pub mod secrets;
+mod storage;
 mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -46,7 +51,12 @@ pub use billing::{invoice_from_store, top_up_entry, AccountBills, SpotQuote};
 pub use hosts::{EvacuationPolicy, HostInfo, HostsSetup};
 pub use instances::{AvailableType, Created};
 pub use link::SYSTEM_DISK_CATEGORY;
+pub use net::{EipFilter, GroupFilter, InstanceNets, NetworkSetup, VSwitchFilter, VpcFilter};
 pub use secrets::Sealer;
+pub use storage::{
+    data_disk_gib, fingerprint, system_disk_gib, CreatedKeyPair, ImageImporter, ImageView, ImportedImage,
+    DEFAULT_DATA_CATEGORY, DEFAULT_DISK_CATEGORY, DEFAULT_SYSTEM_CATEGORY,
+};
 
 /// The administrator's account: created at the region's first start, the only one that may
 /// operate hosts.
@@ -130,6 +140,10 @@ struct State {
     open_events: HashMap<String, feiyun_domain::event::SystemEvent>,
     /// Last runtime error per instance, shown in logs and kept for diagnosis.
     errors: HashMap<String, String>,
+    /// VPCs, vSwitches, security groups, interfaces and public addresses.
+    net: net::NetState,
+    /// Disks, snapshots, key pairs and the images accounts made.
+    storage: storage::StorageState,
 }
 
 pub struct ControlPlane {
@@ -137,10 +151,12 @@ pub struct ControlPlane {
     store: Arc<dyn Store>,
     catalog: Catalog,
     setup: RegionSetup,
+    network: NetworkSetup,
     /// The image catalog. Lock order: the state, then the images.
     images: RwLock<BTreeMap<String, Image>>,
-    /// Where archives of region images are kept (`<id>.tar`), for hosts to fetch.
-    image_dir: Option<PathBuf>,
+    /// Where the region's blobs are kept (`<kind>/<id>`: image archives, snapshots, disks in
+    /// transit), for hosts to upload and fetch.
+    blob_dir: Option<PathBuf>,
     clock: Arc<dyn Clock>,
     rng: Mutex<StdRng>,
     sealer: Sealer,
@@ -154,6 +170,8 @@ pub struct ControlPlane {
     billing: Mutex<billing::Ticker>,
     /// The spot percentage in force per zone (the last point recorded).
     spot_market: Mutex<HashMap<String, u32>>,
+    /// Where ImportImage takes files from and what makes them images (`None`: no imports).
+    importing: RwLock<Option<storage::import::Importing>>,
 }
 
 impl State {
@@ -166,9 +184,16 @@ impl State {
     }
 
     /// Record an instance as persisted, and tell the hosts it concerns (its host, and the one it
-    /// left if it moved) that their intent changed.
+    /// left if it moved) that their intent changed. An instance that appears, moves or is
+    /// released changes the network of every host with an instance of its VPC; a released one
+    /// gives its interface and public address back (its write set had them removed, see
+    /// [`net::NetState::release_writes`]).
     pub(crate) fn put(&mut self, i: Instance) {
-        let old_host = self.instances.get(&i.id).map(|o| o.host_id.clone()).filter(|h| *h != i.host_id);
+        let old = self.instances.get(&i.id);
+        let released = i.status == feiyun_domain::instance::InstanceStatus::Deleted
+            && old.is_some_and(|o| o.status != feiyun_domain::instance::InstanceStatus::Deleted);
+        let reaches_vpc = old.is_none_or(|o| o.host_id != i.host_id) || released;
+        let old_host = old.map(|o| o.host_id.clone()).filter(|h| *h != i.host_id);
         if let Some(h) = old_host {
             if let Some(slot) = self.hosts.get_mut(&h) {
                 slot.instances.remove(&i.id);
@@ -179,7 +204,17 @@ impl State {
             slot.instances.insert(i.id.clone());
             slot.bump();
         }
+        let id = i.id.clone();
         self.instances.insert(i.id.clone(), i);
+        if reaches_vpc {
+            if let Some(vpc) = self.net.nics.get(&id).map(|n| n.vpc_id.clone()) {
+                self.bump_vpc(&vpc);
+            }
+        }
+        if released {
+            let w = self.net.release_writes(std::iter::once(id.as_str()));
+            self.net.apply(&w);
+        }
     }
 
     /// Forget a cleaned instance.
@@ -202,9 +237,9 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub catalog: Catalog,
     pub setup: RegionSetup,
-    /// Where archives of region images are kept (`<id>.tar`); `None` for a region with only the
-    /// built-in image.
-    pub image_dir: Option<PathBuf>,
+    /// Where the region's blobs are kept (`<kind>/<id>`: image archives, snapshots, disks in
+    /// transit); `None` for a region that holds none (only the built-in image, no transfers).
+    pub blob_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
     /// What the region charges.
@@ -214,8 +249,14 @@ pub struct Parts {
 }
 
 impl ControlPlane {
-    /// Load state from the store.
+    /// Load state from the store; the region's networks as [`NetworkSetup::default`] says.
     pub fn new(parts: Parts) -> Result<Arc<ControlPlane>, DomainError> {
+        Self::with_network(parts, NetworkSetup::default())
+    }
+
+    /// Load state from the store, with the region's network configuration.
+    pub fn with_network(parts: Parts, network: NetworkSetup) -> Result<Arc<ControlPlane>, DomainError> {
+        network.check().map_err(|e| DomainError::Internal(format!("network configuration: {e}")))?;
         let loaded = parts.store.load().map_err(store_err)?;
         let now = parts.clock.now();
         let mut state = State {
@@ -230,6 +271,8 @@ impl ControlPlane {
             deployment_sets: loaded.deployment_sets.into_iter().map(|d| (d.id.clone(), d)).collect(),
             open_events: loaded.open_events.into_iter().map(|e| (e.instance_id.clone(), e)).collect(),
             errors: HashMap::new(),
+            net: net::NetState::from_loaded(loaded.net),
+            storage: storage::StorageState::from_loaded(loaded.storage),
         };
         let mut images: BTreeMap<String, Image> = loaded.images.into_iter().map(|i| (i.id.clone(), i)).collect();
         if !images.contains_key(feiyun_domain::image::BUILTIN_IMAGE_ID) {
@@ -247,7 +290,21 @@ impl ControlPlane {
         for i in state.instances.values() {
             placed.entry(i.host_id.clone()).or_default().insert(i.id.clone());
         }
-        for h in loaded.hosts {
+        let mut prefixes: std::collections::BTreeSet<String> =
+            loaded.hosts.iter().map(|h| h.net_prefix.clone()).filter(|p| !p.is_empty()).collect();
+        let mut named = Vec::new();
+        for h in loaded.hosts.iter().filter(|h| h.net_prefix.is_empty()) {
+            let p = net::host_prefix(&h.id, &prefixes);
+            prefixes.insert(p.clone());
+            named.push(feiyun_domain::host::Host { net_prefix: p, ..h.clone() });
+        }
+        if !named.is_empty() {
+            // Hosts recorded before networks: their prefix is given once, and kept.
+            parts.store.commit(&feiyun_store::WriteSet { hosts: &named, ..Default::default() }).map_err(store_err)?;
+        }
+        let hosts: Vec<feiyun_domain::host::Host> =
+            loaded.hosts.into_iter().map(|h| named.iter().find(|n| n.id == h.id).cloned().unwrap_or(h)).collect();
+        for h in hosts {
             // Every host counts as seen now: it gets the grace to come back after a restart.
             let on_it = placed.remove(&h.id).unwrap_or_default();
             hosts::admit(&mut state, &parts.catalog, h, on_it, now);
@@ -275,13 +332,14 @@ impl ControlPlane {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_entropy(),
         };
-        Ok(Arc::new(ControlPlane {
+        let cp = Arc::new(ControlPlane {
             state: RwLock::new(state),
             store: parts.store,
             catalog: parts.catalog,
             setup: parts.setup,
+            network,
             images: RwLock::new(images),
-            image_dir: parts.image_dir,
+            blob_dir: parts.blob_dir,
             started_at: now,
             clock: parts.clock,
             rng: Mutex::new(rng),
@@ -292,7 +350,10 @@ impl ControlPlane {
             process_tokens: Mutex::new(Vec::new()),
             billing: Mutex::new(billing::Ticker::default()),
             spot_market: Mutex::new(HashMap::new()),
-        }))
+            importing: RwLock::new(None),
+        });
+        cp.resume_storage()?;
+        Ok(cp)
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -306,6 +367,10 @@ impl ControlPlane {
     /// The whole price book loaded at start.
     pub fn price_book(&self) -> &feiyun_billing::prices::PriceBook {
         &self.prices
+    }
+
+    pub fn network_setup(&self) -> &NetworkSetup {
+        &self.network
     }
 
     pub fn billing_setup(&self) -> &BillingSetup {

@@ -8,8 +8,8 @@ use feiyun_domain::image::ImageSource;
 use feiyun_domain::instance::{AgentEvent, Instance, InstanceStatus, PowerState, StoppedMode};
 use feiyun_domain::usage::{EventKind, UsageEvent};
 use feiyun_hostproto::{
-    ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, ImageRef, InstanceIntent, InstanceSpec, Intent,
-    ProtoError, Registered, Report,
+    BlobInfo, BlobKind, BlobRef, ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, ImageRef, InstanceIntent,
+    InstanceSpec, Intent, ProtoError, Registered, Report, Task,
 };
 
 use crate::{ControlPlane, State};
@@ -19,17 +19,17 @@ pub const SYSTEM_DISK_CATEGORY: &str = "cloud_essd";
 
 impl ControlPlane {
     /// The usage event of the transition that made `i` (its revision and instant are the
-    /// transition's; a transition makes at most one event). The system disk is the image's root
-    /// filesystem, rounded up to whole GiB.
-    pub(crate) fn usage_event(&self, i: &Instance, kind: EventKind) -> UsageEvent {
+    /// transition's; a transition makes at most one event), with its system disk (category,
+    /// GiB) as it stands after the transition.
+    pub(crate) fn usage_event_sized(&self, i: &Instance, kind: EventKind, disk: (&str, u64)) -> UsageEvent {
         UsageEvent {
             key: UsageEvent::key_for(&i.id, kind, i.updated_at.timestamp_millis(), i.revision),
             seq: i.revision,
             instance_id: i.id.clone(),
             account_id: i.account_id.clone(),
             instance_type: i.instance_type.clone(),
-            disk_category: SYSTEM_DISK_CATEGORY.to_string(),
-            disk_gib: self.system_disk(&i.image_id).1,
+            disk_category: disk.0.to_string(),
+            disk_gib: disk.1,
             zone_id: i.zone_id.clone(),
             charge: crate::billing::charge_of(i),
             at_s: i.updated_at.timestamp(),
@@ -42,7 +42,7 @@ impl ControlPlane {
         self.read().errors.get(id).cloned()
     }
 
-    fn instance_intent(&self, i: &Instance) -> InstanceIntent {
+    fn instance_intent(&self, state: &State, i: &Instance) -> InstanceIntent {
         let t = self.catalog.instance_type(&i.instance_type);
         let images = self.images.read().unwrap_or_else(|p| p.into_inner());
         let image = images.get(&i.image_id);
@@ -66,8 +66,31 @@ impl ControlPlane {
                     sha256: image.and_then(|m| m.sha256.clone()),
                 },
                 user_data: i.user_data.clone(),
+                authorized_keys: state.authorized_keys(i),
             },
+            metadata: self.instance_metadata(state, i),
         }
+    }
+
+    /// What the metadata service answers an instance, its network included.
+    pub(crate) fn instance_metadata(&self, state: &State, i: &Instance) -> std::collections::BTreeMap<String, String> {
+        let network = self.network_metadata(state, i);
+        [
+            ("instance-id", i.id.clone()),
+            ("region-id", i.region_id.clone()),
+            ("zone-id", i.zone_id.clone()),
+            ("hostname", i.hostname.clone()),
+            ("image-id", i.image_id.clone()),
+            ("instance/instance-type", i.instance_type.clone()),
+            ("instance/instance-name", i.name.clone()),
+            ("owner-account-id", i.account_id.clone()),
+            ("serial-number", i.id.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(network)
+        .chain(state.authorized_keys(i).into_iter().take(1).map(|k| ("public-keys/0/openssh-key".to_string(), k)))
+        .collect()
     }
 
     /// A host's whole intent as it stands.
@@ -81,9 +104,12 @@ impl ControlPlane {
                 .instances
                 .iter()
                 .filter_map(|id| state.instances.get(id))
-                .map(|i| self.instance_intent(i))
+                .map(|i| self.instance_intent(state, i))
                 .collect(),
             tasks: slot.tasks.values().map(|p| p.task.clone()).collect(),
+            disks: state.host_disk_specs(host_id),
+            snapshots: state.host_snapshots(host_id),
+            network: self.host_net_spec(state, host_id),
         })
     }
 
@@ -108,8 +134,10 @@ impl ControlPlane {
     }
 
     /// What a host reports: all of it is checked before any of it is applied, so a report that
-    /// names an instance the host was not given changes nothing.
-    pub fn host_report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
+    /// names an instance of another host changes nothing. Words on an instance the region no
+    /// longer has are dropped: a host may clean an instance twice (it acts on an intent drawn
+    /// before its first report landed), and the rest of its report must not be lost for that.
+    pub fn host_report(&self, credential: &Credential, mut report: Report) -> Result<(), ProtoError> {
         let (host_id, finished) = {
             let mut state = self.write();
             let id = self.authenticate(&mut state, credential)?;
@@ -118,7 +146,7 @@ impl ControlPlane {
                 return Err(ProtoError::Fenced { epoch: slot.host.epoch });
             }
             for e in &report.events {
-                if !slot.instances.contains(&e.instance_id) {
+                if !slot.instances.contains(&e.instance_id) && state.instances.contains_key(&e.instance_id) {
                     tracing::warn!(host = %id, instance = %e.instance_id, "report about an instance the host was not given: refused");
                     return Err(ProtoError::Forbidden(format!(
                         "instance {} is not assigned to host {id}",
@@ -126,6 +154,13 @@ impl ControlPlane {
                     )));
                 }
             }
+            report.events.retain(|e| {
+                let known = slot.instances.contains(&e.instance_id);
+                if !known {
+                    tracing::debug!(host = %id, instance = %e.instance_id, "report about an instance the region no longer has: dropped");
+                }
+                known
+            });
             let mut finished = Vec::new();
             if let Some(slot) = state.hosts.get_mut(&id) {
                 for r in report.results {
@@ -152,6 +187,15 @@ impl ControlPlane {
         }
         for (p, outcome) in finished {
             self.complete_task(p.task, p.completion, outcome, false);
+        }
+        if let Err(e) = self.record_disk_reports(&host_id, &report.disks) {
+            // Not recorded: the host reports its disks again when they change, and at its start.
+            tracing::error!(host = %host_id, error = %e, "cannot record disk reports");
+        }
+        if let Err(e) = self.meter_traffic(&host_id, &report.traffic) {
+            // The readings stay the host's to send again: nothing was recorded.
+            tracing::error!(host = %host_id, error = %e, "cannot meter traffic");
+            return Err(ProtoError::Unavailable(format!("traffic not recorded: {e}")));
         }
         Ok(())
     }
@@ -188,7 +232,7 @@ impl ControlPlane {
         // when it has stopped.
         let mut usage = Vec::new();
         if next.status == InstanceStatus::Running && cur.status != InstanceStatus::Running {
-            usage.push(self.usage_event(&next, EventKind::Start));
+            usage.push(self.usage_event(&state, &next, EventKind::Start));
         }
         if next.status == InstanceStatus::Stopped
             && cur.status != InstanceStatus::Stopped
@@ -198,7 +242,7 @@ impl ControlPlane {
                 Some(StoppedMode::StopCharging) => EventKind::StopCharging,
                 _ => EventKind::StopKeepCharging,
             };
-            usage.push(self.usage_event(&next, kind));
+            usage.push(self.usage_event(&state, &next, kind));
         }
         match self.store.put_instances(std::slice::from_ref(&next), None, &usage, &[]) {
             Ok(()) => {
@@ -224,8 +268,7 @@ impl ControlPlane {
         if image.source != ImageSource::Region {
             return Err(ProtoError::NotFound(format!("image {image_id} is built on each host, not fetched")));
         }
-        let dir = self.image_dir.as_ref().ok_or_else(|| ProtoError::NotFound(format!("image {image_id}")))?;
-        Ok(dir.join(format!("{image_id}.tar")))
+        self.blob_path(BlobKind::Image, image_id)
     }
 
     /// Copy a region image's archive for a host (the in-process transport).
@@ -238,6 +281,90 @@ impl ControlPlane {
         let source = self.host_image_archive(credential, image_id)?;
         tokio::fs::copy(&source, dest).await.map_err(|e| ProtoError::NotFound(format!("image {image_id}: {e}")))
     }
+}
+
+impl ControlPlane {
+    /// Where a blob of the region is kept.
+    pub fn blob_path(&self, kind: BlobKind, id: &str) -> Result<std::path::PathBuf, ProtoError> {
+        let dir = self.blob_dir.as_ref().ok_or_else(|| ProtoError::NotFound(format!("{} {id}", kind.as_str())))?;
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ProtoError::BadRequest(format!("blob id {id:?}")));
+        }
+        Ok(dir.join(kind.as_str()).join(id))
+    }
+
+    /// Where a host may upload a blob: only one a task it was given asks for.
+    pub fn host_upload_target(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+    ) -> Result<std::path::PathBuf, ProtoError> {
+        let mut state = self.write();
+        let host = self.authenticate(&mut state, credential)?;
+        let expected = state.hosts.get(&host).is_some_and(|slot| {
+            slot.tasks.values().any(|p| match (&p.task, kind) {
+                (Task::CaptureImage(t), BlobKind::Image) => t.image_id == id,
+                (Task::Snapshot(t), BlobKind::Snapshot) => t.upload && t.snapshot_id == id,
+                (Task::UploadDisk(t), BlobKind::Disk) => t.blob_id == id,
+                _ => false,
+            })
+        });
+        if !expected {
+            tracing::warn!(host = %host, kind = kind.as_str(), id, "upload no task asked for: refused");
+            return Err(ProtoError::Forbidden(format!("no task of host {host} uploads {} {id}", kind.as_str())));
+        }
+        drop(state);
+        let path = self.blob_path(kind, id)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ProtoError::Internal(format!("{}: {e}", dir.display())))?;
+        }
+        Ok(path)
+    }
+
+    /// A blob, for a host to fetch (hosts are the region's own machines: any may read any blob).
+    pub fn host_blob(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+    ) -> Result<std::path::PathBuf, ProtoError> {
+        {
+            let mut state = self.write();
+            self.authenticate(&mut state, credential)?;
+        }
+        let path = self.blob_path(kind, id)?;
+        if !path.exists() {
+            return Err(ProtoError::NotFound(format!("{} {id}", kind.as_str())));
+        }
+        Ok(path)
+    }
+}
+
+/// Copy `src` to `dest` (through a temporary file, renamed when complete), returning the
+/// SHA-256 and size of what was copied.
+pub async fn copy_blob(src: &Path, dest: &Path) -> Result<BlobInfo, ProtoError> {
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = |p: &Path, e: std::io::Error| ProtoError::Internal(format!("{}: {e}", p.display()));
+    let tmp = dest.with_extension("partial");
+    let mut from = tokio::fs::File::open(src).await.map_err(|e| io(src, e))?;
+    let mut to = tokio::fs::File::create(&tmp).await.map_err(|e| io(&tmp, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = from.read(&mut buf).await.map_err(|e| io(src, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        to.write_all(&buf[..k]).await.map_err(|e| io(&tmp, e))?;
+        n += k as u64;
+    }
+    to.sync_all().await.map_err(|e| io(&tmp, e))?;
+    tokio::fs::rename(&tmp, dest).await.map_err(|e| io(dest, e))?;
+    Ok(BlobInfo { sha256: hex::encode(h.finalize()), size_bytes: n })
 }
 
 /// The in-process transport: the embedded host calls the control plane directly.
@@ -257,5 +384,19 @@ impl ControlLink for ControlPlane {
     }
     async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError> {
         self.host_fetch_image(credential, image_id, dest).await
+    }
+    async fn upload_blob(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+        src: &Path,
+    ) -> Result<BlobInfo, ProtoError> {
+        let dest = self.host_upload_target(credential, kind, id)?;
+        copy_blob(src, &dest).await
+    }
+    async fn fetch_blob(&self, credential: &Credential, blob: &BlobRef, dest: &Path) -> Result<u64, ProtoError> {
+        let src = self.host_blob(credential, blob.kind, &blob.id)?;
+        tokio::fs::copy(&src, dest).await.map_err(|e| ProtoError::Internal(format!("{}: {e}", dest.display())))
     }
 }

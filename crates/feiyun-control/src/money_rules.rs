@@ -8,7 +8,7 @@ use feiyun_billing::account::{self, ArrearsPolicy, ArrearsStep, ExpiryStep};
 use feiyun_billing::money::Money;
 use feiyun_billing::prices::RegionPrices;
 use feiyun_domain::instance::{
-    ChargeType, Instance, InstanceStatus, LockReason, PowerState, SpotStrategy, StoppedMode,
+    ChargeType, Instance, InstanceStatus, LockReason, PlatformAction, PowerState, SpotStrategy, StoppedMode,
 };
 use feiyun_domain::usage::{EventKind, LedgerEntry, LedgerKind, UsageEvent};
 use feiyun_domain::{DomainError, Instant};
@@ -58,8 +58,9 @@ impl ControlPlane {
                         n.billing.lock = None;
                         n.billing.release_at = None;
                     } else {
-                        n.status = InstanceStatus::Deleted;
-                        n.desired = PowerState::Released;
+                        let t = n.status.platform(n.desired, PlatformAction::Release);
+                        n.status = t.status;
+                        n.desired = t.desired;
                     }
                     ledger.push(notice(
                         format!("release:{}:{}:{}", i.id, at.timestamp(), n.revision),
@@ -82,7 +83,10 @@ impl ControlPlane {
                         Some(m) => self
                             .catalog
                             .instance_type(&i.instance_type)
-                            .map(|t| self.subscription_quote(t, &i.image_id, m))
+                            .map(|t| {
+                                let disk = self.system_disk_of(&self.read(), &i);
+                                self.subscription_quote(t, (&disk.0, disk.1), m)
+                            })
                             .transpose()?,
                         None => None,
                     };
@@ -201,11 +205,29 @@ impl ControlPlane {
                 continue;
             }
             let usage: Vec<UsageEvent> = if n.status == InstanceStatus::Deleted {
-                vec![self.usage_event(&n, EventKind::Release)]
+                vec![self.usage_event(&state, &n, EventKind::Release)]
             } else {
                 Vec::new()
             };
-            self.store.put_instances(std::slice::from_ref(&n), None, &usage, &ledger).map_err(store_err)?;
+            let released = state
+                .net
+                .release_writes(std::iter::once(n.id.as_str()).filter(|_| n.status == InstanceStatus::Deleted));
+            let disks = self.release_disk_writes(
+                &state,
+                std::iter::once(n.id.as_str()).filter(|_| n.status == InstanceStatus::Deleted),
+                n.updated_at,
+            );
+            self.store
+                .commit(&feiyun_store::WriteSet {
+                    instances: std::slice::from_ref(&n),
+                    usage: &usage,
+                    ledger: &ledger,
+                    net: Some(&released),
+                    storage: Some(&disks),
+                    ..Default::default()
+                })
+                .map_err(store_err)?;
+            state.storage.apply(&disks);
             tracing::info!(instance = %n.id, status = n.status.as_str(), lock = n.billing.lock.map(|l| l.as_str()).unwrap_or(""), "billing");
             if n.status == InstanceStatus::Deleted {
                 self.release_capacity(&mut state, &n);
@@ -219,12 +241,9 @@ impl ControlPlane {
 /// Stop an instance for the platform (arrears, expiry, spot). Pay-as-you-go compute stops
 /// charging; a subscription has nothing more to charge.
 fn platform_stop(i: &mut Instance) {
-    if i.desired == PowerState::Running {
-        i.desired = PowerState::Stopped;
-        if i.status == InstanceStatus::Running {
-            i.status = InstanceStatus::Stopping;
-        }
-    }
+    let t = i.status.platform(i.desired, PlatformAction::Stop);
+    i.status = t.status;
+    i.desired = t.desired;
     i.stopped_mode = Some(match i.charge_type {
         ChargeType::PostPaid => StoppedMode::StopCharging,
         ChargeType::PrePaid => StoppedMode::KeepCharging,

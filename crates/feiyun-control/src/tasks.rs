@@ -1,5 +1,6 @@
-//! Work sent to a host beyond its desired state: Cloud Assistant runs and console reads. A task
-//! travels in the host's intent until the host reports its result, or its deadline passes.
+//! Work sent to a host beyond its desired state: Cloud Assistant runs, console reads and storage
+//! tasks (snapshots, resets, image captures, disk uploads). A task travels in the host's intent
+//! until the host reports its result, or its deadline passes.
 
 use feiyun_domain::Instant;
 use feiyun_hostproto::{Task, TaskOutcome};
@@ -12,6 +13,21 @@ pub(crate) enum Completion {
     Run { invoke_id: String, instance_id: String },
     /// A caller blocked on the console (GetInstanceConsoleOutput).
     Console(std::sync::mpsc::SyncSender<TaskOutcome>),
+    /// A storage task, recorded on what it is about.
+    Storage(StorageCompletion),
+}
+
+/// What a storage task's outcome completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StorageCompletion {
+    /// A snapshot taken (or uploaded).
+    Snapshot { snapshot_id: String },
+    /// A disk reset to a snapshot.
+    Reset { disk_id: String },
+    /// An image captured and uploaded.
+    Capture { image_id: String },
+    /// A disk's data uploaded to move to another host.
+    Upload { disk_id: String },
 }
 
 pub(crate) struct Pending {
@@ -72,6 +88,14 @@ impl ControlPlane {
                     crate::assistant::finish_run(r, outcome, interrupted, now);
                 });
                 tracing::debug!(task = %task.id(), invocation = %invoke_id, "run finished");
+            }
+            Completion::Storage(c) => {
+                let outcome = if interrupted {
+                    TaskOutcome::Failed("the host did not finish the task in time".into())
+                } else {
+                    outcome
+                };
+                self.complete_storage(c, outcome, interrupted);
             }
         }
     }

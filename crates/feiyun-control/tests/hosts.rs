@@ -198,12 +198,42 @@ fn join_tokens_credentials_and_what_a_host_may_not_do() {
                 epoch: 1,
                 events: vec![InstanceEvent { instance_id: id.clone(), event: Some(AgentEvent::Booted), error: None }],
                 results: Vec::new(),
+                ..Report::default()
             },
         )
         .expect_err("not its instance");
     assert!(matches!(err, ProtoError::Forbidden(_)), "{err:?}");
     assert_eq!(cp.instance(&acct.id, &id).expect("instance"), before);
     h2.settle();
+}
+
+#[test]
+fn a_late_word_on_a_cleaned_instance_does_not_sink_the_rest_of_a_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let mut h = FakeHost::join(&cp, "node-1", "z", 16);
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let ids = run(&cp, &acct.id, 2);
+    h.settle();
+    let (gone, kept) = (&ids[0], &ids[1]);
+    cp.act(&acct.id, std::slice::from_ref(gone), UserAction::Delete { force: true }, None, true, false)
+        .expect("delete");
+    cp.act(&acct.id, std::slice::from_ref(kept), UserAction::Stop, None, true, false).expect("stop");
+    let event = |id: &String, ev| InstanceEvent { instance_id: id.clone(), event: Some(ev), error: None };
+    let report = |events| Report { epoch: 1, events, ..Report::default() };
+    cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Halted), event(gone, AgentEvent::Cleaned)]))
+        .expect("cleaned");
+    assert!(cp.instance(&acct.id, gone).is_err(), "forgotten");
+    // The host cleaned it once more (it acted on an intent drawn before its first report landed)
+    // and says so beside news of another instance: the news is not lost.
+    cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Cleaned), event(kept, AgentEvent::Halted)]))
+        .expect("a late repeat is no offence");
+    assert_eq!(status(&cp, &acct.id, kept), InstanceStatus::Stopped);
+    assert_eq!(cp.last_error(gone), None);
+    // An instance the region never had is no one's: nothing to apply, nothing refused.
+    cp.host_report(&h.reg.credential, report(vec![event(&"i-neverwas".to_string(), AgentEvent::Booted)]))
+        .expect("ignored");
 }
 
 #[test]
@@ -324,6 +354,51 @@ fn evacuation_moves_instances_keeps_their_ids_and_fences_the_old_host() {
     assert!(moved.iter().all(|id| !old.instances.contains_key(id)), "no instance runs on two hosts");
     old.heartbeat().expect("welcome back under the new epoch");
     assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn a_host_back_before_its_evacuation_finished_keeps_what_is_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let mut a = FakeHost::join(&cp, "node-a", "z", 16);
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let ids = run(&cp, &acct.id, 3);
+    a.settle();
+    let mut b = FakeHost::join(&cp, "node-b", "z", 16);
+    let mut c = FakeHost::join(&cp, "node-c", "z", 16);
+    clock.set(60);
+    b.heartbeat().expect("b lives");
+    c.heartbeat().expect("c lives");
+    cp.host_tick().expect("tick");
+    cp.evacuate_host("node-a", false).expect("evacuate");
+    // Two per tick: one instance is still on node-a when it comes back.
+    cp.host_tick().expect("tick");
+    let on = |id: &str| cp.instance(&acct.id, id).expect("instance").host_id;
+    let left: Vec<String> = ids.iter().filter(|i| on(i) == a.reg.host_id).cloned().collect();
+    assert_eq!(left.len(), 1, "{ids:?}");
+    assert!(matches!(a.heartbeat(), Err(ProtoError::Fenced { epoch: 2 })));
+    a.step().expect("applies the new epoch");
+    assert_eq!(a.instances.keys().cloned().collect::<Vec<_>>(), left, "kept what its intent names");
+    for _ in 0..3 {
+        cp.host_tick().expect("tick");
+    }
+    b.settle();
+    c.settle();
+    a.settle();
+    // The evacuation ended with the host's return: what was left stays there, and no instance
+    // runs on two hosts.
+    assert_eq!(on(&left[0]), a.reg.host_id);
+    let listed = cp.list_hosts();
+    let node_a = listed.iter().find(|h| h.host.name == "node-a").expect("listed");
+    assert!(!node_a.evacuating);
+    assert_eq!(node_a.state, HostState::Up);
+    assert_eq!(node_a.instance_ids, left);
+    for id in &ids {
+        let copies = [&a, &b, &c].iter().filter(|h| h.instances.contains_key(id)).count();
+        assert_eq!(copies, 1, "{id} runs on one host");
+        assert_eq!(status(&cp, &acct.id, id), InstanceStatus::Running);
+    }
 }
 
 #[test]

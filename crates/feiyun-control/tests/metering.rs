@@ -43,7 +43,8 @@ async fn lifecycle_usage_is_recorded_once_and_bills_exactly() {
         kinds,
         vec![EventKind::Create, EventKind::Start, EventKind::StopCharging, EventKind::Start, EventKind::Release]
     );
-    assert!(events.iter().all(|e| e.disk_gib == 2 && e.instance_type == "ecs.g7.large"));
+    // The default system disk: max(40 GiB, the image's 2 GiB).
+    assert!(events.iter().all(|e| e.disk_gib == 40 && e.instance_type == "ecs.g7.large"));
 
     let seconds = |evs: &[feiyun_domain::usage::UsageEvent], item: Item| -> i64 {
         intervals(evs, i64::MAX).iter().filter(|i| i.item == item).map(|i| i.seconds()).sum()

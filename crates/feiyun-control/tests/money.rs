@@ -2,7 +2,8 @@
 //! with a manual clock. Every amount is computed by hand in the comments.
 //!
 //! Prices (catalog/prices.toml): ecs.g7.large = 2 × 0.1764 + 8 × 0.0221 = 0.5296 per hour; the
-//! test image's 2 GiB ESSD system disk = 2 × 0.00139 = 0.00278 per hour.
+//! default system disk (max(40 GiB, the test image's 2 GiB), ESSD) = 40 × 0.00139 = 0.0556 per
+//! hour.
 
 mod common;
 
@@ -56,28 +57,28 @@ async fn pay_as_you_go_settles_hourly_and_arrears_stop_then_release() {
     cp.record_event(&id, AgentEvent::Provisioned);
     cp.record_event(&id, AgentEvent::Booted);
 
-    // Through 3600: compute 3590 s × 0.5296/3600 = 0.528129, disk 0.00278 → 0.530909 → 0.53.
+    // Through 3600: compute 3590 s × 0.5296/3600 = 0.528129, disk 0.0556 → 0.583729 → 0.58.
     tick_at(&cp, &clock, 3600);
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-58]);
     // Ticking again, or after a restart, settles nothing twice.
     cp.billing_tick().expect("tick");
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
-    // Through 7200: 7190 s → 1.057724 + 0.00556 = 1.063284 → 1.06; 1.06 − 0.53 = 0.53 due.
-    // Balance 1.00 − 1.06 = −0.06: in arrears from 7200.
+    assert_eq!(payg_charges(&cp, &account.id), vec![-58]);
+    // Through 7200: 7190 s → 1.057729 + 0.1112 = 1.168929 → 1.17; 1.17 − 0.58 = 0.59 due.
+    // Balance 1.00 − 1.17 = −0.17: in arrears from 7200.
     tick_at(&cp, &clock, 7200);
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53, -53]);
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), -6);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-58, -59]);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), -17);
     // In arrears: no new pay-as-you-go instances.
     assert_eq!(cp.create_instances(&account.id, &spec(Purchase::default())), Err(DomainError::AccountArrearage));
-    // Through 10800: 10790 s → 1.587320 + 0.00834 = 1.59566 → 1.60 (0.54 due).
+    // Through 10800: 10790 s → 1.587329 + 0.1668 = 1.754129 → 1.75 (0.58 due).
     tick_at(&cp, &clock, 10_800);
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53, -53, -54]);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-58, -59, -58]);
     assert_eq!(cp.instance(&account.id, &id).expect("there").status, InstanceStatus::Running, "still in grace");
 
-    // 2 h into arrears (14400): settled (14390 s → 2.116906 + 0.01112 = 2.128026 → 2.13, 0.53
+    // 2 h into arrears (14400): settled (14390 s → 2.116929 + 0.2224 = 2.339329 → 2.34, 0.59
     // due), then stopped and locked.
     tick_at(&cp, &clock, 14_400);
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53, -53, -54, -53]);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-58, -59, -58, -59]);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!((i.status, i.billing.lock), (InstanceStatus::Stopping, Some(LockReason::Financial)));
     cp.record_event(&id, AgentEvent::Halted);
@@ -96,10 +97,10 @@ async fn pay_as_you_go_settles_hourly_and_arrears_stop_then_release() {
         vec![EventKind::Create, EventKind::Start, EventKind::StopCharging, EventKind::Release],
         "the arrears stop is economical"
     );
-    // Total through 25200: compute 14390 s → 2.116906; disk 25200 s → 0.01946; 2.136366 → 2.14.
+    // Total through 25200: compute 14390 s → 2.116929; disk 25200 s → 0.3892; 2.506129 → 2.51.
     let charged: i64 = payg_charges(&cp, &account.id).iter().sum();
-    assert_eq!(charged, -214);
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100 - 214);
+    assert_eq!(charged, -251);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100 - 251);
     let notices: Vec<String> = cp
         .ledger(&account.id)
         .expect("ledger")
@@ -120,7 +121,7 @@ async fn paying_arrears_lifts_the_lock_before_release() {
     let id = cp.create_instances(&account.id, &spec(Purchase::default())).expect("created").ids.remove(0);
     cp.record_event(&id, AgentEvent::Provisioned);
     cp.record_event(&id, AgentEvent::Booted);
-    tick_at(&cp, &clock, 3600); // 0.5296 + 0.00278 = 0.53238 → −0.53: arrears from 3600
+    tick_at(&cp, &clock, 3600); // 0.5296 + 0.0556 = 0.5852 → −0.59: arrears from 3600
     tick_at(&cp, &clock, 10_800); // stopped at 3600 + 7200
     cp.record_event(&id, AgentEvent::Halted);
     assert_eq!(cp.instance(&account.id, &id).expect("there").billing.lock, Some(LockReason::Financial));
@@ -143,8 +144,8 @@ fn prepaid(months: u32, renew: Option<u32>) -> Purchase {
     }
 }
 
-/// A month is 730 h: g7.large + disk = 0.53238 × 730 = 388.6374 → 388.64 a month. A year:
-/// 4663.6488 list, 15% off (699.54732) → 3964.10148 → 3964.10.
+/// A month is 730 h: g7.large + disk = 0.5852 × 730 = 427.196 → 427.20 a month. A year:
+/// 5126.352 list, 15% off (768.9528) → 4357.3992.
 #[tokio::test]
 async fn subscriptions_are_paid_up_front_and_renew_or_expire() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -155,11 +156,11 @@ async fn subscriptions_are_paid_up_front_and_renew_or_expire() {
     assert_eq!(cp.create_instances(&account.id, &spec(prepaid(1, Some(1)))), Err(DomainError::NotEnoughBalance));
     cp.top_up(&account.id, 100_000, "t").expect("top up"); // 1000.00
     let t = cp.catalog().instance_type("ecs.g7.large").expect("type").clone();
-    let year = cp.subscription_quote(&t, "img", 12).expect("quote");
-    assert_eq!((year.original, year.discount, year.trade), (4_663_648_800, 699_547_320, 3_964_101_480));
+    let year = cp.subscription_quote(&t, ("cloud_essd", 40), 12).expect("quote");
+    assert_eq!((year.original, year.discount, year.trade), (5_126_352_000, 768_952_800, 4_357_399_200));
 
     let id = cp.create_instances(&account.id, &spec(prepaid(1, Some(1)))).expect("created").ids.remove(0);
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 38_864);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 42_720);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!(i.billing.expires_at.map(|e| e.to_rfc3339()), Some("2027-02-15T08:00:00+00:00".to_string()));
     assert!(matches!(
@@ -172,22 +173,22 @@ async fn subscriptions_are_paid_up_front_and_renew_or_expire() {
     tick_at(&cp, &clock, 20 * 86_400);
     assert!(payg_charges(&cp, &account.id).is_empty());
 
-    // 2027-02-15T08:00 (31 days): renewed for a month, 388.64 charged → 222.72 left.
+    // 2027-02-15T08:00 (31 days): renewed for a month, 427.20 charged → 145.60 left.
     tick_at(&cp, &clock, 31 * 86_400);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!(i.billing.expires_at.map(|e| e.to_rfc3339()), Some("2027-03-15T08:00:00+00:00".to_string()));
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 2 * 38_864);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 2 * 42_720);
     // Ticking again renews nothing more.
     cp.billing_tick().expect("tick");
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 2 * 38_864);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 100_000 - 2 * 42_720);
 
-    // 2027-03-15T08:00 (59 days): 222.72 does not cover 388.64: expired, stopped and locked.
+    // 2027-03-15T08:00 (59 days): 145.60 does not cover 427.20: expired, stopped and locked.
     tick_at(&cp, &clock, 59 * 86_400);
     let i = cp.instance(&account.id, &id).expect("there");
     assert_eq!((i.status, i.billing.lock), (InstanceStatus::Stopping, Some(LockReason::Financial)));
     cp.record_event(&id, AgentEvent::Halted);
     // A manual renewal after topping up brings it back.
-    cp.top_up(&account.id, 20_000, "t2").expect("top up");
+    cp.top_up(&account.id, 40_000, "t2").expect("top up");
     let exp = cp.renew_instance(&account.id, &id, 1).expect("renewed");
     assert_eq!(exp.to_rfc3339(), "2027-04-15T08:00:00+00:00");
     assert_eq!(cp.instance(&account.id, &id).expect("there").billing.lock, None);
@@ -263,9 +264,9 @@ async fn spot_prices_follow_free_capacity_and_outbid_instances_are_reclaimed() {
     assert_eq!(pts, vec![10, 95]);
 }
 
-/// Converting a one-month subscription (388.64 for 2027-01-15 → 02-15, 31 days) to pay-as-you-go
-/// after 10 days refunds 21/31 of it: 388.64 × 21 / 31 = 263.2748… → 263.27. From then on usage
-/// is charged per second: the next hour of g7.large + disk is 0.53238 → 0.53.
+/// Converting a one-month subscription (427.20 for 2027-01-15 → 02-15, 31 days) to pay-as-you-go
+/// after 10 days refunds 21/31 of it: 427.20 × 21 / 31 = 289.3935… → 289.39. From then on usage
+/// is charged per second: the next hour of g7.large + disk is 0.5852 → 0.59.
 #[tokio::test]
 async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -281,8 +282,8 @@ async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
     let ids = vec![id.clone()];
     assert_eq!(cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, true), Err(DomainError::DryRunOk));
     let fees = cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, false).expect("converted");
-    assert_eq!(fees, vec![(id.clone(), -26_327)]);
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 50_000 - 38_864 + 26_327);
+    assert_eq!(fees, vec![(id.clone(), -28_939)]);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 50_000 - 42_720 + 28_939);
     assert!(matches!(
         cp.convert_charge_type(&account.id, &ids, ChargeType::PostPaid, None, false),
         Err(DomainError::ChargeTypeViolation { .. })
@@ -292,7 +293,7 @@ async fn a_subscription_converted_to_pay_as_you_go_is_refunded_pro_rata() {
     let cp = control_with(dir.path(), clock.clone(), setup());
     assert_eq!(cp.instance(&account.id, &id).expect("there").charge_type, ChargeType::PostPaid);
     tick_at(&cp, &clock, 10 * 86_400 + 3600);
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-59]);
     // Now an ordinary pay-as-you-go instance: it can be released.
     cp.act(&account.id, &ids, UserAction::Delete { force: true }, None, true, false).expect("deleted");
 }

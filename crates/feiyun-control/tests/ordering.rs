@@ -2,8 +2,8 @@
 //! within the same second (or the same millisecond) are billed in the order they happened, and
 //! each is recorded, in the usage log and in the ledger.
 //!
-//! Prices (catalog/prices.toml): ecs.g7.large = 0.5296 per hour; the test image's 2 GiB ESSD
-//! system disk = 0.00278 per hour.
+//! Prices (catalog/prices.toml): ecs.g7.large = 0.5296 per hour; the default 40 GiB ESSD system
+//! disk = 0.0556 per hour.
 
 mod common;
 
@@ -47,8 +47,8 @@ fn compute_seconds(cp: &ControlPlane, account: &str) -> i64 {
 /// instance ran on uncharged (the log sorted the Start before the StopCharging).
 ///
 /// Running from 0, stopped and started at 4000, running on: compute is charged all along.
-/// Through 3600: 0.5296 + 0.00278 = 0.53238 → 0.53. Through 7200: 1.0592 + 0.00556 = 1.06476
-/// → 1.06, 0.53 due. Through 10800: 1.5888 + 0.00834 = 1.59714 → 1.60, 0.54 due.
+/// Through 3600: 0.5296 + 0.0556 = 0.5852 → 0.59. Through 7200: 1.0592 + 0.1112 = 1.1704
+/// → 1.17, 0.58 due. Through 10800: 1.5888 + 0.1668 = 1.7556 → 1.76, 0.59 due.
 #[tokio::test]
 async fn stop_economical_and_start_in_the_same_second_keeps_charging_compute() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -62,7 +62,7 @@ async fn stop_economical_and_start_in_the_same_second_keeps_charging_compute() {
     cp.record_event(&id, AgentEvent::Booted);
     clock.set(3600);
     cp.billing_tick().expect("tick");
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53]);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-59]);
 
     clock.set(4000);
     stop_economical_and_start(&cp, &account.id, &id);
@@ -75,7 +75,7 @@ async fn stop_economical_and_start_in_the_same_second_keeps_charging_compute() {
 
     clock.set(7200);
     cp.billing_tick().expect("tick");
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53, -53], "the second hour's compute is charged");
+    assert_eq!(payg_charges(&cp, &account.id), vec![-59, -58], "the second hour's compute is charged");
     assert_eq!(compute_seconds(&cp, &account.id), 7200);
 
     // A restart reads the same log back and bills the third hour too.
@@ -83,7 +83,7 @@ async fn stop_economical_and_start_in_the_same_second_keeps_charging_compute() {
     let cp = control(dir.path(), clock.clone());
     clock.set(10_800);
     cp.billing_tick().expect("tick");
-    assert_eq!(payg_charges(&cp, &account.id), vec![-53, -53, -54]);
+    assert_eq!(payg_charges(&cp, &account.id), vec![-59, -58, -59]);
     assert_eq!(compute_seconds(&cp, &account.id), 10_800);
 }
 
@@ -116,7 +116,7 @@ async fn transitions_of_one_kind_in_the_same_millisecond_are_all_recorded() {
 }
 
 /// Conversions back and forth within one millisecond are each charged or refunded. A month of
-/// g7.large with its disk is 388.64, a year 3964.10; converting back at once refunds the whole
+/// g7.large with its disk is 427.20, a year 4357.40; converting back at once refunds the whole
 /// term.
 #[tokio::test]
 async fn conversions_within_one_millisecond_are_each_charged_and_refunded() {
@@ -132,11 +132,11 @@ async fn conversions_within_one_millisecond_are_each_charged_and_refunded() {
     clock.set(100);
     let ids = [id.clone()];
     let convert = |to, months| cp.convert_charge_type(&account.id, &ids, to, months, false).expect("converted");
-    assert_eq!(convert(ChargeType::PrePaid, Some(1)), vec![(id.clone(), 38_864)]);
-    assert_eq!(convert(ChargeType::PostPaid, None), vec![(id.clone(), -38_864)]);
-    assert_eq!(convert(ChargeType::PrePaid, Some(12)), vec![(id.clone(), 396_410)]);
-    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 1_000_000 - 396_410, "the year is paid for");
-    assert_eq!(convert(ChargeType::PostPaid, None), vec![(id.clone(), -396_410)]);
+    assert_eq!(convert(ChargeType::PrePaid, Some(1)), vec![(id.clone(), 42_720)]);
+    assert_eq!(convert(ChargeType::PostPaid, None), vec![(id.clone(), -42_720)]);
+    assert_eq!(convert(ChargeType::PrePaid, Some(12)), vec![(id.clone(), 435_740)]);
+    assert_eq!(cp.balance_cents(&account.id).expect("balance"), 1_000_000 - 435_740, "the year is paid for");
+    assert_eq!(convert(ChargeType::PostPaid, None), vec![(id.clone(), -435_740)]);
     assert_eq!(cp.balance_cents(&account.id).expect("balance"), 1_000_000, "and refunded");
     let kinds: Vec<LedgerKind> = cp.ledger(&account.id).expect("ledger").iter().map(|e| e.kind).collect();
     assert_eq!(

@@ -66,6 +66,10 @@ pub enum DomainError {
     JoinTokenNotFound(String),
     #[error("Only the administrator may do this")]
     Forbidden,
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     #[error("Request validation has been passed with DryRun flag set")]
     DryRunOk,
     #[error("Internal error: {0}")]

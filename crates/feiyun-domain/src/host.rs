@@ -49,6 +49,12 @@ pub struct Host {
     /// SHA-256 (hex) of the host's credential secret.
     pub credential_hash: String,
     pub registered_at: crate::Instant,
+    /// The short name every network object of the host carries (`[a-z][a-z0-9]{0,5}`), unique
+    /// in the region; empty until one is given.
+    pub net_prefix: String,
+    /// Where other hosts send VPC traffic for its instances (VXLAN); `None`: the host carries
+    /// no traffic to or from other hosts.
+    pub underlay_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// A join token: lets an agent register a host (in a zone, if it names one).

@@ -41,6 +41,61 @@ pub fn event_id(rng: &mut impl Rng) -> String {
     new_id("e", 20, rng)
 }
 
+pub fn vpc_id(rng: &mut impl Rng) -> String {
+    new_id("vpc", 21, rng)
+}
+
+pub fn vswitch_id(rng: &mut impl Rng) -> String {
+    new_id("vsw", 21, rng)
+}
+
+pub fn security_group_id(rng: &mut impl Rng) -> String {
+    new_id("sg", 20, rng)
+}
+
+pub fn rule_id(rng: &mut impl Rng) -> String {
+    new_id("sgr", 20, rng)
+}
+
+pub fn eip_id(rng: &mut impl Rng) -> String {
+    new_id("eip", 20, rng)
+}
+
+pub fn eni_id(rng: &mut impl Rng) -> String {
+    new_id("eni", 20, rng)
+}
+
+pub fn disk_id(rng: &mut impl Rng) -> String {
+    new_id("d", 20, rng)
+}
+
+pub fn snapshot_id(rng: &mut impl Rng) -> String {
+    new_id("s", 20, rng)
+}
+
+/// An account's image: `m-` and 20 characters, as ECS names custom images.
+pub fn image_id(rng: &mut impl Rng) -> String {
+    new_id("m", 20, rng)
+}
+
+pub fn key_pair_id(rng: &mut impl Rng) -> String {
+    new_id("kp", 20, rng)
+}
+
+/// `n` in base 36 with the id alphabet (`0`, `1`, ... `z`, `10`, ...).
+pub fn base36(mut n: u64) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(ALPHABET[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// A secret for a join token or a host credential: 32 alphanumerics.
 pub fn secret(rng: &mut impl Rng) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -197,6 +197,16 @@ pub enum UserAction {
     Delete { force: bool },
 }
 
+/// What the platform does to an instance on its own (arrears, an expired subscription, a spot
+/// reclaim). Unlike a user's action it is never refused: it applies in any status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformAction {
+    /// Stop it (and keep it stopped): whatever it is doing, its desired state becomes Stopped.
+    Stop,
+    /// Release it.
+    Release,
+}
+
 /// What the host agent observed while driving an instance towards its desired state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentEvent {
@@ -245,6 +255,24 @@ impl InstanceStatus {
             _ => {
                 let _ = desired;
                 refuse
+            }
+        }
+    }
+
+    /// A platform action against an instance in this status with this desired power state. Total:
+    /// the platform's decisions are never refused.
+    pub fn platform(self, desired: PowerState, action: PlatformAction) -> Transition {
+        use InstanceStatus as S;
+        let t = |status, desired| Transition { status, desired };
+        match (self, action) {
+            (S::Deleted, _) => t(S::Deleted, PowerState::Released),
+            (_, PlatformAction::Release) => t(S::Deleted, PowerState::Released),
+            // A running instance is stopped; one on its way up stops once it has booted (the
+            // agent sees desired Stopped); one stopped or stopping stays as it is.
+            (S::Running, PlatformAction::Stop) => t(S::Stopping, PowerState::Stopped),
+            (s, PlatformAction::Stop) => {
+                let _ = desired;
+                t(s, PowerState::Stopped)
             }
         }
     }
@@ -310,6 +338,8 @@ pub struct Instance {
     pub tags: Vec<Tag>,
     /// The deployment set whose members run on distinct hosts, if any.
     pub deployment_set_id: Option<String>,
+    /// The SSH key pair whose public key is in root's authorized keys.
+    pub key_pair_name: Option<String>,
     pub created_at: Instant,
     pub started_at: Option<Instant>,
     pub updated_at: Instant,
@@ -350,6 +380,45 @@ mod tests {
         UserAction::Delete { force: false },
         UserAction::Delete { force: true },
     ];
+
+    /// The full table of platform actions: every (status, action) pair is listed once, and it
+    /// holds whatever the desired state was.
+    #[test]
+    fn platform_actions_exhaustive_table() {
+        use PlatformAction::{Release, Stop};
+        use PowerState::{Released, Stopped};
+        let t = |s, d| Transition { status: s, desired: d };
+        let table = [
+            (S::Pending, Stop, t(S::Pending, Stopped)),
+            (S::Pending, Release, t(S::Deleted, Released)),
+            (S::Starting, Stop, t(S::Starting, Stopped)),
+            (S::Starting, Release, t(S::Deleted, Released)),
+            (S::Running, Stop, t(S::Stopping, Stopped)),
+            (S::Running, Release, t(S::Deleted, Released)),
+            (S::Stopping, Stop, t(S::Stopping, Stopped)),
+            (S::Stopping, Release, t(S::Deleted, Released)),
+            (S::Stopped, Stop, t(S::Stopped, Stopped)),
+            (S::Stopped, Release, t(S::Deleted, Released)),
+            (S::Deleted, Stop, t(S::Deleted, Released)),
+            (S::Deleted, Release, t(S::Deleted, Released)),
+        ];
+        assert_eq!(table.len(), S::ALL.len() * 2);
+        for (s, a, want) in table {
+            for d in [PowerState::Running, PowerState::Stopped, PowerState::Released] {
+                if s == S::Deleted || d != PowerState::Released {
+                    assert_eq!(s.platform(d, a), want, "{s:?} {a:?} desired {d:?}");
+                }
+            }
+        }
+        // A platform stop followed by the agent's observations ends Stopped from any live status.
+        for s in [S::Pending, S::Starting, S::Running, S::Stopping] {
+            let mut t = s.platform(PowerState::Running, Stop);
+            for e in [AgentEvent::Provisioned, AgentEvent::Booted, AgentEvent::Halted] {
+                t = t.status.observe(t.desired, e);
+            }
+            assert_eq!((t.status, t.desired), (S::Stopped, Stopped), "from {s:?}");
+        }
+    }
 
     /// The full table of user actions: every (status, action) pair is listed once.
     #[test]

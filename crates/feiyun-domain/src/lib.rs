@@ -1,8 +1,9 @@
 //! Feiyun's domain model.
 //!
 //! Owns the vocabulary of a cloud region: accounts, the instance-type catalog, hosts and their
-//! capacity, instances and their lifecycle state machine, Cloud Assistant commands and their
-//! invocations, and the typed commands the control plane executes.
+//! capacity, instances and their lifecycle state machine, networks (VPCs, vSwitches, security
+//! groups, addresses), storage (disks, snapshots, account images, key pairs), Cloud Assistant
+//! commands and their invocations, and the typed commands the control plane executes.
 //!
 //! Must not: do IO of any kind (files, sockets, processes, SQL), read the clock or draw random
 //! numbers on its own (both are passed in), or know Alibaba Cloud wire names — the OpenAPI layer
@@ -19,9 +20,11 @@ pub mod host;
 pub mod ids;
 pub mod image;
 pub mod instance;
+pub mod net;
 pub mod ops;
 pub mod region;
 pub mod resources;
+pub mod storage;
 pub mod usage;
 
 pub use error::DomainError;

@@ -16,6 +16,8 @@ pub enum EventKind {
     Release,
     /// The instance changed how it is paid (the event's `charge` applies from now on).
     Convert,
+    /// The system disk was resized: from now on it is billed at the event's `disk_gib`.
+    Resize,
 }
 
 impl EventKind {
@@ -27,6 +29,7 @@ impl EventKind {
             EventKind::StopKeepCharging => "StopKeepCharging",
             EventKind::Release => "Release",
             EventKind::Convert => "Convert",
+            EventKind::Resize => "Resize",
         }
     }
 
@@ -38,6 +41,7 @@ impl EventKind {
             EventKind::StopKeepCharging,
             EventKind::Release,
             EventKind::Convert,
+            EventKind::Resize,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -101,6 +105,77 @@ impl UsageEvent {
     }
 }
 
+/// What a storage usage event is about: storage billed on its own, apart from instances (a
+/// system disk is billed with its instance's events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StorageItem {
+    DataDisk,
+    Snapshot,
+}
+
+impl StorageItem {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StorageItem::DataDisk => "DataDisk",
+            StorageItem::Snapshot => "Snapshot",
+        }
+    }
+    pub fn parse(s: &str) -> Option<StorageItem> {
+        [StorageItem::DataDisk, StorageItem::Snapshot].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What happened to a piece of storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StorageEvent {
+    /// It exists from now on, at the event's size.
+    Create,
+    /// Its size changed to the event's.
+    Resize,
+    /// It no longer exists.
+    Release,
+}
+
+impl StorageEvent {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StorageEvent::Create => "Create",
+            StorageEvent::Resize => "Resize",
+            StorageEvent::Release => "Release",
+        }
+    }
+    pub fn parse(s: &str) -> Option<StorageEvent> {
+        [StorageEvent::Create, StorageEvent::Resize, StorageEvent::Release].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One change of a data disk or a snapshot: append-only, keyed and sequenced like an instance's
+/// usage events (the sequence is the resource's revision after the change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageUsage {
+    pub key: String,
+    /// The disk or snapshot.
+    pub resource_id: String,
+    pub account_id: String,
+    pub item: StorageItem,
+    /// The disk category, or `snapshot`.
+    pub category: String,
+    /// Size in whole GiB from this event on.
+    pub gib: u64,
+    pub zone_id: String,
+    /// Unix seconds.
+    pub at_s: i64,
+    pub kind: StorageEvent,
+    pub seq: u64,
+}
+
+impl StorageUsage {
+    /// The idempotency key of a change: resource, kind, instant (milliseconds) and sequence.
+    pub fn key_for(resource_id: &str, kind: StorageEvent, at_ms: i64, seq: u64) -> String {
+        format!("{resource_id}:{}:{at_ms}:{seq}", kind.as_str())
+    }
+}
+
 /// What a ledger entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LedgerKind {
@@ -159,6 +234,31 @@ pub struct LedgerEntry {
     pub instance_id: String,
     /// Human-readable detail shown on invoices.
     pub detail: String,
+}
+
+/// Public traffic of an instance between two reports of its host: append-only and keyed (the
+/// instance and the number of the counter reading that produced it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficUsage {
+    pub key: String,
+    pub instance_id: String,
+    pub account_id: String,
+    /// Unix seconds: when the control plane received the reading.
+    pub at_s: i64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+/// The last absolute counters a host reported for an instance: the next reading is metered as
+/// the difference (a smaller value, or another host, starts over from zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficCounter {
+    pub instance_id: String,
+    pub host_id: String,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    /// Readings that produced usage so far.
+    pub seq: u64,
 }
 
 /// The spot market of a zone from `at_s` on: spot prices are `percent` of pay-as-you-go.

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod net;
 mod wire;
 
 use std::path::Path;
@@ -68,6 +69,10 @@ pub struct HostSpec {
     pub simulated: bool,
     pub protocol: u32,
     pub agent_version: String,
+    /// The host's address on the network between hosts, where VPC traffic to its instances is
+    /// sent (VXLAN). `None`: the host cannot carry VPC traffic to other hosts.
+    #[serde(default)]
+    pub underlay_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// The control plane's answer to a registration.
@@ -114,6 +119,19 @@ pub struct Intent {
     /// Work asked of the host that is not a desired state (Cloud Assistant runs, console reads),
     /// until the host reports its result.
     pub tasks: Vec<Task>,
+    /// Every disk whose data lives on this host.
+    #[serde(default)]
+    pub disks: Vec<DiskSpec>,
+    /// Every snapshot this host keeps (of its disks); other snapshot files are removed. A
+    /// snapshot a pending task names (being taken, reset to, captured) is kept too, so the
+    /// region lists a new snapshot here at the latest in the intent that drops its task.
+    #[serde(default)]
+    pub snapshots: Vec<String>,
+    /// The host's whole network: the VPCs its instances are in, their ports, security groups and
+    /// EIPs, and the other hosts' instances of those VPCs. `None` for a host the region does not
+    /// network (a hollow one, or a region without VPCs).
+    #[serde(default)]
+    pub network: Option<net::HostNetSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +144,11 @@ pub struct InstanceIntent {
     /// Grace of a polite stop before the instance is killed (zero: force).
     pub stop_grace_ms: u64,
     pub spec: InstanceSpec,
+    /// What the instance metadata service answers this instance (`instance-id`, `private-ipv4`,
+    /// `vpc-id`, `vswitch-id`, `eipv4`, `region-id`, `zone-id`, `hostname`, ...), under
+    /// `/latest/meta-data/<name>`; `/latest/user-data` is the spec's user data.
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// What a host needs to run one instance.
@@ -141,6 +164,88 @@ pub struct InstanceSpec {
     /// Run once at first boot.
     #[serde(with = "wire::b64_opt", default)]
     pub user_data: Option<Vec<u8>>,
+    /// OpenSSH public keys for `/root/.ssh/authorized_keys` (the instance's key pair).
+    #[serde(default)]
+    pub authorized_keys: Vec<String>,
+}
+
+/// A disk whose data this host keeps, attached to one of its instances or not. Disk files the
+/// intent does not name are removed (detached first). An attached disk is an ext4 filesystem
+/// mounted at `/mnt/<device name>` in the instance (`/dev/vdb` → `/mnt/vdb`); it attaches once
+/// the instance's root filesystem exists on the host, before the instance boots, and a running
+/// instance gets it (and loses it) without a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskSpec {
+    pub disk_id: String,
+    /// Its size; a larger size than the host has grows the disk (disks never shrink).
+    pub size_gib: u64,
+    /// Where a disk new to this host gets its first content.
+    pub source: DiskSource,
+    /// The instance it is attached to and how it shows there; `None`: detached.
+    #[serde(default)]
+    pub attachment: Option<DiskAttachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskAttachment {
+    pub instance_id: String,
+    /// The device name the API reports (`/dev/vdb`, `/dev/vdc`, ...).
+    pub device: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskSource {
+    /// Empty, formatted when first made.
+    Empty,
+    /// A snapshot this host holds.
+    LocalSnapshot(String),
+    /// A blob the region holds (a snapshot taken elsewhere, or a disk moving to this host; kind
+    /// [`BlobKind::Snapshot`] or [`BlobKind::Disk`]), fetched with [`ControlLink::fetch_blob`]
+    /// and checked by its SHA-256.
+    Blob(BlobRef),
+}
+
+/// What a blob the region holds is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BlobKind {
+    /// An image archive (a tar of a root filesystem).
+    Image,
+    /// A snapshot of a disk: the disk as it was, as a qcow2 image (clusters of zeros left out).
+    Snapshot,
+    /// A disk's content on its way to another host, as a qcow2 image.
+    Disk,
+}
+
+impl BlobKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BlobKind::Image => "image",
+            BlobKind::Snapshot => "snapshot",
+            BlobKind::Disk => "disk",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BlobKind> {
+        [BlobKind::Image, BlobKind::Snapshot, BlobKind::Disk].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BlobRef {
+    pub kind: BlobKind,
+    pub id: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+/// What the region recorded of an uploaded blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BlobInfo {
+    pub sha256: String,
+    pub size_bytes: u64,
 }
 
 /// Where a host gets an image's root filesystem.
@@ -170,6 +275,59 @@ pub enum Task {
     Exec(ExecTask),
     /// Read the tail of an instance's console.
     Console(ConsoleTask),
+    /// Take a crash-consistent snapshot of a disk this host keeps.
+    Snapshot(SnapshotTask),
+    /// Put a disk back as one of its snapshots was (the disk is not attached to a running
+    /// instance).
+    ResetDisk(ResetDiskTask),
+    /// Archive an instance's or a snapshot's root filesystem as an image and upload it.
+    CaptureImage(CaptureImageTask),
+    /// Upload a disk's content, so that another host can take the disk over.
+    UploadDisk(UploadDiskTask),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapshotTask {
+    pub id: String,
+    pub disk_id: String,
+    pub snapshot_id: String,
+    /// Also upload it (as a [`BlobKind::Snapshot`] blob), so that disks on other hosts can be
+    /// made from it.
+    pub upload: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResetDiskTask {
+    pub id: String,
+    pub disk_id: String,
+    pub snapshot_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureSource {
+    /// The instance's root filesystem (the image it booted from and what it wrote since).
+    Instance(String),
+    /// A snapshot of a system disk this host keeps.
+    Snapshot(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CaptureImageTask {
+    pub id: String,
+    pub image_id: String,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UploadDiskTask {
+    pub id: String,
+    pub disk_id: String,
+    /// The blob id to upload it as ([`BlobKind::Disk`]).
+    pub blob_id: String,
 }
 
 impl Task {
@@ -177,12 +335,19 @@ impl Task {
         match self {
             Task::Exec(t) => &t.id,
             Task::Console(t) => &t.id,
+            Task::Snapshot(t) => &t.id,
+            Task::ResetDisk(t) => &t.id,
+            Task::CaptureImage(t) => &t.id,
+            Task::UploadDisk(t) => &t.id,
         }
     }
-    pub fn instance_id(&self) -> &str {
+    /// The instance the task is about, if any.
+    pub fn instance_id(&self) -> Option<&str> {
         match self {
-            Task::Exec(t) => &t.instance_id,
-            Task::Console(t) => &t.instance_id,
+            Task::Exec(t) => Some(&t.instance_id),
+            Task::Console(t) => Some(&t.instance_id),
+            Task::CaptureImage(CaptureImageTask { source: CaptureSource::Instance(i), .. }) => Some(i),
+            _ => None,
         }
     }
 }
@@ -215,6 +380,38 @@ pub struct Report {
     pub epoch: u64,
     pub events: Vec<InstanceEvent>,
     pub results: Vec<TaskResult>,
+    /// Public traffic counters of instances, absolute since the host last (re)built them: the
+    /// control plane meters the differences (a smaller value is a reset).
+    #[serde(default)]
+    pub traffic: Vec<TrafficCounters>,
+    /// Disks of the intent whose state on the host changed since last reported.
+    #[serde(default)]
+    pub disks: Vec<DiskStatus>,
+}
+
+/// What a host observed of one of its disks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskStatus {
+    pub disk_id: String,
+    /// The size of its filesystem on the host, GiB (0: not made yet). Below the intent's size
+    /// while a grow is under way (a host that cannot grow a mounted filesystem grows it once
+    /// its instance stops).
+    pub size_gib: u64,
+    /// The instance it is attached to (mounted in), if any.
+    pub attached_to: Option<String>,
+    /// Why the host could not (yet) make the disk what the intent says; it keeps trying.
+    /// `None` once it did.
+    pub error: Option<String>,
+}
+
+/// Bytes an instance exchanged with the outside (through its EIP or SNAT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrafficCounters {
+    pub instance_id: String,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
 }
 
 /// One observation of one instance: an event, or the error of a step that will be retried.
@@ -237,6 +434,15 @@ pub struct TaskResult {
 pub enum TaskOutcome {
     Exec(ExecOutcome),
     Console(ConsoleOutput),
+    /// A snapshot was taken: the space it takes on the host, and the blob if it was uploaded.
+    Snapshot {
+        size_bytes: u64,
+        blob: Option<BlobInfo>,
+    },
+    /// A blob (an image, a disk) was uploaded.
+    Uploaded(BlobInfo),
+    /// Done, nothing to tell.
+    Done,
     /// The instance was not running when the task reached it.
     NotRunning,
     /// The host could not do it (the message says why).
@@ -339,6 +545,22 @@ pub trait ControlLink: Send + Sync {
     async fn report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError>;
     /// Copy a region image's archive to `dest`; returns its size. The host checks its checksum.
     async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError>;
+    /// Upload a file as a blob of the region; the region records (and returns) its SHA-256 and
+    /// size. Uploading the same blob again replaces it. (The default: a control plane that keeps
+    /// no blobs.)
+    async fn upload_blob(
+        &self,
+        _credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+        _src: &Path,
+    ) -> Result<BlobInfo, ProtoError> {
+        Err(ProtoError::NotFound(format!("this control plane keeps no blobs ({} {id})", kind.as_str())))
+    }
+    /// Copy a blob of the region to `dest`; returns its size. The host checks its checksum.
+    async fn fetch_blob(&self, _credential: &Credential, blob: &BlobRef, _dest: &Path) -> Result<u64, ProtoError> {
+        Err(ProtoError::NotFound(format!("this control plane keeps no blobs ({} {})", blob.kind.as_str(), blob.id)))
+    }
 }
 
 #[cfg(test)]
@@ -378,7 +600,9 @@ mod tests {
                         sha256: Some("ab".into()),
                     },
                     user_data: Some(b"echo hi\n".to_vec()),
+                    authorized_keys: vec!["ssh-ed25519 AAAA test".into()],
                 },
+                metadata: [("instance-id".to_string(), "i-1".to_string())].into_iter().collect(),
             }],
             tasks: vec![Task::Exec(ExecTask {
                 id: "t-1".into(),
@@ -388,6 +612,19 @@ mod tests {
                 timeout_ms: 1000,
                 max_output: 100,
             })],
+            disks: vec![DiskSpec {
+                disk_id: "d-1".into(),
+                size_gib: 20,
+                source: DiskSource::Blob(BlobRef {
+                    kind: BlobKind::Snapshot,
+                    id: "s-1".into(),
+                    sha256: "ab".into(),
+                    size_bytes: 3,
+                }),
+                attachment: Some(DiskAttachment { instance_id: "i-1".into(), device: "/dev/vdb".into() }),
+            }],
+            snapshots: vec!["s-1".into()],
+            network: None,
         };
         let text = serde_json::to_string(&intent).expect("serialize");
         assert!(text.contains("\"UserData\":\"ZWNobyBoaQo=\""), "{text}");
@@ -405,9 +642,19 @@ mod tests {
                     timed_out: false,
                 }),
             }],
+            traffic: vec![TrafficCounters { instance_id: "i-1".into(), in_bytes: 1, out_bytes: 2 }],
+            disks: vec![DiskStatus {
+                disk_id: "d-1".into(),
+                size_gib: 20,
+                attached_to: Some("i-1".into()),
+                error: None,
+            }],
         };
         let back: Report = serde_json::from_str(&serde_json::to_string(&report).expect("ser")).expect("parse");
         assert_eq!(back, report);
+        // A report of a host that keeps no disks still parses.
+        let old: Report = serde_json::from_str(r#"{"Epoch":1,"Events":[],"Results":[]}"#).expect("old report");
+        assert!(old.disks.is_empty() && old.traffic.is_empty());
     }
 
     #[test]

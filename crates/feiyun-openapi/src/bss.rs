@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Reply};
 
 pub(crate) struct Call<'a> {
     pub cp: &'a Arc<ControlPlane>,
@@ -21,10 +22,11 @@ pub(crate) struct Call<'a> {
     pub account_name: &'a str,
     pub action: &'a str,
     pub params: &'a Params,
+    pub reply: Reply<'a>,
 }
 
-/// Run a BSS action; the result is the envelope without `RequestId`.
-pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+/// Run a BSS action; the result is its written answer, in the BSS envelope.
+pub(crate) fn handle(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let data = match c.action {
         "QueryAccountBalance" => query_account_balance(c),
         "QueryBill" => query_bill(c),
@@ -35,7 +37,9 @@ pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
         "GetSubscriptionPrice" => get_subscription_price(c),
         _ => Err(ApiError::unknown_action()),
     }?;
-    Ok(json!({"Code": "Success", "Message": "Successful!", "Success": true, "Data": data}).to_string())
+    let envelope =
+        json!({"Code": "Success", "Message": "Successful!", "RequestId": null, "Success": true, "Data": data});
+    Ok(c.reply.write(&Node::from(envelope)))
 }
 
 /// A micro-unit amount as an exact decimal, trailing zeros dropped: 51_050 → "0.05105".
@@ -252,25 +256,32 @@ fn line_item(
     let t = c.cp.catalog().instance_type(&l.instance_type);
     let list_hour = match (l.item, t) {
         (Item::Compute, Some(t)) => c.cp.instance_hour(t)?,
-        (Item::Disk, _) => c.cp.prices()?.disk_hour(&l.disk_category, l.disk_gib).unwrap_or(0),
+        (Item::Disk | Item::DataDisk, _) => c.cp.prices()?.disk_hour(&l.disk_category, l.disk_gib).unwrap_or(0),
+        (Item::Snapshot, _) => c.cp.prices()?.snapshot_hour(l.disk_gib),
         _ => 0,
     };
     let cents = l.amount.settle_cents() as i64;
     let sub = if l.charge == Charge::Subscription { "Subscription" } else { "PayAsYouGo" };
-    let config = t
-        .map(|t| {
-            format!(
-                "CPU: {} cores; Memory: {} GB; System disk: {} {} GiB",
-                t.vcpus,
-                t.memory_mib() as f64 / 1024.0,
-                l.disk_category,
-                l.disk_gib
-            )
-        })
-        .unwrap_or_default();
+    let config = match l.item {
+        Item::DataDisk => format!("Data disk: {} {} GiB", l.disk_category, l.disk_gib),
+        Item::Snapshot => format!("Snapshot: {} GiB", l.disk_gib),
+        _ => t
+            .map(|t| {
+                format!(
+                    "CPU: {} cores; Memory: {} GB; System disk: {} {} GiB",
+                    t.vcpus,
+                    t.memory_mib() as f64 / 1024.0,
+                    l.disk_category,
+                    l.disk_gib
+                )
+            })
+            .unwrap_or_default(),
+    };
     let (item_name, item_code) = match l.item {
         Item::Compute => ("Cloud server configuration", "instance_type"),
         Item::Disk => ("System disk", "systemdisk"),
+        Item::DataDisk => ("Data disk", "datadisk"),
+        Item::Snapshot => ("Snapshot", "snapshot"),
     };
     Ok(json!({
         "InstanceID": l.instance_id,
@@ -287,7 +298,7 @@ fn line_item(
         "PipCode": "ecs",
         "CommodityCode": if l.charge == Charge::Subscription { "ecs_pre" } else { "ecs" },
         "SubscriptionType": sub,
-        "InstanceSpec": l.instance_type,
+        "InstanceSpec": if l.instance_type.is_empty() { &l.disk_category } else { &l.instance_type },
         "InstanceConfig": config,
         "Region": c.cp.region().id,
         "Zone": l.zone_id,

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use feiyun_control::ControlPlane;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Reply};
 
 pub const VERSION: &str = "2026-11-01";
 
@@ -17,10 +18,11 @@ pub(crate) struct Call<'a> {
     pub account_id: &'a str,
     pub action: &'a str,
     pub params: &'a Params,
+    pub reply: Reply<'a>,
 }
 
-pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
-    match c.action {
+pub(crate) fn handle(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
+    let answer = match c.action {
         "CalculateTco" => calculate_tco(c),
         "ListHosts" => list_hosts(c),
         "CreateHostJoinToken" => create_join_token(c),
@@ -28,7 +30,8 @@ pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
         "DrainHost" => drain_host(c),
         "EvacuateHost" => evacuate_host(c),
         _ => Err(ApiError::unknown_action()),
-    }
+    }?;
+    Ok(c.reply.write(&Node::from(answer)))
 }
 
 /// Host operations are the administrator's.
@@ -39,11 +42,11 @@ fn admin(c: &Call<'_>) -> Result<(), ApiError> {
     }
 }
 
-fn resources(r: &feiyun_domain::Resources) -> serde_json::Value {
+fn resources(r: &feiyun_domain::Resources) -> Value {
     json!({"Vcpus": r.vcpus, "MemoryMib": r.memory_mib, "Gpus": r.gpus, "LocalDiskGib": r.local_disk_gib})
 }
 
-fn host_json(h: &feiyun_control::HostInfo) -> serde_json::Value {
+fn host_json(h: &feiyun_control::HostInfo) -> Value {
     json!({
         "HostId": h.host.id,
         "Name": h.host.name,
@@ -59,40 +62,40 @@ fn host_json(h: &feiyun_control::HostInfo) -> serde_json::Value {
     })
 }
 
-fn list_hosts(c: &Call<'_>) -> Result<String, ApiError> {
+fn list_hosts(c: &Call<'_>) -> Result<Value, ApiError> {
     admin(c)?;
-    let hosts: Vec<serde_json::Value> = c.cp.list_hosts().iter().map(host_json).collect();
-    Ok(json!({"Hosts": hosts}).to_string())
+    let hosts: Vec<Value> = c.cp.list_hosts().iter().map(host_json).collect();
+    Ok(json!({"Hosts": hosts}))
 }
 
-fn create_join_token(c: &Call<'_>) -> Result<String, ApiError> {
+fn create_join_token(c: &Call<'_>) -> Result<Value, ApiError> {
     admin(c)?;
     let (t, token) = c.cp.create_join_token(c.params.get("ZoneId"))?;
-    Ok(json!({"Token": token, "TokenId": t.id, "ZoneId": t.zone_id.unwrap_or_default()}).to_string())
+    Ok(json!({"Token": token, "TokenId": t.id, "ZoneId": t.zone_id.unwrap_or_default()}))
 }
 
-fn revoke_join_token(c: &Call<'_>) -> Result<String, ApiError> {
+fn revoke_join_token(c: &Call<'_>) -> Result<Value, ApiError> {
     admin(c)?;
     let t = c.cp.revoke_join_token(c.params.required("Token")?)?;
-    Ok(json!({"TokenId": t.id, "Revoked": true}).to_string())
+    Ok(json!({"TokenId": t.id, "Revoked": true}))
 }
 
-fn drain_host(c: &Call<'_>) -> Result<String, ApiError> {
+fn drain_host(c: &Call<'_>) -> Result<Value, ApiError> {
     admin(c)?;
     let h = c.cp.drain_host(c.params.required("HostId")?, c.params.bool("Drain")?.unwrap_or(true))?;
-    Ok(json!({"Host": host_json(&h)}).to_string())
+    Ok(json!({"Host": host_json(&h)}))
 }
 
-fn evacuate_host(c: &Call<'_>) -> Result<String, ApiError> {
+fn evacuate_host(c: &Call<'_>) -> Result<Value, ApiError> {
     admin(c)?;
     let h = c.cp.evacuate_host(c.params.required("HostId")?, c.params.bool("Force")?.unwrap_or(false))?;
-    Ok(json!({"Host": host_json(&h)}).to_string())
+    Ok(json!({"Host": host_json(&h)}))
 }
 
 /// `Plan`: the plan file's TOML text (docs/tco.md); `Trace`: optionally, a workload trace in the
 /// neutral CSV of `feiyun trace convert` (docs/replay.md) instead of the plan's `[[workload]]`.
 /// Returns the report (as `feiyun tco --out` writes it), the printed table and the SVG chart.
-fn calculate_tco(c: &Call<'_>) -> Result<String, ApiError> {
+fn calculate_tco(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let plan = p.required("Plan")?;
     let trace = match p.get("Trace") {
@@ -108,6 +111,5 @@ fn calculate_tco(c: &Call<'_>) -> Result<String, ApiError> {
         "Report": report,
         "Table": feiyun_tco::table(&report),
         "Chart": feiyun_tco::chart(&report),
-    })
-    .to_string())
+    }))
 }

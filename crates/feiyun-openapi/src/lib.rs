@@ -3,10 +3,10 @@
 //! Owns everything a client sees on the wire: the V2 and V3 signature schemes, form decoding of
 //! query and body parameters, the description of every product, action and parameter it
 //! answers ([`api`]), routing by Version then Action ([`route`]) and running the routed call
-//! ([`dispatch`]), the exact response field names and list wrapping of ECS 2014-05-26, the BSS
-//! envelope, and the mapping of domain errors to error codes and HTTP statuses. It turns
-//! parameters into the typed commands of `feiyun_domain::ops`, calls the control plane, and
-//! renders the result.
+//! ([`dispatch`]), the exact response field names, order and list wrapping of ECS 2014-05-26 and
+//! VPC 2016-04-28, the BSS envelope, writing answers and errors as JSON or XML ([`render`]), and
+//! the mapping of domain errors to error codes and HTTP statuses. It turns parameters into the
+//! typed commands of `feiyun_domain::ops`, calls the control plane, and renders the result.
 //!
 //! Must not: decide anything about instances (the domain and control plane do), speak HTTP
 //! (the server hands it decoded parts), or hold state.
@@ -20,12 +20,15 @@ mod ecs;
 pub mod error;
 mod feiyun;
 pub mod params;
+pub mod render;
 pub mod sign;
+mod vpc;
 
 pub use api::{route, Route};
-pub use dispatch::{dispatch, error_body, Ctx};
+pub use dispatch::{dispatch, error_body, render_error, Ctx};
 pub use error::ApiError;
 pub use params::Params;
+pub use render::Format;
 
 /// A new request id: an uppercase UUID, as Alibaba Cloud returns.
 pub fn request_id() -> String {

@@ -49,11 +49,18 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
 }
 
 impl Params {
+    /// The parameters of a request, query and form body together. Names are exact (`regionId`
+    /// is not `RegionId`: like any name an action does not read, it is ignored). A name given
+    /// twice, whether in one part or across both, is refused: which of the values counts is
+    /// documented nowhere, and a repeated list is written `Name.1`, `Name.2`.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Params, ApiError> {
         let mut map = BTreeMap::new();
         for (k, v) in pairs {
             if v.len() > MAX_PARAM_LEN {
                 return Err(ApiError::invalid_because(&k, "value too long"));
+            }
+            if map.contains_key(&k) {
+                return Err(ApiError::invalid_because(&k, "given more than once"));
             }
             map.insert(k, v);
         }
@@ -317,6 +324,21 @@ mod tests {
         assert!(form_decode("a=%zz").is_err());
         assert!(form_decode("a=%e4").is_err(), "not UTF-8");
         assert!(form_decode("a=%4").is_err());
+    }
+
+    #[test]
+    fn names_are_exact_and_given_once() {
+        let x = p("regionId=a&RegionId=b");
+        assert_eq!(x.get("RegionId"), Some("b"));
+        assert_eq!(x.get("regionid"), None);
+        for twice in ["A=1&A=2", "A=1&A=1", "A=&A=x", "InstanceId.1=a&InstanceId.1=b"] {
+            let e = Params::from_pairs(form_decode(twice).expect("decodes")).expect_err(twice);
+            assert_eq!(e.code, "InvalidParameter", "{twice}");
+            assert!(e.message.contains("given more than once"), "{}", e.message);
+        }
+        // The query and the form body of one request are one set of parameters.
+        let both = form_decode("A=1").expect("query").into_iter().chain(form_decode("A=2").expect("body"));
+        assert!(Params::from_pairs(both).is_err());
     }
 
     #[test]

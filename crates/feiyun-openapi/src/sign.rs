@@ -2,7 +2,7 @@
 //! Alibaba Cloud SDKs compute them (see the wire contract), plus a V3 signer for our own client.
 
 use base64::Engine;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -193,8 +193,52 @@ fn mismatch(sts: &str) -> ApiError {
     )
 }
 
+/// A request's `Timestamp` (V2) or `x-acs-date` (V3): `yyyy-MM-ddTHH:mm:ssZ` as documented, also
+/// with a fraction of a second (`2026-12-01T06:18:38.123Z`, which some clients send on every
+/// request; up to nine digits) and with a numeric offset instead of `Z` (`+08:00`, converted to
+/// UTC). Anything else, a date without a zone included, is not a timestamp.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").ok().map(|t| t.and_utc())
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        let d = b.get(from..to)?;
+        if d.is_empty() || !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        d.iter().try_fold(0u32, |n, c| n.checked_mul(10)?.checked_add(u32::from(c - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+    let mut at = 19;
+    let mut nanos = 0;
+    if b[at] == b'.' {
+        let digits = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = num(at + 1, at + 1 + digits)? * 10u32.pow(9 - digits as u32);
+        at += 1 + digits;
+    }
+    let offset_seconds = match &b[at..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (num(at + 1, at + 3)?, num(at + 4, at + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = (h * 3600 + m * 60) as i64;
+            if *sign == b'+' {
+                secs
+            } else {
+                -secs
+            }
+        }
+        _ => return None,
+    };
+    let time = NaiveTime::from_hms_nano_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, nanos)?;
+    let local = NaiveDateTime::new(date, time);
+    local.checked_sub_signed(chrono::Duration::seconds(offset_seconds)).map(|t| t.and_utc())
 }
 
 fn timestamp(s: Option<&str>, name: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -336,6 +380,49 @@ mod tests {
         );
         let auth = sign_v3("POST", &q, &h, b"", "YourAccessKeyId", "YourAccessKeySecret");
         assert!(auth.ends_with("e521358f7776c97df52e6b2891a8bc73026794a071b50c3323388c4e0df64804"));
+    }
+
+    #[test]
+    fn timestamps_in_the_forms_clients_send() {
+        let at = |s: &str| parse_timestamp(s).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+        let whole = Some("2026-12-01T06:18:38.000000000Z".to_string());
+        assert_eq!(at("2026-12-01T06:18:38Z"), whole);
+        assert_eq!(at("2026-12-01T06:18:38.123Z"), Some("2026-12-01T06:18:38.123000000Z".to_string()));
+        assert_eq!(at("2026-12-01T06:18:38.1Z"), Some("2026-12-01T06:18:38.100000000Z".to_string()));
+        assert_eq!(at("2026-12-01T06:18:38.123456Z"), Some("2026-12-01T06:18:38.123456000Z".to_string()));
+        assert_eq!(at("2026-12-01T06:18:38.123456789Z"), Some("2026-12-01T06:18:38.123456789Z".to_string()));
+        assert_eq!(at("2026-12-01T14:18:38+08:00"), whole);
+        assert_eq!(at("2026-12-01T01:18:38.5-05:00"), Some("2026-12-01T06:18:38.500000000Z".to_string()));
+        assert_eq!(at("2026-12-01T06:18:38+00:00"), whole);
+        assert_eq!(at("2026-12-31T23:59:59-01:00"), Some("2027-01-01T00:59:59.000000000Z".to_string()));
+        for bad in [
+            "",
+            "2026-12-01T06:18:38",
+            "2026-12-01T06:18:38.123",
+            "2026-12-01 06:18:38Z",
+            "2026-12-01t06:18:38z",
+            "2026-12-01T06:18Z",
+            "2026-12-01T06:18:38.Z",
+            "2026-12-01T06:18:38.1234567890Z",
+            "2026-12-01T06:18:38ZZ",
+            "2026-12-01T06:18:38+08",
+            "2026-12-01T06:18:38+0800",
+            "2026-12-01T06:18:38+24:00",
+            "2026-12-01T06:18:38+08:60",
+            "2026-13-01T06:18:38Z",
+            "2026-02-30T06:18:38Z",
+            "2026-12-01T24:00:00Z",
+            "2026-12-01T06:60:38Z",
+            "2026-12-01T06:18:60Z",
+            "+026-12-01T06:18:38Z",
+            "2026-12-01T06:18:3aZ",
+            "2026-12-01T06:18:38.12a4Z",
+            "1453938294",
+            "yesterday",
+            "２０２６-12-01T06:18:38Z",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -4,17 +4,28 @@
 //! backend [`runc::RuncRuntime`] (OCI containers under `runc`, one per instance, with their own PID,
 //! mount, UTS, IPC and network namespaces, a cgroup sized from the instance type and a private
 //! writable root filesystem), the [`images::ImageStore`] those root filesystems come from, and the
-//! simulated backend of hollow hosts ([`sim::SimRuntime`]: nothing runs, clearly labelled).
+//! simulated backend of hollow hosts ([`sim::SimRuntime`]: nothing runs, clearly labelled), and
+//! the host's disks, snapshots and image captures ([`disks::Storage`]; see `docs/storage.md`):
+//! sparse files holding ext4 filesystems, attached through loop devices and mounted into
+//! instances live, snapshotted under `fsfreeze`, moved between hosts as qcow2 blobs.
 //!
 //! Must not: decide what should run (that is the agent's reconcile loop and the control plane's
 //! intent), know about accounts, billing or the API, or touch anything outside its data directory
 //! and the cgroups and mounts of its own instances.
 
+pub mod capture;
+pub mod disks;
 pub mod images;
+pub mod import;
+pub mod keys;
+mod loopdev;
+mod mounts;
 pub mod runc;
 pub mod sim;
+mod tree;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// What the runtime needs to run one instance.
@@ -30,6 +41,12 @@ pub struct RuntimeSpec {
     pub image_rootfs: PathBuf,
     /// Script run once at first boot.
     pub user_data: Option<Vec<u8>>,
+    /// A network namespace to join (a named one that exists before the instance starts and
+    /// survives stop and start); `None` gives the instance a new, empty one.
+    pub netns: Option<PathBuf>,
+    /// OpenSSH public keys for `/root/.ssh/authorized_keys`, written before each boot and
+    /// whenever they change while it runs ([`Runtime::refresh`]).
+    pub authorized_keys: Vec<String>,
 }
 
 /// What the runtime observes of an instance's disk and processes.
@@ -97,6 +114,8 @@ pub enum RuntimeError {
     Io(String, std::io::Error),
     #[error("Image error: {0}")]
     Image(String),
+    #[error(transparent)]
+    Storage(#[from] disks::StorageError),
 }
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
@@ -137,5 +156,14 @@ pub trait Runtime: Send + Sync {
     /// Whether calls block (run processes, touch disks) and belong off the async executor.
     fn blocking(&self) -> bool {
         true
+    }
+    /// Apply to a running instance what may change while it runs (its authorized keys);
+    /// whether anything changed. An instance that does not run gets it at its next boot.
+    fn refresh(&self, _spec: &RuntimeSpec) -> Result<bool> {
+        Ok(false)
+    }
+    /// The host's disks and snapshots; `None` on a backend that keeps none (a hollow host).
+    fn storage(&self) -> Option<Arc<disks::Storage>> {
+        None
     }
 }

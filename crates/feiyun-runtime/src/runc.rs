@@ -10,6 +10,12 @@
 //! An instance's disk is `upper/` (or `rootfs/` in copy mode). Booting adds a container record, the
 //! overlay mount on `rootfs/` and a cgroup (`<hierarchy>/<cgroup parent>/<id>`); stopping removes all
 //! three again, so a stopped instance is its directory and nothing else.
+//!
+//! `mnt/` is the instance's disk directory ([`crate::disks::Storage`]): a shared bind mount of
+//! itself, bind-mounted read-only at `/mnt` in the container with slave propagation, so a disk
+//! mounted under it on the host (`mnt/vdb`) appears at once as `/mnt/vdb` inside, and an unmount
+//! disappears. Disks stay attached while the instance is stopped; removing the instance detaches
+//! them and keeps their files.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
@@ -20,9 +26,15 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::json;
 
+use crate::disks::Storage;
+
+use crate::mounts;
 use crate::{ExecOutcome, Leftovers, Observation, Observed, Result, Runtime, RuntimeError, RuntimeSpec};
 
 /// Console logs are cut back to their last half when they pass this size, at boot.
@@ -32,6 +44,9 @@ pub struct RuncRuntime {
     runc: PathBuf,
     root: PathBuf,
     cgroup_parent: String,
+    storage: Arc<Storage>,
+    /// Authorized keys last written into each running instance (saves reading the record).
+    keys: Mutex<HashMap<String, Vec<String>>>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
@@ -46,46 +61,12 @@ fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn mountinfo() -> Result<String> {
-    let path = Path::new("/proc/self/mountinfo");
-    fs::read_to_string(path).map_err(io(path))
-}
-
-/// Mount points in `/proc/self/mountinfo` text whose filesystem type passes `keep`.
-fn mount_points(text: &str, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            keep(fstype).then(|| left.split(' ').nth(4).map(|m| PathBuf::from(unescape_mount(m))))?
-        })
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mount(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('\\') {
-        out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
-        match code {
-            Some(c) => {
-                out.push(char::from(c));
-                rest = &rest[i + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[i + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+fn mountinfo() -> Result<Vec<mounts::Mount>> {
+    mounts::read().map_err(io(Path::new("/proc/self/mountinfo")))
 }
 
 fn is_mounted(path: &Path) -> Result<bool> {
-    Ok(mount_points(&mountinfo()?, |_| true).iter().any(|m| m == path))
+    Ok(mounts::is_mount_point(&mountinfo()?, path))
 }
 
 /// Whether this runtime can work on this machine: runc is installed and we may use it.
@@ -103,7 +84,14 @@ impl RuncRuntime {
         for d in [root.join("instances"), root.join("runc")] {
             fs::create_dir_all(&d).map_err(io(&d))?;
         }
-        Ok(RuncRuntime { runc, root, cgroup_parent: cgroup_parent.trim_matches('/').to_string() })
+        let storage = Arc::new(Storage::new(&root)?);
+        Ok(RuncRuntime {
+            runc,
+            root,
+            cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
+            storage,
+            keys: Mutex::default(),
+        })
     }
 
     pub fn runc_root(&self) -> PathBuf {
@@ -177,6 +165,10 @@ impl RuncRuntime {
             "CAP_AUDIT_WRITE",
             "CAP_SETFCAP",
         ];
+        let network = match &spec.netns {
+            Some(path) => json!({"type": "network", "path": path}),
+            None => json!({"type": "network"}),
+        };
         json!({
             "ociVersion": "1.0.2",
             "process": {
@@ -198,7 +190,8 @@ impl RuncRuntime {
                 {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
                 {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
                 {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-                {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"]}
+                {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"]},
+                {"destination": "/mnt", "type": "bind", "source": self.storage.instance_mnt(&spec.id), "options": ["rbind", "ro", "rslave", "nosuid", "nodev"]}
             ],
             "linux": {
                 "cgroupsPath": self.cgroups_path(&spec.id),
@@ -209,7 +202,7 @@ impl RuncRuntime {
                     "pids": {"limit": 4096}
                 },
                 "namespaces": [
-                    {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
+                    {"type": "pid"}, network, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
                 ],
                 "maskedPaths": [
                     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -263,9 +256,10 @@ impl RuncRuntime {
     /// per controller, v2 one in all).
     fn cgroup_dirs(&self, id: &str) -> Result<Vec<PathBuf>> {
         let rel = self.cgroups_path(id);
-        let mut dirs: Vec<PathBuf> = mount_points(&mountinfo()?, |t| t == "cgroup" || t == "cgroup2")
+        let mut dirs: Vec<PathBuf> = mountinfo()?
             .into_iter()
-            .map(|m| m.join(rel.trim_start_matches('/')))
+            .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+            .map(|m| m.mount_point.join(rel.trim_start_matches('/')))
             .filter(|d| d.is_dir())
             .collect();
         dirs.sort();
@@ -353,6 +347,22 @@ impl RuncRuntime {
             _ if self.dir(id).join("upper").is_dir() => Observed::Stopped,
             _ => Observed::Absent,
         }
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write the instance's authorized keys into its mounted root filesystem.
+    fn write_keys(&self, id: &str, keys: &[String]) -> Result<bool> {
+        let dir = self.dir(id);
+        let changed = crate::keys::apply(&dir.join("rootfs"), &dir.join(crate::keys::RECORD), keys)?;
+        if changed {
+            tracing::info!(instance = %id, keys = keys.len(), "wrote the instance's authorized keys");
+        }
+        let written = crate::keys::validate(keys)?;
+        Self::lock(&self.keys).insert(id.to_string(), written);
+        Ok(changed)
     }
 
     fn wait_status(&self, id: &str, done: impl Fn(Option<&str>) -> bool, timeout: Duration) -> Result<bool> {
@@ -493,7 +503,10 @@ impl Runtime for RuncRuntime {
         }
         self.prepare(spec)?;
         self.mount_rootfs(spec)?;
+        // Before the container exists: disks mounted under it later show up inside.
+        self.storage.prepare_instance(&spec.id)?;
         let dir = self.dir(&spec.id);
+        self.write_keys(&spec.id, &spec.authorized_keys)?;
         let cfg = dir.join("config.json");
         let text = serde_json::to_vec_pretty(&self.oci_config(spec)).map_err(|e| RuntimeError::Image(e.to_string()))?;
         fs::write(&cfg, text).map_err(io(&cfg))?;
@@ -533,7 +546,9 @@ impl Runtime for RuncRuntime {
         self.kill_processes(id, grace)?;
         self.delete_container(id)?;
         self.unmount_rootfs(id)?;
-        self.remove_cgroup(id)
+        self.remove_cgroup(id)?;
+        // Attached disks stay mounted (and attached) while it is stopped.
+        Ok(self.storage.release_idle_mnt(id)?)
     }
 
     fn observe(&self, id: &str) -> Result<Observed> {
@@ -556,10 +571,16 @@ impl Runtime for RuncRuntime {
     fn destroy(&self, id: &str) -> Result<()> {
         check_id(id)?;
         self.stop(id, Duration::ZERO)?;
+        // Its processes are gone: its disks are free to detach. Their files stay.
+        self.storage.release_instance(id)?;
         let dir = self.dir(id);
+        if let Some(m) = mounts::below(&mountinfo()?, &dir).first() {
+            return Err(RuntimeError::Command("destroy".into(), format!("{} is still mounted", m.display())));
+        }
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
+        Self::lock(&self.keys).remove(id);
         Ok(())
     }
 
@@ -654,6 +675,28 @@ impl Runtime for RuncRuntime {
         Ok((out, meta.modified().ok()))
     }
 
+    fn refresh(&self, spec: &RuntimeSpec) -> Result<bool> {
+        check_id(&spec.id)?;
+        let known = Self::lock(&self.keys).get(&spec.id).cloned();
+        let known = match known {
+            Some(k) => k,
+            None => crate::keys::recorded(&self.dir(&spec.id).join(crate::keys::RECORD)),
+        };
+        if known == spec.authorized_keys.iter().map(|k| k.trim().to_string()).collect::<Vec<_>>() {
+            Self::lock(&self.keys).insert(spec.id.clone(), known);
+            return Ok(false);
+        }
+        if !is_mounted(&self.dir(&spec.id).join("rootfs"))? && !self.dir(&spec.id).join("rootfs.copy").exists() {
+            // Not running: the next boot writes them.
+            return Ok(false);
+        }
+        self.write_keys(&spec.id, &spec.authorized_keys)
+    }
+
+    fn storage(&self) -> Option<Arc<Storage>> {
+        Some(self.storage.clone())
+    }
+
     fn list(&self) -> Result<Vec<String>> {
         let dir = self.root.join("instances");
         let mut out = Vec::new();
@@ -692,6 +735,8 @@ mod tests {
             baseline_cpu_percent: 0,
             image_rootfs: images.rootfs(BUILTIN_IMAGE_ID),
             user_data: Some(b"echo user-data-ran > /root/marker; echo hello-from-userdata".to_vec()),
+            netns: None,
+            authorized_keys: Vec::new(),
         };
         assert_eq!(rt.observe(&id).expect("observe"), Observed::Absent);
         rt.start(&spec).expect("start");
@@ -783,6 +828,8 @@ mod tests {
                 baseline_cpu_percent: 0,
                 image_rootfs: self.image.clone(),
                 user_data: user_data.map(<[u8]>::to_vec),
+                netns: None,
+                authorized_keys: Vec::new(),
             }
         }
 
@@ -836,7 +883,7 @@ mod tests {
             }
             let dir = self.rt.dir(id);
             let text = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-            for m in mount_points(&text, |_| true) {
+            for m in crate::mounts::parse(&text).into_iter().map(|m| m.mount_point) {
                 if m.starts_with(&dir) {
                     held.push(format!("mount {}", m.display()));
                 }
@@ -980,11 +1027,28 @@ mod tests {
     }
 
     #[test]
-    fn reads_escaped_mount_points() {
-        let text = "36 35 98:0 / /a\\040b rw - ext4 /dev/x rw\n37 35 0:3 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
-        assert_eq!(mount_points(text, |_| true), vec![PathBuf::from("/a b"), PathBuf::from("/sys/fs/cgroup/memory")]);
-        assert_eq!(mount_points(text, |t| t == "cgroup"), vec![PathBuf::from("/sys/fs/cgroup/memory")]);
-        assert_eq!(unescape_mount("x\\134y\\"), "x\\y\\");
+    fn joins_the_given_network_namespace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = RuncRuntime::new(PathBuf::from("runc"), dir.path().to_path_buf(), "feiyun-test").expect("runtime");
+        let mut spec = RuntimeSpec {
+            id: "i-net".into(),
+            hostname: "i-net".into(),
+            vcpus: 1,
+            memory_mib: 128,
+            baseline_cpu_percent: 0,
+            image_rootfs: dir.path().join("image"),
+            user_data: None,
+            netns: None,
+            authorized_keys: Vec::new(),
+        };
+        let network = |spec: &RuntimeSpec| {
+            let config = rt.oci_config(spec);
+            let namespaces = config["linux"]["namespaces"].as_array().cloned().unwrap_or_default();
+            namespaces.into_iter().find(|n| n["type"] == "network").expect("a network namespace")
+        };
+        assert_eq!(network(&spec), json!({"type": "network"}));
+        spec.netns = Some(PathBuf::from("/run/netns/h1-i-i-net"));
+        assert_eq!(network(&spec), json!({"type": "network", "path": "/run/netns/h1-i-i-net"}));
     }
 
     #[test]

@@ -90,6 +90,8 @@ mod tests {
             baseline_cpu_percent: 0,
             image_rootfs: "/nowhere".into(),
             user_data: None,
+            netns: None,
+            authorized_keys: Vec::new(),
         };
         assert_eq!(rt.observe("i-1").ok(), Some(Observed::Absent));
         rt.prepare(&spec).expect("prepare");

@@ -19,6 +19,8 @@ pub struct Config {
     pub instances: InstanceConfig,
     pub scheduler: SchedulerConfig,
     pub billing: BillingConfig,
+    pub network: NetworkConfig,
+    pub images: ImagesConfig,
     /// Path of an instance-type catalog replacing the built-in one.
     pub catalog: Option<String>,
     /// Path of a price book replacing the built-in one (catalog/prices.toml).
@@ -228,6 +230,63 @@ impl BillingConfig {
     }
 }
 
+/// The region's networks (see docs/networking.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Where elastic IP addresses and instances' public addresses come from, e.g.
+    /// `"203.0.113.0/28"`; unset: the region gives none.
+    pub eip_pool: Option<String>,
+    /// The host ↔ VPC router links: a /30 per VPC, derived from its VNI; also bounds the number
+    /// of VPCs (a /11 holds 524,287).
+    pub transit: String,
+    /// The port of the metadata server on every host.
+    pub metadata_port: u16,
+    /// MTU of instance interfaces: the underlay's minus VXLAN's 50 bytes.
+    pub mtu: u32,
+    /// Seconds a new VPC or vSwitch stays Pending.
+    pub provisioning_seconds: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        let d = feiyun_control::NetworkSetup::default();
+        NetworkConfig {
+            eip_pool: None,
+            transit: d.transit.to_string(),
+            metadata_port: d.metadata_port,
+            mtu: d.mtu,
+            provisioning_seconds: d.provisioning.as_secs(),
+        }
+    }
+}
+
+impl NetworkConfig {
+    pub fn setup(&self) -> Result<feiyun_control::NetworkSetup, String> {
+        let block = |what: &str, v: &str| {
+            feiyun_domain::net::cidr::parse_cidr(v).ok_or_else(|| format!("network.{what} {v:?} is not a CIDR block"))
+        };
+        let s = feiyun_control::NetworkSetup {
+            eip_pool: self.eip_pool.as_deref().map(|p| block("eip_pool", p)).transpose()?,
+            transit: block("transit", &self.transit)?,
+            metadata_port: self.metadata_port,
+            mtu: self.mtu,
+            provisioning: std::time::Duration::from_secs(self.provisioning_seconds),
+        };
+        s.check().map_err(|e| format!("network: {e}"))?;
+        Ok(s)
+    }
+}
+
+/// Images accounts bring (see docs/storage.md).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImagesConfig {
+    /// The directory ImportImage takes files from (`DiskDeviceMapping.1.OSSObject` names a file
+    /// inside it, `DiskDeviceMapping.1.OSSBucket` a directory of it); unset: no imports.
+    pub import_dir: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("Cannot read {0}: {1}")]
@@ -277,6 +336,12 @@ impl Config {
         }
         if self.api.requests_per_second <= 0.0 || self.api.burst < 1.0 {
             return Err("api rate limits must be positive".into());
+        }
+        self.network.setup()?;
+        if let Some(d) = &self.images.import_dir {
+            if d.is_empty() || !Path::new(d).is_absolute() {
+                return Err(format!("images.import_dir {d:?} must be an absolute path"));
+            }
         }
         Ok(())
     }
@@ -364,5 +429,36 @@ mod tests {
         assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))));
         std::fs::write(&p, "[host]\ncpus = 4\ncpu_allocation_ratio = 2.0\n").expect("write");
         assert_eq!(Config::load(Some(&p)).expect("valid").local_host().capacity.vcpus, 8);
+    }
+
+    #[test]
+    fn images_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[images]\nimport_dir = \"/srv/imports\"\n").expect("write");
+        assert_eq!(Config::load(Some(&p)).expect("valid").images.import_dir.as_deref(), Some("/srv/imports"));
+        std::fs::write(&p, "[images]\nimport_dir = \"imports\"\n").expect("write");
+        assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))), "relative");
+        assert_eq!(Config::default().images.import_dir, None);
+    }
+
+    #[test]
+    fn network_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[network]\neip_pool = \"203.0.113.0/28\"\nmetadata_port = 9000\n").expect("write");
+        let n = Config::load(Some(&p)).expect("valid").network.setup().expect("setup");
+        assert_eq!(n.eip_pool.map(|e| e.to_string()).as_deref(), Some("203.0.113.0/28"));
+        assert_eq!(n.metadata_port, 9000);
+        assert_eq!(n.transit.to_string(), "100.64.0.0/11");
+        for bad in [
+            "eip_pool = \"203.0.113.1/28\"",
+            "eip_pool = \"100.64.0.0/28\"",
+            "transit = \"100.96.0.0/11\"",
+            "mtu = 100",
+        ] {
+            std::fs::write(&p, format!("[network]\n{bad}\n")).expect("write");
+            assert!(matches!(Config::load(Some(&p)), Err(ConfigError::Invalid(..))), "{bad}");
+        }
     }
 }

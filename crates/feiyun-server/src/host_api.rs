@@ -8,8 +8,10 @@ use std::sync::Arc;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use axum::routing::{any, get, post};
+use axum::Router;
 use feiyun_control::ControlPlane;
-use feiyun_hostproto::http::{parse_wait, ErrorBody};
+use feiyun_hostproto::http::{self as paths, parse_wait, ErrorBody};
 use feiyun_hostproto::{Credential, Heartbeat, HostSpec, ProtoError, Report};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -135,7 +137,105 @@ pub async fn image(State(api): State<Arc<HostApi>>, Path(id): Path<String>, head
     }
 }
 
+fn blob_kind(kind: &str) -> Result<feiyun_hostproto::BlobKind, ProtoError> {
+    feiyun_hostproto::BlobKind::parse(kind).ok_or_else(|| ProtoError::NotFound(format!("no blobs of kind {kind:?}")))
+}
+
+/// `PUT /host/v1/blobs/{kind}/{id}`: a blob a task of this host produced (a captured image, an
+/// uploaded snapshot or disk), streamed to disk with its SHA-256 computed on the way.
+pub async fn put_blob(
+    State(api): State<Arc<HostApi>>,
+    Path((kind, id)): Path<(String, String)>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let res = async {
+        let cred = Credential(bearer(req.headers())?);
+        let dest = api.cp.host_upload_target(&cred, blob_kind(&kind)?, &id)?;
+        receive(req.into_body(), &dest).await
+    }
+    .await;
+    answer(res, "put blob")
+}
+
+async fn receive(body: Body, dest: &std::path::Path) -> Result<feiyun_hostproto::BlobInfo, ProtoError> {
+    use futures_util::StreamExt;
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    let io = |e: std::io::Error| ProtoError::Internal(format!("{}: {e}", dest.display()));
+    let tmp = dest.with_extension("partial");
+    let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+    let mut h = sha2::Sha256::new();
+    let mut n = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ProtoError::BadRequest(format!("the upload broke off: {e}")))?;
+        h.update(&chunk);
+        file.write_all(&chunk).await.map_err(io)?;
+        n += chunk.len() as u64;
+    }
+    file.sync_all().await.map_err(io)?;
+    tokio::fs::rename(&tmp, dest).await.map_err(io)?;
+    Ok(feiyun_hostproto::BlobInfo { sha256: hex::encode(h.finalize()), size_bytes: n })
+}
+
+/// `GET /host/v1/blobs/{kind}/{id}`.
+pub async fn get_blob(
+    State(api): State<Arc<HostApi>>,
+    Path((kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let res = async {
+        let cred = Credential(bearer(&headers)?);
+        let path = api.cp.host_blob(&cred, blob_kind(&kind)?, &id)?;
+        tokio::fs::File::open(&path).await.map_err(|e| ProtoError::NotFound(format!("{kind} {id}: {e}")))
+    }
+    .await;
+    match res {
+        Ok(file) => {
+            let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            r
+        }
+        Err(e) => answer::<()>(Err(e), "get blob"),
+    }
+}
+
 /// Any other path under the host prefix.
 pub async fn unknown(req: Request<Body>) -> Response<Body> {
     answer::<()>(Err(ProtoError::NotFound(format!("no host API at {} {}", req.method(), req.uri().path()))), "unknown")
+}
+
+/// A host path asked with a method it does not take: 405, in JSON like every other answer.
+fn wrong_method(req: &Request<Body>, allow: &'static str) -> Response<Body> {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    tracing::warn!(target: "feiyun::hosts", %method, %path, "host API call refused: wrong method");
+    let body = ErrorBody {
+        code: "MethodNotAllowed".into(),
+        message: format!("{path} takes {allow}, not {method}"),
+        epoch: None,
+    };
+    let mut r = Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// The host protocol's routes: every path under [`paths::PREFIX`], whatever the method.
+pub fn routes<S: Clone + Send + Sync + 'static>(api: Arc<HostApi>) -> Router<S> {
+    let post_only = || |req: Request<Body>| async move { wrong_method(&req, "POST") };
+    let get_only = || |req: Request<Body>| async move { wrong_method(&req, "GET") };
+    Router::new()
+        .route(paths::REGISTER, post(register).fallback(post_only()))
+        .route(paths::HEARTBEAT, post(heartbeat).fallback(post_only()))
+        .route(paths::INTENT, get(intent).fallback(get_only()))
+        .route(paths::REPORT, post(report).fallback(post_only()))
+        .route(&format!("{}{{id}}", paths::IMAGES), get(image).fallback(get_only()))
+        .route(
+            &format!("{}{{kind}}/{{id}}", paths::BLOBS),
+            get(get_blob).put(put_blob).fallback(|req: Request<Body>| async move { wrong_method(&req, "GET, PUT") }),
+        )
+        .route(paths::PREFIX, any(unknown))
+        .route(&format!("{}{{*rest}}", paths::PREFIX), any(unknown))
+        .with_state(api)
 }

@@ -1,5 +1,6 @@
 //! The HTTP front: one port, every path. It reads the request, authenticates and throttles it;
-//! the wire layer routes it (by Version then Action), runs it and renders its errors.
+//! the wire layer routes it (by Version then Action), runs it and writes its answer or its
+//! error, as JSON or XML (the request's `Format` parameter or `Accept` header says which).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,7 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use feiyun_control::{ControlPlane, NonceCheck};
 use feiyun_openapi::params::{form_decode, Params};
 use feiyun_openapi::sign::{claimed_key, verify, SignedRequest};
-use feiyun_openapi::{dispatch, error_body, request_id, route, ApiError, Ctx};
-use serde_json::Value;
+use feiyun_openapi::{dispatch, render_error, request_id, route, ApiError, Ctx, Format};
 
 use crate::config::ApiConfig;
 
@@ -47,39 +47,35 @@ fn bucket_allows(b: &mut HashMap<String, (f64, StdInstant)>, limits: &ApiConfig,
     }
 }
 
-fn json_response(status: u16, body: &Value) -> Response<Body> {
-    let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
+fn response(status: u16, format: Format, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     r
+}
+
+/// What is known of a request so far: its errors are written in its product's shape and in the
+/// format it asked for.
+#[derive(Default)]
+struct Seen {
+    version: Option<String>,
+    format: Option<Format>,
 }
 
 /// The one handler for every request.
 pub async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response<Body> {
     let rid = request_id();
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
-    // The request's Version once known: errors are rendered in its product's shape.
-    let mut version = None;
-    match serve(&api, req, &rid, &host, &mut version).await {
-        Ok(body) => {
-            // `body` is a JSON object; put the request id first.
-            let rest = body.trim_start().strip_prefix('{').unwrap_or("}").trim_start();
-            let sep = if rest.starts_with('}') { "" } else { "," };
-            let mut out = String::with_capacity(body.len() + rid.len() + 16);
-            out.push_str("{\"RequestId\":\"");
-            out.push_str(&rid);
-            out.push('"');
-            out.push_str(sep);
-            out.push_str(rest);
-            let mut r = Response::new(Body::from(out));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
-            r
-        }
+    let mut seen = Seen::default();
+    let result = serve(&api, req, &rid, &host, &mut seen).await;
+    let format = seen.format.unwrap_or(Format::Json);
+    match result {
+        Ok(body) => response(200, format, body),
         Err(e) => {
             if e.status >= 500 {
                 tracing::error!(request = %rid, code = %e.code, "request failed");
             }
-            json_response(e.status, &error_body(version.as_deref(), &e, &rid, &host))
+            response(e.status, format, render_error(format, seen.version.as_deref(), &e, &rid, &host))
         }
     }
 }
@@ -89,8 +85,8 @@ async fn serve(
     req: Request<Body>,
     rid: &str,
     host: &str,
-    version_seen: &mut Option<String>,
-) -> Result<String, ApiError> {
+    seen: &mut Seen,
+) -> Result<Vec<u8>, ApiError> {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, api.limits.max_body_bytes).await.map_err(|_| {
         ApiError::new(413, "InvalidParameter.TooLarge", "The request body is larger than the server accepts.")
@@ -114,15 +110,19 @@ async fn serve(
         .iter()
         .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let params = Params::from_pairs(query.iter().chain(form.iter()).cloned())?;
     let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    // The answer's format first, so that every later refusal is written in it.
+    let format_param = query.iter().chain(form.iter()).find(|(k, _)| k == "Format").map(|(_, v)| v.as_str());
+    let format = Format::of_request(format_param, header("accept").as_deref())?;
+    seen.format = Some(format);
+    let params = Params::from_pairs(query.iter().chain(form.iter()).cloned())?;
     let version = header("x-acs-version")
         .or_else(|| params.get("Version").map(str::to_string))
         .ok_or_else(|| ApiError::missing("Version"))?;
     let action = header("x-acs-action")
         .or_else(|| params.get("Action").map(str::to_string))
         .ok_or_else(|| ApiError::missing("Action"))?;
-    *version_seen = Some(version.clone());
+    seen.version = Some(version.clone());
     let route = route(&version, &action)?;
     let signed = SignedRequest {
         method: parts.method.as_str(),
@@ -169,7 +169,12 @@ async fn serve(
     let account = key.account_id.clone();
     let started = StdInstant::now();
     let host = host.to_string();
-    let call = move || dispatch(route, &Ctx { cp: &cp, account_id: &account, params: &params, endpoint: &host });
+    let request_id = rid.to_string();
+    let call = move || {
+        let ctx =
+            Ctx { cp: &cp, account_id: &account, params: &params, endpoint: &host, request_id: &request_id, format };
+        dispatch(route, &ctx)
+    };
     // Queries that only read memory are answered on the event loop; changes, and reads of the
     // store or long computations, run off it.
     let result = if route.blocking() {

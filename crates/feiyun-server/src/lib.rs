@@ -72,9 +72,10 @@ impl DataDir {
     pub fn images(&self) -> PathBuf {
         self.root.join("images")
     }
-    /// Archives of region images, which hosts fetch.
-    pub fn region_images(&self) -> PathBuf {
-        self.root.join("region-images")
+    /// The region's blobs (image archives, snapshots, disks in transit), which hosts upload and
+    /// fetch.
+    pub fn blobs(&self) -> PathBuf {
+        self.root.join("blobs")
     }
     pub fn runtime(&self) -> PathBuf {
         self.root.join("host")
@@ -198,18 +199,19 @@ impl Region {
             policy: opts.config.scheduler_policy()?,
             billing: opts.config.billing.setup(),
         };
-        std::fs::create_dir_all(data.region_images())
-            .with_context(|| format!("cannot create {}", data.region_images().display()))?;
-        let cp = ControlPlane::new(Parts {
+        std::fs::create_dir_all(data.blobs()).with_context(|| format!("cannot create {}", data.blobs().display()))?;
+        let network = opts.config.network.setup().map_err(|e| anyhow::anyhow!(e))?;
+        let parts = Parts {
             store,
             catalog,
             setup,
-            image_dir: Some(data.region_images()),
+            blob_dir: Some(data.blobs()),
             clock: Arc::new(SystemClock),
             sealer,
             prices,
             seed: None,
-        })?;
+        };
+        let cp = ControlPlane::with_network(parts, network)?;
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -223,8 +225,9 @@ impl Region {
     }
 
     /// Serve the API and the host protocol, and run the billing and host clocks, until `stop`
-    /// turns true.
-    pub async fn serve(self, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// turns true. Returns the data directory's lock: the caller holds it until everything else
+    /// working on the directory (an embedded host) has finished too.
+    pub async fn serve(self, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<DataDirLock> {
         let cp = self.cp.clone();
         let billing_task = every(stop.clone(), self.config.billing.tick(), {
             let cp = cp.clone();
@@ -236,17 +239,7 @@ impl Region {
         });
         let api = Arc::new(http::Api::new(cp.clone(), self.config.api.clone()));
         let hosts = Arc::new(host_api::HostApi { cp: cp.clone(), max_body_bytes: 16 << 20 });
-        use axum::routing::{get, post};
-        use feiyun_hostproto::http as paths;
-        let host_routes = axum::Router::new()
-            .route(paths::REGISTER, post(host_api::register))
-            .route(paths::HEARTBEAT, post(host_api::heartbeat))
-            .route(paths::INTENT, get(host_api::intent))
-            .route(paths::REPORT, post(host_api::report))
-            .route(&format!("{}{{id}}", paths::IMAGES), get(host_api::image))
-            .route(&format!("{}{{*rest}}", paths::PREFIX), axum::routing::any(host_api::unknown))
-            .with_state(hosts);
-        let app = axum::Router::new().merge(host_routes).fallback(http::handle).with_state(api);
+        let app = axum::Router::new().merge(host_api::routes(hosts)).fallback(http::handle).with_state(api);
         tracing::info!(endpoint = %self.endpoint, "feiyun region is up");
         eprintln!(
             "Feiyun region {} is serving on http://{} (data in {})",
@@ -262,7 +255,7 @@ impl Region {
             .await?;
         let _ = billing_task.await;
         let _ = hosts_task.await;
-        Ok(())
+        Ok(self._lock)
     }
 }
 

@@ -20,7 +20,9 @@ use feiyun_domain::event::SystemEvent;
 use feiyun_domain::host::{Host, JoinToken};
 use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
-use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, UsageEvent};
+use feiyun_domain::net::{Nic, PublicIp, SecurityGroup, VSwitch, Vpc};
+use feiyun_domain::storage::{Disk, ImageLife, KeyPair, Snapshot};
+use feiyun_domain::usage::{LedgerEntry, SpotMarketPoint, StorageUsage, TrafficCounter, TrafficUsage, UsageEvent};
 
 /// What can go wrong in any backend. Backend-specific errors arrive as text: callers decide
 /// nothing on a database engine's error codes.
@@ -78,6 +80,95 @@ pub struct Loaded {
     pub images: Vec<Image>,
     /// System events still executing (finished ones are read on demand).
     pub open_events: Vec<SystemEvent>,
+    pub net: NetLoaded,
+    pub storage: StorageLoaded,
+}
+
+/// The region's storage as stored: live disks and snapshots (released ones excluded), key pairs,
+/// and the state of the images accounts made (with whom each is shared).
+#[derive(Debug, Default)]
+pub struct StorageLoaded {
+    pub disks: Vec<Disk>,
+    pub snapshots: Vec<Snapshot>,
+    pub key_pairs: Vec<KeyPair>,
+    pub image_lives: Vec<ImageLife>,
+}
+
+/// Storage records to write in a transaction. Disks and snapshots are revision-checked as
+/// instances are (revision 1 creates; any other updates the revision before it); an image's
+/// state is rewritten whole with its shares.
+#[derive(Debug, Default, Clone)]
+pub struct StorageWrites {
+    pub disks: Vec<Disk>,
+    pub snapshots: Vec<Snapshot>,
+    pub key_pairs: Vec<KeyPair>,
+    /// (account, name) of key pairs to remove.
+    pub deleted_key_pairs: Vec<(String, String)>,
+    pub image_lives: Vec<ImageLife>,
+    /// Images to remove from the catalog (with their state and shares).
+    pub deleted_images: Vec<String>,
+    /// Usage of data disks and snapshots (a key already stored is ignored).
+    pub usage: Vec<StorageUsage>,
+}
+
+impl StorageWrites {
+    pub fn is_empty(&self) -> bool {
+        self.disks.is_empty()
+            && self.snapshots.is_empty()
+            && self.key_pairs.is_empty()
+            && self.deleted_key_pairs.is_empty()
+            && self.image_lives.is_empty()
+            && self.deleted_images.is_empty()
+            && self.usage.is_empty()
+    }
+}
+
+/// The region's networks as stored.
+#[derive(Debug, Default)]
+pub struct NetLoaded {
+    pub vpcs: Vec<Vpc>,
+    pub vswitches: Vec<VSwitch>,
+    /// With their rules in the order they were added.
+    pub groups: Vec<SecurityGroup>,
+    /// With their groups in the order the instance joined them.
+    pub nics: Vec<Nic>,
+    pub public_ips: Vec<PublicIp>,
+    pub traffic_counters: Vec<TrafficCounter>,
+}
+
+/// A network record to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetKey {
+    Vpc(String),
+    VSwitch(String),
+    SecurityGroup(String),
+    /// By allocation id.
+    PublicIp(String),
+    /// An instance's interface and its group memberships, by instance id.
+    Nic(String),
+}
+
+/// Network records to write in a transaction: removals first, then the records to insert or
+/// replace whole (a group with its rules, an interface with its memberships).
+#[derive(Debug, Default, Clone)]
+pub struct NetWrites {
+    pub deleted: Vec<NetKey>,
+    pub vpcs: Vec<Vpc>,
+    pub vswitches: Vec<VSwitch>,
+    pub groups: Vec<SecurityGroup>,
+    pub public_ips: Vec<PublicIp>,
+    pub nics: Vec<Nic>,
+}
+
+impl NetWrites {
+    pub fn is_empty(&self) -> bool {
+        self.deleted.is_empty()
+            && self.vpcs.is_empty()
+            && self.vswitches.is_empty()
+            && self.groups.is_empty()
+            && self.public_ips.is_empty()
+            && self.nics.is_empty()
+    }
 }
 
 /// One transaction: everything in it is durable together or not at all.
@@ -96,6 +187,13 @@ pub struct WriteSet<'a> {
     pub images: &'a [Image],
     /// Inserted, or updated by id (an event's cycle and finish time change).
     pub events: &'a [SystemEvent],
+    /// VPCs, vSwitches, groups, addresses and interfaces: with the instances they concern.
+    pub net: Option<&'a NetWrites>,
+    /// Metered public traffic (a key already stored is ignored) and the readings it came from.
+    pub traffic: &'a [TrafficUsage],
+    pub traffic_counters: &'a [TrafficCounter],
+    /// Disks, snapshots, key pairs, image states and storage usage.
+    pub storage: Option<&'a StorageWrites>,
 }
 
 /// Persistence. Every method commits before it returns: a change is durable once acknowledged.
@@ -145,5 +243,11 @@ pub trait Store: Send + Sync {
     /// Insert or update an invocation and all of its runs.
     fn put_invocation(&self, invocation: &Invocation) -> Result<(), StoreError>;
     fn put_deployment_set(&self, set: &DeploymentSet) -> Result<(), StoreError>;
+    /// Metered public traffic of an account (every account with `None`) received before
+    /// `before_s`, oldest first.
+    fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError>;
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError>;
+    /// The storage usage log of an account (every account with `None`), by instant, then
+    /// resource, then sequence.
+    fn storage_usage(&self, account_id: Option<&str>) -> Result<Vec<StorageUsage>, StoreError>;
 }

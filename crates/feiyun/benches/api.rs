@@ -8,6 +8,9 @@
 //!
 //! The host is configured with a 128:1 CPU and 8:1 memory allocation ratio so that 200 small
 //! instances fit on a 2-core machine (they idle; limits are ceilings, not reservations of real use).
+//! Every instance is in a VPC (its account's default VPC): the benchmark moves itself into a fresh
+//! network namespace first, so the host's network is built there, and `feiyun teardown` removes
+//! it at the end.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -33,24 +36,24 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Remove the benchmark's containers.
-        let root = self.dir.path().join("host/runc");
-        if let Ok(out) = Command::new("runc").arg("--root").arg(&root).arg("list").arg("-q").output() {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = Command::new("runc").arg("--root").arg(&root).args(["delete", "--force", id]).status();
-            }
-        }
-        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("host/instances")) {
-            for e in rd.flatten() {
-                let _ = Command::new("umount").arg(e.path().join("rootfs")).stderr(Stdio::null()).status();
-            }
-        }
+        // Remove the benchmark's containers, mounts, cgroups and the host's network (instances
+        // run in VPCs: every instance has one, the default VPC if no other).
+        let _ = Command::new(env!("CARGO_BIN_EXE_feiyun"))
+            .args(["teardown", "--yes", "--data-dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .status();
     }
 }
 
 // The child is reaped by `Server::drop`, or right here if it never comes up.
 #[allow(clippy::zombie_processes)]
 fn start() -> Server {
+    // A network namespace of our own: the region's host builds its VPC routers, its nftables
+    // table and its routes there, not in the machine's.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare a network namespace (root?)");
+    let lo = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("ip");
+    assert!(lo.success(), "cannot bring lo up");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let cfg = dir.path().join("bench.toml");

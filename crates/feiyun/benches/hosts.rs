@@ -159,7 +159,7 @@ fn idle_cpu(label: &str, server: u32, agent: u32, secs: u64, ticks: f64) {
 }
 
 fn count_up(c: &Client) -> Option<usize> {
-    let r = c.call_version(FEIYUN_API, "ListHosts", &[]).ok()?;
+    let r = c.call_in(FEIYUN_API, "ListHosts", &[]).ok()?;
     r.ok().then(|| r.text.matches("\"State\":\"Up\"").count())
 }
 

@@ -1,6 +1,7 @@
 //! `feiyun agent`: a host joining a region over the network, or `--hollow N` simulated hosts
 //! that speak the real protocol and run nothing (for measuring the control plane at scale).
 
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,37 @@ pub struct AgentArgs {
     gpus: u32,
     #[arg(long)]
     gpu_model: Option<String>,
+    /// This host's IPv4 address on the network between hosts, where VPC traffic to its
+    /// instances arrives (VXLAN). Default: the address this machine would send from to reach
+    /// the control plane.
+    #[arg(long)]
+    underlay_ip: Option<Ipv4Addr>,
+    /// The cgroup every instance of this host goes under (`<hierarchy>/<parent>/<instance>`).
+    /// Agents that share one machine need different ones, or one would remove the other's
+    /// cgroup for an instance id both have held (after an evacuation); `feiyun teardown` needs
+    /// the same value.
+    #[arg(long, default_value = DEFAULT_CGROUP_PARENT, value_parser = parse_cgroup_parent)]
+    cgroup_parent: String,
+}
+
+/// The cgroup instances go under unless told otherwise (the embedded host's too).
+pub const DEFAULT_CGROUP_PARENT: &str = "feiyun";
+
+/// A relative cgroup path of plain names: `feiyun`, `feiyun/rack-1`.
+pub fn parse_cgroup_parent(text: &str) -> Result<String, String> {
+    let path = text.trim_matches('/');
+    let ok = !path.is_empty()
+        && path.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if ok {
+        Ok(path.to_string())
+    } else {
+        Err(format!("{text:?}: a cgroup path of names made of letters, digits, '-', '_' and '.'"))
+    }
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -72,7 +104,25 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn spec(args: &AgentArgs, name: String, simulated: bool) -> HostSpec {
+/// The host's underlay address: given, or the source address of the route to the control plane
+/// (looked up by the kernel; nothing is sent).
+fn underlay_ip(args: &AgentArgs, endpoint: &str) -> anyhow::Result<Ipv4Addr> {
+    if let Some(ip) = args.underlay_ip {
+        return Ok(ip);
+    }
+    let url = url::Url::parse(endpoint).with_context(|| format!("--join {endpoint} is not a URL"))?;
+    let host = url.host_str().with_context(|| format!("--join {endpoint} names no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs = (host, port).to_socket_addrs().with_context(|| format!("cannot resolve {host}"))?;
+    for to in addrs.filter(|a| a.is_ipv4()) {
+        if let Ok(IpAddr::V4(ip)) = feiyun_agent::machine::source_address(to) {
+            return Ok(ip);
+        }
+    }
+    anyhow::bail!("no IPv4 route to {host}: pass --underlay-ip")
+}
+
+fn spec(args: &AgentArgs, name: String, simulated: bool, underlay_ip: Option<Ipv4Addr>) -> HostSpec {
     let defaults = Overcommit::default();
     let o = Overcommit {
         cpu_allocation_ratio: args.cpu_allocation_ratio.unwrap_or(if simulated {
@@ -102,6 +152,7 @@ fn spec(args: &AgentArgs, name: String, simulated: bool) -> HostSpec {
         simulated,
         protocol: PROTOCOL_VERSION,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        underlay_ip,
     }
 }
 
@@ -111,17 +162,20 @@ async fn real(args: &AgentArgs, stop: tokio::sync::watch::Receiver<bool>) -> any
     let runc = find_runc().context("runc is not installed: install it (Debian: apt-get install runc)")?;
     let busybox =
         find_busybox().context("busybox is not installed: install it (Debian: apt-get install busybox-static)")?;
-    let runtime = Arc::new(RuncRuntime::new(runc, dd.runtime(), "feiyun")?);
+    let runtime = Arc::new(RuncRuntime::new(runc, dd.runtime(), &args.cgroup_parent)?);
     let images = Arc::new(ImageStore::new(dd.images()));
-    let link: Arc<dyn ControlLink> = Arc::new(HttpLink::new(&args.join)?);
+    let http = HttpLink::new(&args.join)?;
+    let underlay = underlay_ip(args, http.endpoint())?;
+    let link: Arc<dyn ControlLink> = Arc::new(http);
     let name = args.name.clone().unwrap_or_else(feiyun_agent::machine::hostname);
     let opts = AgentOptions {
-        host: spec(args, name, false),
+        host: spec(args, name, false, Some(underlay)),
         token: args.token.clone(),
         identity_file: Some(dd.runtime().join("identity.json")),
         busybox: Some(busybox),
+        network_state: Some(dd.runtime().join(feiyun_agent::network::STATE_FILE)),
     };
-    eprintln!("Feiyun host agent joining {} (data in {})", args.join, dd.root.display());
+    eprintln!("Feiyun host agent joining {} (underlay {underlay}, data in {})", args.join, dd.root.display());
     let mut s = stop.clone();
     Agent::new(link, runtime, Some(images), opts)
         .run(async move {
@@ -146,10 +200,11 @@ async fn hollow(args: &AgentArgs, n: u32, stop: tokio::sync::watch::Receiver<boo
     let mut tasks = Vec::with_capacity(n as usize);
     for i in 0..n {
         let opts = AgentOptions {
-            host: spec(args, format!("{prefix}-{run}-{i:05}"), true),
+            host: spec(args, format!("{prefix}-{run}-{i:05}"), true, None),
             token: Some(token.clone()),
             identity_file: None,
             busybox: None,
+            network_state: None,
         };
         let agent = Agent::new(link.clone(), Arc::new(SimRuntime::new()), None, opts);
         let mut s = stop.clone();
@@ -164,4 +219,18 @@ async fn hollow(args: &AgentArgs, n: u32, stop: tokio::sync::watch::Receiver<boo
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cgroup_parent;
+
+    #[test]
+    fn cgroup_parents_are_plain_relative_paths() {
+        assert_eq!(parse_cgroup_parent("feiyun").as_deref(), Ok("feiyun"));
+        assert_eq!(parse_cgroup_parent("/feiyun/rack-1/").as_deref(), Ok("feiyun/rack-1"));
+        for bad in ["", "/", "feiyun/../etc", "a//b", "./x", "a b", "feiyun/x*"] {
+            assert!(parse_cgroup_parent(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -61,7 +61,7 @@ fn call(data_dir: &std::path::Path, action: &str, params: &[(&str, &str)]) -> an
     let creds = crate::profile::resolve(data_dir, &crate::profile::Source::default())?;
     let client = feiyun::client::Client::new(&creds.endpoint, &creds.key_id, &creds.secret);
     let reply = client
-        .call_version(
+        .call_in(
             feiyun_openapi::api::product_by_code("feiyun").map(|p| p.version).unwrap_or("2026-11-01"),
             action,
             params,

@@ -3,17 +3,17 @@
 //! Must not: hold any logic of its own beyond parsing arguments and printing results; it calls
 //! the server crate to run a region and signs API calls like the official SDKs do.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod account;
 mod agent;
 mod billing;
+mod cli;
 mod host;
+mod images;
 mod profile;
 mod replay;
 mod tco;
@@ -41,9 +41,17 @@ enum Cmd {
         #[command(subcommand)]
         command: host::HostCmd,
     },
-    /// Call an ECS action, e.g. `feiyun ecs DescribeInstances --PageSize 50`.
-    #[command(disable_help_flag = false, allow_hyphen_values = true)]
-    Ecs(EcsArgs),
+    /// Call an ECS 2014-05-26 action: `feiyun ecs RunInstances --InstanceType ecs.g7.large ...`
+    /// (`feiyun ecs --help` lists them).
+    Ecs(cli::ApiArgs),
+    /// Call a VPC 2016-04-28 action (VPCs, vSwitches, elastic IP addresses): `feiyun vpc DescribeVpcs`.
+    Vpc(cli::ApiArgs),
+    /// Call a BssOpenApi 2017-12-14 action (balances, bills, prices): `feiyun bss QueryAccountBalance`.
+    #[command(visible_alias = "bssopenapi")]
+    Bss(cli::ApiArgs),
+    /// Call an action of Feiyun's own API (2026-11-01): `feiyun feiyun CalculateTco --Plan "$(cat plan.toml)"`.
+    #[command(visible_alias = "api")]
+    Feiyun(cli::ApiArgs),
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -72,20 +80,8 @@ enum Cmd {
     },
 }
 
-#[derive(Args)]
-struct EcsArgs {
-    /// The action, e.g. RunInstances.
-    action: String,
-    /// Data directory whose credentials.json to use (unless FEIYUN_ACCESS_KEY_ID and friends are set).
-    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "FEIYUN_DATA_DIR")]
-    data_dir: PathBuf,
-    /// Parameters as `--Name value` pairs (RegionId defaults to the region's id).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--Name value")]
-    params: Vec<String>,
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::normalize_product(std::env::args_os()));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -107,7 +103,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Host { command } => host::run(command),
         Cmd::Account { command } => account::run(command),
-        Cmd::Ecs(args) => ecs(args),
+        Cmd::Ecs(args) => cli::run("Ecs", args),
+        Cmd::Vpc(args) => cli::run("Vpc", args),
+        Cmd::Bss(args) => cli::run("BssOpenApi", args),
+        Cmd::Feiyun(args) => cli::run("Feiyun", args),
         Cmd::Tco(args) => tco::run(args),
         Cmd::Billing { command } => billing::run(command),
         Cmd::Replay(args) => replay::run(args),
@@ -130,44 +129,4 @@ fn raise_open_files_limit() {
         Ok(_) => {}
         Err(e) => eprintln!("cannot read the open files limit: {e}"),
     }
-}
-
-fn ecs(args: EcsArgs) -> anyhow::Result<ExitCode> {
-    let mut query: Vec<(String, String)> = Vec::new();
-    let mut data_dir = args.data_dir.clone();
-    let mut source = profile::Source::default();
-    let mut it = args.params.into_iter();
-    while let Some(name) = it.next() {
-        let Some(name) = name.strip_prefix("--") else { bail!("expected --Name value, got {name:?}") };
-        let (name, value) = match name.split_once('=') {
-            Some((n, v)) => (n.to_string(), v.to_string()),
-            None => (name.to_string(), it.next().with_context(|| format!("--{name} needs a value"))?),
-        };
-        match name.as_str() {
-            "data-dir" => {
-                data_dir = PathBuf::from(value);
-                continue;
-            }
-            "profile" => {
-                source.profile = Some(value);
-                continue;
-            }
-            "credentials" => {
-                source.file = Some(PathBuf::from(value));
-                continue;
-            }
-            _ => {}
-        }
-        query.push((name, value));
-    }
-    let creds = profile::resolve(&data_dir, &source)?;
-    if !query.iter().any(|(k, _)| k == "RegionId") && args.action != "DescribeRegions" {
-        query.push(("RegionId".into(), std::env::var("FEIYUN_REGION_ID").unwrap_or_else(|_| "cn-local".into())));
-    }
-    let client = feiyun::client::Client::new(&creds.endpoint, &creds.key_id, &creds.secret);
-    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let reply = client.call(&args.action, &params).map_err(|e| anyhow::anyhow!(e))?;
-    let pretty = if reply.body.is_null() { reply.text.clone() } else { serde_json::to_string_pretty(&reply.body)? };
-    println!("{pretty}");
-    Ok(if reply.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,5 +1,8 @@
 //! `feiyun teardown`: stop the region that runs on a data directory, remove every instance it
-//! has on this machine (processes, containers, mounts, cgroups) and delete the data directory.
+//! has on this machine (processes, containers, mounts, cgroups), the loop devices and mounts of
+//! its disks and snapshots (their files go with the directory), then the host's network (its
+//! namespaces, links, rules, nftables tables and qdiscs, found by the host prefix of the last
+//! network state the agent applied), and delete the data directory.
 //!
 //! This is the operator's tool for leaving a machine clean; it bypasses tenant rules such as
 //! "a subscription cannot be deleted before it expires" because it ends the whole region.
@@ -26,6 +29,9 @@ pub struct TeardownArgs {
     /// Seconds to wait for a running server to stop after SIGTERM before killing it.
     #[arg(long, default_value_t = 30)]
     wait: u64,
+    /// The cgroup the instances were put under (`feiyun agent --cgroup-parent`).
+    #[arg(long, default_value = crate::agent::DEFAULT_CGROUP_PARENT, value_parser = crate::agent::parse_cgroup_parent)]
+    cgroup_parent: String,
 }
 
 pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
@@ -38,13 +44,21 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
         bail!("{} is not a Feiyun data directory (no feiyun.db); refusing to remove it", dd.root.display());
     }
     let instances = instance_dirs(&dd.runtime());
+    let network_file = dd.runtime().join(feiyun_agent::network::STATE_FILE);
+    let read_network = || {
+        feiyun_agent::network::load_state(&network_file).with_context(|| {
+            format!("cannot tell which host network to remove; delete {} to go on without", network_file.display())
+        })
+    };
     if !args.yes {
+        let network = read_network()?;
         println!(
-            "Would stop the server on {}{}, remove {} instance(s) from this host ({}) and delete the directory.\nRun again with --yes to do it.",
+            "Would stop the server on {}{}, remove {} instance(s) from this host ({}){} and delete the directory.\nRun again with --yes to do it.",
             dd.root.display(),
             dd.holder().map(|p| format!(" (pid {p})")).unwrap_or_default(),
             instances.len(),
-            instances.join(", ")
+            instances.join(", "),
+            network.as_ref().map(|n| format!(", then its network (prefix {})", n.prefix)).unwrap_or_default(),
         );
         return Ok(ExitCode::from(1));
     }
@@ -56,11 +70,25 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
     if !instances.is_empty() {
         let runc =
             feiyun_runtime::runc::find_runc().context("runc is not installed, so instances cannot be removed")?;
-        let runtime = feiyun_runtime::runc::RuncRuntime::new(runc, dd.runtime(), "feiyun")?;
+        let runtime = feiyun_runtime::runc::RuncRuntime::new(runc, dd.runtime(), &args.cgroup_parent)?;
         for id in runtime.list()? {
             runtime.destroy(&id).with_context(|| format!("cannot remove instance {id}"))?;
             eprintln!("removed instance {id}");
         }
+    }
+    // Disks outlive instances: what is still mounted or on a loop device (a detached disk's
+    // leftovers, a capture cut short) is released before the files go with the directory.
+    if dd.runtime().join("disks").is_dir() {
+        let storage = feiyun_runtime::disks::Storage::new(&dd.runtime())?;
+        storage.release_all().context("cannot release the host's disks")?;
+    }
+    // After the instances: a namespace goes only once no container is in it. Read now, after
+    // the server stopped: it no longer changes.
+    if let Some(net) = read_network()? {
+        let host = feiyun_net::HostNet::current().context("cannot open this machine's network namespace")?;
+        host.teardown(&net.prefix).with_context(|| format!("cannot remove the host network {}", net.prefix))?;
+        std::fs::remove_file(&network_file).with_context(|| format!("cannot remove {}", network_file.display()))?;
+        eprintln!("removed the host network {}", net.prefix);
     }
     if let Some(m) = mounts_under(&dd.root).first() {
         bail!("{m} is still mounted under the data directory; not removing it");
@@ -71,20 +99,24 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM, then SIGKILL after `wait`; returns once the process no longer holds the directory.
+/// SIGTERM, then SIGKILL after `wait`; returns once the process has exited. The server lets go
+/// of the directory's lock when its main task ends, but its blocking work (an agent step removing
+/// an instance's files, say) can still be finishing then: removing instances at the same time
+/// would race it, so the process itself must be gone.
 fn stop_server(dd: &DataDir, pid: u32, wait: Duration) -> anyhow::Result<()> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let pid_t = i32::try_from(pid).context("bad pid in the lock file")?;
     eprintln!("stopping the server (pid {pid})");
     let _ = kill(Pid::from_raw(pid_t), Signal::SIGTERM);
+    let running = || dd.holder().is_some() || alive(pid);
     let deadline = Instant::now() + wait;
-    while dd.holder().is_some() {
+    while running() {
         if Instant::now() >= deadline {
             eprintln!("the server did not stop within {}s; killing it", wait.as_secs());
             let _ = kill(Pid::from_raw(pid_t), Signal::SIGKILL);
             let hard = Instant::now() + Duration::from_secs(10);
-            while dd.holder().is_some() {
+            while running() {
                 if Instant::now() >= hard {
                     bail!("the server (pid {pid}) still holds {}", dd.root.display());
                 }
@@ -95,6 +127,18 @@ fn stop_server(dd: &DataDir, pid: u32, wait: Duration) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// Whether a process runs; one that exited and waits for its parent to reap it (a zombie) does not.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) state ...`; comm may hold spaces and parentheses, the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 fn instance_dirs(runtime_root: &Path) -> Vec<String> {
@@ -116,4 +160,24 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alive;
+
+    #[test]
+    fn a_process_runs_until_it_exits_even_unreaped() {
+        assert!(alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let pid = child.id();
+        // Not reaped yet: a zombie, which no longer runs.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "{pid} still runs");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.wait().expect("reap");
+        assert!(!alive(pid));
+    }
 }

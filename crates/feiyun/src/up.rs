@@ -1,7 +1,7 @@
 //! `feiyun up`: a region's control plane, and (unless `--no-local-host`) this machine as its
 //! embedded host, joined in-process over the same host protocol remote agents speak.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,6 +31,12 @@ pub struct UpArgs {
     /// `feiyun agent --join URL --token TOKEN` (tokens from `feiyun host token create`).
     #[arg(long)]
     no_local_host: bool,
+    /// The embedded host's IPv4 address on the network between hosts (VXLAN). Default: the
+    /// address of `--listen` (127.0.0.1 unless told otherwise: a region only this machine can
+    /// reach has no other host to exchange VPC traffic with), or for an unspecified one the
+    /// source address of this machine's default route.
+    #[arg(long)]
+    underlay_ip: Option<Ipv4Addr>,
 }
 
 /// Threads for work off the event loop (changes, store reads).
@@ -46,18 +52,22 @@ pub fn init_logging() {
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(args.config.as_deref())?;
-    // Changes wait for their group commit on a blocking thread; with thousands of hosts
-    // reporting on a busy machine, an unbounded pool grew to hundreds of threads parked behind
-    // one commit at a time, each with its stack and allocator arena. Past a few dozen threads
-    // nothing goes faster: the rest wait in the queue.
+    // Changes wait for the state's lock and the store's sync on a blocking thread; with
+    // thousands of hosts reporting on a busy machine, an unbounded pool grows to hundreds of
+    // threads parked behind one commit at a time, each with its stack and allocator arena. Past
+    // a few dozen threads nothing goes faster: the rest wait in the queue.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(BLOCKING_THREADS).build()?;
     rt.block_on(async move {
         let region = Region::open(RegionOptions { data_dir: args.data_dir, listen: args.listen, config }).await?;
+        if let Some(dir) = &region.config.images.import_dir {
+            // ImportImage runs the runtime's import on this machine.
+            region.cp.configure_imports(PathBuf::from(dir), Arc::new(crate::images::RuntimeImporter));
+        }
         let (_stop_tx, stop) = feiyun_server::stop_on_signals();
         let agent = if args.no_local_host {
             None
         } else {
-            let agent = embedded_host(&region)?;
+            let agent = embedded_host(&region, embedded_underlay(args.listen, args.underlay_ip))?;
             // The region starts with its host in it: its clocks (the first spot price of the
             // zone, liveness) see the machine's capacity from their first tick.
             let mut s = stop.clone();
@@ -70,7 +80,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 let _ = s.wait_for(|x| *x).await;
             })))
         };
-        region.serve(stop).await?;
+        let lock = region.serve(stop).await?;
         if let Some(task) = agent {
             match task.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "the embedded host stopped"),
@@ -78,18 +88,41 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 Ok(Ok(())) => {}
             }
         }
+        // Only now may another server take the data directory.
+        drop(lock);
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The embedded host's underlay address. Other hosts reach this machine where they reach the
+/// API: at the listen address. A wildcard listen address says nothing, so the kernel is asked
+/// which address it would send from towards the outside (nothing is sent); without a route the
+/// machine can only be a one-host region, and loopback does.
+fn embedded_underlay(listen: SocketAddr, given: Option<Ipv4Addr>) -> Ipv4Addr {
+    if let Some(ip) = given {
+        return ip;
+    }
+    match listen.ip() {
+        IpAddr::V4(ip) if !ip.is_unspecified() => ip,
+        _ => {
+            // TEST-NET-1: any address outside the machine picks the default route.
+            let outside = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), 9));
+            match feiyun_agent::machine::source_address(outside) {
+                Ok(IpAddr::V4(ip)) => ip,
+                _ => Ipv4Addr::LOCALHOST,
+            }
+        }
+    }
+}
+
 /// This machine as the region's host, reaching the control plane in-process.
-fn embedded_host(region: &Region) -> anyhow::Result<Agent> {
+fn embedded_host(region: &Region, underlay_ip: Ipv4Addr) -> anyhow::Result<Agent> {
     let runc = find_runc().context("runc is not installed: install it (Debian: apt-get install runc)")?;
     let busybox =
         find_busybox().context("busybox is not installed: install it (Debian: apt-get install busybox-static)")?;
     let local = region.config.local_host();
-    let runtime = Arc::new(RuncRuntime::new(runc, region.data.runtime(), "feiyun")?);
+    let runtime = Arc::new(RuncRuntime::new(runc, region.data.runtime(), crate::agent::DEFAULT_CGROUP_PARENT)?);
     let images = Arc::new(ImageStore::new(region.data.images()));
     let link: Arc<dyn ControlLink> = region.cp.clone();
     let opts = AgentOptions {
@@ -102,10 +135,12 @@ fn embedded_host(region: &Region) -> anyhow::Result<Agent> {
             simulated: false,
             protocol: PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            underlay_ip: Some(underlay_ip),
         },
         token: Some(region.cp.process_join_token()),
         identity_file: Some(region.data.runtime().join("identity.json")),
         busybox: Some(busybox),
+        network_state: Some(region.data.runtime().join(feiyun_agent::network::STATE_FILE)),
     };
     Ok(Agent::new(link, runtime, Some(images), opts))
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use feiyun_control::{BillingSetup, Clock, ControlPlane, HostsSetup, Parts, RegionSetup, Sealer};
+use feiyun_control::{BillingSetup, Clock, ControlPlane, HostsSetup, NetworkSetup, Parts, RegionSetup, Sealer};
 use feiyun_domain::catalog::Catalog;
 use feiyun_domain::image::{Image, ImageSource};
 use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState};
@@ -14,8 +14,8 @@ use feiyun_domain::ops::CreateInstances;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
 use feiyun_hostproto::{
-    ConsoleOutput, ExecOutcome, Heartbeat, HostSpec, InstanceEvent, Intent, ProtoError, Registered, Report, Task,
-    TaskOutcome, TaskResult, PROTOCOL_VERSION,
+    BlobInfo, BlobKind, ConsoleOutput, DiskSource, DiskStatus, ExecOutcome, Heartbeat, HostSpec, InstanceEvent, Intent,
+    ProtoError, Registered, Report, Task, TaskOutcome, TaskResult, PROTOCOL_VERSION,
 };
 use feiyun_scheduler::cluster::Policy;
 use feiyun_store::{SqliteStore, Store, WriteSet};
@@ -60,6 +60,18 @@ pub fn region(
     hosts: HostsSetup,
     host_list: &[(&str, &str, u32)],
 ) -> Arc<ControlPlane> {
+    region_with(dir, clock, billing, hosts, host_list, NetworkSetup::default())
+}
+
+/// [`region`] with a network configuration.
+pub fn region_with(
+    dir: &std::path::Path,
+    clock: Arc<ManualClock>,
+    billing: BillingSetup,
+    hosts: HostsSetup,
+    host_list: &[(&str, &str, u32)],
+    network: NetworkSetup,
+) -> Arc<ControlPlane> {
     let store = Arc::new(SqliteStore::open(&dir.join("db")).expect("store"));
     let image = Image {
         id: "img".into(),
@@ -89,17 +101,17 @@ pub fn region(
         policy: Policy::Feiyun,
         billing,
     };
-    let cp = ControlPlane::new(Parts {
+    let parts = Parts {
         store,
         catalog,
         setup,
-        image_dir: Some(dir.join("images")),
+        blob_dir: Some(dir.join("images")),
         clock,
         sealer: Sealer::from_key([1; 32]),
         prices: feiyun_billing::prices::PriceBook::from_toml(&PRICES.replace("cn-local", "r")).expect("prices"),
         seed: Some(7),
-    })
-    .expect("control plane");
+    };
+    let cp = ControlPlane::with_network(parts, network).expect("control plane");
     let token = cp.process_join_token();
     for (name, zone, vcpus) in host_list {
         // A host without capacity only names a zone of the region.
@@ -121,7 +133,13 @@ pub fn host_spec(name: &str, zone: &str, vcpus: u32) -> HostSpec {
         simulated: true,
         protocol: PROTOCOL_VERSION,
         agent_version: "test".into(),
+        underlay_ip: None,
     }
+}
+
+/// A real (not hollow) host that carries VPC traffic on `underlay`, if given.
+pub fn net_host_spec(name: &str, zone: &str, vcpus: u32, underlay: Option<std::net::Ipv4Addr>) -> HostSpec {
+    HostSpec { simulated: false, underlay_ip: underlay, ..host_spec(name, zone, vcpus) }
 }
 
 /// How a fake host answers a script: (exit code, output).
@@ -138,11 +156,43 @@ pub struct FakeHost {
     /// The answer to an exec task: (exit code, output).
     pub exec: ExecFn,
     pub console: Vec<u8>,
+    /// The disks the host keeps: id → what it made it from, its size, the instance it is
+    /// mounted in.
+    pub disks: std::collections::BTreeMap<String, FakeDisk>,
+    /// Snapshot files the host keeps.
+    pub snapshots: std::collections::BTreeSet<String>,
+    /// Storage tasks fail with this message, when set.
+    pub storage_failure: Option<String>,
+    /// Storage tasks are left unanswered (still pending) while set.
+    pub hold_storage: bool,
+}
+
+/// A disk as a fake host keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeDisk {
+    pub source: DiskSource,
+    pub size_gib: u64,
+    pub attached_to: Option<String>,
+    /// The snapshots it was reset to, in order.
+    pub resets: Vec<String>,
 }
 
 impl FakeHost {
     pub fn join(cp: &Arc<ControlPlane>, name: &str, zone: &str, vcpus: u32) -> FakeHost {
         let reg = cp.register_host(&cp.process_join_token(), host_spec(name, zone, vcpus)).expect("register");
+        FakeHost::with(cp, reg)
+    }
+
+    /// A real host (its intent carries its network) with an underlay address, if given.
+    pub fn join_net(
+        cp: &Arc<ControlPlane>,
+        name: &str,
+        zone: &str,
+        vcpus: u32,
+        underlay: Option<std::net::Ipv4Addr>,
+    ) -> FakeHost {
+        let reg =
+            cp.register_host(&cp.process_join_token(), net_host_spec(name, zone, vcpus, underlay)).expect("register");
         FakeHost::with(cp, reg)
     }
 
@@ -154,7 +204,117 @@ impl FakeHost {
             instances: Default::default(),
             exec: Box::new(|s| (0, s.to_vec())),
             console: b"[feiyun-init] ready\n".to_vec(),
+            disks: Default::default(),
+            snapshots: Default::default(),
+            storage_failure: None,
+            hold_storage: false,
         }
+    }
+
+    /// Upload `bytes` as a blob the way an agent does (only a blob a task of this host asks for
+    /// is accepted), returning what the region recorded.
+    pub fn upload(&self, kind: BlobKind, id: &str, bytes: &[u8]) -> Result<BlobInfo, ProtoError> {
+        use sha2::Digest;
+        let dest = self.cp.host_upload_target(&self.reg.credential, kind, id)?;
+        std::fs::write(&dest, bytes).map_err(|e| ProtoError::Internal(e.to_string()))?;
+        Ok(BlobInfo { sha256: hex::encode(sha2::Sha256::digest(bytes)), size_bytes: bytes.len() as u64 })
+    }
+
+    /// Make the host's disks what the intent says (as an agent that succeeds at once would),
+    /// returning the reports of what changed.
+    fn reconcile_disks(&mut self, intent: &Intent) -> Vec<DiskStatus> {
+        let mut reports = Vec::new();
+        let wanted: std::collections::BTreeSet<&str> = intent.disks.iter().map(|d| d.disk_id.as_str()).collect();
+        self.disks.retain(|id, _| wanted.contains(id.as_str()));
+        for d in &intent.disks {
+            // Attached only to an instance whose root filesystem exists here.
+            let attach =
+                d.attachment.as_ref().map(|a| a.instance_id.clone()).filter(|i| self.instances.contains_key(i));
+            let entry = self.disks.entry(d.disk_id.clone());
+            let changed = match entry {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(FakeDisk {
+                        source: d.source.clone(),
+                        size_gib: d.size_gib,
+                        attached_to: attach.clone(),
+                        resets: Vec::new(),
+                    });
+                    true
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let f = o.get_mut();
+                    let changed = f.attached_to != attach || f.size_gib < d.size_gib;
+                    f.attached_to = attach.clone();
+                    f.size_gib = f.size_gib.max(d.size_gib);
+                    changed
+                }
+            };
+            if changed {
+                let f = &self.disks[&d.disk_id];
+                reports.push(DiskStatus {
+                    disk_id: d.disk_id.clone(),
+                    size_gib: f.size_gib,
+                    attached_to: f.attached_to.clone(),
+                    error: None,
+                });
+            }
+        }
+        let keep: std::collections::BTreeSet<&str> = intent.snapshots.iter().map(String::as_str).collect();
+        self.snapshots.retain(|s| keep.contains(s.as_str()));
+        reports
+    }
+
+    fn storage_task(&mut self, t: &Task) -> TaskOutcome {
+        if let Some(e) = &self.storage_failure {
+            return TaskOutcome::Failed(e.clone());
+        }
+        match t {
+            Task::Snapshot(s) => {
+                if !self.disks.contains_key(&s.disk_id) && !self.snapshots.contains(&s.snapshot_id) {
+                    return TaskOutcome::Failed(format!("no disk {}", s.disk_id));
+                }
+                self.snapshots.insert(s.snapshot_id.clone());
+                let blob = if s.upload {
+                    match self.upload(BlobKind::Snapshot, &s.snapshot_id, s.snapshot_id.as_bytes()) {
+                        Ok(b) => Some(b),
+                        Err(e) => return TaskOutcome::Failed(e.to_string()),
+                    }
+                } else {
+                    None
+                };
+                // 1.5 GiB on the host: billed as 2 GiB.
+                TaskOutcome::Snapshot { size_bytes: 3 << 29, blob }
+            }
+            Task::ResetDisk(r) => match self.disks.get_mut(&r.disk_id) {
+                Some(d) if self.snapshots.contains(&r.snapshot_id) => {
+                    d.resets.push(r.snapshot_id.clone());
+                    TaskOutcome::Done
+                }
+                _ => TaskOutcome::Failed("no such disk or snapshot".into()),
+            },
+            Task::CaptureImage(c) => match self.upload(BlobKind::Image, &c.image_id, b"image archive") {
+                Ok(b) => TaskOutcome::Uploaded(b),
+                Err(e) => TaskOutcome::Failed(e.to_string()),
+            },
+            Task::UploadDisk(u) => {
+                if !self.disks.contains_key(&u.disk_id) {
+                    return TaskOutcome::Failed(format!("no disk {}", u.disk_id));
+                }
+                match self.upload(BlobKind::Disk, &u.blob_id, u.disk_id.as_bytes()) {
+                    Ok(b) => TaskOutcome::Uploaded(b),
+                    Err(e) => TaskOutcome::Failed(e.to_string()),
+                }
+            }
+            _ => TaskOutcome::Done,
+        }
+    }
+
+    /// The host's network as its intent has it, checked the way the host's network layer checks
+    /// it before applying.
+    pub fn network(&self) -> feiyun_hostproto::net::HostNetSpec {
+        let n = self.intent().expect("intent").network.expect("a real host has a network");
+        feiyun_net::Validate::validate(&n).unwrap_or_else(|e| panic!("the host would refuse its network: {e}\n{n:#?}"));
+        n
     }
 
     pub fn intent(&self) -> Result<Intent, ProtoError> {
@@ -208,22 +368,28 @@ impl FakeHost {
                 events.push(InstanceEvent { instance_id: i.id.clone(), event: Some(ev), error: None });
             }
         }
+        let disks = self.reconcile_disks(&intent);
         let mut results = Vec::new();
         for t in &intent.tasks {
-            let running = self.instances.get(t.instance_id()).copied() == Some(true);
+            let running = t.instance_id().and_then(|i| self.instances.get(i)).copied() == Some(true);
             let outcome = match t {
-                _ if !running => TaskOutcome::NotRunning,
+                Task::Exec(_) | Task::Console(_) if !running => TaskOutcome::NotRunning,
                 Task::Exec(e) => {
                     let (code, output) = (self.exec)(&e.script);
                     TaskOutcome::Exec(ExecOutcome { exit_code: Some(code), output, dropped: 0, timed_out: false })
                 }
                 Task::Console(_) => TaskOutcome::Console(ConsoleOutput { bytes: self.console.clone(), modified: None }),
+                _ if self.hold_storage => continue,
+                storage => self.storage_task(storage),
             };
             results.push(TaskResult { task_id: t.id().to_string(), outcome });
         }
-        let any = !events.is_empty() || !results.is_empty();
+        let any = !events.is_empty() || !results.is_empty() || !disks.is_empty();
         if any {
-            self.cp.host_report(&self.reg.credential, Report { epoch: self.epoch, events, results })?;
+            self.cp.host_report(
+                &self.reg.credential,
+                Report { epoch: self.epoch, events, results, disks, ..Report::default() },
+            )?;
         }
         Ok(any)
     }

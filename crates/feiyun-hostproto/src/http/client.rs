@@ -6,8 +6,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{ErrorBody, HEARTBEAT, IMAGES, INTENT, REGISTER, REPORT};
-use crate::{ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, Intent, ProtoError, Registered, Report};
+use super::{ErrorBody, BLOBS, HEARTBEAT, IMAGES, INTENT, REGISTER, REPORT};
+use crate::{
+    BlobInfo, BlobKind, BlobRef, ControlLink, Credential, Heartbeat, HeartbeatAck, HostSpec, Intent, ProtoError,
+    Registered, Report,
+};
 
 /// A control plane reached over HTTP at `http://host:port`.
 #[derive(Clone)]
@@ -106,10 +109,44 @@ impl ControlLink for HttpLink {
     }
 
     async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError> {
+        self.download(&format!("{}{IMAGES}{image_id}", self.base), credential, dest).await
+    }
+
+    async fn upload_blob(
+        &self,
+        credential: &Credential,
+        kind: BlobKind,
+        id: &str,
+        src: &Path,
+    ) -> Result<BlobInfo, ProtoError> {
+        let io = |e: std::io::Error| ProtoError::Internal(format!("cannot read {}: {e}", src.display()));
+        let file = tokio::fs::File::open(src).await.map_err(io)?;
+        let len = file.metadata().await.map_err(io)?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let resp = self
+            .client
+            .put(format!("{}{BLOBS}{}/{id}", self.base, kind.as_str()))
+            .bearer_auth(&credential.0)
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body)
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        Self::answer(resp).await
+    }
+
+    async fn fetch_blob(&self, credential: &Credential, blob: &BlobRef, dest: &Path) -> Result<u64, ProtoError> {
+        self.download(&format!("{}{BLOBS}{}/{}", self.base, blob.kind.as_str(), blob.id), credential, dest).await
+    }
+}
+
+impl HttpLink {
+    async fn download(&self, url: &str, credential: &Credential, dest: &Path) -> Result<u64, ProtoError> {
         use tokio::io::AsyncWriteExt;
         let mut resp = self
             .client
-            .get(format!("{}{IMAGES}{image_id}", self.base))
+            .get(url)
             .bearer_auth(&credential.0)
             .timeout(Duration::from_secs(3600))
             .send()
@@ -118,7 +155,7 @@ impl ControlLink for HttpLink {
         let status = resp.status().as_u16();
         if status >= 300 {
             let err: Result<(), ProtoError> = Self::answer(resp).await;
-            return Err(err.err().unwrap_or_else(|| ProtoError::Internal(format!("image fetch answered {status}"))));
+            return Err(err.err().unwrap_or_else(|| ProtoError::Internal(format!("download answered {status}"))));
         }
         let io = |e: std::io::Error| ProtoError::Internal(format!("cannot write {}: {e}", dest.display()));
         let mut file = tokio::fs::File::create(dest).await.map_err(io)?;

@@ -7,6 +7,8 @@
 //! | `GET /host/v1/intent?since=REV&wait=30s` | host credential | → [`Intent`] (long-poll) |
 //! | `POST /host/v1/report` | host credential | [`Report`] → `{}` |
 //! | `GET /host/v1/images/{id}` | host credential | → the image archive |
+//! | `PUT /host/v1/blobs/{kind}/{id}` | host credential | the blob's bytes → [`BlobInfo`] |
+//! | `GET /host/v1/blobs/{kind}/{id}` | host credential | → the blob's bytes |
 //!
 //! Credentials travel as `Authorization: Bearer …`. Errors are `{"Code", "Message", "Epoch"}`
 //! with the status of [`ProtoError::status`].
@@ -17,6 +19,7 @@
 //! [`HeartbeatAck`]: crate::HeartbeatAck
 //! [`Intent`]: crate::Intent
 //! [`Report`]: crate::Report
+//! [`BlobInfo`]: crate::BlobInfo
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +32,8 @@ pub const HEARTBEAT: &str = "/host/v1/heartbeat";
 pub const INTENT: &str = "/host/v1/intent";
 pub const REPORT: &str = "/host/v1/report";
 pub const IMAGES: &str = "/host/v1/images/";
+/// Followed by `{kind}/{id}` (kind: `image`, `snapshot`, `disk`).
+pub const BLOBS: &str = "/host/v1/blobs/";
 
 /// Longest long-poll the control plane holds open.
 pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -3,6 +3,17 @@
 use super::ecs_instances::{
     CREATE_INSTANCE, DESCRIBE_INSTANCES, DESCRIBE_INSTANCE_ATTRIBUTE, DESCRIBE_INSTANCE_STATUS, RUN_INSTANCES,
 };
+use super::ecs_security_groups::{
+    AUTHORIZE_SECURITY_GROUP, AUTHORIZE_SECURITY_GROUP_EGRESS, CREATE_SECURITY_GROUP, DELETE_SECURITY_GROUP,
+    DESCRIBE_SECURITY_GROUPS, DESCRIBE_SECURITY_GROUP_ATTRIBUTE, JOIN_SECURITY_GROUP, LEAVE_SECURITY_GROUP,
+    MODIFY_SECURITY_GROUP_POLICY, REVOKE_SECURITY_GROUP, REVOKE_SECURITY_GROUP_EGRESS,
+};
+use super::ecs_storage::{
+    ATTACH_DISK, ATTACH_KEY_PAIR, CREATE_DISK, CREATE_IMAGE, CREATE_KEY_PAIR, CREATE_SNAPSHOT, DELETE_DISK,
+    DELETE_IMAGE, DELETE_KEY_PAIRS, DELETE_SNAPSHOT, DESCRIBE_DISKS, DESCRIBE_IMAGE_SHARE_PERMISSION,
+    DESCRIBE_KEY_PAIRS, DESCRIBE_SNAPSHOTS, DETACH_DISK, DETACH_KEY_PAIR, IMPORT_IMAGE, IMPORT_KEY_PAIR,
+    MODIFY_DISK_ATTRIBUTE, MODIFY_IMAGE_SHARE_PERMISSION, RESET_DISK, RESIZE_DISK,
+};
 use super::{int, one_of, opt, req, str_max, Action, Param, Product, ProductKind, Region, Type, BOOL, STR};
 
 // Parameters many actions share.
@@ -41,7 +52,7 @@ pub(super) static PRODUCT: Product = Product {
     kind: ProductKind::Ecs,
     code: "Ecs",
     version: "2014-05-26",
-    summary: "Elastic Compute Service: instances, images, prices and Cloud Assistant.",
+    summary: "Elastic Compute Service: instances, disks, snapshots, images, key pairs, prices, security groups and Cloud Assistant.",
     actions: &[
         // Regions, zones and what is available where.
         Action::query("DescribeRegions", "The region this server runs.", Region::Optional, &[]),
@@ -104,7 +115,7 @@ pub(super) static PRODUCT: Product = Product {
                 opt("ImageName", STR, "Only images whose name contains this."),
                 opt("OSType", STR, "Only images of this OS type: linux or windows, any case."),
                 opt("Architecture", one_of(&["i386", "x86_64", "arm64"]), "Only images of this architecture."),
-                opt("ImageOwnerAlias", one_of(&["system", "self", "others", "marketplace"]), "Only images of this owner (all images here are system images)."),
+                opt("ImageOwnerAlias", one_of(&["system", "self", "others", "marketplace"]), "Only system images, the account's own, or those shared with it (marketplace: none)."),
                 opt("Status", STR, "Only images in these statuses, comma-separated: Creating, Waiting, Available, UnAvailable, CreateFailed, Deprecated or ALL (default Available)."),
                 PAGE_NUMBER,
                 opt("PageSize", int(1, 100), "Entries per page (default 10)."),
@@ -290,8 +301,11 @@ pub(super) static PRODUCT: Product = Product {
                     "Price a spot instance by the hour.",
                 ),
                 opt("Amount", int(1, 1000), "How many instances (default 1)."),
-                opt("SystemDisk.Category", STR, "System disk category (default cloud_essd)."),
-                opt("SystemDisk.Size", int(1, 2048), "System disk size, GiB (default 40)."),
+                opt("SystemDisk.Category", one_of(&["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd"]), "System disk category (default cloud_essd)."),
+                opt("SystemDisk.Size", int(1, 2048), "System disk size, GiB (default max(40, the image's size))."),
+                opt("ImageId", STR, "The image the instances boot from: its size bounds the system disk's."),
+                opt("DataDisk.N.Category", one_of(&["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd"]), "Category of data disk N (default cloud_efficiency); data disks are priced by the hour.").upto(16),
+                opt("DataDisk.N.Size", STR, "Size of data disk N, GiB: cloud 5-2000, the others 20-32768.").upto(16),
                 opt("InternetMaxBandwidthOut", int(0, 100), "Public bandwidth, Mbit/s (default 0)."),
                 opt(
                     "InternetChargeType",
@@ -377,6 +391,41 @@ pub(super) static PRODUCT: Product = Product {
             Region::Required,
             &[req("DeploymentSetId", STR, "The deployment set.")],
         ),
+        // Disks, snapshots, the account's images and key pairs.
+        CREATE_DISK,
+        DESCRIBE_DISKS,
+        ATTACH_DISK,
+        DETACH_DISK,
+        DELETE_DISK,
+        RESIZE_DISK,
+        RESET_DISK,
+        MODIFY_DISK_ATTRIBUTE,
+        CREATE_SNAPSHOT,
+        DESCRIBE_SNAPSHOTS,
+        DELETE_SNAPSHOT,
+        CREATE_IMAGE,
+        DELETE_IMAGE,
+        IMPORT_IMAGE,
+        MODIFY_IMAGE_SHARE_PERMISSION,
+        DESCRIBE_IMAGE_SHARE_PERMISSION,
+        CREATE_KEY_PAIR,
+        IMPORT_KEY_PAIR,
+        DESCRIBE_KEY_PAIRS,
+        DELETE_KEY_PAIRS,
+        ATTACH_KEY_PAIR,
+        DETACH_KEY_PAIR,
+        // Security groups.
+        CREATE_SECURITY_GROUP,
+        DESCRIBE_SECURITY_GROUPS,
+        DESCRIBE_SECURITY_GROUP_ATTRIBUTE,
+        AUTHORIZE_SECURITY_GROUP,
+        AUTHORIZE_SECURITY_GROUP_EGRESS,
+        REVOKE_SECURITY_GROUP,
+        REVOKE_SECURITY_GROUP_EGRESS,
+        MODIFY_SECURITY_GROUP_POLICY,
+        JOIN_SECURITY_GROUP,
+        LEAVE_SECURITY_GROUP,
+        DELETE_SECURITY_GROUP,
     ],
 };
 

@@ -45,6 +45,60 @@ const SPOT_INTERRUPTION: Param = opt(
     "What reclaiming a spot instance does (default Terminate).",
 );
 
+// Where new instances go on the network.
+const VSWITCH_ID: Param = opt(
+    "VSwitchId",
+    STR,
+    "The vSwitch, and so the VPC and zone (default: the account's default vSwitch of the zone, made if needed).",
+);
+const SECURITY_GROUP_ID: Param =
+    opt("SecurityGroupId", STR, "The security group, of the vSwitch's VPC (default: the default VPC's default group).");
+const SECURITY_GROUP_IDS: Param =
+    opt("SecurityGroupIds.N", STR, "Several security groups, at most 5 (not with SecurityGroupId).").upto(16);
+const PRIVATE_IP: Param = opt(
+    "PrivateIpAddress",
+    STR,
+    "The private address: free and not reserved in the vSwitch (needs VSwitchId; one instance only).",
+);
+const BANDWIDTH_OUT: Param = opt(
+    "InternetMaxBandwidthOut",
+    int(0, 100),
+    "Above 0: a public address, and outbound public traffic capped at this many Mbit/s (default 0).",
+);
+// The storage of new instances.
+const DISK_CATEGORIES: &[&str] = &["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd"];
+const SYSTEM_DISK_CATEGORY: Param =
+    opt("SystemDisk.Category", one_of(DISK_CATEGORIES), "The system disk's category (default cloud_essd).");
+const SYSTEM_DISK_SIZE: Param = opt(
+    "SystemDisk.Size",
+    STR,
+    "The system disk's size, GiB: 20-2048 (cloud 20-500), at least the image's (default max(40, the image's)).",
+);
+const SYSTEM_DISK_NAME: Param = opt("SystemDisk.DiskName", str_max(128), "The system disk's name.");
+const SYSTEM_DISK_DESCRIPTION: Param = opt("SystemDisk.Description", str_max(256), "The system disk's description.");
+const DATA_DISK_SIZE: Param = opt(
+    "DataDisk.N.Size",
+    STR,
+    "Size of data disk N, GiB: cloud 5-2000, the others 20-32768 (default: its snapshot's).",
+)
+.upto(16);
+const DATA_DISK_CATEGORY: Param =
+    opt("DataDisk.N.Category", one_of(DISK_CATEGORIES), "Category of data disk N (default cloud_efficiency).").upto(16);
+const DATA_DISK_SNAPSHOT: Param = opt("DataDisk.N.SnapshotId", STR, "A snapshot to make data disk N from.").upto(16);
+const DATA_DISK_DELETE: Param =
+    opt("DataDisk.N.DeleteWithInstance", BOOL, "Release data disk N with the instance (default true).").upto(16);
+const DATA_DISK_NAME: Param = opt("DataDisk.N.DiskName", str_max(128), "Data disk N's name.").upto(16);
+const DATA_DISK_DESCRIPTION: Param = opt("DataDisk.N.Description", str_max(256), "Data disk N's description.").upto(16);
+const DATA_DISK_DEVICE: Param =
+    opt("DataDisk.N.Device", STR, "Data disk N's device, /dev/vdb to /dev/vdz (default: the next free one).").upto(16);
+const KEY_PAIR: Param = opt("KeyPairName", STR, "A key pair whose public key goes into root's authorized keys.");
+
+const INTERNET_CHARGE: Param = opt(
+    "InternetChargeType",
+    one_of(&["PayByTraffic", "PayByBandwidth"]),
+    "How public traffic is paid (default PayByTraffic; both are metered by traffic).",
+);
+
 pub(super) const RUN_INSTANCES: Action = Action::change(
     "RunInstances",
     "Create and start one or more instances.",
@@ -72,6 +126,24 @@ pub(super) const RUN_INSTANCES: Action = Action::change(
         SPOT_PRICE_LIMIT,
         SPOT_DURATION,
         SPOT_INTERRUPTION,
+        VSWITCH_ID,
+        SECURITY_GROUP_ID,
+        SECURITY_GROUP_IDS,
+        PRIVATE_IP,
+        BANDWIDTH_OUT,
+        INTERNET_CHARGE,
+        SYSTEM_DISK_CATEGORY,
+        SYSTEM_DISK_SIZE,
+        SYSTEM_DISK_NAME,
+        SYSTEM_DISK_DESCRIPTION,
+        DATA_DISK_SIZE,
+        DATA_DISK_CATEGORY,
+        DATA_DISK_SNAPSHOT,
+        DATA_DISK_DELETE,
+        DATA_DISK_NAME,
+        DATA_DISK_DESCRIPTION,
+        DATA_DISK_DEVICE,
+        KEY_PAIR,
         CLIENT_TOKEN,
         DRY_RUN,
     ],
@@ -102,6 +174,24 @@ pub(super) const CREATE_INSTANCE: Action = Action::change(
         SPOT_PRICE_LIMIT,
         SPOT_DURATION,
         SPOT_INTERRUPTION,
+        VSWITCH_ID,
+        SECURITY_GROUP_ID,
+        SECURITY_GROUP_IDS,
+        PRIVATE_IP,
+        BANDWIDTH_OUT,
+        INTERNET_CHARGE,
+        SYSTEM_DISK_CATEGORY,
+        SYSTEM_DISK_SIZE,
+        SYSTEM_DISK_NAME,
+        SYSTEM_DISK_DESCRIPTION,
+        DATA_DISK_SIZE,
+        DATA_DISK_CATEGORY,
+        DATA_DISK_SNAPSHOT,
+        DATA_DISK_DELETE,
+        DATA_DISK_NAME,
+        DATA_DISK_DESCRIPTION,
+        DATA_DISK_DEVICE,
+        KEY_PAIR,
         CLIENT_TOKEN,
         DRY_RUN,
     ],
@@ -123,6 +213,9 @@ pub(super) const DESCRIBE_INSTANCES: Action = Action::query(
         opt("InstanceTypeFamily", STR, "Only instances of this family."),
         opt("InstanceName", STR, "Only instances with this name."),
         opt("ImageId", STR, "Only instances of this image."),
+        opt("VpcId", STR, "Only instances in this VPC."),
+        opt("VSwitchId", STR, "Only instances in this vSwitch."),
+        opt("SecurityGroupId", STR, "Only instances in this security group."),
         TAG_KEY,
         TAG_VALUE,
         PAGE_NUMBER,

@@ -17,16 +17,27 @@ const ECS_SOURCES: &[(&str, &str)] = &[
     ("ecs/assistant.rs", include_str!("../ecs/assistant.rs")),
     ("ecs/console.rs", include_str!("../ecs/console.rs")),
     ("ecs/deployment_sets.rs", include_str!("../ecs/deployment_sets.rs")),
+    ("ecs/disks.rs", include_str!("../ecs/disks.rs")),
     ("ecs/events.rs", include_str!("../ecs/events.rs")),
     ("ecs/images.rs", include_str!("../ecs/images.rs")),
     ("ecs/instance_types.rs", include_str!("../ecs/instance_types.rs")),
     ("ecs/instances.rs", include_str!("../ecs/instances.rs")),
+    ("ecs/key_pairs.rs", include_str!("../ecs/key_pairs.rs")),
     ("ecs/names.rs", include_str!("../ecs/names.rs")),
     ("ecs/power.rs", include_str!("../ecs/power.rs")),
     ("ecs/prices.rs", include_str!("../ecs/prices.rs")),
     ("ecs/regions.rs", include_str!("../ecs/regions.rs")),
+    ("ecs/security_groups.rs", include_str!("../ecs/security_groups.rs")),
+    ("ecs/sg_rules.rs", include_str!("../ecs/sg_rules.rs")),
+    ("ecs/snapshots.rs", include_str!("../ecs/snapshots.rs")),
     ("ecs/subscription.rs", include_str!("../ecs/subscription.rs")),
     ("ecs/wire.rs", include_str!("../ecs/wire.rs")),
+];
+const VPC_SOURCES: &[(&str, &str)] = &[
+    ("vpc/mod.rs", include_str!("../vpc/mod.rs")),
+    ("vpc/vpcs.rs", include_str!("../vpc/vpcs.rs")),
+    ("vpc/vswitches.rs", include_str!("../vpc/vswitches.rs")),
+    ("vpc/eips.rs", include_str!("../vpc/eips.rs")),
 ];
 const BSS_SOURCES: &[(&str, &str)] = &[("bss.rs", include_str!("../bss.rs"))];
 const FEIYUN_SOURCES: &[(&str, &str)] = &[("feiyun.rs", include_str!("../feiyun.rs"))];
@@ -304,6 +315,7 @@ fn drift(product: &'static Product, sources: &[(&str, &str)]) -> Vec<String> {
 #[test]
 fn the_description_matches_the_handlers() {
     let mut problems = drift(&super::ecs::PRODUCT, ECS_SOURCES);
+    problems.extend(drift(&super::vpc::PRODUCT, VPC_SOURCES));
     problems.extend(drift(&super::bss::PRODUCT, BSS_SOURCES));
     problems.extend(drift(&super::feiyun::PRODUCT, FEIYUN_SOURCES));
     assert!(problems.is_empty(), "the API description and the handlers disagree:\n{}", problems.join("\n"));

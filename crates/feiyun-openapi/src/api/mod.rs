@@ -30,19 +30,24 @@ use crate::error::ApiError;
 mod bss;
 mod ecs;
 mod ecs_instances;
+mod ecs_security_groups;
+mod ecs_storage;
 mod feiyun;
+mod vpc;
 
 #[cfg(test)]
 mod honesty;
 
 /// Every product this server answers, in the order a help text lists them.
-pub static PRODUCTS: [&Product; 3] = [&ecs::PRODUCT, &bss::PRODUCT, &feiyun::PRODUCT];
+pub static PRODUCTS: [&Product; 4] = [&ecs::PRODUCT, &vpc::PRODUCT, &bss::PRODUCT, &feiyun::PRODUCT];
 
 /// Which product a request is for; the wire layer dispatches and renders errors by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductKind {
     /// ECS 2014-05-26.
     Ecs,
+    /// VPC 2016-04-28: VPCs, vSwitches, elastic IP addresses; answers and errors as ECS's.
+    Vpc,
     /// BssOpenApi 2017-12-14: its answers and errors carry the BSS envelope.
     Bss,
     /// Feiyun's own API, for what Alibaba Cloud has no action for.
@@ -53,7 +58,7 @@ pub enum ProductKind {
 #[derive(Debug)]
 pub struct Product {
     pub kind: ProductKind,
-    /// The product code as Alibaba Cloud spells it (`Ecs`, `BssOpenApi`, `Feiyun`).
+    /// The product code as Alibaba Cloud spells it (`Ecs`, `Vpc`, `BssOpenApi`, `Feiyun`).
     pub code: &'static str,
     /// The `Version` parameter (or `x-acs-version` header) of its calls.
     pub version: &'static str,
@@ -344,6 +349,9 @@ mod tests {
         let r = route("2017-12-14", "QueryBill").expect("route");
         assert_eq!(r.product.kind, ProductKind::Bss);
         assert!(!r.mutating() && r.blocking(), "bills read the ledger from the store");
+        let r = route("2016-04-28", "CreateVpc").expect("route");
+        assert_eq!((r.product.kind, r.mutating()), (ProductKind::Vpc, true));
+        assert!(route("2016-04-28", "RunInstances").is_err(), "an ECS action under VPC");
         let r = route("2026-11-01", "CalculateTco").expect("route");
         assert!(!r.mutating() && r.blocking());
         let e = route("2099-01-01", "RunInstances").expect_err("version");
@@ -415,6 +423,9 @@ mod tests {
         for a in ecs::PRODUCT.actions {
             let read = ["Describe", "Get", "Query"].iter().any(|p| a.name.starts_with(p));
             assert_eq!(a.mutating, !read, "{}", a.name);
+        }
+        for a in vpc::PRODUCT.actions {
+            assert_eq!(a.mutating, !a.name.starts_with("Describe"), "{}", a.name);
         }
         assert!(bss::PRODUCT.actions.iter().all(|a| !a.mutating && a.blocking));
         // Feiyun's own: the host operations change state; the rest read (and block: the

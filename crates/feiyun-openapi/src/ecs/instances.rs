@@ -1,18 +1,22 @@
 //! Instances: RunInstances, CreateInstance, DescribeInstances, DescribeInstanceStatus,
 //! DescribeInstanceAttribute.
 
+use std::time::Duration;
+
 use base64::Engine;
-use feiyun_domain::instance::{Instance, InstanceStatus, Tag};
-use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter};
+use feiyun_domain::instance::{InstanceStatus, Tag};
+use feiyun_domain::net::InternetCharge;
+use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter, InstanceNetwork};
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
 use super::names;
 use super::subscription::purchase_params;
-use super::wire::{wire_instance, WireInstance, WireInstancePage, WireInstances};
+use super::wire;
 use super::{decode_token, encode_token, page, Call, B64};
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Obj};
 
 pub(super) fn decode_user_data(p: &Params) -> Result<Option<Vec<u8>>, ApiError> {
     let Some(ud) = p.get("UserData") else {
@@ -82,9 +86,19 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
         auto_start: run,
         purchase,
     };
+    let network = network_params(p)?;
+    let storage = super::disks::instance_storage(p)?;
     // The command says what it made and what the order charged up front (subscriptions;
     // pay-as-you-go pays as it goes): nothing is read back after the commit.
-    let created = c.cp.create_instances(c.account_id, &spec)?;
+    let created = c.cp.create_instances_full(c.account_id, &spec, &network, &storage).map_err(|e| match e {
+        // RunInstances names a snapshot of its data disks so.
+        DomainError::Storage(feiyun_domain::storage::StorageError::SnapshotNotFound(_)) => ApiError::new(
+            404,
+            "InvalidDataDiskSnapshotId.NotFound",
+            "The specified parameter \"DataDisk.n.SnapshotId\" is not valid.",
+        ),
+        e => e.into(),
+    })?;
     let trade = created.charged_cents as f64 / 100.0;
     if run {
         Ok(json!({
@@ -93,15 +107,76 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
             "OrderId": created.order_id.unwrap_or_default(),
         }))
     } else {
-        Ok(json!({"InstanceId": created.ids.first().cloned().unwrap_or_default(), "TradePrice": trade}))
+        let id = created.ids.first().cloned().unwrap_or_default();
+        settle(c, &id);
+        Ok(json!({"InstanceId": id, "TradePrice": trade}))
     }
 }
 
-pub(super) fn instance_json(c: &Call<'_>, i: &Instance) -> Value {
-    serde_json::to_value(wire_instance(c, i, None)).unwrap_or(Value::Null)
+/// Where RunInstances and CreateInstance put the instances on the network.
+fn network_params(p: &Params) -> Result<InstanceNetwork, ApiError> {
+    let bad_bandwidth = || {
+        ApiError::new(
+            400,
+            "InvalidInternetMaxBandwidthOut.Malformed",
+            "The specified parameter internetMaxBandwidthOut is not valid.",
+        )
+    };
+    let bandwidth = p.int_or("InternetMaxBandwidthOut", 0, 100, bad_bandwidth)?.unwrap_or(0) as u32;
+    let bad_charge = || {
+        ApiError::new(
+            400,
+            "InvalidInternetChargeType.ValueNotSupported",
+            "The specified parameter InternetChargeType is not valid.",
+        )
+    };
+    let charge = p.choice_or("InternetChargeType", &["PayByTraffic", "PayByBandwidth"], bad_charge)?;
+    let mut groups = p.distinct_list("SecurityGroupIds", 16)?;
+    if let Some(g) = p.get("SecurityGroupId") {
+        if !groups.is_empty() {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.Conflict",
+                "SecurityGroupId and SecurityGroupIds.N cannot be given together.",
+            ));
+        }
+        groups.push(g.to_string());
+    }
+    let private_ip = match p.get("PrivateIpAddress") {
+        None => None,
+        Some(v) => Some(feiyun_domain::net::cidr::parse_ip(v).ok_or_else(|| {
+            ApiError::new(400, "InvalidPrivateIpAddress.Malformed", "Specified private IP address is malformed.")
+        })?),
+    };
+    Ok(InstanceNetwork {
+        vswitch_id: p.get("VSwitchId").map(str::to_string),
+        security_group_ids: groups,
+        private_ip,
+        bandwidth_out_mbps: bandwidth,
+        internet_charge: charge.and_then(InternetCharge::parse).unwrap_or_default(),
+    })
 }
 
-pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
+/// How long CreateInstance waits for its instance to leave Pending before it answers.
+const SETTLE_FOR: Duration = Duration::from_secs(2);
+
+/// Wait (a bounded while) until a new CreateInstance instance has left Pending: its host sets up
+/// its disk and reports it Stopped within milliseconds. Clients such as Apache Libcloud call
+/// StartInstance right after CreateInstance, and a StartInstance on a Pending instance is
+/// refused (`InstanceNotReady`) after the instance was created and billed. Past the bound (a
+/// host that does not answer) the answer goes out anyway; the instance stays Pending until its
+/// host reports. Runs off the event loop, as every call that changes state.
+fn settle(c: &Call<'_>, id: &str) {
+    let deadline = std::time::Instant::now() + SETTLE_FOR;
+    while std::time::Instant::now() < deadline {
+        match c.cp.instance(c.account_id, id) {
+            Ok(i) if i.status == InstanceStatus::Pending => std::thread::sleep(Duration::from_millis(2)),
+            _ => return,
+        }
+    }
+}
+
+pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let p = c.params;
     let statuses = match p.get("Status") {
         None => None,
@@ -118,6 +193,9 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
         name: p.get("InstanceName").map(str::to_string),
         image_id: p.get("ImageId").map(str::to_string),
         tags: p.tags("Tag", 20)?,
+        vpc_id: p.get("VpcId").map(str::to_string),
+        vswitch_id: p.get("VSwitchId").map(str::to_string),
+        security_group_id: p.get("SecurityGroupId").map(str::to_string),
     };
     if p.bool("DryRun")?.unwrap_or(false) {
         return Err(DomainError::DryRunOk.into());
@@ -135,20 +213,27 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<String, ApiError> {
         page(p, 10, 100)?
     };
     let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
-    c.cp.with_instances(c.account_id, &filter, |all| {
+    // Rendered under the read lock, from trees that borrow the instances.
+    Ok(c.cp.with_instances(c.account_id, &filter, |all, nets| {
         let total = all.len();
-        let items: Vec<WireInstance<'_>> =
-            all.iter().skip(offset).take(size).map(|i| wire_instance(c, i, image.as_ref())).collect();
+        let items: Vec<Node<'_>> = all
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|i| wire::instance(c, i, image.as_ref(), wire::Net::of(nets.of(&i.id))))
+            .collect();
         let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
-        let page = WireInstancePage {
-            instances: WireInstances { instance: items },
-            total_count: total,
-            page_number: number,
-            page_size: size,
-            next_token: next,
-        };
-        serde_json::to_string(&page).map_err(|_| ApiError::internal())
-    })
+        // The order of ECS's own answer.
+        let page = Obj::default()
+            .put("Instances", Node::wrapped("Instance", items))
+            .put("TotalCount", total)
+            .put("RequestId", Node::RequestId)
+            .put("PageSize", size)
+            .put("PageNumber", number)
+            .put("NextToken", next)
+            .build();
+        c.reply.write(&page)
+    }))
 }
 
 pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -168,37 +253,9 @@ pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Value, ApiError> 
     )
 }
 
-pub(super) fn describe_instance_attribute(c: &Call<'_>) -> Result<Value, ApiError> {
+pub(super) fn describe_instance_attribute(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let id = c.params.required("InstanceId")?;
     let i = c.cp.instance(c.account_id, id)?;
-    let mut v = instance_json(c, &i);
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("IoOptimized".into(), json!("optimized"));
-        obj.insert("ClusterId".into(), json!(""));
-        obj.insert(
-            "CreditSpecification".into(),
-            json!(if c.cp.catalog().instance_type(&i.instance_type).map(|t| t.is_burstable()).unwrap_or(false) {
-                "Standard"
-            } else {
-                ""
-            }),
-        );
-        for k in [
-            "InstanceTypeFamily",
-            "GPUAmount",
-            "GPUSpec",
-            "OSType",
-            "OSName",
-            "OSNameEn",
-            "Tags",
-            "NetworkInterfaces",
-            "CpuOptions",
-            "StartTime",
-            "LocalStorageAmount",
-            "LocalStorageCapacity",
-        ] {
-            obj.remove(k);
-        }
-    }
-    Ok(v)
+    let net = c.cp.instance_network(&i.id);
+    Ok(c.reply.write(&wire::instance_attribute(c, &i, wire::Net::of(net.as_ref().map(|(n, p)| (n, p.as_ref()))))))
 }

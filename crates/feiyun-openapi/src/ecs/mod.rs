@@ -4,14 +4,19 @@
 mod assistant;
 mod console;
 mod deployment_sets;
+mod disks;
 mod events;
 mod images;
 mod instance_types;
 mod instances;
+mod key_pairs;
 mod names;
 mod power;
 mod prices;
 mod regions;
+mod security_groups;
+mod sg_rules;
+mod snapshots;
 mod subscription;
 mod wire;
 
@@ -25,6 +30,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::render::{Node, Reply};
 
 /// Everything an action handler needs: who calls, with what.
 pub(crate) struct Call<'a> {
@@ -34,17 +40,18 @@ pub(crate) struct Call<'a> {
     pub params: &'a Params,
     /// The endpoint the client called (its Host header).
     pub endpoint: &'a str,
+    pub reply: Reply<'a>,
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Run an ECS action (routed, its region checked); the result is the response's JSON object
-/// without `RequestId`.
-pub(crate) fn handle(c: &Call<'_>) -> Result<String, ApiError> {
+/// Run an ECS action (routed, its region checked); the result is its written answer.
+pub(crate) fn handle(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     match c.action {
-        // Renders straight from the instances, without an intermediate JSON tree.
+        // Trees that borrow from the instances, written while the instances are lent.
         "DescribeInstances" => instances::describe_instances(c),
-        _ => handle_value(c).map(|v| v.to_string()),
+        "DescribeInstanceAttribute" => instances::describe_instance_attribute(c),
+        _ => handle_value(c).map(|v| c.reply.write(&Node::from(v))),
     }
 }
 
@@ -59,7 +66,6 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "RunInstances" => instances::run_instances(c),
         "CreateInstance" => instances::create_instance(c),
         "DescribeInstanceStatus" => instances::describe_instance_status(c),
-        "DescribeInstanceAttribute" => instances::describe_instance_attribute(c),
         "StartInstance" => power::start_instance(c),
         "StopInstance" => power::stop_instance(c),
         "RebootInstance" => power::reboot_instance(c),
@@ -86,6 +92,39 @@ fn handle_value(c: &Call<'_>) -> Result<Value, ApiError> {
         "CreateDeploymentSet" => deployment_sets::create_deployment_set(c),
         "DescribeDeploymentSets" => deployment_sets::describe_deployment_sets(c),
         "DeleteDeploymentSet" => deployment_sets::delete_deployment_set(c),
+        "CreateSecurityGroup" => security_groups::create_security_group(c),
+        "DescribeSecurityGroups" => security_groups::describe_security_groups(c),
+        "DescribeSecurityGroupAttribute" => security_groups::describe_security_group_attribute(c),
+        "AuthorizeSecurityGroup" => security_groups::authorize_security_group(c),
+        "AuthorizeSecurityGroupEgress" => security_groups::authorize_security_group_egress(c),
+        "RevokeSecurityGroup" => security_groups::revoke_security_group(c),
+        "RevokeSecurityGroupEgress" => security_groups::revoke_security_group_egress(c),
+        "ModifySecurityGroupPolicy" => security_groups::modify_security_group_policy(c),
+        "JoinSecurityGroup" => security_groups::join_security_group(c),
+        "LeaveSecurityGroup" => security_groups::leave_security_group(c),
+        "DeleteSecurityGroup" => security_groups::delete_security_group(c),
+        "CreateDisk" => disks::create_disk(c),
+        "DescribeDisks" => disks::describe_disks(c),
+        "AttachDisk" => disks::attach_disk(c),
+        "DetachDisk" => disks::detach_disk(c),
+        "DeleteDisk" => disks::delete_disk(c),
+        "ResizeDisk" => disks::resize_disk(c),
+        "ResetDisk" => disks::reset_disk(c),
+        "ModifyDiskAttribute" => disks::modify_disk_attribute(c),
+        "CreateSnapshot" => snapshots::create_snapshot(c),
+        "DescribeSnapshots" => snapshots::describe_snapshots(c),
+        "DeleteSnapshot" => snapshots::delete_snapshot(c),
+        "CreateImage" => images::create_image(c),
+        "DeleteImage" => images::delete_image(c),
+        "ImportImage" => images::import_image(c),
+        "ModifyImageSharePermission" => images::modify_image_share_permission(c),
+        "DescribeImageSharePermission" => images::describe_image_share_permission(c),
+        "CreateKeyPair" => key_pairs::create_key_pair(c),
+        "ImportKeyPair" => key_pairs::import_key_pair(c),
+        "DescribeKeyPairs" => key_pairs::describe_key_pairs(c),
+        "DeleteKeyPairs" => key_pairs::delete_key_pairs(c),
+        "AttachKeyPair" => key_pairs::attach_key_pair(c),
+        "DetachKeyPair" => key_pairs::detach_key_pair(c),
         _ => Err(ApiError::unknown_action()),
     }
 }

@@ -1,7 +1,8 @@
 //! Power and release: StartInstance(s), StopInstance(s), RebootInstance(s), DeleteInstance(s).
 
-use feiyun_domain::instance::{StoppedMode, UserAction};
+use feiyun_domain::instance::{InstanceStatus, StoppedMode, UserAction};
 use feiyun_domain::ops::StopOptions;
+use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
 use super::Call;
@@ -41,8 +42,20 @@ fn single(c: &Call<'_>, action: UserAction, stop: Option<StopOptions>) -> Result
     let p = c.params;
     let id = p.required("InstanceId")?.to_string();
     let dry = p.bool("DryRun")?.unwrap_or(false);
-    c.cp.act(c.account_id, &[id], action, stop, true, dry)?;
+    c.cp.act(c.account_id, &[id], action, stop, true, dry).map_err(|e| refusal(action, e))?;
     Ok(json!({}))
+}
+
+/// The code of a refused action. Starting an instance that is still being created (Pending:
+/// its host has not set up its disk yet) is `InstanceNotReady`, as StartInstance documents it;
+/// every other refusal is the domain's.
+fn refusal(action: UserAction, e: DomainError) -> ApiError {
+    match e {
+        DomainError::IncorrectStatus { status: InstanceStatus::Pending } if action == UserAction::Start => {
+            ApiError::new(403, "InstanceNotReady", "The specified instance is not ready for use.")
+        }
+        e => ApiError::from(e),
+    }
 }
 
 pub(super) fn start_instances(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -70,14 +83,14 @@ fn batch(c: &Call<'_>, action: UserAction, stop: Option<StopOptions>) -> Result<
     let all_together =
         !matches!(p.choice("BatchOptimization", &["AllTogether", "SuccessFirst"])?, Some("SuccessFirst"));
     let dry = p.bool("DryRun")?.unwrap_or(false);
-    let out = c.cp.act(c.account_id, &ids, action, stop, all_together, dry)?;
+    let out = c.cp.act(c.account_id, &ids, action, stop, all_together, dry).map_err(|e| refusal(action, e))?;
     let items: Vec<Value> = out
         .into_iter()
         .map(|(id, r)| match r {
             Ok((prev, cur)) => json!({"InstanceId": id, "Code": "200", "Message": "success", "PreviousStatus": prev.as_str(), "CurrentStatus": cur.as_str()}),
             Err(e) => {
                 let current = c.cp.instance(c.account_id, &id).map(|i| i.status.as_str().to_string()).unwrap_or_default();
-                let api = ApiError::from(e);
+                let api = refusal(action, e);
                 json!({"InstanceId": id, "Code": api.code, "Message": api.message, "PreviousStatus": current, "CurrentStatus": current})
             }
         })

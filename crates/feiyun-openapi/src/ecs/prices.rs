@@ -23,8 +23,10 @@ pub(super) fn discount_rule(rule: Option<(u32, i128)>) -> Value {
     }
 }
 
-/// Price of an instance type with its system disk and public bandwidth: pay-as-you-go or spot per
-/// hour (PriceUnit=Hour), or a subscription for Period months or years with its term discount.
+/// Price of an instance type with its system disk, data disks and public bandwidth: pay-as-you-go
+/// or spot per hour (PriceUnit=Hour), or a subscription for Period months or years with its term
+/// discount. The system disk is the one RunInstances would make: `SystemDisk.Size`, or max(40 GiB,
+/// the image's size) with `ImageId`, else 40 GiB. Data disks are billed by the hour only.
 pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let resource_type = || {
@@ -59,7 +61,17 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             .ok_or_else(|| ApiError::from(DomainError::InstanceTypeNotFound(type_id.to_string())))?;
     let amount = || ApiError::new(403, "InvalidAmount.Malformed", "The specified parameter Amount is not valid.");
     let amount = p.int_or("Amount", 1, 1000, amount)?.unwrap_or(1) as i128;
-    let disk_category = p.get("SystemDisk.Category").unwrap_or(feiyun_control::SYSTEM_DISK_CATEGORY);
+    let system_category = || {
+        ApiError::new(
+            400,
+            "InvalidSystemDiskCategory.ValueNotSupported",
+            "The specified system disk category is not priced in this region.",
+        )
+    };
+    let disk_category = match p.get("SystemDisk.Category") {
+        None => feiyun_domain::storage::DiskCategory::CloudEssd,
+        Some(c) => feiyun_domain::storage::DiskCategory::parse(c).ok_or_else(system_category)?,
+    };
     let disk_size = || {
         ApiError::new(
             400,
@@ -67,7 +79,19 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             "The specified parameter SystemDisk.Size is invalid.",
         )
     };
-    let disk_gib = p.int_or("SystemDisk.Size", 1, 2048, disk_size)?.unwrap_or(40) as u64;
+    let asked_gib = p.int_or("SystemDisk.Size", 1, 2048, disk_size)?.map(|n| n as u64);
+    let image_gib = match p.get("ImageId") {
+        None => 1,
+        Some(id) => {
+            c.cp.image_views(c.account_id)
+                .into_iter()
+                .find(|v| v.image.id == id)
+                .map(|v| v.image.disk_gib())
+                .ok_or_else(|| ApiError::from(DomainError::ImageNotFound(id.to_string())))?
+        }
+    };
+    let disk_gib = feiyun_control::system_disk_gib(disk_category, asked_gib, image_gib).map_err(DomainError::from)?;
+    let data_disks = super::disks::data_disk_prices(p)?;
     let bandwidth = || {
         ApiError::new(
             400,
@@ -87,13 +111,17 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
         p.choice_or("InternetChargeType", &["PayByBandwidth", "PayByTraffic"], charge)? == Some("PayByTraffic");
     let prices = c.cp.prices()?;
     let instance_h = c.cp.instance_hour(t)?;
-    let disk_h = prices.disk_hour(disk_category, disk_gib).ok_or_else(|| {
-        ApiError::new(
-            400,
-            "InvalidSystemDiskCategory.ValueNotSupported",
-            "The specified system disk category is not priced in this region.",
-        )
-    })?;
+    let disk_h = prices.disk_hour(disk_category.as_str(), disk_gib).ok_or_else(system_category)?;
+    let mut data_h = 0;
+    for (category, gib) in &data_disks {
+        data_h += prices.disk_hour(category.as_str(), *gib).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidDataDiskCategory.ValueNotSupported",
+                "The specified data disk category is not priced in this region.",
+            )
+        })?;
+    }
     // Pay-by-traffic bandwidth is charged per GB transferred, not per hour.
     let bw_h = if by_traffic { 0 } else { prices.bandwidth_hour(mbps) };
     // (resource, original, discount, rule) per component, for `amount` instances.
@@ -108,11 +136,17 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             parts.push(("instanceType", q.origin * amount, (q.origin - q.hourly) * amount, rule.clone()));
             rules = rule;
             parts.push(("systemDisk", disk_h * amount, 0, json!([])));
+            if !data_disks.is_empty() {
+                parts.push(("dataDisk", data_h * amount, 0, json!([])));
+            }
             parts.push(("bandwidth", bw_h * amount, 0, json!([])));
         }
         "Hour" => {
             parts.push(("instanceType", instance_h * amount, 0, json!([])));
             parts.push(("systemDisk", disk_h * amount, 0, json!([])));
+            if !data_disks.is_empty() {
+                parts.push(("dataDisk", data_h * amount, 0, json!([])));
+            }
             parts.push(("bandwidth", bw_h * amount, 0, json!([])));
         }
         "Month" | "Year" => {
@@ -121,6 +155,14 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
                     400,
                     "InvalidSpotStrategy",
                     "Spot instances are priced by the hour (PriceUnit=Hour).",
+                ));
+            }
+            if !data_disks.is_empty() {
+                // Data disks are pay-as-you-go whatever their instance: a term price would not be
+                // what is charged.
+                return Err(ApiError::invalid_because(
+                    "DataDisk.N.Size",
+                    "data disks are billed by the hour here; price them with PriceUnit=Hour",
                 ));
             }
             let n = p.int_or("Period", 1, 60, invalid_period)?.unwrap_or(1);

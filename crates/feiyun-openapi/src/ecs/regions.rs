@@ -20,63 +20,65 @@ pub(super) fn describe_zones(c: &Call<'_>) -> Result<Value, ApiError> {
     let verbose = c.params.bool("Verbose")?.unwrap_or(true);
     let available = c.cp.available(None, None)?;
     let hosts: Vec<feiyun_domain::host::Host> = c.cp.list_hosts().into_iter().map(|h| h.host).collect();
-    let zones: Vec<Value> =
-        c.cp.region()
-            .zones
-            .iter()
-            .map(|z| {
-                let types: Vec<&str> = available
-                    .iter()
-                    .filter(|a| a.zone_id == z.id)
-                    .filter(|a| {
-                        hosts.iter().any(|h| {
-                            h.zone_id == z.id
-                                && c.cp
-                                    .catalog()
-                                    .instance_type(&a.instance_type)
-                                    .map(|t| {
-                                        t.resources().fits_in(&h.capacity)
-                                            && t.required_gpu_model()
-                                                .map(|m| h.gpu_model.as_deref() == Some(m))
-                                                .unwrap_or(true)
-                                            && t.required_local_disk()
-                                                .map(|d| h.local_disk_category.as_deref() == Some(d))
-                                                .unwrap_or(true)
-                                    })
-                                    .unwrap_or(false)
-                        })
+    let zones: Vec<Value> = c
+        .cp
+        .region()
+        .zones
+        .iter()
+        .map(|z| {
+            let types: Vec<&str> = available
+                .iter()
+                .filter(|a| a.zone_id == z.id)
+                .filter(|a| {
+                    hosts.iter().any(|h| {
+                        h.zone_id == z.id
+                            && c.cp
+                                .catalog()
+                                .instance_type(&a.instance_type)
+                                .map(|t| {
+                                    t.resources().fits_in(&h.capacity)
+                                        && t.required_gpu_model()
+                                            .map(|m| h.gpu_model.as_deref() == Some(m))
+                                            .unwrap_or(true)
+                                        && t.required_local_disk()
+                                            .map(|d| h.local_disk_category.as_deref() == Some(d))
+                                            .unwrap_or(true)
+                                })
+                                .unwrap_or(false)
                     })
-                    .map(|a| a.instance_type.as_str())
-                    .collect();
-                let mut families: Vec<String> =
-                    types.iter().filter_map(|t| c.cp.catalog().instance_type(t).map(|t| t.family.clone())).collect();
-                families.sort();
-                families.dedup();
-                let mut zone = json!({
-                    "ZoneId": z.id,
-                    "LocalName": z.local_name,
-                    "ZoneType": "AvailabilityZone",
-                    "AvailableResourceCreation": {"ResourceTypes": ["Instance"]},
-                    "AvailableDiskCategories": {"DiskCategories": []},
-                    "AvailableVolumeCategories": {"VolumeCategories": []},
-                    "AvailableDedicatedHostTypes": {"DedicatedHostType": []},
-                    "DedicatedHostGenerations": {"DedicatedHostGeneration": []},
-                    "AvailableInstanceTypes": {"InstanceTypes": types},
-                });
-                if verbose {
-                    zone["AvailableResources"] = json!({"ResourcesInfo": [{
-                        "IoOptimized": true,
-                        "InstanceTypes": {"supportedInstanceType": types},
-                        "InstanceTypeFamilies": {"supportedInstanceTypeFamily": families},
-                        "InstanceGenerations": {"supportedInstanceGeneration": []},
-                        "SystemDiskCategories": {"supportedSystemDiskCategory": []},
-                        "DataDiskCategories": {"supportedDataDiskCategory": []},
-                        "NetworkTypes": {"supportedNetworkCategory": ["vpc"]},
-                    }]});
-                }
-                zone
-            })
-            .collect();
+                })
+                .map(|a| a.instance_type.as_str())
+                .collect();
+            let mut families: Vec<String> =
+                types.iter().filter_map(|t| c.cp.catalog().instance_type(t).map(|t| t.family.clone())).collect();
+            families.sort();
+            families.dedup();
+            let categories: Vec<&str> = feiyun_domain::storage::DiskCategory::ALL.iter().map(|c| c.as_str()).collect();
+            let mut zone = json!({
+                "ZoneId": z.id,
+                "LocalName": z.local_name,
+                "ZoneType": "AvailabilityZone",
+                "AvailableResourceCreation": {"ResourceTypes": ["Instance", "Disk"]},
+                "AvailableDiskCategories": {"DiskCategories": categories},
+                "AvailableVolumeCategories": {"VolumeCategories": []},
+                "AvailableDedicatedHostTypes": {"DedicatedHostType": []},
+                "DedicatedHostGenerations": {"DedicatedHostGeneration": []},
+                "AvailableInstanceTypes": {"InstanceTypes": types},
+            });
+            if verbose {
+                zone["AvailableResources"] = json!({"ResourcesInfo": [{
+                    "IoOptimized": true,
+                    "InstanceTypes": {"supportedInstanceType": types},
+                    "InstanceTypeFamilies": {"supportedInstanceTypeFamily": families},
+                    "InstanceGenerations": {"supportedInstanceGeneration": []},
+                    "SystemDiskCategories": {"supportedSystemDiskCategory": categories},
+                    "DataDiskCategories": {"supportedDataDiskCategory": categories},
+                    "NetworkTypes": {"supportedNetworkCategory": ["vpc"]},
+                }]});
+            }
+            zone
+        })
+        .collect();
     Ok(json!({"Zones": {"Zone": zones}}))
 }
 

@@ -1,244 +1,326 @@
-//! The wire shape of one instance, as DescribeInstances returns it.
+//! The wire shape of one instance, as DescribeInstances and DescribeInstanceAttribute return it,
+//! built as a tree that borrows from the instance.
+//!
+//! Fields come in the order real ECS writes them (some clients read JSON in document order):
+//! DescribeInstances as in its recorded sample answer (AlibabaCloudDocs/ecs, API Reference
+//! `DescribeInstances.md`, 2021), DescribeInstanceAttribute as in its sample answer in the ECS
+//! API reference (2025). Fields the samples do not show but the SDK models have come next to
+//! their kin. `tests/e2e/data/recorded_field_order.json` records both orders; the e2e suite
+//! checks the answers against it.
 
 use std::borrow::Cow;
 
+use feiyun_domain::catalog::InstanceTypeSpec;
 use feiyun_domain::image::Image;
 use feiyun_domain::instance::Instance;
-use serde::Serialize;
+use feiyun_domain::net::address::mac_string;
+use feiyun_domain::net::{Nic, PublicIp, PublicIpKind};
 
 use super::{minutes, seconds, Call};
+use crate::render::{Node, Obj};
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireInstancePage<'a> {
-    pub(super) instances: WireInstances<'a>,
-    pub(super) total_count: usize,
-    pub(super) page_number: i64,
-    pub(super) page_size: usize,
-    pub(super) next_token: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireInstances<'a> {
-    pub(super) instance: Vec<WireInstance<'a>>,
-}
-
-#[derive(Serialize)]
-pub(super) struct IpList {
-    #[serde(rename = "IpAddress")]
-    ip_address: [&'static str; 0],
-}
-
-pub(super) const NO_IPS: IpList = IpList { ip_address: [] };
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireVpc {
-    vpc_id: &'static str,
-    #[serde(rename = "VSwitchId")]
-    vswitch_id: &'static str,
-    nat_ip_address: &'static str,
-    private_ip_address: IpList,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireEip {
-    allocation_id: &'static str,
-    ip_address: &'static str,
-    internet_charge_type: &'static str,
-    bandwidth: u32,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireCpuOptions {
-    core_count: u32,
-    threads_per_core: u32,
-    numa: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireMetadataOptions {
-    http_endpoint: &'static str,
-    http_tokens: &'static str,
-    http_put_response_hop_limit: u32,
-}
-
-#[derive(Serialize)]
-pub(super) struct WireTag<'a> {
-    #[serde(rename = "TagKey")]
-    key: &'a str,
-    #[serde(rename = "TagValue")]
-    value: &'a str,
-}
-
-#[derive(Serialize)]
-pub(super) struct WireTags<'a> {
-    #[serde(rename = "Tag")]
-    tag: Vec<WireTag<'a>>,
-}
-
-#[derive(Serialize)]
-pub(super) struct SgIds {
-    #[serde(rename = "SecurityGroupId")]
-    ids: [&'static str; 0],
-}
-
-#[derive(Serialize)]
-pub(super) struct Nics {
-    #[serde(rename = "NetworkInterface")]
-    nics: [&'static str; 0],
-}
-
-#[derive(Serialize)]
-pub(super) struct Locks {
-    #[serde(rename = "LockReason")]
-    locks: Vec<WireLock>,
-}
-
-#[derive(Serialize)]
-pub(super) struct WireLock {
-    #[serde(rename = "LockReason")]
-    reason: &'static str,
-}
-
-/// One instance as DescribeInstances (and, trimmed, DescribeInstanceAttribute) returns it.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct WireInstance<'a> {
-    instance_id: &'a str,
-    instance_name: &'a str,
-    description: &'a str,
-    host_name: &'a str,
-    region_id: &'a str,
-    zone_id: &'a str,
-    image_id: &'a str,
-    #[serde(rename = "OSType")]
+/// What the two answers say about an instance beyond its own record: its type and its image.
+struct Facts<'a> {
+    t: Option<&'a InstanceTypeSpec>,
     os_type: Cow<'a, str>,
-    #[serde(rename = "OSName")]
     os_name: Cow<'a, str>,
-    #[serde(rename = "OSNameEn")]
-    os_name_en: Cow<'a, str>,
-    instance_type: &'a str,
-    instance_type_family: &'a str,
-    cpu: u32,
-    memory: u64,
-    #[serde(rename = "GPUAmount")]
-    gpu_amount: u32,
-    #[serde(rename = "GPUSpec")]
-    gpu_spec: &'a str,
-    local_storage_amount: u32,
-    local_storage_capacity: u64,
-    cpu_options: WireCpuOptions,
-    status: &'static str,
-    stopped_mode: &'static str,
-    creation_time: String,
-    start_time: String,
-    expired_time: String,
-    auto_release_time: String,
-    instance_charge_type: &'static str,
-    deployment_set_id: &'a str,
-    spot_strategy: &'static str,
-    spot_price_limit: f64,
-    spot_duration: u32,
-    internet_charge_type: &'static str,
-    internet_max_bandwidth_out: u32,
-    internet_max_bandwidth_in: u32,
-    instance_network_type: &'static str,
-    io_optimized: bool,
-    device_available: bool,
-    recyclable: bool,
-    deletion_protection: bool,
-    sale_cycle: &'static str,
-    serial_number: &'a str,
-    key_pair_name: &'static str,
-    resource_group_id: &'static str,
-    vlan_id: &'static str,
-    vpc_attributes: WireVpc,
-    public_ip_address: IpList,
-    inner_ip_address: IpList,
-    eip_address: WireEip,
-    security_group_ids: SgIds,
-    network_interfaces: Nics,
-    operation_locks: Locks,
-    tags: WireTags<'a>,
-    metadata_options: WireMetadataOptions,
 }
 
-pub(super) fn wire_instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image>) -> WireInstance<'a> {
-    let cat = c.cp.catalog();
-    let t = cat.instance_type(&i.instance_type);
-    let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) = match builtin.filter(|b| b.id == i.image_id) {
-        Some(b) => (Cow::Borrowed(b.os_type.as_str()), Cow::Borrowed(b.os_name.as_str())),
-        None => match c.cp.image(&i.image_id) {
-            Some(m) => (Cow::Owned(m.os_type), Cow::Owned(m.os_name)),
-            None => (Cow::Borrowed("linux"), Cow::Borrowed("")),
-        },
-    };
-    let (family, gpu_spec) = t.map(|t| (t.family.as_str(), t.gpu_model.as_str())).unwrap_or(("", ""));
-    WireInstance {
-        instance_id: &i.id,
-        instance_name: &i.name,
-        description: &i.description,
-        host_name: &i.hostname,
-        region_id: &i.region_id,
-        zone_id: &i.zone_id,
-        image_id: &i.image_id,
-        os_type,
-        os_name_en: os_name.clone(),
-        os_name,
-        instance_type: &i.instance_type,
-        instance_type_family: family,
-        cpu: t.map(|t| t.vcpus).unwrap_or(0),
-        memory: t.map(|t| t.memory_mib()).unwrap_or(0),
-        gpu_amount: t.map(|t| t.gpu_count).unwrap_or(0),
-        gpu_spec,
-        local_storage_amount: t.map(|t| t.local_disk_count).unwrap_or(0),
-        local_storage_capacity: t.map(|t| t.local_disk_gib * t.local_disk_count as u64).unwrap_or(0),
-        cpu_options: WireCpuOptions {
-            core_count: t.map(|t| t.vcpus.div_ceil(2)).unwrap_or(0),
-            threads_per_core: 2,
-            numa: "",
-        },
-        status: i.status.as_str(),
-        stopped_mode: i.stopped_mode.map(|m| m.as_str()).unwrap_or(""),
-        creation_time: minutes(&i.created_at),
-        start_time: i.started_at.as_ref().map(minutes).unwrap_or_default(),
-        expired_time: i.billing.expires_at.as_ref().map(minutes).unwrap_or_else(|| "2099-12-31T15:59Z".to_string()),
-        auto_release_time: i.billing.release_at.as_ref().map(seconds).unwrap_or_default(),
-        instance_charge_type: i.charge_type.as_str(),
-        deployment_set_id: i.deployment_set_id.as_deref().unwrap_or(""),
-        spot_strategy: i.billing.spot_strategy.as_str(),
-        spot_price_limit: i.billing.spot_price_limit_micros.map(|m| m as f64 / 1e6).unwrap_or(0.0),
-        spot_duration: if i.billing.is_spot() { i.billing.spot_duration_h } else { 0 },
-        internet_charge_type: "PayByTraffic",
-        internet_max_bandwidth_out: 0,
-        internet_max_bandwidth_in: 0,
-        instance_network_type: "vpc",
-        io_optimized: true,
-        device_available: true,
-        recyclable: false,
-        deletion_protection: false,
-        sale_cycle: "",
-        serial_number: &i.id,
-        key_pair_name: "",
-        resource_group_id: "",
-        vlan_id: "",
-        vpc_attributes: WireVpc { vpc_id: "", vswitch_id: "", nat_ip_address: "", private_ip_address: NO_IPS },
-        public_ip_address: NO_IPS,
-        inner_ip_address: NO_IPS,
-        eip_address: WireEip { allocation_id: "", ip_address: "", internet_charge_type: "", bandwidth: 0 },
-        security_group_ids: SgIds { ids: [] },
-        network_interfaces: Nics { nics: [] },
-        operation_locks: Locks { locks: i.billing.lock.map(|l| WireLock { reason: l.as_str() }).into_iter().collect() },
-        tags: WireTags { tag: i.tags.iter().map(|t| WireTag { key: &t.key, value: &t.value }).collect() },
-        metadata_options: WireMetadataOptions {
-            http_endpoint: "disabled",
-            http_tokens: "optional",
-            http_put_response_hop_limit: 0,
-        },
+impl<'a> Facts<'a> {
+    fn of(c: &'a Call<'_>, i: &Instance, builtin: Option<&'a Image>) -> Facts<'a> {
+        let (os_type, os_name): (Cow<'a, str>, Cow<'a, str>) = match builtin.filter(|b| b.id == i.image_id) {
+            Some(b) => (Cow::Borrowed(b.os_type.as_str()), Cow::Borrowed(b.os_name.as_str())),
+            None => match c.cp.image(&i.image_id) {
+                Some(m) => (Cow::Owned(m.os_type), Cow::Owned(m.os_name)),
+                None => (Cow::Borrowed("linux"), Cow::Borrowed("")),
+            },
+        };
+        Facts { t: c.cp.catalog().instance_type(&i.instance_type), os_type, os_name }
     }
+
+    fn cpu(&self) -> u32 {
+        self.t.map(|t| t.vcpus).unwrap_or(0)
+    }
+
+    fn memory(&self) -> u64 {
+        self.t.map(|t| t.memory_mib()).unwrap_or(0)
+    }
+
+    fn credit_specification(&self) -> &'static str {
+        if self.t.is_some_and(|t| t.is_burstable()) {
+            "Standard"
+        } else {
+            ""
+        }
+    }
+}
+
+fn ips<'a>() -> Node<'a> {
+    Node::wrapped("IpAddress", Vec::new())
+}
+
+/// An instance's place on the network, when it has one: its interface and public address.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Net<'a> {
+    nic: Option<&'a Nic>,
+    public: Option<&'a PublicIp>,
+}
+
+impl<'a> Net<'a> {
+    pub(super) fn of(net: Option<(&'a Nic, Option<&'a PublicIp>)>) -> Net<'a> {
+        Net { nic: net.map(|n| n.0), public: net.and_then(|n| n.1) }
+    }
+
+    fn ip_list(ip: Option<std::net::Ipv4Addr>) -> Node<'a> {
+        Node::wrapped("IpAddress", ip.map(|i| Node::from(i.to_string())).into_iter().collect())
+    }
+
+    fn private_ips(&self) -> Node<'a> {
+        Self::ip_list(self.nic.map(|n| n.ip))
+    }
+
+    /// The instance's own public address (not an EIP).
+    fn public_ips(&self) -> Node<'a> {
+        Self::ip_list(self.public.filter(|p| p.kind == PublicIpKind::Instance).map(|p| p.ip))
+    }
+
+    fn eip(&self) -> Option<&'a PublicIp> {
+        self.public.filter(|p| p.kind == PublicIpKind::Eip)
+    }
+
+    fn vpc_id(&self) -> &'a str {
+        self.nic.map(|n| n.vpc_id.as_str()).unwrap_or("")
+    }
+
+    fn vswitch_id(&self) -> &'a str {
+        self.nic.map(|n| n.vswitch_id.as_str()).unwrap_or("")
+    }
+
+    fn internet_charge(&self) -> &'static str {
+        self.nic.map(|n| n.internet_charge.as_str()).unwrap_or("PayByTraffic")
+    }
+
+    fn bandwidth_out(&self) -> u32 {
+        self.nic.map(|n| n.bandwidth_out_mbps).unwrap_or(0)
+    }
+
+    fn security_groups(&self) -> Node<'a> {
+        Node::wrapped(
+            "SecurityGroupId",
+            self.nic.map(|n| n.security_group_ids.iter().map(|g| Node::from(g.as_str())).collect()).unwrap_or_default(),
+        )
+    }
+
+    fn interfaces(&self) -> Node<'a> {
+        Node::wrapped(
+            "NetworkInterface",
+            self.nic
+                .map(|n| {
+                    Obj::default()
+                        .put("Type", "Primary")
+                        .put("PrimaryIpAddress", n.ip.to_string())
+                        .put("NetworkInterfaceId", n.eni_id.as_str())
+                        .put("MacAddress", mac_string(&n.mac))
+                        .put(
+                            "PrivateIpSets",
+                            Node::wrapped(
+                                "PrivateIpSet",
+                                vec![Obj::default()
+                                    .put("PrivateIpAddress", n.ip.to_string())
+                                    .put("Primary", true)
+                                    .build()],
+                            ),
+                        )
+                        .build()
+                })
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn eip_address(&self, attribute_order: bool) -> Node<'a> {
+        let e = self.eip();
+        let (id, ip, charge, bw) = (
+            e.map(|p| p.allocation_id.as_str()).unwrap_or(""),
+            e.map(|p| p.ip.to_string()).unwrap_or_default(),
+            e.map(|p| p.charge.as_str()).unwrap_or(""),
+            e.map(|p| p.bandwidth_mbps).unwrap_or(0),
+        );
+        if attribute_order {
+            Obj::default()
+                .put("InternetChargeType", charge)
+                .put("IpAddress", ip)
+                .put("Bandwidth", bw)
+                .put("AllocationId", id)
+                .build()
+        } else {
+            Obj::default()
+                .put("AllocationId", id)
+                .put("IpAddress", ip)
+                .put("InternetChargeType", charge)
+                .put("Bandwidth", bw)
+                .build()
+        }
+    }
+}
+
+fn expired_time(i: &Instance) -> String {
+    i.billing.expires_at.as_ref().map(minutes).unwrap_or_else(|| "2099-12-31T15:59Z".to_string())
+}
+
+fn operation_locks(i: &Instance) -> Node<'static> {
+    Node::wrapped(
+        "LockReason",
+        i.billing.lock.map(|l| Obj::default().put("LockReason", l.as_str()).build()).into_iter().collect(),
+    )
+}
+
+/// One instance of DescribeInstances.
+pub(super) fn instance<'a>(c: &'a Call<'_>, i: &'a Instance, builtin: Option<&'a Image>, net: Net<'a>) -> Node<'a> {
+    let f = Facts::of(c, i, builtin);
+    let t = f.t;
+    let tags: Vec<Node<'a>> = i
+        .tags
+        .iter()
+        .map(|t| Obj::default().put("TagKey", t.key.as_str()).put("TagValue", t.value.as_str()).build())
+        .collect();
+    Obj::with_capacity(64)
+        .put("ResourceGroupId", "")
+        .put("Memory", f.memory())
+        .put("InstanceChargeType", i.charge_type.as_str())
+        .put("Cpu", f.cpu())
+        .put("OSName", f.os_name.clone())
+        .put("InstanceNetworkType", "vpc")
+        .put("InnerIpAddress", ips())
+        .put("ExpiredTime", expired_time(i))
+        .put("ImageId", i.image_id.as_str())
+        .put("EipAddress", net.eip_address(false))
+        .put("HostName", i.hostname.as_str())
+        .put("Tags", Node::wrapped("Tag", tags))
+        .put("VlanId", "")
+        .put("Status", i.status.as_str())
+        .put(
+            "MetadataOptions",
+            Obj::default()
+                .put("HttpTokens", "optional")
+                .put("HttpEndpoint", "disabled")
+                .put("HttpPutResponseHopLimit", 0u32),
+        )
+        .put("InstanceId", i.id.as_str())
+        .put("StoppedMode", i.stopped_mode.map(|m| m.as_str()).unwrap_or(""))
+        .put(
+            "CpuOptions",
+            Obj::default()
+                .put("ThreadsPerCore", 2u32)
+                .put("Numa", "")
+                .put("CoreCount", t.map(|t| t.vcpus.div_ceil(2)).unwrap_or(0)),
+        )
+        .put("StartTime", i.started_at.as_ref().map(minutes).unwrap_or_default())
+        .put("DeletionProtection", false)
+        .put("SecurityGroupIds", net.security_groups())
+        .put(
+            "VpcAttributes",
+            Obj::default()
+                .put("PrivateIpAddress", net.private_ips())
+                .put("VpcId", net.vpc_id())
+                .put("VSwitchId", net.vswitch_id())
+                .put("NatIpAddress", ""),
+        )
+        .put("InternetChargeType", net.internet_charge())
+        .put("InstanceName", i.name.as_str())
+        .put("DeploymentSetId", i.deployment_set_id.as_deref().unwrap_or(""))
+        .put("InternetMaxBandwidthOut", net.bandwidth_out())
+        .put("SerialNumber", i.id.as_str())
+        .put("OSType", f.os_type.clone())
+        .put("CreationTime", minutes(&i.created_at))
+        .put("AutoReleaseTime", i.billing.release_at.as_ref().map(seconds).unwrap_or_default())
+        .put("Description", i.description.as_str())
+        .put("InstanceTypeFamily", t.map(|t| t.family.as_str()).unwrap_or(""))
+        .put("DedicatedInstanceAttribute", Obj::default().put("Tenancy", "").put("Affinity", ""))
+        .put("PublicIpAddress", net.public_ips())
+        .put("GPUSpec", t.map(|t| t.gpu_model.as_str()).unwrap_or(""))
+        .put("NetworkInterfaces", net.interfaces())
+        .put("SpotPriceLimit", i.billing.spot_price_limit_micros.map(|m| m as f64 / 1e6).unwrap_or(0.0))
+        .put("DeviceAvailable", true)
+        .put("SaleCycle", "")
+        .put("InstanceType", i.instance_type.as_str())
+        .put("OSNameEn", f.os_name.clone())
+        .put("SpotStrategy", i.billing.spot_strategy.as_str())
+        .put("SpotDuration", if i.billing.is_spot() { i.billing.spot_duration_h } else { 0 })
+        .put("IoOptimized", true)
+        .put("ZoneId", i.zone_id.as_str())
+        .put("ClusterId", "")
+        .put(
+            "EcsCapacityReservationAttr",
+            Obj::default().put("CapacityReservationPreference", "").put("CapacityReservationId", ""),
+        )
+        .put(
+            "DedicatedHostAttribute",
+            Obj::default().put("DedicatedHostId", "").put("DedicatedHostName", "").put("DedicatedHostClusterId", ""),
+        )
+        .put("GPUAmount", t.map(|t| t.gpu_count).unwrap_or(0))
+        .put("LocalStorageAmount", t.map(|t| t.local_disk_count).unwrap_or(0))
+        .put("LocalStorageCapacity", t.map(|t| t.local_disk_gib * t.local_disk_count as u64).unwrap_or(0))
+        .put("OperationLocks", operation_locks(i))
+        .put("InternetMaxBandwidthIn", 0u32)
+        .put("Recyclable", false)
+        .put("RegionId", i.region_id.as_str())
+        .put("CreditSpecification", f.credit_specification())
+        .put("KeyPairName", i.key_pair_name.as_deref().unwrap_or(""))
+        .build()
+}
+
+/// The answer of DescribeInstanceAttribute, request id included.
+pub(super) fn instance_attribute<'a>(c: &'a Call<'_>, i: &'a Instance, net: Net<'a>) -> Node<'a> {
+    let f = Facts::of(c, i, None);
+    Obj::with_capacity(40)
+        .put("Status", i.status.as_str())
+        .put("SerialNumber", i.id.as_str())
+        .put("CreationTime", minutes(&i.created_at))
+        .put("RequestId", Node::RequestId)
+        .put("Description", i.description.as_str())
+        .put("InstanceName", i.name.as_str())
+        .put("InstanceNetworkType", "vpc")
+        .put("Memory", f.memory())
+        .put("ImageId", i.image_id.as_str())
+        .put("ClusterId", "")
+        .put("VlanId", "")
+        .put("StoppedMode", i.stopped_mode.map(|m| m.as_str()).unwrap_or(""))
+        .put("HostName", i.hostname.as_str())
+        .put("InstanceId", i.id.as_str())
+        .put("InstanceType", i.instance_type.as_str())
+        .put("InternetMaxBandwidthIn", 0u32)
+        .put("InternetMaxBandwidthOut", net.bandwidth_out())
+        .put("RegionId", i.region_id.as_str())
+        .put("InstanceChargeType", i.charge_type.as_str())
+        .put("IoOptimized", "optimized")
+        .put("Cpu", f.cpu())
+        .put("ExpiredTime", expired_time(i))
+        .put("ZoneId", i.zone_id.as_str())
+        .put("InternetChargeType", net.internet_charge())
+        .put("CreditSpecification", f.credit_specification())
+        .put("SecurityGroupIds", net.security_groups())
+        .put("PublicIpAddress", net.public_ips())
+        .put("InnerIpAddress", ips())
+        .put(
+            "VpcAttributes",
+            Obj::default()
+                .put("VpcId", net.vpc_id())
+                .put("NatIpAddress", "")
+                .put("VSwitchId", net.vswitch_id())
+                .put("PrivateIpAddress", net.private_ips()),
+        )
+        .put("EipAddress", net.eip_address(true))
+        .put("DedicatedHostAttribute", Obj::default().put("DedicatedHostName", "").put("DedicatedHostId", ""))
+        .put("OperationLocks", operation_locks(i))
+        .put("EnableJumboFrame", false)
+        .put("EnableNetworkEncryption", false)
+        .put(
+            "NetworkOptions",
+            Obj::default()
+                .put("EnableJumboFrame", false)
+                .put("EnableNetworkEncryption", false)
+                .put("BandwidthWeighting", ""),
+        )
+        .build()
 }

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use feiyun_control::{BillingSetup, ControlPlane, HostsSetup, Parts, RegionSetup, Sealer, SystemClock};
+use feiyun_control::{BillingSetup, ControlPlane, HostsSetup, NetworkSetup, Parts, RegionSetup, Sealer, SystemClock};
 use feiyun_domain::catalog::Catalog;
 use feiyun_domain::image::{Image, ImageSource};
 use feiyun_domain::ops::InstanceFilter;
 use feiyun_domain::region::{Region, Zone};
 use feiyun_domain::Resources;
 use feiyun_openapi::params::form_decode;
-use feiyun_openapi::{dispatch, route, ApiError, Ctx, Params};
+use feiyun_openapi::{dispatch, route, ApiError, Ctx, Format, Params};
 use feiyun_scheduler::cluster::Policy;
 use feiyun_store::{SqliteStore, Store, WriteSet};
 use serde_json::Value;
@@ -21,6 +21,7 @@ const PRICES: &str = include_str!("../../../../catalog/prices.toml");
 const CATALOG: &str = include_str!("../../../../catalog/instance-types.toml");
 
 pub const ECS: &str = "2014-05-26";
+pub const VPC: &str = "2016-04-28";
 pub const BSS: &str = "2017-12-14";
 
 pub struct Region1 {
@@ -32,6 +33,11 @@ pub struct Region1 {
 /// Region `cn-local` with zone `cn-local-a`, one roomy host, image `img`, and one account with
 /// 10,000.00 on its balance.
 pub fn region() -> Region1 {
+    region_with(NetworkSetup::default())
+}
+
+/// [`region`] with a network configuration.
+pub fn region_with(network: NetworkSetup) -> Region1 {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store"));
     let image = Image {
@@ -59,16 +65,19 @@ pub fn region() -> Region1 {
         policy: Policy::Feiyun,
         billing: BillingSetup::default(),
     };
-    let cp = ControlPlane::new(Parts {
-        store,
-        catalog: Catalog::from_toml(CATALOG).expect("catalog"),
-        setup,
-        image_dir: None,
-        clock: Arc::new(SystemClock),
-        sealer: Sealer::from_key([1; 32]),
-        prices: feiyun_billing::prices::PriceBook::from_toml(PRICES).expect("prices"),
-        seed: Some(7),
-    })
+    let cp = ControlPlane::with_network(
+        Parts {
+            store,
+            catalog: Catalog::from_toml(CATALOG).expect("catalog"),
+            setup,
+            blob_dir: None,
+            clock: Arc::new(SystemClock),
+            sealer: Sealer::from_key([1; 32]),
+            prices: feiyun_billing::prices::PriceBook::from_toml(PRICES).expect("prices"),
+            seed: Some(7),
+        },
+        network,
+    )
     .expect("control plane");
     let host = feiyun_hostproto::HostSpec {
         name: "h".into(),
@@ -79,6 +88,7 @@ pub fn region() -> Region1 {
         simulated: true,
         protocol: feiyun_hostproto::PROTOCOL_VERSION,
         agent_version: "test".into(),
+        underlay_ip: None,
     };
     cp.register_host(&cp.process_join_token(), host).expect("host");
     let (account, _) = cp.create_account("tester").expect("account");
@@ -97,16 +107,23 @@ pub struct Footprint {
 impl Region1 {
     /// Call `action` of the product `version` with form-encoded `query` (RegionId added for ECS).
     pub fn call_version(&self, version: &str, action: &str, query: &str) -> Result<Value, ApiError> {
-        let query = if version == ECS && !query.contains("RegionId=") {
+        let query = if (version == ECS || version == VPC) && !query.contains("RegionId=") {
             format!("RegionId=cn-local&{query}")
         } else {
             query.to_string()
         };
         let params = Params::from_pairs(form_decode(&query)?)?;
         let route = route(version, action)?;
-        let ctx = Ctx { cp: &self.cp, account_id: &self.account, params: &params, endpoint: "localhost" };
+        let ctx = Ctx {
+            cp: &self.cp,
+            account_id: &self.account,
+            params: &params,
+            endpoint: "localhost",
+            request_id: "RID",
+            format: Format::Json,
+        };
         let body = dispatch(route, &ctx)?;
-        Ok(serde_json::from_str(&body).expect("JSON"))
+        Ok(serde_json::from_slice(&body).expect("JSON"))
     }
 
     pub fn call(&self, action: &str, query: &str) -> Result<Value, ApiError> {

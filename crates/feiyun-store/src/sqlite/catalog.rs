@@ -10,12 +10,18 @@ use super::{parse_opt_ts, parse_ts, ts};
 use crate::StoreError;
 
 const HOST_COLUMNS: &str = "id, name, zone_id, vcpus, memory_mib, gpus, local_disk_gib, gpu_model, \
-    local_disk_category, simulated, epoch, draining, credential_hash, registered_at";
+    local_disk_category, simulated, epoch, draining, credential_hash, registered_at, net_prefix, underlay_ip";
 
 fn host_from_row(r: &Row<'_>) -> Result<Host, StoreError> {
     let id: String = r.get(0)?;
     let registered: String = r.get(13)?;
+    let underlay: Option<String> = r.get(15)?;
     Ok(Host {
+        net_prefix: r.get(14)?,
+        underlay_ip: match underlay {
+            None => None,
+            Some(u) => Some(u.parse().map_err(|_| StoreError::Corrupt(id.clone(), format!("underlay address {u}")))?),
+        },
         name: r.get(1)?,
         zone_id: r.get(2)?,
         capacity: Resources {
@@ -47,12 +53,13 @@ pub(super) fn hosts(conn: &Connection) -> Result<Vec<Host>, StoreError> {
 
 pub(super) fn put_hosts(tx: &Transaction<'_>, hosts: &[Host]) -> Result<(), StoreError> {
     let mut st = tx.prepare_cached(&format!(
-        "INSERT INTO hosts ({HOST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+        "INSERT INTO hosts ({HOST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, zone_id = excluded.zone_id, vcpus = excluded.vcpus, \
          memory_mib = excluded.memory_mib, gpus = excluded.gpus, local_disk_gib = excluded.local_disk_gib, \
          gpu_model = excluded.gpu_model, local_disk_category = excluded.local_disk_category, \
          simulated = excluded.simulated, epoch = excluded.epoch, draining = excluded.draining, \
-         credential_hash = excluded.credential_hash, registered_at = excluded.registered_at"
+         credential_hash = excluded.credential_hash, registered_at = excluded.registered_at, \
+         net_prefix = excluded.net_prefix, underlay_ip = excluded.underlay_ip"
     ))?;
     for h in hosts {
         st.execute(params![
@@ -70,6 +77,8 @@ pub(super) fn put_hosts(tx: &Transaction<'_>, hosts: &[Host]) -> Result<(), Stor
             h.draining,
             h.credential_hash,
             ts(&h.registered_at),
+            h.net_prefix,
+            h.underlay_ip.map(|u| u.to_string()),
         ])?;
     }
     Ok(())

@@ -9,12 +9,14 @@ use feiyun_domain::assistant::{Command, CommandType, Invocation, InvocationRun, 
 use feiyun_domain::deployment::DeploymentSet;
 use feiyun_domain::event::SystemEvent;
 use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, StoppedMode, Tag};
-use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, UsageEvent};
+use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, TrafficUsage, UsageEvent};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord, WriteSet};
 
 mod catalog;
+mod net;
+mod storage;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -30,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_billing.sql"),
     include_str!("../migrations/0005_usage_sequence.sql"),
     include_str!("../migrations/0006_hosts_images_events.sql"),
+    include_str!("../migrations/0007_networking.sql"),
+    include_str!("../migrations/0008_storage.sql"),
 ];
 
 pub struct SqliteStore {
@@ -107,7 +111,7 @@ fn to_account((id, name, created): (String, String, String)) -> Result<Account, 
 
 const INSTANCE_COLUMNS: &str = "id, account_id, name, hostname, description, region_id, zone_id, host_id, \
     instance_type, image_id, status, desired, stopped_mode, charge_type, user_data, tags, created_at, \
-    started_at, updated_at, revision, deployment_set_id, billing";
+    started_at, updated_at, revision, deployment_set_id, billing, key_pair_name";
 
 fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
     let id: String = r.get(0)?;
@@ -147,6 +151,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
         updated_at: parse_ts(&id, &updated)?,
         revision: u64::try_from(revision).map_err(|_| corrupt("revision"))?,
         deployment_set_id: r.get(20)?,
+        key_pair_name: r.get(22)?,
         id,
     })
 }
@@ -186,13 +191,13 @@ fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
 fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
          ON CONFLICT(id) DO NOTHING"
     ))?;
     let mut update = tx.prepare_cached(
         "UPDATE instances SET billing = ?22, name = ?3, hostname = ?4, description = ?5, zone_id = ?7, \
          host_id = ?8, status = ?11, desired = ?12, stopped_mode = ?13, charge_type = ?14, tags = ?16, \
-         started_at = ?18, updated_at = ?19, revision = ?20, deployment_set_id = ?21 \
+         started_at = ?18, updated_at = ?19, revision = ?20, deployment_set_id = ?21, key_pair_name = ?23 \
          WHERE id = ?1 AND revision = ?20 - 1",
     )?;
     for i in instances {
@@ -222,6 +227,7 @@ fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Re
             i.revision as i64,
             i.deployment_set_id,
             billing,
+            i.key_pair_name,
         ];
         let written = if i.revision <= 1 { insert.execute(values)? } else { update.execute(values)? };
         if written == 0 {
@@ -340,6 +346,8 @@ impl Store for SqliteStore {
         out.join_tokens = catalog::join_tokens(&conn)?;
         out.images = catalog::images(&conn)?;
         out.open_events = catalog::open_events(&conn)?;
+        out.net = net::load(&conn)?;
+        out.storage = storage::load(&conn)?;
         Ok(out)
     }
 
@@ -437,6 +445,13 @@ impl Store for SqliteStore {
         catalog::put_join_tokens(&tx, w.join_tokens)?;
         catalog::put_images(&tx, w.images)?;
         catalog::put_events(&tx, w.events)?;
+        if let Some(n) = w.net {
+            net::write(&tx, n)?;
+        }
+        net::write_traffic(&tx, w.traffic, w.traffic_counters)?;
+        if let Some(s) = w.storage {
+            storage::write(&tx, s)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -586,6 +601,14 @@ impl Store for SqliteStore {
             params![d.id, d.account_id, d.name, d.description, ts(&d.created_at)],
         )?;
         Ok(())
+    }
+
+    fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError> {
+        net::traffic_usage(&self.lock(), account_id, before_s)
+    }
+
+    fn storage_usage(&self, account_id: Option<&str>) -> Result<Vec<feiyun_domain::usage::StorageUsage>, StoreError> {
+        storage::usage(&self.lock(), account_id)
     }
 
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError> {

@@ -36,6 +36,7 @@ fn instance(id: &str, account: &str) -> Instance {
         user_data: Some(b"echo hi".to_vec()),
         tags: vec![Tag { key: "env".into(), value: "中文".into() }],
         deployment_set_id: Some("ds-1".into()),
+        key_pair_name: None,
         created_at: now(),
         started_at: None,
         updated_at: now(),
@@ -224,6 +225,8 @@ fn hosts_tokens_images_and_events_round_trip() {
         draining: false,
         credential_hash: "ab".into(),
         registered_at: now(),
+        net_prefix: String::new(),
+        underlay_ip: None,
     };
     let mut token = JoinToken {
         id: "jt-1".into(),
@@ -288,10 +291,16 @@ fn hosts_of_a_one_machine_region_are_recorded_on_upgrade() {
         let s = SqliteStore::open(&path).expect("open");
         s.create_account(&a, &k).expect("account");
         s.put_instances(&[instance("i-1", &a.id)], None, &[], &[]).expect("put");
-        // Pretend the database is at version 5, before hosts registered.
+        // Pretend the database is at version 5, before hosts registered (and networks and storage
+        // existed).
         let conn = s.lock();
         conn.execute_batch(
-            "DROP TABLE hosts; DROP TABLE join_tokens; DROP TABLE images; DROP TABLE system_events; \
+            "DROP TABLE storage_usage; DROP TABLE image_shares; DROP TABLE image_states; DROP TABLE key_pairs; \
+             DROP TABLE snapshots; DROP TABLE disks; ALTER TABLE instances DROP COLUMN key_pair_name; \
+             DROP TABLE traffic_usage; DROP TABLE traffic_counters; DROP TABLE public_ips; \
+             DROP TABLE security_group_members; DROP TABLE instance_nics; DROP TABLE security_group_rules; \
+             DROP TABLE security_groups; DROP TABLE vswitches; DROP TABLE vpcs; \
+             DROP TABLE hosts; DROP TABLE join_tokens; DROP TABLE images; DROP TABLE system_events; \
              PRAGMA user_version = 5;",
         )
         .expect("downgrade");
