@@ -149,7 +149,7 @@ fn unchanged_batches_are_not_sent_again_until_forgotten() {
     assert_eq!(h.apply(&more).firewall_commands, 0);
     h.net.forget();
     assert!(h.apply(&more).firewall_commands > 0);
-    works(h);
+    works(h, 0);
     // No VPC left: no table, no forwarding rules of ours.
     h.apply(&host_spec(h, vec![]));
     let tables = std::process::Command::new("ip")
