@@ -34,6 +34,8 @@ use serde_json::Value;
 const TYPE: &str = "ecs.t5-lc2m1.nano";
 const IMAGE: &str = "feiyun_busybox_x64";
 const FEIYUN_API: &str = "2026-11-01";
+/// The zone of a region with the default configuration, where hollow hosts join.
+const ZONE: &str = "cn-local-a";
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
@@ -158,6 +160,41 @@ fn idle_cpu(label: &str, server: u32, agent: u32, secs: u64, ticks: f64) {
     println!("  {}", usage.report(server, agent, ticks));
 }
 
+/// A VPC with one /16 vSwitch in the region's zone and a security group: (vSwitch, group).
+fn network(c: &Client) -> (String, String) {
+    // A new VPC (or vSwitch) is Pending for a moment: what needs it Available is asked again.
+    let call = |version: &str, action: &str, params: &[(&str, &str)]| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = c.call_in(version, action, params).expect("reachable");
+            let pending = r.body["Code"].as_str().is_some_and(|code| code.starts_with("Incorrect"));
+            if r.ok() || !pending || Instant::now() > deadline {
+                assert!(r.ok(), "{action} failed: {}", r.text);
+                return r.body;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let vpc = call("2016-04-28", "CreateVpc", &[("RegionId", "cn-local"), ("CidrBlock", "10.0.0.0/8")]);
+    let vpc = vpc["VpcId"].as_str().expect("VpcId").to_string();
+    let vsw = call(
+        "2016-04-28",
+        "CreateVSwitch",
+        &[("RegionId", "cn-local"), ("VpcId", &vpc), ("ZoneId", ZONE), ("CidrBlock", "10.0.0.0/16")],
+    );
+    let vsw = vsw["VSwitchId"].as_str().expect("VSwitchId").to_string();
+    let group = call("2014-05-26", "CreateSecurityGroup", &[("RegionId", "cn-local"), ("VpcId", &vpc)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !call("2016-04-28", "DescribeVSwitches", &[("RegionId", "cn-local"), ("VSwitchId", &vsw)])
+        .to_string()
+        .contains("\"Available\"")
+    {
+        assert!(Instant::now() < deadline, "{vsw} not Available after 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (vsw, group["SecurityGroupId"].as_str().expect("SecurityGroupId").to_string())
+}
+
 fn count_up(c: &Client) -> Option<usize> {
     let r = c.call_in(FEIYUN_API, "ListHosts", &[]).ok()?;
     r.ok().then(|| r.text.matches("\"State\":\"Up\"").count())
@@ -276,7 +313,9 @@ fn main() {
     // 2. Heartbeats and long-polls alone.
     idle_cpu(&format!("idle with {hosts} hosts, no instances"), server.pid(), agent.pid(), idle, ticks);
 
-    // 3. RunInstances.
+    // 3. RunInstances, into a vSwitch large enough for all of them (the default vSwitch, a /20
+    // as in ECS, holds 4,092 instances).
+    let net = Arc::new(network(&admin));
     let left = Arc::new(AtomicU64::new(instances));
     let acked: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));
     let done = Arc::new(AtomicBool::new(false));
@@ -305,7 +344,7 @@ fn main() {
     let t0 = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
-            let (left, acked, creds) = (left.clone(), acked.clone(), creds.clone());
+            let (left, acked, creds, net) = (left.clone(), acked.clone(), creds.clone(), net.clone());
             std::thread::spawn(move || {
                 let c = Client::new(&creds.2, &creds.0, &creds.1);
                 let mut lat = Vec::new();
@@ -315,7 +354,14 @@ fn main() {
                     let r = c
                         .call(
                             "RunInstances",
-                            &[("RegionId", "cn-local"), ("InstanceType", TYPE), ("ImageId", IMAGE), ("Amount", "1")],
+                            &[
+                                ("RegionId", "cn-local"),
+                                ("InstanceType", TYPE),
+                                ("ImageId", IMAGE),
+                                ("Amount", "1"),
+                                ("VSwitchId", &net.0),
+                                ("SecurityGroupId", &net.1),
+                            ],
                         )
                         .expect("reachable");
                     let ms = t.elapsed().as_secs_f64() * 1000.0;
