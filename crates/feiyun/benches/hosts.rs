@@ -8,7 +8,8 @@
 //! 1. time until all N hosts are registered (from starting the agent process);
 //! 2. the control plane's CPU over an idle window while the hosts heartbeat (every 10 s, the
 //!    default) and long-poll their intent, as a share of one core;
-//! 3. RunInstances (Amount=1) through the signed API from several client threads: instances
+//! 3. RunInstances (Amount=1, all in one /16 vSwitch of a VPC made for the run, with one
+//!    security group) through the signed API from several client threads: instances
 //!    acknowledged per second, p50/p99 latency, and — for a sample of instances — the time from
 //!    acknowledgement until DescribeInstanceStatus shows Running; then the time until all of them
 //!    are Running;
