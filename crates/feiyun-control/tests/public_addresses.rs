@@ -44,6 +44,7 @@ fn eip(bandwidth: u32) -> NewEip {
         charge: InternetCharge::PayByTraffic,
         name: String::new(),
         description: String::new(),
+        client_token: None,
     }
 }
 
