@@ -19,6 +19,7 @@ mod dispatch;
 mod ecs;
 pub mod error;
 mod feiyun;
+mod idempotency;
 pub mod params;
 pub mod render;
 pub mod sign;
@@ -27,6 +28,7 @@ mod vpc;
 pub use api::{route, Route};
 pub use dispatch::{dispatch, error_body, render_error, Ctx};
 pub use error::ApiError;
+pub(crate) use idempotency::client_token;
 pub use params::Params;
 pub use render::Format;
 
@@ -50,22 +52,6 @@ pub const PROTOCOL_PARAMS: &[&str] = &[
     "SecurityToken",
     "ClientToken",
 ];
-
-/// `ClientToken` (at most 64 ASCII characters) with the fingerprint of the call it came with.
-pub(crate) fn client_token(
-    action: &str,
-    params: &Params,
-) -> Result<Option<feiyun_domain::ops::ClientToken>, error::ApiError> {
-    let Some(t) = params.get("ClientToken") else { return Ok(None) };
-    if t.len() > 64 || !t.is_ascii() {
-        return Err(error::ApiError::new(
-            400,
-            "InvalidClientToken.ValueNotSupported",
-            "The ClientToken provided is invalid.",
-        ));
-    }
-    Ok(Some(feiyun_domain::ops::ClientToken { token: t.to_string(), fingerprint: fingerprint(action, params) }))
-}
 
 /// A stable digest of a call's API parameters (protocol parameters excluded), for idempotency.
 pub fn fingerprint(action: &str, params: &Params) -> String {
