@@ -343,3 +343,38 @@ def test_the_command_line_calls_vpc_actions(pool_server):
     assert "Vpcs" in out.stdout
     help_out = pool_server.cli("vpc", "--help")
     assert "CreateVSwitch" in help_out.stdout
+
+
+def test_creates_retried_with_a_client_token_make_one_resource(pool_server):
+    """Terraform and the SDKs retry creates with the same ClientToken: one VPC, vSwitch, group
+    and EIP come of it, and the token reused with other parameters is refused."""
+    m = vpc_models()
+    vpc = pool_server.vpc()
+    ecs = pool_server.tea()
+    token = f"tok-{time.time_ns()}"
+    req = m.CreateVpcRequest(region_id=fe.REGION, cidr_block="10.77.0.0/16", vpc_name="retried", client_token=token)
+    first = vpc.typed("create_vpc", req).vpc_id
+    assert vpc.typed("create_vpc", req).vpc_id == first
+    fe.expect_error(vpc.call, "CreateVpc", {"RegionId": fe.REGION, "CidrBlock": "10.78.0.0/16", "VpcName": "retried",
+                                            "ClientToken": token}, status=400, code="IdempotentParameterMismatch")
+    named = vpc.typed("describe_vpcs", m.DescribeVpcsRequest(region_id=fe.REGION, vpc_name="retried"))
+    assert [v.vpc_id for v in named.vpcs.vpc] == [first]
+    wait_available(vpc, "vpc", first)
+    sreq = m.CreateVSwitchRequest(region_id=fe.REGION, vpc_id=first, zone_id=fe.ZONE, cidr_block="10.77.1.0/24",
+                                  client_token=token)
+    sid = vpc.typed("create_vswitch", sreq).v_switch_id
+    assert vpc.typed("create_vswitch", sreq).v_switch_id == sid
+    gparams = {"RegionId": fe.REGION, "VpcId": first, "SecurityGroupName": "retried", "ClientToken": token}
+    gid = ecs.call("CreateSecurityGroup", gparams)["SecurityGroupId"]
+    assert ecs.call("CreateSecurityGroup", gparams)["SecurityGroupId"] == gid
+    ereq = m.AllocateEipAddressRequest(region_id=fe.REGION, client_token=token)
+    eip = vpc.typed("allocate_eip_address", ereq)
+    again = vpc.typed("allocate_eip_address", ereq)
+    assert (again.allocation_id, again.eip_address) == (eip.allocation_id, eip.eip_address)
+    # Clean up: one of each to delete.
+    vpc.call("ReleaseEipAddress", {"RegionId": fe.REGION, "AllocationId": eip.allocation_id})
+    ecs.call("DeleteSecurityGroup", {"RegionId": fe.REGION, "SecurityGroupId": gid})
+    wait_available(vpc, "vswitch", sid)
+    vpc.call("DeleteVSwitch", {"RegionId": fe.REGION, "VSwitchId": sid})
+    vpc.call("DeleteVpc", {"RegionId": fe.REGION, "VpcId": first})
+    assert vpc.typed("describe_vpcs", m.DescribeVpcsRequest(region_id=fe.REGION, vpc_name="retried")).total_count == 0

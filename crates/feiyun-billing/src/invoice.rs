@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use feiyun_domain::usage::{Charge, LedgerEntry, LedgerKind, StorageUsage, UsageEvent};
+use feiyun_domain::usage::{Charge, LedgerEntry, LedgerKind, StorageUsage, TrafficUsage, UsageEvent};
 
 use crate::account::{payments, position, Paid};
 use crate::metering::{intervals, storage_intervals, Item};
 use crate::money::{format_cents, Money};
 use crate::prices::{RegionPrices, TypeSize};
 use crate::rating::{charge, Market, RatingError};
+use crate::traffic;
 
 /// `[start, end)` in unix seconds of a billing cycle `YYYY-MM` (UTC).
 pub fn month_bounds(cycle: &str) -> Option<(i64, i64)> {
@@ -63,16 +64,27 @@ pub struct Line {
     pub start_s: i64,
     pub end_s: i64,
     pub seconds: i64,
+    /// Public bytes sent out (traffic lines only).
+    pub out_bytes: u64,
     pub amount: Money,
+}
+
+/// The usage logs of one account (or several) that bills are rated from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Logs<'a> {
+    pub events: &'a [UsageEvent],
+    /// Data disks and snapshots.
+    pub storage: &'a [StorageUsage],
+    /// Public traffic, per instance.
+    pub traffic: &'a [TrafficUsage],
 }
 
 /// Usage lines of `[from_s, to_s)`, one per (instance, item) — data disks and snapshots one per
 /// resource — from the whole usage logs (an interval that began before the period is cut at its
-/// start). Ordered by instance (or resource) id, then item.
-#[allow(clippy::too_many_arguments)]
+/// start). Public traffic is a line per instance with the bytes of the clock hours that start in
+/// the period, priced as settlement prices them. Ordered by instance (or resource) id, then item.
 pub fn lines(
-    events: &[UsageEvent],
-    storage: &[StorageUsage],
+    logs: Logs<'_>,
     from_s: i64,
     to_s: i64,
     prices: &RegionPrices,
@@ -80,7 +92,7 @@ pub fn lines(
     market: &Market,
 ) -> Result<Vec<Line>, RatingError> {
     let mut by: BTreeMap<(String, Item), Line> = BTreeMap::new();
-    for iv in intervals(events, to_s).into_iter().chain(storage_intervals(storage, to_s)) {
+    for iv in intervals(logs.events, to_s).into_iter().chain(storage_intervals(logs.storage, to_s)) {
         let Some(iv) = iv.clip(from_s, to_s) else { continue };
         let m = charge(&iv, prices, size, market)?;
         let l = by.entry((iv.instance_id.clone(), iv.item)).or_insert_with(|| Line {
@@ -95,12 +107,44 @@ pub fn lines(
             start_s: iv.start_s,
             end_s: iv.end_s,
             seconds: 0,
+            out_bytes: 0,
             amount: Money::ZERO,
         });
         l.start_s = l.start_s.min(iv.start_s);
         l.end_s = l.end_s.max(iv.end_s);
         l.seconds += iv.seconds();
         l.amount = l.amount.plus(m);
+    }
+    let mut sent: BTreeMap<&str, Vec<TrafficUsage>> = BTreeMap::new();
+    for u in logs.traffic {
+        let hour = u.at_s - u.at_s.rem_euclid(3600);
+        if hour >= from_s && hour < to_s {
+            sent.entry(u.instance_id.as_str()).or_default().push(u.clone());
+        }
+    }
+    for (instance, used) in sent {
+        let hours = traffic::hourly_out(&used);
+        let out_bytes: u128 = hours.values().sum();
+        if out_bytes == 0 {
+            continue;
+        }
+        let compute = by.get(&(instance.to_string(), Item::Compute));
+        let line = Line {
+            account_id: used[0].account_id.clone(),
+            instance_id: instance.to_string(),
+            item: Item::Traffic,
+            charge: Charge::PayAsYouGo,
+            instance_type: compute.map(|c| c.instance_type.clone()).unwrap_or_default(),
+            zone_id: compute.map(|c| c.zone_id.clone()).unwrap_or_default(),
+            disk_category: String::new(),
+            disk_gib: 0,
+            start_s: hours.keys().map(|(_, h)| *h).min().unwrap_or(from_s),
+            end_s: hours.keys().map(|(_, h)| h + 3600).max().unwrap_or(to_s).min(to_s),
+            seconds: 0,
+            out_bytes: u64::try_from(out_bytes).unwrap_or(u64::MAX),
+            amount: traffic::charge(&used, prices),
+        };
+        by.insert((instance.to_string(), Item::Traffic), line);
     }
     Ok(by.into_values().collect())
 }
@@ -138,8 +182,7 @@ pub fn invoice(
     cycle: &str,
     currency: &str,
     ledger: &[LedgerEntry],
-    events: &[UsageEvent],
-    storage: &[StorageUsage],
+    logs: Logs<'_>,
     prices: &RegionPrices,
     size: &dyn Fn(&str) -> Option<TypeSize>,
     market: &Market,
@@ -164,7 +207,7 @@ pub fn invoice(
         opening_cents: position(&before).balance_cents,
         closing_cents: position(&through).balance_cents,
         entries,
-        lines: lines(events, storage, from, to.min(now_s), prices, size, market)?,
+        lines: lines(logs, from, to.min(now_s), prices, size, market)?,
     })
 }
 
@@ -174,6 +217,7 @@ fn item_name(i: Item) -> &'static str {
         Item::Disk => "SystemDisk",
         Item::DataDisk => "DataDisk",
         Item::Snapshot => "Snapshot",
+        Item::Traffic => "Traffic",
     }
 }
 
@@ -256,7 +300,7 @@ impl Invoice {
                 l.instance_type,
                 item_name(l.item),
                 l.charge.as_str(),
-                hours(l.seconds),
+                if l.item == Item::Traffic { format!("{:.3} GB", l.out_bytes as f64 / 1e9) } else { hours(l.seconds) },
                 l.amount
             );
         }
@@ -297,7 +341,7 @@ impl Invoice {
         for l in &self.lines {
             let _ = writeln!(
                 s,
-                "usage,{},{},{},{},{},{},{},{},,,{},",
+                "usage,{},{},{},{},{},{},{},{},,,{},{}",
                 iso(l.start_s),
                 if l.charge == Charge::Subscription { LedgerKind::Subscription.as_str() } else { "Usage" },
                 csv_field(&l.instance_id),
@@ -306,7 +350,8 @@ impl Invoice {
                 l.charge.as_str(),
                 l.seconds,
                 l.amount,
-                self.currency
+                self.currency,
+                if l.item == Item::Traffic { format!("{} bytes out", l.out_bytes) } else { String::new() }
             );
         }
         s
@@ -366,12 +411,33 @@ mod tests {
                 detail: "pay-as-you-go usage".into(),
             },
         ];
-        let inv = invoice(i64::MAX, "alice", "a", "2026-11", "CNY", &ledger, &log, &[], p, &size, &Market::default())
-            .expect("ok");
+        let inv = invoice(
+            i64::MAX,
+            "alice",
+            "a",
+            "2026-11",
+            "CNY",
+            &ledger,
+            Logs { events: &log, ..Default::default() },
+            p,
+            &size,
+            &Market::default(),
+        )
+        .expect("ok");
         // While the month is running, usage stops at now: one hour into November, one hour.
-        let early =
-            invoice(nov + 3600, "alice", "a", "2026-11", "CNY", &ledger, &log, &[], p, &size, &Market::default())
-                .expect("ok");
+        let early = invoice(
+            nov + 3600,
+            "alice",
+            "a",
+            "2026-11",
+            "CNY",
+            &ledger,
+            Logs { events: &log, ..Default::default() },
+            p,
+            &size,
+            &Market::default(),
+        )
+        .expect("ok");
         assert_eq!(early.lines[0].seconds, 3600);
         assert_eq!(inv.lines.len(), 2);
         assert_eq!((inv.lines[0].seconds, inv.lines[0].amount.settle_cents()), (7200, 106));
@@ -389,8 +455,62 @@ mod tests {
             "{csv}"
         );
         assert!(matches!(
-            invoice(i64::MAX, "alice", "a", "2026-13", "CNY", &ledger, &log, &[], p, &size, &Market::default()),
+            invoice(
+                i64::MAX,
+                "alice",
+                "a",
+                "2026-13",
+                "CNY",
+                &ledger,
+                Logs { events: &log, ..Default::default() },
+                p,
+                &size,
+                &Market::default()
+            ),
             Err(InvoiceError::Cycle(_))
         ));
+    }
+
+    /// Traffic is a line per instance with the hours that start in the period, priced as
+    /// settlement prices them; a replayed reading counts once, an hour of the month before does
+    /// not count, and the line's type and zone are its instance's.
+    #[test]
+    fn traffic_is_a_line_of_its_own() {
+        let (nov, _) = month_bounds("2026-11").expect("valid");
+        let book = PriceBook::from_toml(BOOK).expect("valid");
+        let p = book.region("r1").expect("region");
+        let log = numbered(vec![ev("c", nov - 3600, EventKind::Create), ev("s", nov - 3600, EventKind::Start)]);
+        let t = |key: &str, at_s: i64, out_bytes: u64| TrafficUsage {
+            key: key.into(),
+            instance_id: "i-1".into(),
+            account_id: "a".into(),
+            at_s,
+            in_bytes: 7,
+            out_bytes,
+        };
+        // October's last hour, then 4.5 GB in November's first hour (10 Mbit/s), one reading
+        // replayed, then 450 MB (1 Mbit/s) in its third hour.
+        let traffic = vec![
+            t("k0", nov - 10, 9_000_000_000),
+            t("k1", nov + 10, 2_250_000_000),
+            t("k2", nov + 20, 2_250_000_000),
+            t("k2", nov + 20, 2_250_000_000),
+            t("k3", nov + 7300, 450_000_000),
+        ];
+        let logs = Logs { events: &log, traffic: &traffic, ..Default::default() };
+        let rated = lines(logs, nov, nov + 4 * 3600, p, &size, &Market::default()).expect("rated");
+        let l = rated.iter().find(|l| l.item == Item::Traffic).expect("a traffic line");
+        assert_eq!((l.out_bytes, l.start_s, l.end_s), (4_950_000_000, nov, nov + 3 * 3600));
+        assert_eq!((l.instance_type.as_str(), l.zone_id.as_str()), ("ecs.g7.large", "z"));
+        let expected = traffic::charge(&traffic[1..], p);
+        assert_eq!(l.amount, expected);
+        assert_eq!(expected, Money::from_micros(p.bandwidth_hour(10) + p.bandwidth_hour(1)));
+        // A period without traffic has no traffic line.
+        let quiet = lines(logs, nov + 3600, nov + 7200, p, &size, &Market::default()).expect("rated");
+        assert!(quiet.iter().all(|l| l.item != Item::Traffic));
+        let inv = invoice(nov + 4 * 3600, "alice", "a", "2026-11", "CNY", &[], logs, p, &size, &Market::default())
+            .expect("invoice");
+        assert!(inv.text().contains("4.950 GB"), "{}", inv.text());
+        assert!(inv.csv().contains("4950000000 bytes out"), "{}", inv.csv());
     }
 }

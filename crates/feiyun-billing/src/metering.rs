@@ -22,6 +22,8 @@ pub enum Item {
     DataDisk,
     /// A snapshot (its own usage log; `instance_id` is the snapshot's id).
     Snapshot,
+    /// Public traffic out of an instance: metered bytes per clock hour, never an interval.
+    Traffic,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -86,6 +86,8 @@ pub fn charge(
             .disk_hour(&i.disk_category, i.disk_gib)
             .ok_or_else(|| RatingError::UnpricedDisk(i.disk_category.clone()))?,
         Item::Snapshot => prices.snapshot_hour(i.disk_gib),
+        // Traffic is rated by `traffic::charge` from its bytes; no interval carries it.
+        Item::Traffic => 0,
     };
     if i.charge == Charge::Spot && i.item == Item::Compute {
         let mut m = Money::ZERO;

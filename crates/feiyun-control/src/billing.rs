@@ -51,7 +51,15 @@ pub struct AccountBills {
     pub events: Vec<UsageEvent>,
     /// Data disks and snapshots.
     pub storage: Vec<StorageUsage>,
+    /// Public traffic.
+    pub traffic: Vec<feiyun_billing::traffic::TrafficUsage>,
     pub market: Market,
+}
+
+impl AccountBills {
+    pub fn logs(&self) -> feiyun_billing::invoice::Logs<'_> {
+        feiyun_billing::invoice::Logs { events: &self.events, storage: &self.storage, traffic: &self.traffic }
+    }
 }
 
 pub(crate) fn secs(d: std::time::Duration) -> i64 {
@@ -83,6 +91,7 @@ pub fn invoice_from_store(
     let ledger = store.ledger(Some(&account.id)).map_err(store_err)?;
     let events = store.usage_events(Some(&account.id), 0).map_err(store_err)?;
     let storage = store.storage_usage(Some(&account.id)).map_err(store_err)?;
+    let traffic = store.traffic_usage(Some(&account.id), i64::MAX).map_err(store_err)?;
     let market = Market::from_points(&store.spot_market(None).map_err(store_err)?);
     let size = |t: &str| type_size(catalog, t);
     feiyun_billing::invoice::invoice(
@@ -92,8 +101,7 @@ pub fn invoice_from_store(
         cycle,
         &prices.currency,
         &ledger,
-        &events,
-        &storage,
+        feiyun_billing::invoice::Logs { events: &events, storage: &storage, traffic: &traffic },
         prices,
         &size,
         &market,
@@ -187,6 +195,7 @@ impl ControlPlane {
             ledger: self.ledger(account_id)?,
             events: self.usage_events(Some(account_id), 0)?,
             storage: self.storage_usage(Some(account_id))?,
+            traffic: self.traffic_usage(account_id, i64::MAX)?,
             market: self.market()?,
         })
     }
@@ -195,16 +204,8 @@ impl ControlPlane {
     /// Usage lines of an account for `[from_s, to_s)`, up to now at most.
     pub fn usage_lines(&self, bills: &AccountBills, from_s: i64, to_s: i64) -> Result<Vec<Line>, DomainError> {
         let to_s = to_s.min(self.now().timestamp());
-        feiyun_billing::invoice::lines(
-            &bills.events,
-            &bills.storage,
-            from_s,
-            to_s,
-            self.prices()?,
-            &|t| self.size_of(t),
-            &bills.market,
-        )
-        .map_err(|e| DomainError::Internal(e.to_string()))
+        feiyun_billing::invoice::lines(bills.logs(), from_s, to_s, self.prices()?, &|t| self.size_of(t), &bills.market)
+            .map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     /// Used fraction (per mille) of a zone's scarcest resource.

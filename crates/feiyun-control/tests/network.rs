@@ -52,6 +52,7 @@ fn vpc(cp: &ControlPlane, acct: &str, block: &str, vsws: &[(&str, &str)]) -> (St
                 cidr: parse_cidr(b).expect("block"),
                 name: String::new(),
                 description: String::new(),
+                client_token: None,
             };
             cp.create_vswitch(acct, &n, false).expect("vswitch").id
         })
@@ -61,6 +62,7 @@ fn vpc(cp: &ControlPlane, acct: &str, block: &str, vsws: &[(&str, &str)]) -> (St
         name: "sg".into(),
         description: String::new(),
         kind: feiyun_domain::net::GroupKind::Basic,
+        client_token: None,
     };
     let g = cp.create_security_group(acct, &g).expect("group").id;
     (v.id, s, g)
@@ -191,6 +193,7 @@ fn an_account_without_a_vpc_gets_a_default_one_per_region_and_a_vswitch_per_zone
                 name: "web".into(),
                 description: String::new(),
                 kind: Default::default(),
+                client_token: None,
             },
         )
         .expect("group in the default VPC");
@@ -297,6 +300,7 @@ fn vpcs_and_vswitches_are_pending_first_and_refuse_deletion_while_used() {
         cidr: parse_cidr(block).expect("block"),
         name: String::new(),
         description: String::new(),
+        client_token: None,
     };
     assert_eq!(
         cp.create_vswitch(&acct.id, &vsw("10.0.1.0/24"), false),
@@ -324,6 +328,7 @@ fn vpcs_and_vswitches_are_pending_first_and_refuse_deletion_while_used() {
                 name: "g".into(),
                 description: String::new(),
                 kind: Default::default(),
+                client_token: None,
             },
         )
         .expect("group");
@@ -375,4 +380,73 @@ fn networks_and_prefixes_survive_a_restart() {
     assert_eq!(hosts[0].host.underlay_ip, Some(ip("192.0.2.1")));
     let v = cp.describe_vpcs(&acct.id, &VpcFilter::default());
     assert_eq!(v[0].0.vni, vni);
+}
+
+/// A create retried with its `ClientToken` answers what the first made, also after a restart;
+/// the same token with other parameters is refused and nothing is made.
+#[test]
+fn creates_retried_with_their_client_token_make_nothing_twice() {
+    use feiyun_control::{EipFilter, GroupFilter};
+    use feiyun_domain::ops::{ClientToken, NewEip};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let ct =
+        |token: &str, fingerprint: &str| Some(ClientToken { token: token.into(), fingerprint: fingerprint.into() });
+    let (acct, vpc_id, vsw_id, group_id, eip_id) = {
+        let cp = empty(dir.path(), &clock, setup());
+        let (acct, _) = cp.create_account("alice").expect("account");
+        cp.create_account("bob").expect("account");
+        let new_vpc = NewVpc { cidr: parse_cidr("10.0.0.0/16"), client_token: ct("t-vpc", "a"), ..Default::default() };
+        let v = cp.create_vpc(&acct.id, &new_vpc, false).expect("vpc");
+        assert_eq!(cp.create_vpc(&acct.id, &new_vpc, false).expect("retried").id, v.id);
+        let other = NewVpc { client_token: ct("t-vpc", "b"), ..new_vpc.clone() };
+        assert_eq!(cp.create_vpc(&acct.id, &other, false), Err(DomainError::IdempotentParameterMismatch));
+        assert_eq!(cp.describe_vpcs(&acct.id, &VpcFilter::default()).len(), 1);
+
+        let new_vsw = NewVSwitch {
+            vpc_id: v.id.clone(),
+            zone_id: "z1".into(),
+            cidr: parse_cidr("10.0.1.0/24").expect("block"),
+            name: String::new(),
+            description: String::new(),
+            client_token: ct("t-vsw", "a"),
+        };
+        let s = cp.create_vswitch(&acct.id, &new_vsw, false).expect("vswitch");
+        assert_eq!(cp.create_vswitch(&acct.id, &new_vsw, false).expect("retried").id, s.id);
+
+        let new_group = NewSecurityGroup {
+            vpc_id: Some(v.id.clone()),
+            name: "web".into(),
+            description: String::new(),
+            kind: Default::default(),
+            client_token: ct("t-sg", "a"),
+        };
+        let g = cp.create_security_group(&acct.id, &new_group).expect("group");
+        assert_eq!(cp.create_security_group(&acct.id, &new_group).expect("retried").id, g.id);
+
+        let new_eip = NewEip {
+            bandwidth_mbps: 5,
+            charge: Default::default(),
+            name: String::new(),
+            description: String::new(),
+            client_token: ct("t-eip", "a"),
+        };
+        let e = cp.allocate_eip(&acct.id, &new_eip).expect("eip");
+        assert_eq!(cp.allocate_eip(&acct.id, &new_eip).expect("retried").allocation_id, e.allocation_id);
+        (acct, v.id, s.id, g.id, e.allocation_id)
+    };
+    // After a restart the tokens are still known; another account's same token is its own.
+    let cp = empty(dir.path(), &clock, setup());
+    let new_vpc = NewVpc { cidr: parse_cidr("10.0.0.0/16"), client_token: ct("t-vpc", "a"), ..Default::default() };
+    assert_eq!(cp.create_vpc(&acct.id, &new_vpc, false).expect("retried after restart").id, vpc_id);
+    let bob = cp.account_by_name("bob").expect("read").expect("bob");
+    assert_ne!(cp.create_vpc(&bob.id, &new_vpc, false).expect("bob's vpc").id, vpc_id);
+    assert_eq!(cp.describe_vpcs(&acct.id, &VpcFilter::default()).len(), 1);
+    assert_eq!(cp.describe_vswitches(&acct.id, &VSwitchFilter::default()).len(), 1);
+    assert_eq!(cp.describe_vswitches(&acct.id, &VSwitchFilter::default())[0].0.id, vsw_id);
+    let groups = cp.describe_security_groups(&acct.id, &GroupFilter::default());
+    assert_eq!(groups.iter().map(|(g, _)| g.id.clone()).collect::<Vec<_>>(), vec![group_id]);
+    let eips = cp.describe_eips(&acct.id, &EipFilter::default());
+    assert_eq!(eips.len(), 1);
+    assert_eq!(eips[0].allocation_id, eip_id);
 }

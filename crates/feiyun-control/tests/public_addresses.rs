@@ -44,6 +44,7 @@ fn eip(bandwidth: u32) -> NewEip {
         charge: InternetCharge::PayByTraffic,
         name: String::new(),
         description: String::new(),
+        client_token: None,
     }
 }
 
@@ -184,6 +185,15 @@ fn public_traffic_is_metered_once_and_billed_at_the_bandwidth_tiers() {
     // 5 × 0.063 + 5 × 0.25 = 1.565 for the hour; both instances' compute and disk are the same.
     let diff = with - without;
     assert!((156..=157).contains(&diff), "traffic added {diff} cents");
+    // The bill shows it as a line of the talker's instance: its bytes, what settlement charged.
+    let bills = cp.account_bills(&talker.id).expect("bills");
+    let lines = cp.usage_lines(&bills, T0, T0 + 3600).expect("lines");
+    let line = lines.iter().find(|l| l.item == feiyun_billing::metering::Item::Traffic).expect("a traffic line");
+    assert_eq!((line.instance_id.as_str(), line.out_bytes), (t.as_str(), 4_500_000_000));
+    assert_eq!(line.amount, charge);
+    let bills = cp.account_bills(&quiet.id).expect("bills");
+    let lines = cp.usage_lines(&bills, T0, T0 + 3600).expect("lines");
+    assert!(lines.iter().all(|l| l.item != feiyun_billing::metering::Item::Traffic), "no traffic, no line");
     // Restarted, the control plane keeps the last readings: the same reading meters nothing.
     let reg = h.reg.clone();
     drop(h);

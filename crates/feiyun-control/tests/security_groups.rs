@@ -44,6 +44,7 @@ fn vpc(cp: &ControlPlane, acct: &str, block: &str, zones: &[(&str, &str)]) -> (S
                 cidr: parse_cidr(b).expect("block"),
                 name: String::new(),
                 description: String::new(),
+                client_token: None,
             };
             cp.create_vswitch(acct, &n, false).expect("vswitch").id
         })
@@ -52,7 +53,13 @@ fn vpc(cp: &ControlPlane, acct: &str, block: &str, zones: &[(&str, &str)]) -> (S
 }
 
 fn group(cp: &ControlPlane, acct: &str, vpc: &str, kind: GroupKind) -> String {
-    let g = NewSecurityGroup { vpc_id: Some(vpc.into()), name: "g".into(), description: String::new(), kind };
+    let g = NewSecurityGroup {
+        vpc_id: Some(vpc.into()),
+        name: "g".into(),
+        description: String::new(),
+        kind,
+        client_token: None,
+    };
     cp.create_security_group(acct, &g).expect("group").id
 }
 

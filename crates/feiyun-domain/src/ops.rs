@@ -10,7 +10,7 @@ use crate::net::{GroupKind, InternetCharge, RuleSpec};
 use crate::storage::{DiskCategory, DiskKind, DiskStatus, SnapshotStatus};
 
 /// Idempotency: the caller's token plus a fingerprint of the request's parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientToken {
     pub token: String,
     pub fingerprint: String,
@@ -182,6 +182,7 @@ pub struct NewVpc {
     pub cidr: Option<Ipv4Net>,
     pub name: String,
     pub description: String,
+    pub client_token: Option<ClientToken>,
 }
 
 /// CreateVSwitch.
@@ -192,6 +193,7 @@ pub struct NewVSwitch {
     pub cidr: Ipv4Net,
     pub name: String,
     pub description: String,
+    pub client_token: Option<ClientToken>,
 }
 
 /// CreateSecurityGroup.
@@ -202,6 +204,7 @@ pub struct NewSecurityGroup {
     pub name: String,
     pub description: String,
     pub kind: GroupKind,
+    pub client_token: Option<ClientToken>,
 }
 
 /// One rule to authorize or revoke.
@@ -218,6 +221,7 @@ pub struct NewEip {
     pub charge: InternetCharge,
     pub name: String,
     pub description: String,
+    pub client_token: Option<ClientToken>,
 }
 
 /// How new instances are paid for.

@@ -265,6 +265,7 @@ fn line_item(
     let config = match l.item {
         Item::DataDisk => format!("Data disk: {} {} GiB", l.disk_category, l.disk_gib),
         Item::Snapshot => format!("Snapshot: {} GiB", l.disk_gib),
+        Item::Traffic => format!("Outbound public traffic: {} bytes", l.out_bytes),
         _ => t
             .map(|t| {
                 format!(
@@ -282,6 +283,11 @@ fn line_item(
         Item::Disk => ("System disk", "systemdisk"),
         Item::DataDisk => ("Data disk", "datadisk"),
         Item::Snapshot => ("Snapshot", "snapshot"),
+        Item::Traffic => ("Internet traffic", "internet_traffic"),
+    };
+    let (usage, usage_unit) = match l.item {
+        Item::Traffic => (format!("{:.4}", l.out_bytes as f64 / 1e9), "GB"),
+        _ => (format!("{:.4}", l.seconds as f64 / 3600.0), "Hour"),
     };
     Ok(json!({
         "InstanceID": l.instance_id,
@@ -308,10 +314,11 @@ fn line_item(
         "ResourceGroup": "",
         "CostUnit": "",
         "NickName": "",
-        "ListPrice": if by_item { micros_text(list_hour) } else { String::new() },
-        "ListPriceUnit": if by_item { format!("{currency}/Hour") } else { String::new() },
-        "Usage": format!("{:.4}", l.seconds as f64 / 3600.0),
-        "UsageUnit": "Hour",
+        // Traffic has tiers, not one hourly price.
+        "ListPrice": if by_item && l.item != Item::Traffic { micros_text(list_hour) } else { String::new() },
+        "ListPriceUnit": if by_item && l.item != Item::Traffic { format!("{currency}/Hour") } else { String::new() },
+        "Usage": usage,
+        "UsageUnit": usage_unit,
         "ServicePeriod": l.seconds.to_string(),
         "ServicePeriodUnit": "Second",
         "Currency": currency,

@@ -19,6 +19,7 @@ mod dispatch;
 mod ecs;
 pub mod error;
 mod feiyun;
+mod idempotency;
 pub mod params;
 pub mod render;
 pub mod sign;
@@ -27,6 +28,7 @@ mod vpc;
 pub use api::{route, Route};
 pub use dispatch::{dispatch, error_body, render_error, Ctx};
 pub use error::ApiError;
+pub(crate) use idempotency::client_token;
 pub use params::Params;
 pub use render::Format;
 

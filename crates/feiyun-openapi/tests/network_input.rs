@@ -109,6 +109,7 @@ fn world(r: &Region1, bob: &str) -> World {
                 cidr: "10.0.1.0/24".parse().expect("block"),
                 name: String::new(),
                 description: String::new(),
+                client_token: None,
             },
             false,
         )
@@ -121,6 +122,7 @@ fn world(r: &Region1, bob: &str) -> World {
                 name: "b".into(),
                 description: String::new(),
                 kind: Default::default(),
+                client_token: None,
             },
         )
         .expect("bob's group");

@@ -153,6 +153,7 @@ impl ControlPlane {
                                 name: "default".into(),
                                 description: "Made with the default VPC".into(),
                                 kind: GroupKind::Basic,
+                                client_token: None,
                             };
                             let g = self.new_group(account_id, &vpc, &spec, true, now);
                             w.groups.push(g.clone());

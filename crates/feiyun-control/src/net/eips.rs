@@ -52,6 +52,9 @@ impl ControlPlane {
     /// AllocateEipAddress.
     pub fn allocate_eip(&self, account_id: &str, spec: &NewEip) -> Result<PublicIp, DomainError> {
         let mut state = self.write();
+        if let Some(id) = Self::replayed(&state, account_id, "AllocateEipAddress", spec.client_token.as_ref())? {
+            return state.owned_eip(account_id, &id).cloned();
+        }
         let ip = self.free_public_ip(&state, &BTreeSet::new(), true)?;
         let p = PublicIp {
             allocation_id: self.with_rng(ids::eip_id),
@@ -65,7 +68,9 @@ impl ControlPlane {
             charge: spec.charge,
             created_at: self.now(),
         };
-        self.commit_net(&mut state, &NetWrites { public_ips: vec![p.clone()], ..Default::default() })?;
+        let w = NetWrites { public_ips: vec![p.clone()], ..Default::default() };
+        let ct = spec.client_token.as_ref();
+        self.commit_net_created(&mut state, &w, account_id, "AllocateEipAddress", ct, &p.allocation_id)?;
         tracing::info!(eip = %p.allocation_id, ip = %p.ip, "EIP allocated");
         Ok(p)
     }

@@ -78,6 +78,9 @@ impl ControlPlane {
         spec: &NewSecurityGroup,
     ) -> Result<SecurityGroup, DomainError> {
         let mut state = self.write();
+        if let Some(id) = Self::replayed(&state, account_id, "CreateSecurityGroup", spec.client_token.as_ref())? {
+            return state.owned_group(account_id, &id).cloned();
+        }
         let now = self.now();
         let mut w = NetWrites::default();
         let vpc = match &spec.vpc_id {
@@ -99,7 +102,7 @@ impl ControlPlane {
         };
         let g = self.new_group(account_id, &vpc, spec, false, now);
         w.groups.push(g.clone());
-        self.commit_net(&mut state, &w)?;
+        self.commit_net_created(&mut state, &w, account_id, "CreateSecurityGroup", spec.client_token.as_ref(), &g.id)?;
         tracing::info!(group = %g.id, vpc = %g.vpc_id, "security group created");
         Ok(g)
     }

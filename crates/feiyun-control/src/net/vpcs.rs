@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use feiyun_domain::net::cidr::{self, Ipv4Net};
 use feiyun_domain::net::{NetError, Provisioning, VSwitch, Vpc};
-use feiyun_domain::ops::{NewVSwitch, NewVpc};
+use feiyun_domain::ops::{ClientToken, NewVSwitch, NewVpc};
 use feiyun_domain::{ids, DomainError, Instant};
-use feiyun_store::{NetKey, NetWrites};
+use feiyun_store::{NetKey, NetWrites, TokenRecord};
 
 use crate::{store_err, ControlPlane, State};
 
@@ -95,14 +95,63 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// CreateVpc: Pending for a moment, then Available.
+    /// A create retried with the same `ClientToken`: the id the first request made. The same
+    /// token with other parameters is refused.
+    pub(crate) fn replayed(
+        state: &State,
+        account_id: &str,
+        scope: &str,
+        ct: Option<&ClientToken>,
+    ) -> Result<Option<String>, DomainError> {
+        let Some(ct) = ct else { return Ok(None) };
+        match state.tokens.get(&(account_id.to_string(), scope.to_string(), ct.token.clone())) {
+            None => Ok(None),
+            Some(rec) if rec.fingerprint != ct.fingerprint => Err(DomainError::IdempotentParameterMismatch),
+            Some(rec) => Ok(Some(rec.result.clone())),
+        }
+    }
+
+    /// Write network records, with the `ClientToken` of the create that made `made` in the same
+    /// transaction, and apply both in memory.
+    pub(crate) fn commit_net_created(
+        &self,
+        state: &mut State,
+        w: &NetWrites,
+        account_id: &str,
+        scope: &str,
+        ct: Option<&ClientToken>,
+        made: &str,
+    ) -> Result<(), DomainError> {
+        let token = ct.map(|ct| TokenRecord {
+            account_id: account_id.to_string(),
+            scope: scope.to_string(),
+            token: ct.token.clone(),
+            fingerprint: ct.fingerprint.clone(),
+            result: made.to_string(),
+        });
+        self.store
+            .commit(&feiyun_store::WriteSet { net: Some(w), token: token.as_ref(), ..Default::default() })
+            .map_err(store_err)?;
+        state.net.apply(w);
+        if let Some(t) = token {
+            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+        }
+        Ok(())
+    }
+
+    /// CreateVpc: Pending for a moment, then Available. A retry with the same `ClientToken`
+    /// answers the VPC the first request made.
     pub fn create_vpc(&self, account_id: &str, spec: &NewVpc, dry_run: bool) -> Result<Vpc, DomainError> {
         let mut state = self.write();
+        if let Some(id) = Self::replayed(&state, account_id, "CreateVpc", spec.client_token.as_ref())? {
+            return state.owned_vpc(account_id, &id).cloned();
+        }
         let vpc = self.new_vpc(&state, account_id, spec, false, self.now())?;
         if dry_run {
             return Err(DomainError::DryRunOk);
         }
-        self.commit_net(&mut state, &NetWrites { vpcs: vec![vpc.clone()], ..Default::default() })?;
+        let w = NetWrites { vpcs: vec![vpc.clone()], ..Default::default() };
+        self.commit_net_created(&mut state, &w, account_id, "CreateVpc", spec.client_token.as_ref(), &vpc.id)?;
         tracing::info!(vpc = %vpc.id, cidr = %vpc.cidr, vni = vpc.vni, "VPC created");
         Ok(vpc)
     }
@@ -204,6 +253,9 @@ impl ControlPlane {
             return Err(DomainError::ZoneNotFound(spec.zone_id.clone()));
         }
         let mut state = self.write();
+        if let Some(id) = Self::replayed(&state, account_id, "CreateVSwitch", spec.client_token.as_ref())? {
+            return state.owned_vswitch(account_id, &id).cloned();
+        }
         let now = self.now();
         let vpc = state.owned_vpc(account_id, &spec.vpc_id)?;
         if Provisioning::at(vpc.available_at, now) != Provisioning::Available {
@@ -225,7 +277,8 @@ impl ControlPlane {
             created_at: now,
             available_at: now + self.provisioning(),
         };
-        self.commit_net(&mut state, &NetWrites { vswitches: vec![vsw.clone()], ..Default::default() })?;
+        let w = NetWrites { vswitches: vec![vsw.clone()], ..Default::default() };
+        self.commit_net_created(&mut state, &w, account_id, "CreateVSwitch", spec.client_token.as_ref(), &vsw.id)?;
         tracing::info!(vswitch = %vsw.id, vpc = %vsw.vpc_id, cidr = %vsw.cidr, "vSwitch created");
         Ok(vsw)
     }

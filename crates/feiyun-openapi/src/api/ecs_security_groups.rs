@@ -1,6 +1,6 @@
 //! ECS security groups: creating, describing, deleting them, their rules and their members.
 
-use super::ecs::{DRY_RUN, INSTANCE_ID, PAGE_NUMBER};
+use super::ecs::{CLIENT_TOKEN, DRY_RUN, INSTANCE_ID, PAGE_NUMBER};
 use super::{int, one_of, opt, req, str_max, Action, Param, Region, Type, BOOL, STR};
 
 const GROUP_ID: Param = req("SecurityGroupId", STR, "The security group.");
@@ -79,6 +79,7 @@ pub(super) const CREATE_SECURITY_GROUP: Action = Action::change(
             one_of(&["normal", "enterprise"]),
             "normal (basic, the default) or enterprise (advanced: denies what it does not allow).",
         ),
+        CLIENT_TOKEN,
     ],
 );
 

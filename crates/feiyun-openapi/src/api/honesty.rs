@@ -32,12 +32,14 @@ const ECS_SOURCES: &[(&str, &str)] = &[
     ("ecs/snapshots.rs", include_str!("../ecs/snapshots.rs")),
     ("ecs/subscription.rs", include_str!("../ecs/subscription.rs")),
     ("ecs/wire.rs", include_str!("../ecs/wire.rs")),
+    ("idempotency.rs", include_str!("../idempotency.rs")),
 ];
 const VPC_SOURCES: &[(&str, &str)] = &[
     ("vpc/mod.rs", include_str!("../vpc/mod.rs")),
     ("vpc/vpcs.rs", include_str!("../vpc/vpcs.rs")),
     ("vpc/vswitches.rs", include_str!("../vpc/vswitches.rs")),
     ("vpc/eips.rs", include_str!("../vpc/eips.rs")),
+    ("idempotency.rs", include_str!("../idempotency.rs")),
 ];
 const BSS_SOURCES: &[(&str, &str)] = &[("bss.rs", include_str!("../bss.rs"))];
 const FEIYUN_SOURCES: &[(&str, &str)] = &[("feiyun.rs", include_str!("../feiyun.rs"))];

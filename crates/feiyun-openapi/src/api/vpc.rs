@@ -1,5 +1,6 @@
 //! VPC 2016-04-28: VPCs, vSwitches and elastic IP addresses.
 
+use super::ecs::CLIENT_TOKEN;
 use super::{int, one_of, opt, req, str_max, Action, Param, Product, ProductKind, Region, BOOL, STR};
 
 const DRY_RUN: Param =
@@ -32,6 +33,7 @@ pub(super) static PRODUCT: Product = Product {
                 ),
                 VPC_NAME,
                 DESCRIPTION,
+                CLIENT_TOKEN,
                 DRY_RUN,
             ],
         ),
@@ -71,6 +73,7 @@ pub(super) static PRODUCT: Product = Product {
                 req("CidrBlock", STR, "Its block: /16 to /29, inside the VPC's, overlapping none of its vSwitches."),
                 opt("VSwitchName", str_max(128), "1-128 characters, not starting with http:// or https://."),
                 DESCRIPTION,
+                CLIENT_TOKEN,
             ],
         ),
         Action::query(
@@ -108,6 +111,7 @@ pub(super) static PRODUCT: Product = Product {
                 ),
                 opt("Name", str_max(128), "1-128 characters, not starting with http:// or https://."),
                 DESCRIPTION,
+                CLIENT_TOKEN,
             ],
         ),
         Action::change(

@@ -3,7 +3,7 @@
 //! `DataDisk.N.*`, `KeyPairName`) and of DescribePrice (`DataDisk.N.*`).
 
 use feiyun_domain::ops::{
-    ClientToken, DiskAttributes, DiskFilter, InstanceStorage, NewDataDisk, NewDisk, ResizeType, SystemDiskSpec,
+    DiskAttributes, DiskFilter, InstanceStorage, NewDataDisk, NewDisk, ResizeType, SystemDiskSpec,
 };
 use feiyun_domain::storage::{
     valid_data_device, valid_description, valid_resource_name, Disk, DiskCategory, DiskKind, DiskStatus,
@@ -263,8 +263,7 @@ pub(super) fn create_disk(c: &Call<'_>) -> Result<Value, ApiError> {
         snapshot_id,
         name: disk_name(p)?.unwrap_or_default(),
         description: names::instance_description(p)?.unwrap_or_default(),
-        client_token: names::client_token(p)?
-            .map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
+        client_token: crate::client_token(c.action, p)?,
     };
     let d = c.cp.create_disk(c.account_id, &spec)?;
     Ok(json!({"DiskId": d.id}))
@@ -371,7 +370,7 @@ pub(super) fn resize_disk(c: &Call<'_>) -> Result<Value, ApiError> {
         Some("online") => ResizeType::Online,
         _ => ResizeType::Offline,
     };
-    names::client_token(p)?;
+    crate::client_token(c.action, p)?;
     c.cp.resize_disk(c.account_id, disk, size, how)?;
     Ok(json!({"OrderId": ""}))
 }

@@ -2,7 +2,7 @@
 //! DescribeImageSharePermission.
 
 use feiyun_control::ImageView;
-use feiyun_domain::ops::{ClientToken, ImageSourceRef, ImportImage, NewImage};
+use feiyun_domain::ops::{ImageSourceRef, ImportImage, NewImage};
 use feiyun_domain::storage::{valid_resource_name, ImageOrigin};
 use serde_json::{json, Value};
 
@@ -126,8 +126,7 @@ pub(super) fn create_image(c: &Call<'_>) -> Result<Value, ApiError> {
         from,
         name: image_name(p)?,
         description: names::instance_description(p)?.unwrap_or_default(),
-        client_token: names::client_token(p)?
-            .map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
+        client_token: crate::client_token(c.action, p)?,
     };
     let id = c.cp.create_image(c.account_id, &spec, p.bool("DryRun")?.unwrap_or(false))?;
     Ok(json!({"ImageId": id}))
@@ -192,8 +191,7 @@ pub(super) fn import_image(c: &Call<'_>) -> Result<Value, ApiError> {
         architecture: architecture.to_string(),
         os_type: "linux".to_string(),
         platform,
-        client_token: names::client_token(p)?
-            .map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
+        client_token: crate::client_token(c.action, p)?,
     };
     let id = c.cp.import_image(c.account_id, &spec)?;
     Ok(json!({"ImageId": id, "RegionId": c.cp.region().id, "TaskId": ""}))

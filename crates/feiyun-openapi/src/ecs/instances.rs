@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use feiyun_domain::instance::{InstanceStatus, Tag};
 use feiyun_domain::net::InternetCharge;
-use feiyun_domain::ops::{ClientToken, CreateInstances, InstanceFilter, InstanceNetwork};
+use feiyun_domain::ops::{CreateInstances, InstanceFilter, InstanceNetwork};
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
@@ -62,7 +62,7 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
     let instance_type = p.required("InstanceType")?.to_string();
     let image_id = p.required("ImageId")?.to_string();
     let purchase = purchase_params(p)?;
-    let token = names::client_token(p)?;
+    let client_token = crate::client_token(c.action, p)?;
     let tags = p.resource_tags("Tag", 20)?.into_iter().map(|(key, value)| Tag { key, value }).collect();
     let name = names::instance_name(p)?;
     let hostname = names::host_name(p)?;
@@ -81,7 +81,7 @@ fn create(c: &Call<'_>, amount: u32, min_amount: Option<u32>, run: bool) -> Resu
         user_data: decode_user_data(p)?,
         tags,
         deployment_set_id: p.get("DeploymentSetId").map(str::to_string),
-        client_token: token.map(|t| ClientToken { token: t, fingerprint: crate::fingerprint(c.action, p) }),
+        client_token,
         dry_run: p.bool("DryRun")?.unwrap_or(false),
         auto_start: run,
         purchase,

@@ -63,15 +63,6 @@ pub(super) fn deployment_set_description(p: &Params) -> Result<Option<String>, A
     Ok(Some(d.to_string()))
 }
 
-/// `ClientToken`: at most 64 ASCII characters.
-pub(super) fn client_token(p: &Params) -> Result<Option<String>, ApiError> {
-    let Some(t) = p.get("ClientToken") else { return Ok(None) };
-    if t.len() > 64 || !t.is_ascii() {
-        return Err(ApiError::new(400, "InvalidClientToken.ValueNotSupported", "The ClientToken provided is invalid."));
-    }
-    Ok(Some(t.to_string()))
-}
-
 /// With UniqueSuffix, creating several instances appends three digits to the name and host
 /// name: they must leave room for them.
 pub(super) fn suffix_room(name: Option<&str>, host: Option<&str>, several: bool) -> Result<(), ApiError> {
@@ -149,13 +140,6 @@ mod tests {
         }
         assert!(code(instance_description(&p(&format!("Description={}", "d".repeat(257))))).is_some());
         assert_eq!(code(deployment_set_description(&p("Description=x"))).as_deref(), Some("InvalidParameter"));
-        assert_eq!(code(client_token(&p(&format!("ClientToken={}", "t".repeat(64))))), None);
-        for bad in ["t".repeat(65), "%E4%B8%AD".to_string()] {
-            assert_eq!(
-                code(client_token(&p(&format!("ClientToken={bad}")))).as_deref(),
-                Some("InvalidClientToken.ValueNotSupported")
-            );
-        }
         let long = "n".repeat(126);
         assert_eq!(code(suffix_room(Some(&long), None, true)).as_deref(), Some("InvalidParams.InstanceNameExceed"));
         assert_eq!(code(suffix_room(Some(&long), None, false)), None);

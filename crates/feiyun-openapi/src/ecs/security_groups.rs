@@ -77,7 +77,13 @@ pub(super) fn create_security_group(c: &Call<'_>) -> Result<Value, ApiError> {
         Some("enterprise") => GroupKind::Enterprise,
         _ => GroupKind::Basic,
     };
-    let spec = NewSecurityGroup { vpc_id: p.get("VpcId").map(str::to_string), name: group_name(c)?, description, kind };
+    let spec = NewSecurityGroup {
+        vpc_id: p.get("VpcId").map(str::to_string),
+        name: group_name(c)?,
+        description,
+        kind,
+        client_token: crate::client_token(c.action, p)?,
+    };
     let g = c.cp.create_security_group(c.account_id, &spec)?;
     Ok(json!({"SecurityGroupId": g.id}))
 }

@@ -52,7 +52,7 @@ pub(super) fn create_snapshot(c: &Call<'_>) -> Result<Value, ApiError> {
         return Err(bad_name());
     }
     let description = names::instance_description(p)?.unwrap_or_default();
-    names::client_token(p)?;
+    crate::client_token(c.action, p)?;
     let s = c.cp.create_snapshot(c.account_id, disk, &name, &description)?;
     Ok(json!({"SnapshotId": s.id}))
 }

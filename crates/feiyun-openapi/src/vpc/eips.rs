@@ -60,6 +60,7 @@ pub(super) fn allocate_eip_address(c: &Call<'_>) -> Result<Value, ApiError> {
         charge: charge.and_then(InternetCharge::parse).unwrap_or_default(),
         name: text("Name", p.get("Name"), 128, "InvalidParameter")?.unwrap_or_default(),
         description: text("Description", p.get("Description"), 256, "InvalidParameter")?.unwrap_or_default(),
+        client_token: crate::client_token(c.action, p)?,
     };
     let e = c.cp.allocate_eip(c.account_id, &spec)?;
     Ok(json!({"AllocationId": e.allocation_id, "EipAddress": e.ip.to_string(), "OrderId": "", "ResourceGroupId": ""}))

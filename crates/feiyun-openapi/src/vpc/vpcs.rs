@@ -56,6 +56,7 @@ pub(super) fn create_vpc(c: &Call<'_>) -> Result<Value, ApiError> {
         name: text("VpcName", p.get("VpcName"), 128, "InvalidVpcName.Malformed")?.unwrap_or_default(),
         description: text("Description", p.get("Description"), 256, "InvalidDescription.Malformed")?
             .unwrap_or_default(),
+        client_token: crate::client_token(c.action, p)?,
     };
     let v = c.cp.create_vpc(c.account_id, &spec, dry_run(p)?)?;
     Ok(json!({"VpcId": v.id, "VRouterId": "", "RouteTableId": "", "ResourceGroupId": ""}))

@@ -43,6 +43,7 @@ pub(super) fn create_vswitch(c: &Call<'_>) -> Result<Value, ApiError> {
         name: text("VSwitchName", p.get("VSwitchName"), 128, "InvalidVSwitchName.Malformed")?.unwrap_or_default(),
         description: text("Description", p.get("Description"), 256, "InvalidDescription.Malformed")?
             .unwrap_or_default(),
+        client_token: crate::client_token(c.action, p)?,
     };
     let s = c.cp.create_vswitch(c.account_id, &spec, false)?;
     Ok(json!({"VSwitchId": s.id}))
