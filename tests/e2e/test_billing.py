@@ -9,7 +9,9 @@ Every amount is computed by hand from catalog/prices.toml (region cn-local, CNY)
     ecs.g7.large       (2 vCPU, 8 GiB)     2 × 0.1764 + 8 × 0.0221     = 0.5296 per hour
     ecs.t5-lc2m1.nano  (1 vCPU, 0.5 GiB)   1 × 0.0400 + 0.5 × 0.0221   = 0.05105 per hour
     ecs.g7.32xlarge    (128 vCPU, 512 GiB) 128 × 0.1764 + 512 × 0.0221 = 33.8944 per hour
-The busybox image is 1 GiB, so an instance's system disk is 1 GiB of cloud_essd: 0.00139 per hour.
+An instance's system disk is sized as RunInstances makes it: SystemDisk.Size, else the larger of
+40 GiB and the image (the busybox image is 1 GiB), in cloud_essd unless SystemDisk.Category says
+otherwise. So every instance here has 40 GiB of cloud_essd: 40 × 0.00139 = 0.0556 per hour.
 
 Timing-dependent scenarios (settlement, arrears, spot) run on private servers with a short
 `[billing]` configuration and poll with timeouts.
@@ -30,12 +32,14 @@ NANO = fe.SMALL_TYPE
 NANO_HOUR = Decimal("0.05105")
 G7_LARGE_HOUR = Decimal("0.5296")
 G7_32X_HOUR = Decimal("33.8944")
-DISK_1G_HOUR = Decimal("0.00139")
+SYSTEM_DISK_GIB = 40
+DISK_HOUR = Decimal("0.0556")  # 40 GiB × 0.00139
 IMAGE = "feiyun_busybox_x64"
 
-# A month of a nano with its 1 GiB system disk: (0.05105 + 0.00139) × 730 = 38.2812 → 38.28 charged.
-NANO_MONTH_QUOTE = Decimal("38.2812")
-NANO_MONTH = Decimal("38.28")
+# A month of a nano with its 40 GiB system disk: 0.05105 × 730 = 37.2665 and 0.0556 × 730 = 40.588;
+# (0.05105 + 0.0556) × 730 = 0.10665 × 730 = 77.8545 → 77.85 charged.
+NANO_MONTH_QUOTE = Decimal("77.8545")
+NANO_MONTH = Decimal("77.85")
 
 
 def dec(v) -> Decimal:
@@ -329,12 +333,12 @@ def test_prepaid_needs_the_whole_price_in_the_balance(server):
         fe.expect_error(prepaid, raw, PeriodUnit="Week", status=400, code="InvalidPeriodUnit.ValueNotSupported")
         fe.expect_error(prepaid, raw, SpotStrategy="SpotAsPriceGo", status=400, code="InvalidSpotStrategy")
 
-        # A month costs 38.28 (see NANO_MONTH): with 0.00, then 38.27, it is refused and nothing is created.
+        # A month costs 77.85 (see NANO_MONTH): with 0.00, then 77.84, it is refused and nothing is created.
         fe.expect_error(prepaid, raw, status=403, code="InvalidAccountStatus.NotEnoughBalance")
-        server.top_up(name, "38.27")
+        server.top_up(name, "77.84")
         fe.expect_error(prepaid, raw, status=403, code="InvalidAccountStatus.NotEnoughBalance")
         assert fe.all_instance_ids(raw) == []
-        assert balance(bss) == "38.27"
+        assert balance(bss) == "77.84"
 
         # One more cent buys it, to the last cent.
         server.top_up(name, "0.01")
@@ -343,11 +347,12 @@ def test_prepaid_needs_the_whole_price_in_the_balance(server):
         assert dec(res["TradePrice"]) == NANO_MONTH, res
         assert balance(bss) == "0.00"
 
-        # Converted to pay-as-you-go a moment later, the unused part comes back: 38.28 × (left / term),
-        # rounded once to a cent, is all of it for the first few minutes of a month-long term.
+        # Converted to pay-as-you-go a moment later, the unused part comes back: 77.85 × (left / term),
+        # rounded once to a cent, is all of it for the first two minutes or so of a month-long term
+        # (half a cent of 77.85 is about 1/15570 of the ~2.6 million seconds: ~170 s).
         res = to_post_paid(raw, ids)
-        assert res["FeeOfInstances"]["FeeOfInstance"] == [{"InstanceId": ids[0], "Fee": "-38.28", "Currency": "CNY"}]
-        assert balance(bss) == "38.28"
+        assert res["FeeOfInstances"]["FeeOfInstance"] == [{"InstanceId": ids[0], "Fee": "-77.85", "Currency": "CNY"}]
+        assert balance(bss) == "77.85"
         fe.force_delete(raw, ids)
         fe.wait_gone(raw, ids)
     finally:
@@ -357,30 +362,43 @@ def test_prepaid_needs_the_whole_price_in_the_balance(server):
 def test_prepaid_lifecycle_renewal_conversion_and_invoice(server):
     from alibabacloud_ecs20140526 import models as ecs
 
-    acct = new_account(server, "pre", top_up="100")
+    # 200.00 pays for the first month and a renewal (2 × 77.85 = 155.70) but not a third month.
+    acct = new_account(server, "pre", top_up="200")
     tea, raw, bss = server.tea(acct), server.raw(acct), server.bss(acct)
     ids: list[str] = []
     try:
-        # The quote: DescribePrice for a month with the image's 1 GiB system disk.
+        # The quote: DescribePrice for a month of what RunInstances below makes. The image is 1 GiB,
+        # so without SystemDisk.Size the system disk is max(40, 1) = 40 GiB of cloud_essd.
         image = raw.call("DescribeImages", {"RegionId": fe.REGION, "ImageId": IMAGE})["Images"]["Image"][0]
         assert image["Size"] == 1, image
         quote = tea.sdk.describe_price(ecs.DescribePriceRequest(
-            region_id=fe.REGION, instance_type=NANO, price_unit="Month", period=1,
-            system_disk=ecs.DescribePriceRequestSystemDisk(category="cloud_essd", size=image["Size"]))).body
-        # 0.05105 × 730 = 37.2665 and 0.00139 × 730 = 1.0147: 38.2812.
-        assert dec(quote.price_info.price.trade_price) == NANO_MONTH_QUOTE
+            region_id=fe.REGION, instance_type=NANO, price_unit="Month", period=1, image_id=IMAGE,
+            system_disk=ecs.DescribePriceRequestSystemDisk(category="cloud_essd"))).body.price_info.price
+        # 0.05105 × 730 = 37.2665 and 40 × 0.00139 × 730 = 40.588: 77.8545.
+        parts = {d.resource: dec(d.trade_price) for d in quote.detail_infos.detail_info}
+        assert (parts["instanceType"], parts["systemDisk"]) == (Decimal("37.2665"), Decimal("40.588")), parts
+        assert dec(quote.trade_price) == NANO_MONTH_QUOTE
+        # The image's own 1 GiB is below cloud_essd's 20 GiB minimum: not a size it can be quoted at.
+        fe.expect_error(tea.call, "DescribePrice", {"RegionId": fe.REGION, "InstanceType": NANO, "PriceUnit": "Month",
+                                                    "Period": 1, "SystemDisk.Category": "cloud_essd",
+                                                    "SystemDisk.Size": image["Size"]},
+                        status=404, code="InvalidSystemDiskSize.LessThanMinSize")
 
         run = tea.typed("run_instances", ecs.RunInstancesRequest(
             region_id=fe.REGION, image_id=IMAGE, instance_type=NANO, amount=1, instance_charge_type="PrePaid",
             period=1, period_unit="Month"))
         ids = run.instance_id_sets.instance_id_set
-        # Charged exactly the quote, rounded to a cent: 38.28; 100.00 − 38.28 = 61.72.
+        # Charged exactly the quote, rounded to a cent: 77.85; 200.00 − 77.85 = 122.15.
         assert dec(run.trade_price) == cents(NANO_MONTH_QUOTE) == NANO_MONTH
-        assert balance(bss) == "61.72"
+        assert balance(bss) == "122.15"
         fe.wait_status(raw, ids, "Running")
         inst = fe.describe(raw, ids)[0]
         assert inst["InstanceChargeType"] == "PrePaid"
         assert inst["ExpiredTime"] == add_months(inst["CreationTime"], 1), inst
+        # The system disk it was charged for is the one it has.
+        disks = raw.call("DescribeDisks", {"RegionId": fe.REGION, "InstanceId": ids[0]})["Disks"]["Disk"]
+        assert [(d["Type"], d["Category"], d["Size"]) for d in disks] == [
+            ("system", "cloud_essd", SYSTEM_DISK_GIB)], disks
 
         month = cycle()
         from alibabacloud_bssopenapi20171214 import models as m
@@ -420,13 +438,13 @@ def test_prepaid_lifecycle_renewal_conversion_and_invoice(server):
         raw.call("ModifyInstanceAutoRenewAttribute", {"RegionId": fe.REGION, "InstanceId": ids[0],
                                                       "RenewalStatus": "Normal"})
 
-        # Renewing a month charges another 38.28 (61.72 → 23.44) and moves ExpiredTime a month on.
+        # Renewing a month charges another 77.85 (122.15 → 44.30) and moves ExpiredTime a month on.
         renew = raw.call("RenewInstance", {"InstanceId": ids[0], "Period": 1, "PeriodUnit": "Month"})
         assert dec(renew["TradePrice"]) == NANO_MONTH, renew
-        assert balance(bss) == "23.44"
+        assert balance(bss) == "44.30"
         inst = fe.describe(raw, ids)[0]
         assert inst["ExpiredTime"] == add_months(inst["CreationTime"], 2), inst
-        # 23.44 does not pay for a third month.
+        # 44.30 does not pay for a third month (77.85).
         fe.expect_error(tea.typed, "renew_instance", ecs.RenewInstanceRequest(instance_id=ids[0], period=1,
                                                                               period_unit="Month"),
                         status=403, code="InvalidAccountStatus.NotEnoughBalance")
@@ -437,16 +455,16 @@ def test_prepaid_lifecycle_renewal_conversion_and_invoice(server):
         overview = bss.typed("query_bill_overview", m.QueryBillOverviewRequest(billing_cycle=month)).data
         subs = [x for x in overview.items.item if x.subscription_type == "Subscription"]
         assert len(subs) == 1
-        # 2 × 38.28 = 76.56, all paid.
+        # 2 × 77.85 = 155.70, all paid.
         assert (dec(subs[0].pretax_amount), dec(subs[0].payment_amount), dec(subs[0].outstanding_amount)) == (
-            Decimal("76.56"), Decimal("76.56"), Decimal("0"))
+            Decimal("155.70"), Decimal("155.70"), Decimal("0"))
 
-        # To pay-as-you-go: the two unused months come back, 76.56 (a few seconds of a two-month
-        # term round to nothing): 23.44 + 76.56 = 100.00.
+        # To pay-as-you-go: the two unused months come back, 155.70 (a few seconds of a two-month
+        # term round to nothing): 44.30 + 155.70 = 200.00.
         conv = tea.typed("modify_instance_charge_type", ecs.ModifyInstanceChargeTypeRequest(
             region_id=fe.REGION, instance_ids=json.dumps(ids), instance_charge_type="PostPaid"))
-        assert [(f.instance_id, f.fee) for f in conv.fee_of_instances.fee_of_instance] == [(ids[0], "-76.56")]
-        assert balance(bss) == "100.00"
+        assert [(f.instance_id, f.fee) for f in conv.fee_of_instances.fee_of_instance] == [(ids[0], "-155.70")]
+        assert balance(bss) == "200.00"
         inst = fe.describe(raw, ids)[0]
         assert inst["InstanceChargeType"] == "PostPaid"
         fe.expect_error(to_post_paid, raw, ids, status=403, code="ChargeTypeViolation")
@@ -463,11 +481,11 @@ def test_prepaid_lifecycle_renewal_conversion_and_invoice(server):
     assert month in text and name in text and "CNY" in text, text
     # Ledger lines: time, kind, amount[, paid, outstanding], detail.
     ledger_lines = [ln.split() for ln in text.splitlines() if ln.split()[:1] and ln.split()[0][:1].isdigit()]
-    assert [ln[1:3] for ln in ledger_lines] == [["TopUp", "100.00"], ["Subscription", "-38.28"],
-                                                ["Renewal", "-38.28"], ["Refund", "76.56"]], text
+    assert [ln[1:3] for ln in ledger_lines] == [["TopUp", "200.00"], ["Subscription", "-77.85"],
+                                                ["Renewal", "-77.85"], ["Refund", "155.70"]], text
     assert all(ids[0] in ln for ln in ledger_lines[1:]), text
     closing = [ln for ln in text.splitlines() if ln.startswith("Closing balance")]
-    assert closing and closing[0].split()[-1] == "100.00", text
+    assert closing and closing[0].split()[-1] == "200.00", text
 
     out = server.cli("billing", "invoice", name, "--month", month, "--csv", "--data-dir", str(server.data_dir))
     assert out.returncode == 0, (out.stdout, out.stderr)
@@ -475,10 +493,10 @@ def test_prepaid_lifecycle_renewal_conversion_and_invoice(server):
     ledger = [(r["kind"], r["instance_id"], r["amount"], r["paid"], r["outstanding"], r["currency"])
               for r in rows if r["section"] == "ledger"]
     assert ledger == [
-        ("TopUp", "", "100.00", "", "", "CNY"),
-        ("Subscription", ids[0], "-38.28", "38.28", "0.00", "CNY"),
-        ("Renewal", ids[0], "-38.28", "38.28", "0.00", "CNY"),
-        ("Refund", ids[0], "76.56", "", "", "CNY"),
+        ("TopUp", "", "200.00", "", "", "CNY"),
+        ("Subscription", ids[0], "-77.85", "77.85", "0.00", "CNY"),
+        ("Renewal", ids[0], "-77.85", "77.85", "0.00", "CNY"),
+        ("Refund", ids[0], "155.70", "", "", "CNY"),
     ], out.stdout
     # Usage: the instance ran a second or two (as a subscription, then pay-as-you-go): nothing to charge.
     usage = [(r["instance_id"], r["instance_type"], r["amount"]) for r in rows if r["section"] == "usage"]
@@ -508,7 +526,7 @@ def test_instance_bill_of_a_running_instance_stops_at_now(server):
         compute, disk = by_item["Cloud server configuration"], by_item["System disk"]
         for line in (compute, disk):
             assert int(line["ServicePeriod"]) <= elapsed, (elapsed, line)
-        # A few seconds at 0.05105 (and 0.00139) per hour: 0.00.
+        # A few seconds at 0.05105 (and 0.0556 for the 40 GiB disk) per hour: 0.00.
         assert dec(compute["PretaxAmount"]) == cents(int(compute["ServicePeriod"]) * NANO_HOUR / 3600) == 0
 
         day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
@@ -533,9 +551,9 @@ def test_instance_bill_list_prices_are_the_hourly_prices(server):
         by_item = {x["BillingItem"]: x for x in items}
         assert set(by_item) == {"Cloud server configuration", "System disk"}, items
         compute, disk = by_item["Cloud server configuration"], by_item["System disk"]
-        # The price book's hourly prices: 0.05105 for the nano, 1 GiB × 0.00139 for its disk.
+        # The price book's hourly prices: 0.05105 for the nano, 40 GiB × 0.00139 = 0.0556 for its disk.
         assert (compute["ListPrice"], compute["ListPriceUnit"]) == ("0.05105", "CNY/Hour"), compute
-        assert (disk["ListPrice"], disk["ListPriceUnit"]) == ("0.00139", "CNY/Hour"), disk
+        assert (disk["ListPrice"], disk["ListPriceUnit"]) == ("0.0556", "CNY/Hour"), disk
     finally:
         fe.force_delete(raw, ids)
         fe.wait_gone(raw, ids)
@@ -571,7 +589,8 @@ def test_settlement_arrears_stop_and_release(make_server):
     acct = new_account(srv, "payg", top_up="0.03")
     raw, bss = srv.raw(acct), srv.bss(acct)
     ids = fe.run_instances(raw, instance_type="ecs.g7.32xlarge")
-    # 33.8944 per hour is 0.0188 every 2-second settlement: 0.03 lasts a settlement or two.
+    # 33.8944 + 0.0556 (its 40 GiB disk) = 33.95 per hour is 0.01886 every 2-second settlement: 0.03
+    # lasts a settlement or two.
     fe.wait_status(raw, ids, "Running")
 
     def in_arrears():
@@ -603,9 +622,9 @@ def test_settlement_arrears_stop_and_release(make_server):
 
     lines = {x["BillingItem"]: x for x in instance_lines() if x["InstanceID"] == ids[0]}
     compute, disk = lines["Cloud server configuration"], lines["System disk"]
-    # Rated per second and rounded per line: seconds × 33.8944 / 3600 (the disk: × 0.00139 / 3600).
+    # Rated per second and rounded per line: seconds × 33.8944 / 3600 (the 40 GiB disk: × 0.0556 / 3600).
     exact_compute = int(compute["ServicePeriod"]) * G7_32X_HOUR / 3600
-    exact_disk = int(disk["ServicePeriod"]) * DISK_1G_HOUR / 3600
+    exact_disk = int(disk["ServicePeriod"]) * DISK_HOUR / 3600
     assert dec(compute["PretaxAmount"]) == cents(exact_compute), compute
     assert dec(disk["PretaxAmount"]) == cents(exact_disk), disk
     assert compute["SubscriptionType"] == "PayAsYouGo" and compute["InstanceSpec"] == "ecs.g7.32xlarge"
