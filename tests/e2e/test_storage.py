@@ -220,7 +220,7 @@ class Made:
         disk_dir = self.srv.data_dir / "host" / "disks"
         for _, did in self.disks:
             def no_file(did=did):
-                wait_for(lambda: not list(disk_dir.glob(f"{did}.*")) or None, 30,
+                wait_for(lambda: not list(disk_dir.glob(f"{did}.*")) or None, 10,
                          f"disk {did}'s files removed from the host")
                 loops = [x for x in loop_devices_of(self.srv.data_dir) if did in x]
                 assert not loops, f"loop devices left for {did}: {loops}"
@@ -652,6 +652,15 @@ def test_key_pairs(tea, made):
     attr = tea.call("DescribeInstances", {"RegionId": fe.REGION, "InstanceIds": json.dumps([iid])})
     assert attr["Instances"]["Instance"][0]["KeyPairName"] == "", attr
 
+    # A stopped instance gets its key at its next boot.
+    tea.call("StopInstance", {"InstanceId": iid})
+    fe.wait_status(tea, iid, "Stopped")
+    r = tea.call("AttachKeyPair", {"RegionId": fe.REGION, "KeyPairName": name, "InstanceIds": json.dumps([iid])})
+    assert (r["TotalCount"], r["FailCount"]) == ("1", "0"), r
+    tea.call("StartInstance", {"InstanceId": iid})
+    fe.wait_status(tea, iid, "Running")
+    assert public in authorized_keys(tea, iid)
+
     # DeleteKeyPairs.
     tea.call("DeleteKeyPairs", {"RegionId": fe.REGION, "KeyPairNames": json.dumps([name, other])})
     left = tea.call("DescribeKeyPairs", {"RegionId": fe.REGION, "KeyPairName": name})
@@ -766,9 +775,17 @@ def test_bad_disk_requests_change_nothing(raw, made):
         assert after[k] == before[k], (k, before, after)
     assert len(disks(raw)) == count + 1  # d2 only
     assert disk(raw, d2)["Status"] == "Available"
-    # Growing works, and the disk stays attached.
+    # Growing works, and the disk stays attached; its filesystem has the new size once the
+    # instance restarted (online where the host may grow a mounted filesystem).
     raw.call("ResizeDisk", {"DiskId": d, "NewSize": 30})
-    assert disk(raw, d)["Size"] == 30
+    x = disk(raw, d)
+    assert (x["Size"], x["Status"], x["InstanceId"]) == (30, "In_use", a), x
+    raw.call("StopInstance", {"InstanceId": a})
+    fe.wait_status(raw, a, "Stopped")
+    raw.call("StartInstance", {"InstanceId": a})
+    fe.wait_status(raw, a, "Running")
+    total_kib = int(sh(raw, a, mounted("vdb") + "df -k /mnt/vdb | tail -1").split()[1])
+    assert 29 * 1024 * 1024 < total_kib <= 30 * 1024 * 1024, total_kib
 
 
 # ---------------------------------------------------------------------------------------------
