@@ -134,7 +134,7 @@ def loop_devices_of(data_dir: Path) -> list[str]:
 
 
 class Made:
-    """What a test made, deleted in order at its end (instances, disks, snapshots, images, key
+    """What a test made, deleted in order at its end (instances, images, disks, snapshots, key
     pairs), whatever happened; then the host must hold no file or loop device of a deleted disk."""
 
     def __init__(self, srv: fe.FeiyunServer, client):
@@ -180,6 +180,17 @@ class Made:
                     fe.force_delete(c, [iid])
                     fe.wait_gone(c, [iid])
             attempt(f"instance {iid}", gone)
+        for c, mid in self.images:
+            def unimage(c=c, mid=mid):
+                if image(c, mid) is None:
+                    return
+                shares = c.call("DescribeImageSharePermission", {"RegionId": fe.REGION, "ImageId": mid})
+                accounts = [a["AliyunId"] for a in shares["Accounts"]["Account"]]
+                if accounts:
+                    c.call("ModifyImageSharePermission", {"RegionId": fe.REGION, "ImageId": mid,
+                                                          "RemoveAccount": accounts})
+                c.call("DeleteImage", {"RegionId": fe.REGION, "ImageId": mid, "Force": True})
+            attempt(f"image {mid}", unimage)
         for c, did in self.disks:
             def release(c=c, did=did):
                 found = disks(c, [did])
@@ -199,17 +210,6 @@ class Made:
                 if snapshot(c, sid) is not None:
                     c.call("DeleteSnapshot", {"SnapshotId": sid, "Force": True})
             attempt(f"snapshot {sid}", drop)
-        for c, mid in self.images:
-            def unimage(c=c, mid=mid):
-                if image(c, mid) is None:
-                    return
-                shares = c.call("DescribeImageSharePermission", {"RegionId": fe.REGION, "ImageId": mid})
-                accounts = [a["AliyunId"] for a in shares["Accounts"]["Account"]]
-                if accounts:
-                    c.call("ModifyImageSharePermission", {"RegionId": fe.REGION, "ImageId": mid,
-                                                          "RemoveAccount": accounts})
-                c.call("DeleteImage", {"RegionId": fe.REGION, "ImageId": mid, "Force": True})
-            attempt(f"image {mid}", unimage)
         for c, name in self.key_pairs:
             def unkey(c=c, name=name):
                 left = c.call("DescribeKeyPairs", {"RegionId": fe.REGION, "KeyPairName": name})
@@ -846,3 +846,69 @@ def test_data_disk_is_billed_by_size_and_time(server, made):
     last = disk_line(bss, d)
     assert int(last["ServicePeriod"]) == final, (final, last)
     assert Decimal(str(last["PretaxAmount"])) == cents(hourly * final / 3600), last
+
+
+# ---------------------------------------------------------------------------------------------
+# More of a disk's life
+# ---------------------------------------------------------------------------------------------
+
+
+def test_disks_at_boot_user_data_and_stopped_instances(raw, made):
+    """A data disk given on RunInstances is mounted before user data runs; one attached to a
+    stopped instance is there when it starts; CreateDisk with a ClientToken makes one disk."""
+    ud = fe.b64("#!/bin/sh\necho from-user-data > /mnt/vdb/ud\n")
+    iid = made.instance(run(raw, UserData=ud, DataDisk=[{"Size": 20}]))
+    fe.wait_status(raw, iid, "Running")
+    for d in disks(raw, InstanceId=iid, DiskType="data"):
+        made.disk(d["DiskId"])
+    assert wait_for(lambda: sh(raw, iid, "cat /mnt/vdb/ud 2>/dev/null || true").strip() == "from-user-data",
+                    30, "user data's file on the data disk")
+
+    token = fe.unique("tok")
+    spec = {"RegionId": fe.REGION, "ZoneId": fe.ZONE, "Size": 20, "ClientToken": token}
+    d = made.disk(raw.call("CreateDisk", spec)["DiskId"])
+    assert raw.call("CreateDisk", spec)["DiskId"] == d
+    fe.expect_error(raw.call, "CreateDisk", {**spec, "Size": 30}, status=400, code="IdempotentParameterMismatch")
+
+    raw.call("StopInstance", {"InstanceId": iid})
+    fe.wait_status(raw, iid, "Stopped")
+    raw.call("AttachDisk", {"InstanceId": iid, "DiskId": d})
+    x = wait_disk(raw, d, "In_use")
+    assert (x["InstanceId"], x["Device"]) == (iid, "/dev/vdc"), x
+    raw.call("StartInstance", {"InstanceId": iid})
+    fe.wait_status(raw, iid, "Running")
+    out = sh(raw, iid, mounted("vdc") + "echo later > /mnt/vdc/f && cat /mnt/vdc/f /mnt/vdb/ud")
+    assert out.split() == ["later", "from-user-data"], out
+
+
+def test_image_from_a_snapshot_of_a_root_filesystem(raw, made):
+    """A data disk holding a copy of an instance's root filesystem, snapshotted, makes an image
+    (CreateImage SnapshotId) that boots; a snapshot of something else is no image."""
+    iid = made.instance(run(raw))
+    fe.wait_status(raw, iid, "Running")
+    d = made.disk(raw.call("CreateDisk", {"RegionId": fe.REGION, "ZoneId": fe.ZONE, "Size": 20})["DiskId"])
+    raw.call("AttachDisk", {"InstanceId": iid, "DiskId": d})
+    wait_disk(raw, d, "In_use")
+    # Not a root filesystem yet: refused once captured.
+    sh(raw, iid, mounted("vdb") + "echo data > /mnt/vdb/only-data && sync")
+    empty = made.snapshot(raw.call("CreateSnapshot", {"DiskId": d})["SnapshotId"])
+    wait_snapshot(raw, empty)
+    bad = made.image(raw.call("CreateImage", {"RegionId": fe.REGION, "SnapshotId": empty})["ImageId"])
+    failed = wait_for(lambda: (lambda x: x if x and x["Status"] != "Creating" else None)(image(raw, bad)), 120,
+                      "the capture of a snapshot that is no root filesystem to end")
+    assert failed["Status"] == "CreateFailed", failed
+    marker = fe.unique("from-snapshot")
+    sh(raw, iid, "rm /mnt/vdb/only-data && for d in bin sbin etc usr root; do [ -e /$d ] && cp -a /$d /mnt/vdb/; done; "
+                 f"mkdir -p /mnt/vdb/opt && echo {marker} > /mnt/vdb/opt/marker && sync", timeout=120)
+    sid = made.snapshot(raw.call("CreateSnapshot", {"DiskId": d})["SnapshotId"])
+    wait_snapshot(raw, sid)
+    mid = made.image(raw.call("CreateImage", {"RegionId": fe.REGION, "SnapshotId": sid,
+                                              "ImageName": fe.unique("snapimg")})["ImageId"])
+    img = wait_image(raw, mid)
+    assert img["DiskDeviceMappings"]["DiskDeviceMapping"][0]["SnapshotId"] == sid, img
+    # The snapshot an image was made from is kept while the image is.
+    fe.expect_error(raw.call, "DeleteSnapshot", {"SnapshotId": sid, "Force": True}, status=403,
+                    code="SnapshotCreatedImage")
+    child = made.instance(run(raw, image_id=mid))
+    fe.wait_status(raw, child, "Running", timeout=120)
+    assert sh(raw, child, "cat /opt/marker").strip() == marker
