@@ -912,3 +912,27 @@ def test_image_from_a_snapshot_of_a_root_filesystem(raw, made):
     child = made.instance(run(raw, image_id=mid))
     fe.wait_status(raw, child, "Running", timeout=120)
     assert sh(raw, child, "cat /opt/marker").strip() == marker
+
+
+def test_a_disk_in_use_detaches_once_let_go(raw, made):
+    """DetachDisk of a disk a process of the instance holds (its working directory) is not
+    forced: the disk stays Detaching, still mounted and intact, and detaches once the process
+    lets go."""
+    iid = made.instance(run(raw))
+    fe.wait_status(raw, iid, "Running")
+    d = made.disk(raw.call("CreateDisk", {"RegionId": fe.REGION, "ZoneId": fe.ZONE, "Size": 20})["DiskId"])
+    raw.call("AttachDisk", {"InstanceId": iid, "DiskId": d})
+    wait_disk(raw, d, "In_use")
+    sh(raw, iid, mounted("vdb") + "echo kept > /mnt/vdb/f; cd /mnt/vdb && "
+                                  "(sleep 600 </dev/null >/dev/null 2>&1 & echo $! > /tmp/holder)")
+    raw.call("DetachDisk", {"InstanceId": iid, "DiskId": d})
+    time.sleep(3)
+    x = disk(raw, d)
+    assert x["Status"] == "Detaching", x
+    assert sh(raw, iid, "cat /mnt/vdb/f").strip() == "kept"
+    # Nothing else may happen to it meanwhile.
+    fe.expect_error(raw.call, "DeleteDisk", {"DiskId": d}, status=403)
+    sh(raw, iid, "kill $(cat /tmp/holder)")
+    x = wait_disk(raw, d, "Available", timeout=30)
+    assert x["InstanceId"] == "", x
+    assert sh(raw, iid, "grep -c ' /mnt/vdb ' /proc/mounts || true").strip() == "0"
