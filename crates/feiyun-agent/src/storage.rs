@@ -135,7 +135,9 @@ impl Inner {
     }
 
     /// Whether an instance about to boot waits for a disk attached to it: one of its intent's
-    /// disks is not mounted in it yet and has not failed.
+    /// disks has not failed and is not mounted in it yet, or its filesystem has not grown to
+    /// the disk's size yet (a grow that could not be done online is done while the instance
+    /// does not run: a restart after ResizeDisk finds the disk grown, as on ECS).
     pub(crate) fn waits_for_disks(&self, intent: &Intent, instance_id: &str) -> bool {
         if self.runtime.storage().is_none() {
             return false;
@@ -143,7 +145,9 @@ impl Inner {
         let book = self.book();
         intent.disks.iter().filter(|d| d.attachment.as_ref().is_some_and(|a| a.instance_id == instance_id)).any(|d| {
             match book.seen.get(&d.disk_id) {
-                Some(s) => s.attached_to.as_deref() != Some(instance_id) && s.error.is_none(),
+                Some(s) => {
+                    s.error.is_none() && (s.attached_to.as_deref() != Some(instance_id) || s.size_gib < d.size_gib)
+                }
                 None => true,
             }
         })
