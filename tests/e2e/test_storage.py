@@ -847,6 +847,20 @@ def test_data_disk_is_billed_by_size_and_time(server, made):
     assert int(last["ServicePeriod"]) == final, (final, last)
     assert Decimal(str(last["PretaxAmount"])) == cents(hourly * final / 3600), last
 
+    # A data disk made with its instance is billed the same way, and released with it.
+    iid = made.instance(run(raw, DataDisk=[{"Size": 100, "Category": "cloud_efficiency"}]))
+    fe.wait_status(raw, iid, "Running")
+    with_instance = disks(raw, InstanceId=iid, DiskType="data")[0]["DiskId"]
+    line = wait_for(lambda: disk_line(bss, with_instance), 10, "the instance's data disk's bill line")
+    assert line["ListPrice"] == "0.049" and line["InstanceConfig"] == "Data disk: cloud_efficiency 100 GiB", line
+    time.sleep(2)  # billed by the second: a disk that lived less than one has no line
+    fe.force_delete(raw, [iid])
+    fe.wait_gone(raw, [iid])
+    final = int(disk_line(bss, with_instance)["ServicePeriod"])
+    assert final >= 2
+    time.sleep(2)
+    assert int(disk_line(bss, with_instance)["ServicePeriod"]) == final
+
 
 # ---------------------------------------------------------------------------------------------
 # More of a disk's life
