@@ -11,8 +11,10 @@ Server logs go to tests/e2e/.logs/.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,11 +26,29 @@ import feiyun_e2e as fe
 LOG_DIR = fe.E2E_DIR / ".logs"
 
 
+def _host_prefix(data_dir: Path) -> str | None:
+    """The name prefix of the host's network (namespaces `<prefix>-...`), if it has one."""
+    try:
+        return json.loads((data_dir / "host" / "network.json").read_text()).get("prefix") or None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _host_namespaces(prefix: str | None) -> list[str]:
+    if not prefix:
+        return []
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    return [line.split()[0] for line in out.stdout.splitlines() if line.startswith(f"{prefix}-")]
+
+
 def _cleanup_server(srv: fe.FeiyunServer, accounts: list[dict], label: str) -> list[str]:
     """Force-delete every instance of every account, stop the server with SIGTERM and check that
-    nothing is left on the host. Returns a list of problems (empty when clean)."""
+    nothing is left on the host, its network namespaces included (a VPC's router left behind
+    keeps its VXLAN device, which the next server on this machine cannot create). Returns a list
+    of problems (empty when clean)."""
     problems: list[str] = []
     deleted: list[str] = []
+    prefix = _host_prefix(srv.data_dir)
     if srv.running():
         for acct in accounts:
             try:
@@ -44,6 +64,10 @@ def _cleanup_server(srv: fe.FeiyunServer, accounts: list[dict], label: str) -> l
         instances_dir = srv.data_dir / "host" / "instances"
         deadline = time.monotonic() + 30
         while (fe.runc_list(srv.data_dir) or any(instances_dir.glob("i-*"))) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Then the host removes their networks (routers and namespaces), asynchronously too.
+        prefix = prefix or _host_prefix(srv.data_dir)
+        while _host_namespaces(prefix) and time.monotonic() < deadline + 30:
             time.sleep(0.2)
     rc = srv.stop(signal.SIGTERM)
     if rc is None:
@@ -63,6 +87,13 @@ def _cleanup_server(srv: fe.FeiyunServer, accounts: list[dict], label: str) -> l
         problems.append(f"[{label}] cgroups left for deleted instances: {cgroups}")
     if left or mounts:
         fe.hard_cleanup(srv.data_dir)
+    namespaces = _host_namespaces(prefix)
+    if namespaces:
+        problems.append(f"[{label}] network namespaces left after all instances were deleted: {namespaces}")
+        # `feiyun teardown` removes the host's network (and the data dir).
+        out = srv.cli("teardown", "--yes", "--data-dir", str(srv.data_dir), timeout=120)
+        if out.returncode != 0 or _host_namespaces(prefix):
+            problems.append(f"[{label}] feiyun teardown left {_host_namespaces(prefix)}: {out.stderr.strip()}")
     return problems
 
 

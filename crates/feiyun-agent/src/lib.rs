@@ -224,6 +224,7 @@ impl Agent {
             outbox: Mutex::new(Report::default()),
             image_locks: Mutex::new(HashMap::new()),
             swept_epoch: AtomicU64::new(0),
+            storage_resweep: std::sync::atomic::AtomicBool::new(false),
             network_state: self.opts.network_state.clone(),
             net: Mutex::new(net),
             net_out,
@@ -345,6 +346,9 @@ struct Inner {
     image_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The epoch whose intent the host was last swept against.
     swept_epoch: AtomicU64,
+    /// A storage sweep is scheduled again: files it could not remove yet (a step still held the
+    /// disk, or the disk was in use) are looked at again without waiting for the next intent.
+    storage_resweep: std::sync::atomic::AtomicBool,
     network_state: Option<PathBuf>,
     /// The worker owning the host's network, started by the first network the host is given
     /// (or a saved one); hosts without a network never start it.

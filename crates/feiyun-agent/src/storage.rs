@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,10 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 /// A disk in use in its instance is tried again soon: the user may just have let go of it.
 const MAX_RETRY_BUSY: Duration = Duration::from_secs(5);
+/// When a storage sweep left a file whose disk a step held, or one it could not remove, it looks
+/// again after this long.
+const RESWEEP_BUSY: Duration = Duration::from_millis(500);
+const RESWEEP_FAILED: Duration = Duration::from_secs(5);
 /// How often a disk already as the intent wants it is looked at again (drift: a host reboot, a
 /// mount removed by hand).
 const RECHECK: Duration = Duration::from_secs(10);
@@ -130,7 +135,9 @@ impl Inner {
     }
 
     /// Whether an instance about to boot waits for a disk attached to it: one of its intent's
-    /// disks is not mounted in it yet and has not failed.
+    /// disks has not failed and is not mounted in it yet, or its filesystem has not grown to
+    /// the disk's size yet (a grow that could not be done online is done while the instance
+    /// does not run: a restart after ResizeDisk finds the disk grown, as on ECS).
     pub(crate) fn waits_for_disks(&self, intent: &Intent, instance_id: &str) -> bool {
         if self.runtime.storage().is_none() {
             return false;
@@ -138,7 +145,9 @@ impl Inner {
         let book = self.book();
         intent.disks.iter().filter(|d| d.attachment.as_ref().is_some_and(|a| a.instance_id == instance_id)).any(|d| {
             match book.seen.get(&d.disk_id) {
-                Some(s) => s.attached_to.as_deref() != Some(instance_id) && s.error.is_none(),
+                Some(s) => {
+                    s.error.is_none() && (s.attached_to.as_deref() != Some(instance_id) || s.size_gib < d.size_gib)
+                }
                 None => true,
             }
         })
@@ -411,20 +420,44 @@ impl Inner {
         !matches!(self.instance_state(id).await, Some(Observed::Stopped | Observed::Absent))
     }
 
-    /// Remove disk and snapshot files the intent (and its pending tasks) do not name.
+    /// Remove disk and snapshot files the intent (and its pending tasks) do not name; what is
+    /// left for later is looked at again soon, without waiting for the next intent (one sweep
+    /// waits at a time).
     pub(crate) async fn sweep_storage(self: Arc<Self>) {
-        let Some(store) = self.runtime.storage() else { return };
+        while let Some(after) = self.sweep_storage_once().await {
+            if self.storage_resweep.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(after).await;
+            self.storage_resweep.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// One storage sweep; how long to wait before the next when something was left.
+    async fn sweep_storage_once(&self) -> Option<Duration> {
+        let store = self.runtime.storage()?;
         let s = store.clone();
         let Some(Ok((disks, snapshots))) =
             self.blocking(move || -> Result<_, StorageError> { Ok((s.disk_ids()?, s.snapshot_ids()?)) }).await
         else {
-            return;
+            return None;
         };
+        // Something left for later: a file whose disk a step still holds (try again soon), or
+        // one that could not be removed yet (a disk in use; try again a little later).
+        let mut busy = false;
+        let mut failed = false;
+        let named =
+            |id: &str| Self::lock(&self.latest).as_ref().is_none_or(|i| i.disks.iter().any(|d| d.disk_id == id));
         for id in disks {
-            let Ok(_g) = self.storage_lock(format!("disk:{id}")).try_lock_owned() else { continue };
+            if named(&id) {
+                continue;
+            }
+            let Ok(_g) = self.storage_lock(format!("disk:{id}")).try_lock_owned() else {
+                busy = true;
+                continue;
+            };
             // Read again under the lock: a newer intent may name it.
-            let named = Self::lock(&self.latest).as_ref().is_none_or(|i| i.disks.iter().any(|d| d.disk_id == id));
-            if named {
+            if named(&id) {
                 continue;
             }
             let (s, d) = (store.clone(), id.clone());
@@ -433,6 +466,7 @@ impl Inner {
                     tracing::info!(host = %self.host_id, disk = %id, "removed a disk the intent does not name")
                 }
                 Some(Err(e)) => {
+                    failed = true;
                     tracing::warn!(host = %self.host_id, disk = %id, error = %e, "cannot remove a disk yet")
                 }
                 None => {}
@@ -442,10 +476,16 @@ impl Inner {
             book.sent.remove(&id);
             book.retry.remove(&id);
         }
+        let kept = |id: &str| Self::lock(&self.latest).as_ref().is_none_or(|i| kept_snapshots(i).contains(id));
         for id in snapshots {
-            let Ok(_g) = self.storage_lock(format!("snap:{id}")).try_lock_owned() else { continue };
-            let kept = Self::lock(&self.latest).as_ref().is_none_or(|i| kept_snapshots(i).contains(id.as_str()));
-            if kept {
+            if kept(&id) {
+                continue;
+            }
+            let Ok(_g) = self.storage_lock(format!("snap:{id}")).try_lock_owned() else {
+                busy = true;
+                continue;
+            };
+            if kept(&id) {
                 continue;
             }
             let (s, d) = (store.clone(), id.clone());
@@ -454,6 +494,7 @@ impl Inner {
                     tracing::info!(host = %self.host_id, snapshot = %id, "removed a snapshot the intent does not name")
                 }
                 Some(Err(e)) => {
+                    failed = true;
                     tracing::warn!(host = %self.host_id, snapshot = %id, error = %e, "cannot remove a snapshot yet")
                 }
                 None => {}
@@ -468,6 +509,12 @@ impl Inner {
         book.sent.retain(|id, _| named.contains(id));
         book.retry.retain(|id, _| named.contains(id));
         book.settled.retain(|id, _| named.contains(id));
+        drop(book);
+        match (busy, failed) {
+            (true, _) => Some(RESWEEP_BUSY),
+            (false, true) => Some(RESWEEP_FAILED),
+            (false, false) => None,
+        }
     }
 
     // ---- tasks ----

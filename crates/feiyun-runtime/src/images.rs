@@ -244,6 +244,10 @@ impl ImageStore {
         tar.set_preserve_permissions(true);
         tar.set_overwrite(true);
         tar.unpack(&rootfs).map_err(|e| RuntimeError::Image(format!("image {id}: cannot unpack: {e}")))?;
+        if let Err(e) = add_init(&rootfs) {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(RuntimeError::Image(format!("image {id}: {e}")));
+        }
         fs::rename(&staging, &dir).map_err(io(&dir))?;
         let info = ImageInfo {
             id: id.to_string(),
@@ -261,6 +265,64 @@ impl ImageStore {
         fs::rename(&tmp, dir.join("image.json")).map_err(io(&tmp))?;
         Ok(info)
     }
+}
+
+/// Give a tree without it the platform's init, `/sbin/feiyun-init` (PID 1 of every instance,
+/// which runs user data and waits to be stopped): an image a user imported is a root filesystem
+/// of their own, without the platform's files, as an ECS image is without the platform's agent
+/// until it is installed. A tree that has one keeps it (images captured from instances).
+///
+/// `/sbin` may be a link (usr-merged trees: `/sbin -> usr/sbin`); it is followed inside the tree
+/// only, one level, through real directories, so a link planted in the image never leads the
+/// write into the host's own files. The file is created, never opened through a link.
+fn add_init(rootfs: &Path) -> std::result::Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::Component;
+
+    let sbin = rootfs.join("sbin");
+    let dir = match fs::symlink_metadata(&sbin) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir(&sbin).map_err(|e| format!("cannot make /sbin: {e}"))?;
+            fs::set_permissions(&sbin, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            sbin
+        }
+        Err(e) => return Err(format!("cannot read /sbin: {e}")),
+        Ok(m) if m.file_type().is_dir() => sbin,
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::read_link(&sbin).map_err(|e| format!("cannot read /sbin: {e}"))?;
+            let rel = target.strip_prefix("/").unwrap_or(&target);
+            let parts: Vec<Component<'_>> = rel.components().collect();
+            if parts.is_empty() || !parts.iter().all(|c| matches!(c, Component::Normal(_))) {
+                return Err(format!("/sbin links to {}, which is not a directory of the image", target.display()));
+            }
+            let mut real = rootfs.to_path_buf();
+            for c in parts {
+                real.push(c);
+                let m = fs::symlink_metadata(&real)
+                    .map_err(|_| format!("/sbin links to {}, which is not in the image", target.display()))?;
+                if !m.file_type().is_dir() {
+                    return Err(format!("/sbin links to {}, which is not a directory", target.display()));
+                }
+            }
+            real
+        }
+        Ok(_) => return Err("/sbin is not a directory".to_string()),
+    };
+    let init = dir.join("feiyun-init");
+    if fs::symlink_metadata(&init).is_ok() {
+        return Ok(());
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(&init)
+        .map_err(|e| format!("cannot write /sbin/feiyun-init: {e}"))?;
+    f.write_all(INIT_SCRIPT.as_bytes()).map_err(|e| format!("cannot write /sbin/feiyun-init: {e}"))?;
+    fs::set_permissions(&init, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Hex SHA-256 of a file.
@@ -312,6 +374,70 @@ mod tests {
         assert_eq!(info.id, "m-1");
         assert_eq!(fs::read(store.rootfs("m-1").join("etc/motd")).expect("file"), b"hello from the image\n");
         assert_eq!(store.install_archive("m-1", &archive, &wrong, "later").expect("already there"), info);
+    }
+
+    fn install_tree(store: &ImageStore, dir: &Path, id: &str, entries: &[(&str, Option<&str>)]) -> Result<ImageInfo> {
+        let archive = dir.join(format!("{id}.tar"));
+        {
+            let mut b = tar::Builder::new(fs::File::create(&archive).expect("create"));
+            for (path, link) in entries {
+                let mut h = tar::Header::new_gnu();
+                match link {
+                    Some(target) => {
+                        h.set_entry_type(tar::EntryType::Symlink);
+                        h.set_size(0);
+                        h.set_mode(0o777);
+                        h.set_cksum();
+                        b.append_link(&mut h, path, target).expect("link");
+                    }
+                    None if path.ends_with('/') => {
+                        h.set_entry_type(tar::EntryType::Directory);
+                        h.set_size(0);
+                        h.set_mode(0o755);
+                        h.set_cksum();
+                        b.append_data(&mut h, path, &b""[..]).expect("dir");
+                    }
+                    None => {
+                        h.set_size(3);
+                        h.set_mode(0o755);
+                        h.set_cksum();
+                        b.append_data(&mut h, path, &b"own"[..]).expect("file");
+                    }
+                }
+            }
+            b.finish().expect("finish");
+        }
+        let sum = sha256_file(&archive).expect("sum");
+        store.install_archive(id, &archive, &sum, "now")
+    }
+
+    #[test]
+    fn an_image_without_the_platforms_init_gets_it_inside_its_tree_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(dir.path().join("images"));
+        // No /sbin at all.
+        install_tree(&store, dir.path(), "m-plain", &[("bin/", None), ("bin/sh", None)]).expect("install");
+        let init = store.rootfs("m-plain").join("sbin/feiyun-init");
+        assert_eq!(fs::read_to_string(&init).expect("init"), INIT_SCRIPT);
+        assert_eq!(fs::metadata(&init).expect("meta").permissions().mode() & 0o777, 0o755);
+        // usr-merged, relative and absolute links.
+        for (id, target) in [("m-rel", "usr/sbin"), ("m-abs", "/usr/sbin")] {
+            install_tree(&store, dir.path(), id, &[("usr/", None), ("usr/sbin/", None), ("sbin", Some(target))])
+                .expect("install");
+            let root = store.rootfs(id);
+            assert_eq!(fs::read_to_string(root.join("usr/sbin/feiyun-init")).expect("init"), INIT_SCRIPT);
+        }
+        // One of its own is kept.
+        install_tree(&store, dir.path(), "m-own", &[("sbin/", None), ("sbin/feiyun-init", None)]).expect("install");
+        assert_eq!(fs::read_to_string(store.rootfs("m-own").join("sbin/feiyun-init")).expect("init"), "own");
+        // A link out of the tree (or to nothing in it) is refused, and nothing is written there.
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).expect("mkdir");
+        let target = outside.display().to_string();
+        assert!(install_tree(&store, dir.path(), "m-out", &[("sbin", Some(target.as_str()))]).is_err());
+        assert!(install_tree(&store, dir.path(), "m-up", &[("sbin", Some("../outside"))]).is_err());
+        assert!(!outside.join("feiyun-init").exists());
+        assert!(store.get("m-out").is_none() && store.get("m-up").is_none());
     }
 
     #[test]

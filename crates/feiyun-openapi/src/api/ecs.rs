@@ -284,14 +284,14 @@ pub(super) static PRODUCT: Product = Product {
         // Prices.
         Action::query(
             "DescribePrice",
-            "The price of instances: by the hour, spot, or a subscription term.",
+            "The price of instances (by the hour, spot, or a subscription term) or of data disks (by the hour).",
             Region::Required,
             &[
-                INSTANCE_TYPE.required(),
+                opt("InstanceType", STR, "An instance type, e.g. ecs.g7.large; required unless ResourceType is disk."),
                 opt(
                     "ResourceType",
                     one_of(&["instance", "disk", "bandwidth", "ddh", "ElasticityAssurance", "CapacityReservation"]),
-                    "What to price; only instance is priced here (default instance).",
+                    "What to price: instance (the default) or disk (the data disks DataDisk.N.*); the others are not priced here.",
                 ),
                 opt("PriceUnit", one_of(&["Hour", "Week", "Month", "Year"]), "Hour (default), Month or Year."),
                 opt("Period", int(1, 60), "Terms of PriceUnit: 1-9, 12, 24, 36, 48 or 60 months, or 1-5 years."),

@@ -89,8 +89,12 @@ const DATA_DISK_DELETE: Param =
     opt("DataDisk.N.DeleteWithInstance", BOOL, "Release data disk N with the instance (default true).").upto(16);
 const DATA_DISK_NAME: Param = opt("DataDisk.N.DiskName", str_max(128), "Data disk N's name.").upto(16);
 const DATA_DISK_DESCRIPTION: Param = opt("DataDisk.N.Description", str_max(256), "Data disk N's description.").upto(16);
-const DATA_DISK_DEVICE: Param =
-    opt("DataDisk.N.Device", STR, "Data disk N's device, /dev/vdb to /dev/vdz (default: the next free one).").upto(16);
+const DATA_DISK_DEVICE: Param = opt(
+    "DataDisk.N.Device",
+    STR,
+    "Data disk N's device, /dev/vdb to /dev/vdz or /dev/xvdb to /dev/xvdz (default: the next free one).",
+)
+.upto(16);
 const KEY_PAIR: Param = opt("KeyPairName", STR, "A key pair whose public key goes into root's authorized keys.");
 
 const INTERNET_CHARGE: Param = opt(

@@ -67,7 +67,7 @@ pub(super) const ATTACH_DISK: Action = Action::change(
         INSTANCE_ID,
         DISK_ID,
         opt("DeleteWithInstance", BOOL, "Release the disk with the instance (default false)."),
-        opt("Device", STR, "The device name, /dev/vdb to /dev/vdz (default: the next free one)."),
+        opt("Device", STR, "The device name, /dev/vdb to /dev/vdz, or its older name /dev/xvdb to /dev/xvdz (default: the next free one)."),
     ],
 );
 

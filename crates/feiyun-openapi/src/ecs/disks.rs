@@ -41,6 +41,16 @@ fn data_size_invalid(n: usize) -> ApiError {
     )
 }
 
+/// A data disk's device as clients name it: `/dev/vdb` to `/dev/vdz`, or the API's older names
+/// `/dev/xvdb` to `/dev/xvdz`, which Apache Libcloud documents for `attach_volume` and which mean
+/// the same device (an instance's data disks are virtio devices, `/dev/vd*`).
+fn device_name(d: &str) -> String {
+    match d.strip_prefix("/dev/xvd") {
+        Some(rest) => format!("/dev/vd{rest}"),
+        None => d.to_string(),
+    }
+}
+
 fn gib(v: &str) -> Option<u64> {
     v.trim().parse::<u64>().ok().filter(|n| *n > 0)
 }
@@ -137,7 +147,8 @@ pub(super) fn instance_storage(p: &Params) -> Result<InstanceStorage, ApiError> 
         if !description.is_empty() && !valid_description(description) {
             return Err(disk_description_malformed(&format!("DataDisk.{n}.Description")));
         }
-        if let Some(d) = device {
+        let device = device.map(device_name);
+        if let Some(d) = &device {
             if !valid_data_device(d) {
                 return Err(ApiError::new(
                     400,
@@ -152,7 +163,7 @@ pub(super) fn instance_storage(p: &Params) -> Result<InstanceStorage, ApiError> 
             snapshot_id: snapshot.map(str::to_string),
             name: name.to_string(),
             description: description.to_string(),
-            device: device.map(str::to_string),
+            device,
             delete_with_instance,
         });
     }
@@ -335,13 +346,13 @@ pub(super) fn describe_disks(c: &Call<'_>) -> Result<Value, ApiError> {
 pub(super) fn attach_disk(c: &Call<'_>) -> Result<Value, ApiError> {
     let p = c.params;
     let (instance, disk) = (p.required("InstanceId")?, p.required("DiskId")?);
-    let device = p.get("Device");
-    if let Some(d) = device {
+    let device = p.get("Device").map(device_name);
+    if let Some(d) = &device {
         if !valid_data_device(d) {
             return Err(ApiError::new(400, "InvalidDevice.Malformed", "The specified port is not valid."));
         }
     }
-    c.cp.attach_disk(c.account_id, instance, disk, p.bool("DeleteWithInstance")?, device)?;
+    c.cp.attach_disk(c.account_id, instance, disk, p.bool("DeleteWithInstance")?, device.as_deref())?;
     Ok(json!({}))
 }
 

@@ -42,17 +42,16 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
         resource_type,
     )? {
         None | Some("instance") => {}
+        Some("disk") => return describe_disk_price(c),
         Some(_) => {
             return Err(ApiError::new(
                 400,
                 "InvalidResourceType.NotSupported",
-                "Only ResourceType=instance is priced in this region.",
+                "Only ResourceType=instance and ResourceType=disk are priced in this region.",
             ))
         }
     }
-    let price_unit =
-        || ApiError::new(400, "InvalidPriceUnit.ValueNotSupported", "The specified parameter PriceUnit is not valid.");
-    let unit = p.choice_or("PriceUnit", &["Hour", "Week", "Month", "Year"], price_unit)?.unwrap_or("Hour");
+    let unit = price_unit(p)?;
     let spot = spot_strategy(p)?.unwrap_or("NoSpot") != "NoSpot";
     let type_id = p.required("InstanceType")?;
     let t =
@@ -188,16 +187,27 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             ))
         }
     }
+    Ok(price_answer(&prices.currency, &parts, rules))
+}
+
+fn price_unit(p: &crate::params::Params) -> Result<&str, ApiError> {
+    let bad =
+        || ApiError::new(400, "InvalidPriceUnit.ValueNotSupported", "The specified parameter PriceUnit is not valid.");
+    Ok(p.choice_or("PriceUnit", &["Hour", "Week", "Month", "Year"], bad)?.unwrap_or("Hour"))
+}
+
+/// DescribePrice's answer: the total and its parts, (resource, original, discount, rules) each.
+fn price_answer(currency: &str, parts: &[(&str, i128, i128, Value)], rules: Value) -> Value {
     let detail: Vec<Value> = parts
         .iter()
         .map(|(r, o, d, rule)| json!({"Resource": r, "OriginalPrice": price_number(*o), "DiscountPrice": price_number(*d), "TradePrice": price_number(o - d), "SubRules": {"Rule": rule}}))
         .collect();
     let original: i128 = parts.iter().map(|x| x.1).sum();
     let discount: i128 = parts.iter().map(|x| x.2).sum();
-    Ok(json!({
+    json!({
         "PriceInfo": {
             "Price": {
-                "Currency": prices.currency,
+                "Currency": currency,
                 "OriginalPrice": price_number(original),
                 "DiscountPrice": price_number(discount),
                 "TradePrice": price_number(original - discount),
@@ -205,7 +215,38 @@ pub(super) fn describe_price(c: &Call<'_>) -> Result<Value, ApiError> {
             },
             "Rules": {"Rule": rules},
         }
-    }))
+    })
+}
+
+/// DescribePrice with `ResourceType=disk`: the data disks `DataDisk.1.Category` and
+/// `DataDisk.1.Size` (CreateDisk's disks, billed by the hour whatever they are attached to).
+fn describe_disk_price(c: &Call<'_>) -> Result<Value, ApiError> {
+    let p = c.params;
+    let unit = price_unit(p)?;
+    let disks = super::disks::data_disk_prices(p)?;
+    if disks.is_empty() {
+        return Err(ApiError::missing("DataDisk.1.Size"));
+    }
+    if unit != "Hour" {
+        return Err(ApiError::invalid_because(
+            "PriceUnit",
+            "data disks are billed by the hour here; price them with PriceUnit=Hour",
+        ));
+    }
+    let amount = || ApiError::new(403, "InvalidAmount.Malformed", "The specified parameter Amount is not valid.");
+    let amount = p.int_or("Amount", 1, 1000, amount)?.unwrap_or(1) as i128;
+    let prices = c.cp.prices()?;
+    let mut hourly = 0;
+    for (category, gib) in &disks {
+        hourly += prices.disk_hour(category.as_str(), *gib).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidDataDiskCategory.ValueNotSupported",
+                "The specified data disk category is not priced in this region.",
+            )
+        })?;
+    }
+    Ok(price_answer(&prices.currency, &[("dataDisk", hourly * amount, 0, json!([]))], json!([])))
 }
 
 /// Spot price history of an instance type (one zone or all), from StartTime (default: a day
