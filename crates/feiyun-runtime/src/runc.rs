@@ -40,6 +40,22 @@ use crate::{ExecOutcome, Leftovers, Observation, Observed, Result, Runtime, Runt
 /// Console logs are cut back to their last half when they pass this size, at boot.
 const CONSOLE_LIMIT: u64 = 1024 * 1024;
 
+/// How long one `runc list` answers [`Runtime::observe`] and [`Runtime::inspect`] for every
+/// instance, unless this runtime changed a container meanwhile. An agent looks at each of its
+/// instances about once a second: one process per look and instance cost a host with 200
+/// instances about a core of CPU while nothing happened. A change made from outside (a guest
+/// whose processes all exit) is seen within this time.
+const LISTING_FRESH: Duration = Duration::from_millis(900);
+
+/// runc's view of every container, from one `runc list`, and the number of the runtime's own
+/// changes it was taken after.
+#[derive(Default)]
+struct Listing {
+    /// Bumped after every runc command that may change a container.
+    changes: u64,
+    taken: Option<(Instant, u64, HashMap<String, String>)>,
+}
+
 pub struct RuncRuntime {
     runc: PathBuf,
     root: PathBuf,
@@ -47,6 +63,7 @@ pub struct RuncRuntime {
     storage: Arc<Storage>,
     /// Authorized keys last written into each running instance (saves reading the record).
     keys: Mutex<HashMap<String, Vec<String>>>,
+    listing: Mutex<Listing>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
@@ -91,6 +108,7 @@ impl RuncRuntime {
             cgroup_parent: cgroup_parent.trim_matches('/').to_string(),
             storage,
             keys: Mutex::default(),
+            listing: Mutex::default(),
         })
     }
 
@@ -119,8 +137,63 @@ impl RuncRuntime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
-            .map_err(|e| RuntimeError::Command(format!("runc {}", args[0]), e.to_string()))?;
-        Ok(out)
+            .map_err(|e| RuntimeError::Command(format!("runc {}", args[0]), e.to_string()));
+        if args[0] != "state" {
+            self.changed();
+        }
+        out
+    }
+
+    /// A runc command that may have changed a container has finished: what was listed before
+    /// it is not an answer any more.
+    fn changed(&self) {
+        let mut l = Self::lock(&self.listing);
+        l.changes += 1;
+        l.taken = None;
+    }
+
+    /// Every container runc has, with its status, from one `runc list`.
+    fn runc_list(&self) -> Result<HashMap<String, String>> {
+        let out = Command::new(&self.runc)
+            .arg("--root")
+            .arg(self.runc_root())
+            .arg("--log")
+            .arg(self.root.join("runc.log"))
+            .args(["list", "--format", "json"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| RuntimeError::Command("runc list".into(), e.to_string()))?;
+        if !out.status.success() {
+            return Err(RuntimeError::Command("runc list".into(), String::from_utf8_lossy(&out.stderr).trim().into()));
+        }
+        // `null` when there is none.
+        let all: Option<Vec<serde_json::Value>> = serde_json::from_slice(&out.stdout)
+            .map_err(|e| RuntimeError::Command("runc list".into(), format!("unreadable list: {e}")))?;
+        Ok(all
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| Some((c.get("id")?.as_str()?.to_string(), c.get("status")?.as_str()?.to_string())))
+            .collect())
+    }
+
+    /// [`RuncRuntime::runc_status`] from a listing at most [`LISTING_FRESH`] old and taken after
+    /// this runtime's last change. One caller lists at a time; the others wait for its answer.
+    /// When runc cannot list, it asks about the one container.
+    fn listed_status(&self, id: &str) -> Result<Option<String>> {
+        let mut l = Self::lock(&self.listing);
+        let fresh = l.taken.as_ref().is_some_and(|(at, n, _)| *n == l.changes && at.elapsed() < LISTING_FRESH);
+        if !fresh {
+            let at = Instant::now();
+            match self.runc_list() {
+                Ok(all) => l.taken = Some((at, l.changes, all)),
+                Err(e) => {
+                    drop(l);
+                    tracing::warn!(error = %e, "runc cannot list its containers; asking for one");
+                    return self.runc_status(id);
+                }
+            }
+        }
+        Ok(l.taken.as_ref().and_then(|(_, _, all)| all.get(id).cloned()))
     }
 
     /// runc's view: `Some("running" | "created" | "stopped" | "paused")`, or `None` if it has no
@@ -526,7 +599,9 @@ impl Runtime for RuncRuntime {
             // Its own process group: a Ctrl-C aimed at the control plane must not reach instances.
             .process_group(0)
             .status()
-            .map_err(|e| RuntimeError::Command("runc run".into(), e.to_string()))?;
+            .map_err(|e| RuntimeError::Command("runc run".into(), e.to_string()));
+        self.changed();
+        let out = out?;
         if !out.success() {
             let log = fs::read_to_string(dir.join("runc.log")).unwrap_or_default();
             let last = log.lines().last().unwrap_or("").to_string();
@@ -553,13 +628,13 @@ impl Runtime for RuncRuntime {
 
     fn observe(&self, id: &str) -> Result<Observed> {
         check_id(id)?;
-        let runc = self.runc_status(id)?;
+        let runc = self.listed_status(id)?;
         Ok(self.state_of(id, runc.as_deref()))
     }
 
     fn inspect(&self, id: &str) -> Result<Observation> {
         check_id(id)?;
-        let runc = self.runc_status(id)?;
+        let runc = self.listed_status(id)?;
         let leftovers = Leftovers {
             container: runc.is_some(),
             mount: is_mounted(&self.dir(id).join("rootfs"))?,
@@ -958,6 +1033,41 @@ mod tests {
         s.assert_holds_only_its_disk(&id);
     }
 
+    /// One `runc list` answers for a moment, never past a change the runtime made itself; a change
+    /// from outside (runc kills the guest behind the runtime's back) shows within the listing's
+    /// freshness.
+    #[test]
+    fn observations_come_from_a_fresh_listing() {
+        let Some((runc, bb)) = real_host() else { return };
+        let mut s = Scratch::new(runc.clone(), &bb);
+        let spec = s.spec("list", None);
+        let id = spec.id.clone();
+        assert_eq!(s.rt.observe(&id).expect("observe"), Observed::Absent);
+        s.rt.start(&spec).expect("start");
+        assert_eq!(s.rt.observe(&id).expect("observe"), Observed::Running, "the start is seen at once");
+        s.wait_ready(&id);
+        let killed = Command::new(&runc)
+            .arg("--root")
+            .arg(s.rt.runc_root())
+            .args(["kill", "--all", &id, "KILL"])
+            .status()
+            .expect("runc kill");
+        assert!(killed.success());
+        let stopped = s.rt.wait_status(&id, |st| st != Some("running"), Duration::from_secs(10)).expect("state");
+        assert!(stopped, "runc says the guest is gone");
+        let deadline = Instant::now() + LISTING_FRESH + Duration::from_secs(2);
+        while s.rt.observe(&id).expect("observe") == Observed::Running {
+            assert!(Instant::now() < deadline, "still Running {:?} after the kill", LISTING_FRESH);
+            thread::sleep(Duration::from_millis(50));
+        }
+        let seen = s.rt.inspect(&id).expect("inspect");
+        assert_eq!(seen.state, Observed::Stopped);
+        assert!(seen.leftovers.container, "the stopped container is a leftover until stopped: {seen:?}");
+        s.rt.stop(&id, Duration::ZERO).expect("stop");
+        assert!(!s.rt.inspect(&id).expect("inspect").leftovers.container, "the stop is seen at once");
+        s.assert_holds_only_its_disk(&id);
+    }
+
     /// The ways a boot can end without a complete stop — the guest halts, the server dies after
     /// `runc kill`, or after `runc delete` but before the unmount, or a delete that left the cgroup
     /// with a process in it — each leaves leftovers that the next stop (or start) removes.
@@ -992,6 +1102,8 @@ mod tests {
                 }
             }
             s.wait_for(&id, Observed::Stopped);
+            // Done behind the runtime's back: seen once its listing is renewed.
+            thread::sleep(LISTING_FRESH);
             assert_eq!(
                 s.rt.inspect(&id).expect("inspect"),
                 Observation { state: Observed::Stopped, leftovers: left },
