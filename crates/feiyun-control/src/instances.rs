@@ -7,7 +7,6 @@ use feiyun_domain::ops::{
 };
 use feiyun_domain::{ids, DomainError};
 use feiyun_scheduler::cluster::{Ask, Demand, Unplaceable};
-use feiyun_store::TokenRecord;
 
 use crate::{store_err, ControlPlane, State};
 
@@ -155,29 +154,20 @@ impl ControlPlane {
         }
         let scope = if spec.auto_start { "RunInstances" } else { "CreateInstance" };
         let mut state = self.write();
-        if let Some(ct) = &spec.client_token {
-            let key = (account_id.to_string(), scope.to_string(), ct.token.clone());
-            if let Some(rec) = state.tokens.get(&key) {
-                if rec.fingerprint != ct.fingerprint {
-                    return Err(DomainError::IdempotentParameterMismatch);
-                }
-                let ids: Vec<String> =
-                    serde_json::from_str(&rec.result).map_err(|e| DomainError::Internal(e.to_string()))?;
-                // The same answer as the first time: what that order charged is in the ledger.
-                let charged: i64 = self
-                    .ledger(account_id)?
-                    .iter()
-                    .filter(|e| {
-                        e.kind == feiyun_domain::usage::LedgerKind::Subscription && ids.contains(&e.instance_id)
-                    })
-                    .map(|e| -e.amount_cents)
-                    .sum();
-                return Ok(Created {
-                    order_id: if charged > 0 { ids.first().cloned() } else { None },
-                    ids,
-                    charged_cents: charged,
-                });
-            }
+        if let Some(made) = state.replayed(account_id, scope, spec.client_token.as_ref())? {
+            let ids: Vec<String> = serde_json::from_str(&made).map_err(|e| DomainError::Internal(e.to_string()))?;
+            // The same answer as the first time: what that order charged is in the ledger.
+            let charged: i64 = self
+                .ledger(account_id)?
+                .iter()
+                .filter(|e| e.kind == feiyun_domain::usage::LedgerKind::Subscription && ids.contains(&e.instance_id))
+                .map(|e| -e.amount_cents)
+                .sum();
+            return Ok(Created {
+                order_id: if charged > 0 { ids.first().cloned() } else { None },
+                ids,
+                charged_cents: charged,
+            });
         }
         self.check_launchable(&state, account_id, &spec.image_id)?;
         if let Some(k) = &storage.key_pair_name {
@@ -256,13 +246,8 @@ impl ControlPlane {
             });
         }
         let ids: Vec<String> = created.iter().map(|i| i.id.clone()).collect();
-        let token = spec.client_token.as_ref().map(|ct| TokenRecord {
-            account_id: account_id.to_string(),
-            scope: scope.to_string(),
-            token: ct.token.clone(),
-            fingerprint: ct.fingerprint.clone(),
-            result: serde_json::to_string(&ids).unwrap_or_default(),
-        });
+        let made = serde_json::to_string(&ids).unwrap_or_default();
+        let token = crate::token_record(account_id, scope, spec.client_token.as_ref(), &made);
         let usage: Vec<_> = created
             .iter()
             .map(|i| self.usage_event_sized(i, feiyun_domain::usage::EventKind::Create, system_disk))
@@ -313,7 +298,7 @@ impl ControlPlane {
             state.put(i);
         }
         if let Some(t) = token {
-            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+            state.remember(t);
         }
         let made: Vec<String> = disk_writes.disks.iter().map(|d| d.id.clone()).collect();
         self.request_uploads(&mut state, &made, now);

@@ -174,7 +174,45 @@ pub struct ControlPlane {
     importing: RwLock<Option<storage::import::Importing>>,
 }
 
+/// The record of a create made with a `ClientToken`: the token, the call's fingerprint and what
+/// it made (`made`), kept in the same transaction as what it made.
+pub(crate) fn token_record(
+    account_id: &str,
+    scope: &str,
+    ct: Option<&feiyun_domain::ops::ClientToken>,
+    made: &str,
+) -> Option<TokenRecord> {
+    ct.map(|ct| TokenRecord {
+        account_id: account_id.to_string(),
+        scope: scope.to_string(),
+        token: ct.token.clone(),
+        fingerprint: ct.fingerprint.clone(),
+        result: made.to_string(),
+    })
+}
+
 impl State {
+    /// A create retried with the same `ClientToken` (same account and scope): what the first
+    /// request made. The same token with other parameters is refused.
+    pub(crate) fn replayed(
+        &self,
+        account_id: &str,
+        scope: &str,
+        ct: Option<&feiyun_domain::ops::ClientToken>,
+    ) -> Result<Option<String>, DomainError> {
+        let Some(ct) = ct else { return Ok(None) };
+        match self.tokens.get(&(account_id.to_string(), scope.to_string(), ct.token.clone())) {
+            None => Ok(None),
+            Some(rec) if rec.fingerprint != ct.fingerprint => Err(DomainError::IdempotentParameterMismatch),
+            Some(rec) => Ok(Some(rec.result.clone())),
+        }
+    }
+
+    /// A token written with what it made, from now on answered by [`State::replayed`].
+    pub(crate) fn remember(&mut self, t: TokenRecord) {
+        self.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+    }
+
     /// A live instance of the account; another tenant's instance is as missing as a released one.
     pub(crate) fn owned(&self, account_id: &str, id: &str) -> Result<&Instance, DomainError> {
         self.instances
@@ -313,7 +351,7 @@ impl ControlPlane {
             tracing::warn!(host = %host, instances = ids.len(), "instances on a host the region does not know");
         }
         for t in loaded.tokens {
-            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+            state.remember(t);
         }
         for c in loaded.commands {
             state.commands.insert(c.id.clone(), c);

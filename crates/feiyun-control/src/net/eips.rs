@@ -52,7 +52,7 @@ impl ControlPlane {
     /// AllocateEipAddress.
     pub fn allocate_eip(&self, account_id: &str, spec: &NewEip) -> Result<PublicIp, DomainError> {
         let mut state = self.write();
-        if let Some(id) = Self::replayed(&state, account_id, "AllocateEipAddress", spec.client_token.as_ref())? {
+        if let Some(id) = state.replayed(account_id, "AllocateEipAddress", spec.client_token.as_ref())? {
             return state.owned_eip(account_id, &id).cloned();
         }
         let ip = self.free_public_ip(&state, &BTreeSet::new(), true)?;

@@ -78,7 +78,7 @@ impl ControlPlane {
         spec: &NewSecurityGroup,
     ) -> Result<SecurityGroup, DomainError> {
         let mut state = self.write();
-        if let Some(id) = Self::replayed(&state, account_id, "CreateSecurityGroup", spec.client_token.as_ref())? {
+        if let Some(id) = state.replayed(account_id, "CreateSecurityGroup", spec.client_token.as_ref())? {
             return state.owned_group(account_id, &id).cloned();
         }
         let now = self.now();

@@ -7,9 +7,9 @@ use feiyun_domain::net::cidr::{self, Ipv4Net};
 use feiyun_domain::net::{NetError, Provisioning, VSwitch, Vpc};
 use feiyun_domain::ops::{ClientToken, NewVSwitch, NewVpc};
 use feiyun_domain::{ids, DomainError, Instant};
-use feiyun_store::{NetKey, NetWrites, TokenRecord};
+use feiyun_store::{NetKey, NetWrites};
 
-use crate::{store_err, ControlPlane, State};
+use crate::{store_err, token_record, ControlPlane, State};
 
 /// DescribeVpcs filters, combined with AND.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,22 +95,6 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// A create retried with the same `ClientToken`: the id the first request made. The same
-    /// token with other parameters is refused.
-    pub(crate) fn replayed(
-        state: &State,
-        account_id: &str,
-        scope: &str,
-        ct: Option<&ClientToken>,
-    ) -> Result<Option<String>, DomainError> {
-        let Some(ct) = ct else { return Ok(None) };
-        match state.tokens.get(&(account_id.to_string(), scope.to_string(), ct.token.clone())) {
-            None => Ok(None),
-            Some(rec) if rec.fingerprint != ct.fingerprint => Err(DomainError::IdempotentParameterMismatch),
-            Some(rec) => Ok(Some(rec.result.clone())),
-        }
-    }
-
     /// Write network records, with the `ClientToken` of the create that made `made` in the same
     /// transaction, and apply both in memory.
     pub(crate) fn commit_net_created(
@@ -122,19 +106,13 @@ impl ControlPlane {
         ct: Option<&ClientToken>,
         made: &str,
     ) -> Result<(), DomainError> {
-        let token = ct.map(|ct| TokenRecord {
-            account_id: account_id.to_string(),
-            scope: scope.to_string(),
-            token: ct.token.clone(),
-            fingerprint: ct.fingerprint.clone(),
-            result: made.to_string(),
-        });
+        let token = token_record(account_id, scope, ct, made);
         self.store
             .commit(&feiyun_store::WriteSet { net: Some(w), token: token.as_ref(), ..Default::default() })
             .map_err(store_err)?;
         state.net.apply(w);
         if let Some(t) = token {
-            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+            state.remember(t);
         }
         Ok(())
     }
@@ -143,7 +121,7 @@ impl ControlPlane {
     /// answers the VPC the first request made.
     pub fn create_vpc(&self, account_id: &str, spec: &NewVpc, dry_run: bool) -> Result<Vpc, DomainError> {
         let mut state = self.write();
-        if let Some(id) = Self::replayed(&state, account_id, "CreateVpc", spec.client_token.as_ref())? {
+        if let Some(id) = state.replayed(account_id, "CreateVpc", spec.client_token.as_ref())? {
             return state.owned_vpc(account_id, &id).cloned();
         }
         let vpc = self.new_vpc(&state, account_id, spec, false, self.now())?;
@@ -253,7 +231,7 @@ impl ControlPlane {
             return Err(DomainError::ZoneNotFound(spec.zone_id.clone()));
         }
         let mut state = self.write();
-        if let Some(id) = Self::replayed(&state, account_id, "CreateVSwitch", spec.client_token.as_ref())? {
+        if let Some(id) = state.replayed(account_id, "CreateVSwitch", spec.client_token.as_ref())? {
             return state.owned_vswitch(account_id, &id).cloned();
         }
         let now = self.now();

@@ -11,7 +11,7 @@ use feiyun_domain::storage::{
 use feiyun_domain::usage::{EventKind, StorageEvent, UsageEvent};
 use feiyun_domain::{ids, DomainError, Instant};
 use feiyun_hostproto::{Task, UploadDiskTask};
-use feiyun_store::{StorageWrites, TokenRecord};
+use feiyun_store::StorageWrites;
 
 use super::{disk_usage, STORAGE_TASK_DEADLINE};
 use crate::tasks::{Completion, StorageCompletion};
@@ -187,14 +187,8 @@ impl ControlPlane {
             return Err(DomainError::AccountArrearage);
         }
         let mut state = self.write();
-        if let Some(ct) = &spec.client_token {
-            let key = (account_id.to_string(), "CreateDisk".to_string(), ct.token.clone());
-            if let Some(rec) = state.tokens.get(&key) {
-                if rec.fingerprint != ct.fingerprint {
-                    return Err(DomainError::IdempotentParameterMismatch);
-                }
-                return state.storage.owned_disk(account_id, &rec.result).cloned();
-            }
+        if let Some(id) = state.replayed(account_id, "CreateDisk", spec.client_token.as_ref())? {
+            return state.storage.owned_disk(account_id, &id).cloned();
         }
         let category = spec.category.unwrap_or(DEFAULT_DISK_CATEGORY);
         let snapshot_gib = match &spec.snapshot_id {
@@ -235,13 +229,7 @@ impl ControlPlane {
             updated_at: now,
             revision: 1,
         };
-        let token = spec.client_token.as_ref().map(|ct| TokenRecord {
-            account_id: account_id.to_string(),
-            scope: "CreateDisk".to_string(),
-            token: ct.token.clone(),
-            fingerprint: ct.fingerprint.clone(),
-            result: d.id.clone(),
-        });
+        let token = crate::token_record(account_id, "CreateDisk", spec.client_token.as_ref(), &d.id);
         let w = StorageWrites {
             disks: vec![d.clone()],
             usage: vec![disk_usage(&d, StorageEvent::Create)],
@@ -252,7 +240,7 @@ impl ControlPlane {
             .map_err(store_err)?;
         state.storage.apply(&w);
         if let Some(t) = token {
-            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t);
+            state.remember(t);
         }
         tracing::info!(disk = %d.id, size_gib, category = category.as_str(), "disk created");
         Ok(d)

@@ -130,7 +130,7 @@ impl ControlPlane {
             .map_err(store_err)?;
         state.storage.apply(&w);
         if let Some(t) = token {
-            state.tokens.insert((t.account_id.clone(), t.scope.clone(), t.token.clone()), t.clone());
+            state.remember(t.clone());
         }
         self.images.write().unwrap_or_else(|p| p.into_inner()).insert(image.id.clone(), image);
         Ok(())
@@ -140,14 +140,8 @@ impl ControlPlane {
     /// snapshot, captured and uploaded by the host holding it; Available once uploaded.
     pub fn create_image(&self, account_id: &str, spec: &NewImage, dry_run: bool) -> Result<String, DomainError> {
         let mut state = self.write();
-        if let Some(ct) = &spec.client_token {
-            let key = (account_id.to_string(), "CreateImage".to_string(), ct.token.clone());
-            if let Some(rec) = state.tokens.get(&key) {
-                if rec.fingerprint != ct.fingerprint {
-                    return Err(DomainError::IdempotentParameterMismatch);
-                }
-                return Ok(rec.result.clone());
-            }
+        if let Some(id) = state.replayed(account_id, "CreateImage", spec.client_token.as_ref())? {
+            return Ok(id);
         }
         let (host, source, origin, base_image) = match &spec.from {
             ImageSourceRef::Instance(id) => {
@@ -196,13 +190,7 @@ impl ControlPlane {
             created_at: now,
         };
         let task_id = self.with_rng(|r| ids::new_id("task", 20, r));
-        let token = spec.client_token.as_ref().map(|ct| TokenRecord {
-            account_id: account_id.to_string(),
-            scope: "CreateImage".to_string(),
-            token: ct.token.clone(),
-            fingerprint: ct.fingerprint.clone(),
-            result: id.clone(),
-        });
+        let token = crate::token_record(account_id, "CreateImage", spec.client_token.as_ref(), &id);
         self.new_image(&mut state, image, origin, Some(task_id.clone()), token.as_ref(), now)?;
         let task = Task::CaptureImage(CaptureImageTask { id: task_id, image_id: id.clone(), source });
         let completion = Completion::Storage(StorageCompletion::Capture { image_id: id.clone() });

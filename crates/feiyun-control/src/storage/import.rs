@@ -10,7 +10,7 @@ use feiyun_domain::ops::ImportImage;
 use feiyun_domain::storage::{ImageOrigin, ImageStatus, StorageError};
 use feiyun_domain::{ids, DomainError};
 use feiyun_hostproto::BlobKind;
-use feiyun_store::{StorageWrites, TokenRecord};
+use feiyun_store::StorageWrites;
 
 use crate::{store_err, ControlPlane};
 
@@ -99,14 +99,8 @@ impl ControlPlane {
             (resolve_object(&imp.dir, &spec.object)?, imp.importer.clone())
         };
         let mut state = self.write();
-        if let Some(ct) = &spec.client_token {
-            let key = (account_id.to_string(), "ImportImage".to_string(), ct.token.clone());
-            if let Some(rec) = state.tokens.get(&key) {
-                if rec.fingerprint != ct.fingerprint {
-                    return Err(DomainError::IdempotentParameterMismatch);
-                }
-                return Ok(rec.result.clone());
-            }
+        if let Some(id) = state.replayed(account_id, "ImportImage", spec.client_token.as_ref())? {
+            return Ok(id);
         }
         let id = self.with_rng(ids::image_id);
         let name = spec.name.clone().unwrap_or_else(|| id.clone());
@@ -135,13 +129,7 @@ impl ControlPlane {
             sha256: None,
             created_at: now,
         };
-        let token = spec.client_token.as_ref().map(|ct| TokenRecord {
-            account_id: account_id.to_string(),
-            scope: "ImportImage".to_string(),
-            token: ct.token.clone(),
-            fingerprint: ct.fingerprint.clone(),
-            result: id.clone(),
-        });
+        let token = crate::token_record(account_id, "ImportImage", spec.client_token.as_ref(), &id);
         self.new_image(&mut state, image, ImageOrigin::Import(spec.object.clone()), None, token.as_ref(), now)?;
         drop(state);
         let cp = self.clone();
