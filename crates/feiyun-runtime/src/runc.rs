@@ -40,11 +40,11 @@ use crate::{ExecOutcome, Leftovers, Observation, Observed, Result, Runtime, Runt
 /// Console logs are cut back to their last half when they pass this size, at boot.
 const CONSOLE_LIMIT: u64 = 1024 * 1024;
 
-/// How long one `runc list` answers [`Runtime::observe`] and [`Runtime::inspect`] for every
-/// instance, unless this runtime changed a container meanwhile. An agent looks at each of its
-/// instances about once a second: one process per look and instance cost a host with 200
-/// instances about a core of CPU while nothing happened. A change made from outside (a guest
-/// whose processes all exit) is seen within this time.
+/// How long one `runc list` answers [`Runtime::observe`] and [`Runtime::inspect`] that an
+/// instance runs, unless this runtime changed a container meanwhile. An agent looks at each of
+/// its instances about once a second: one process per look and instance cost a host with 200
+/// running instances about a core of CPU while nothing happened. A guest whose processes all exit
+/// is seen within this time.
 const LISTING_FRESH: Duration = Duration::from_millis(900);
 
 /// runc's view of every container, from one `runc list`, and the number of the runtime's own
@@ -176,9 +176,12 @@ impl RuncRuntime {
             .collect())
     }
 
-    /// [`RuncRuntime::runc_status`] from a listing at most [`LISTING_FRESH`] old and taken after
-    /// this runtime's last change. One caller lists at a time; the others wait for its answer.
-    /// When runc cannot list, it asks about the one container.
+    /// [`RuncRuntime::runc_status`], answered from a listing at most [`LISTING_FRESH`] old and
+    /// taken after this runtime's last change when the listing says the container runs (the
+    /// steady state, and the common one). Any other answer may be stale in a way a step would act
+    /// on (another process, such as an agent killed mid-boot, may have just made the container),
+    /// so runc is asked about that container. One caller lists at a time; the others wait for its
+    /// answer. When runc cannot list, it asks about the one container.
     fn listed_status(&self, id: &str) -> Result<Option<String>> {
         let mut l = Self::lock(&self.listing);
         let fresh = l.taken.as_ref().is_some_and(|(at, n, _)| *n == l.changes && at.elapsed() < LISTING_FRESH);
@@ -193,7 +196,14 @@ impl RuncRuntime {
                 }
             }
         }
-        Ok(l.taken.as_ref().and_then(|(_, _, all)| all.get(id).cloned()))
+        let listed = l.taken.as_ref().and_then(|(_, _, all)| all.get(id).cloned());
+        drop(l);
+        match listed.as_deref() {
+            // The steady state of a running instance: answered by the listing.
+            Some("running") => Ok(listed),
+            // Anything else may be about to change under a step that acts on it: runc is asked.
+            _ => self.runc_status(id),
+        }
     }
 
     /// runc's view: `Some("running" | "created" | "stopped" | "paused")`, or `None` if it has no
