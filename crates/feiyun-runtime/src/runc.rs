@@ -1112,8 +1112,6 @@ mod tests {
                 }
             }
             s.wait_for(&id, Observed::Stopped);
-            // Done behind the runtime's back: seen once its listing is renewed.
-            thread::sleep(LISTING_FRESH);
             assert_eq!(
                 s.rt.inspect(&id).expect("inspect"),
                 Observation { state: Observed::Stopped, leftovers: left },
