@@ -5,6 +5,9 @@
 //! 1. RunInstances (Amount=1) until DescribeInstanceStatus says Running: p50 under 250 ms.
 //! 2. RunInstances Amount=50 of ecs.t5-lc2m1.nano until all are Running: under 10 s.
 //! 3. DescribeInstances over 200 instances with PageSize=100: at least 2,000 requests/s.
+//! 4. Storage through the API: CreateDisk + AttachDisk until the disk is In_use and until a
+//!    file written in it through RunCommand reads back; CreateSnapshot of a 10 GiB disk with
+//!    1 GiB written until accomplished; CreateImage of a running instance until Available.
 //!
 //! The host is configured with a 128:1 CPU and 8:1 memory allocation ratio so that 200 small
 //! instances fit on a 2-core machine (they idle; limits are ceilings, not reservations of real use).
@@ -166,6 +169,141 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Poll `f` every 2 ms until it gives a value.
+fn until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t0.elapsed() < timeout, "{what} not done after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn disk_status(c: &Client, id: &str) -> (String, String) {
+    let ids = format!("[\"{id}\"]");
+    let v = call(c, "DescribeDisks", &[("RegionId", "cn-local"), ("DiskIds", &ids)]);
+    let d = &v["Disks"]["Disk"][0];
+    (d["Status"].as_str().unwrap_or("").to_string(), d["Device"].as_str().unwrap_or("").to_string())
+}
+
+/// Run a shell script in the instance through Cloud Assistant; its output once it finished.
+fn sh(c: &Client, instance: &str, script: &str) -> String {
+    let v = call(
+        c,
+        "RunCommand",
+        &[
+            ("RegionId", "cn-local"),
+            ("Type", "RunShellScript"),
+            ("CommandContent", script),
+            ("InstanceId.1", instance),
+            ("Timeout", "600"),
+        ],
+    );
+    let invoke = v["InvokeId"].as_str().expect("invoke id").to_string();
+    until("the command", Duration::from_secs(600), || {
+        let v = call(
+            c,
+            "DescribeInvocationResults",
+            &[("RegionId", "cn-local"), ("InvokeId", &invoke), ("InstanceId", instance)],
+        );
+        let r = &v["Invocation"]["InvocationResults"]["InvocationResult"][0];
+        match r["InvocationStatus"].as_str() {
+            Some("Success") => Some(r["Output"].as_str().unwrap_or("").to_string()),
+            Some("Running") | Some("Pending") | None => None,
+            Some(other) => panic!("command {other}: {r}"),
+        }
+    })
+}
+
+fn create_disk(c: &Client, gib: u32) -> String {
+    let size = gib.to_string();
+    let v = call(
+        c,
+        "CreateDisk",
+        &[("RegionId", "cn-local"), ("ZoneId", "cn-local-a"), ("Size", &size), ("DiskCategory", "cloud_essd")],
+    );
+    v["DiskId"].as_str().expect("disk id").to_string()
+}
+
+/// Attach a disk and wait until it is In_use; its device.
+fn attach(c: &Client, instance: &str, disk: &str) -> String {
+    call(c, "AttachDisk", &[("InstanceId", instance), ("DiskId", disk)]);
+    until("the attach", Duration::from_secs(60), || {
+        let (status, device) = disk_status(c, disk);
+        (status == "In_use").then_some(device)
+    })
+}
+
+fn detach_and_delete(c: &Client, instance: &str, disk: &str) {
+    call(c, "DetachDisk", &[("InstanceId", instance), ("DiskId", disk)]);
+    until("the detach", Duration::from_secs(60), || (disk_status(c, disk).0 == "Available").then_some(()));
+    call(c, "DeleteDisk", &[("DiskId", disk)]);
+}
+
+fn summary(mut ms: Vec<f64>) -> String {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    format!("n={} p50={:.1}ms p90={:.1}ms max={:.1}ms", ms.len(), pct(&ms, 0.5), pct(&ms, 0.9), ms[ms.len() - 1])
+}
+
+/// Scenario 4, storage through the API: CreateDisk + AttachDisk until usable inside, a snapshot
+/// of a 10 GiB disk with 1 GiB written, an image of the instance.
+fn storage(c: &Client) {
+    let ids = run(c, 1);
+    wait_running(c, &ids, Duration::from_secs(30));
+    let vm = ids[0].clone();
+    let (mut in_use, mut usable) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        let disk = create_disk(c, 20);
+        let device = attach(c, &vm, &disk);
+        in_use.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let dev = device.trim_start_matches("/dev/");
+        let out = sh(c, &vm, &format!("echo ok > /mnt/{dev}/probe && cat /mnt/{dev}/probe"));
+        assert_eq!(out.trim(), "ok", "the disk is written inside");
+        usable.push(t0.elapsed().as_secs_f64() * 1000.0);
+        detach_and_delete(c, &vm, &disk);
+    }
+    println!("create_attach_in_use: {}", summary(in_use));
+    println!("create_attach_written_inside_by_run_command: {}", summary(usable));
+
+    let disk = create_disk(c, 10);
+    let device = attach(c, &vm, &disk);
+    let dev = device.trim_start_matches("/dev/");
+    sh(c, &vm, &format!("dd if=/dev/urandom of=/mnt/{dev}/data bs=1M count=1024 2>/dev/null && sync && echo done"));
+    let t0 = Instant::now();
+    let v = call(c, "CreateSnapshot", &[("DiskId", &disk)]);
+    let snap = v["SnapshotId"].as_str().expect("snapshot id").to_string();
+    let ids = format!("[\"{snap}\"]");
+    until("the snapshot", Duration::from_secs(600), || {
+        let v = call(c, "DescribeSnapshots", &[("RegionId", "cn-local"), ("SnapshotIds", &ids)]);
+        let st = v["Snapshots"]["Snapshot"][0]["Status"].as_str().unwrap_or("").to_string();
+        assert_ne!(st, "failed", "the snapshot failed");
+        (st == "accomplished").then_some(())
+    });
+    println!("create_snapshot_10gib_1gib_written: {:.2}s", t0.elapsed().as_secs_f64());
+    call(c, "DeleteSnapshot", &[("SnapshotId", &snap)]);
+    detach_and_delete(c, &vm, &disk);
+
+    let t0 = Instant::now();
+    let v = call(c, "CreateImage", &[("RegionId", "cn-local"), ("InstanceId", &vm), ("ImageName", "bench-image")]);
+    let image = v["ImageId"].as_str().expect("image id").to_string();
+    until("the image", Duration::from_secs(600), || {
+        let v = call(
+            c,
+            "DescribeImages",
+            &[("RegionId", "cn-local"), ("ImageId", &image), ("Status", "Creating,Available,CreateFailed")],
+        );
+        let st = v["Images"]["Image"][0]["Status"].as_str().unwrap_or("").to_string();
+        assert_ne!(st, "CreateFailed", "the image failed");
+        (st == "Available").then_some(())
+    });
+    println!("create_image_of_a_running_instance: {:.2}s", t0.elapsed().as_secs_f64());
+    delete_all(c, std::slice::from_ref(&vm));
+    call(c, "DeleteImage", &[("RegionId", "cn-local"), ("ImageId", &image)]);
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -260,5 +398,8 @@ fn main() {
         pct(&l, 0.99)
     );
     delete_all(c, &ids);
+    wait_host_empty(&s);
+
+    storage(c);
     wait_host_empty(&s);
 }
