@@ -206,7 +206,12 @@ fn sh(c: &Client, instance: &str, script: &str) -> String {
         let v = call(
             c,
             "DescribeInvocationResults",
-            &[("RegionId", "cn-local"), ("InvokeId", &invoke), ("InstanceId", instance)],
+            &[
+                ("RegionId", "cn-local"),
+                ("InvokeId", &invoke),
+                ("InstanceId", instance),
+                ("ContentEncoding", "PlainText"),
+            ],
         );
         let r = &v["Invocation"]["InvocationResults"]["InvocationResult"][0];
         match r["InvocationStatus"].as_str() {
@@ -217,12 +222,12 @@ fn sh(c: &Client, instance: &str, script: &str) -> String {
     })
 }
 
-fn create_disk(c: &Client, gib: u32) -> String {
+fn create_disk(c: &Client, gib: u32, category: &str) -> String {
     let size = gib.to_string();
     let v = call(
         c,
         "CreateDisk",
-        &[("RegionId", "cn-local"), ("ZoneId", "cn-local-a"), ("Size", &size), ("DiskCategory", "cloud_essd")],
+        &[("RegionId", "cn-local"), ("ZoneId", "cn-local-a"), ("Size", &size), ("DiskCategory", category)],
     );
     v["DiskId"].as_str().expect("disk id").to_string()
 }
@@ -256,22 +261,36 @@ fn storage(c: &Client) {
     let (mut in_use, mut usable) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let t0 = Instant::now();
-        let disk = create_disk(c, 20);
+        let disk = create_disk(c, 20, "cloud_essd");
         let device = attach(c, &vm, &disk);
         in_use.push(t0.elapsed().as_secs_f64() * 1000.0);
         let dev = device.trim_start_matches("/dev/");
-        let out = sh(c, &vm, &format!("echo ok > /mnt/{dev}/probe && cat /mnt/{dev}/probe"));
-        assert_eq!(out.trim(), "ok", "the disk is written inside");
+        // In_use says the host has it; inside, the mount shows a moment later (at most 5 s).
+        let script = format!(
+            "i=0; while ! grep -q ' /mnt/{dev} ' /proc/mounts; do i=$((i+1)); \
+             [ $i -gt 100 ] && echo not-mounted && exit 9; sleep 0.05; done; \
+             echo ok > /mnt/{dev}/probe && cat /mnt/{dev}/probe"
+        );
+        let out = sh(c, &vm, &script);
+        assert_eq!(out.trim(), "ok", "the disk is written inside: {out}");
         usable.push(t0.elapsed().as_secs_f64() * 1000.0);
         detach_and_delete(c, &vm, &disk);
     }
     println!("create_attach_in_use: {}", summary(in_use));
     println!("create_attach_written_inside_by_run_command: {}", summary(usable));
 
-    let disk = create_disk(c, 10);
+    // ESSDs start at 20 GiB: a 10 GiB disk is of the basic category.
+    let disk = create_disk(c, 10, "cloud");
     let device = attach(c, &vm, &disk);
     let dev = device.trim_start_matches("/dev/");
-    sh(c, &vm, &format!("dd if=/dev/urandom of=/mnt/{dev}/data bs=1M count=1024 2>/dev/null && sync && echo done"));
+    sh(
+        c,
+        &vm,
+        &format!(
+            "while ! grep -q ' /mnt/{dev} ' /proc/mounts; do sleep 0.05; done; \
+             dd if=/dev/urandom of=/mnt/{dev}/data bs=1M count=1024 2>/dev/null && sync && echo done"
+        ),
+    );
     let t0 = Instant::now();
     let v = call(c, "CreateSnapshot", &[("DiskId", &disk)]);
     let snap = v["SnapshotId"].as_str().expect("snapshot id").to_string();
