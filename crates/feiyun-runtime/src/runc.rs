@@ -370,6 +370,25 @@ impl RuncRuntime {
         Ok(self.hierarchies.get_or_init(|| found))
     }
 
+    /// Remove the cgroup every instance was put under (`<hierarchy>/<cgroup parent>`) in each
+    /// hierarchy where it is empty, for a host that is being taken down. Where instances still
+    /// have cgroups under it, it stays.
+    pub fn remove_parent_cgroup(&self) -> Result<()> {
+        for h in self.cgroup_hierarchies()? {
+            let d = h.join(&self.cgroup_parent);
+            match fs::remove_dir(&d) {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(nix::libc::ENOENT | nix::libc::EBUSY | nix::libc::ENOTEMPTY)
+                    ) => {}
+                Err(e) => return Err(io(&d)(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The instance's cgroup directories that exist, one per mounted hierarchy (cgroup v1 has one
     /// per controller, v2 one in all).
     fn cgroup_dirs(&self, id: &str) -> Result<Vec<PathBuf>> {
@@ -1111,6 +1130,28 @@ mod tests {
         s.rt.stop(&id, Duration::ZERO).expect("stop");
         assert!(!s.rt.inspect(&id).expect("inspect").leftovers.container, "the stop is seen at once");
         s.assert_holds_only_its_disk(&id);
+    }
+
+    /// The instances' parent cgroup goes once no instance is in it, and only then.
+    #[test]
+    fn the_parent_cgroup_goes_when_empty() {
+        let Some((runc, bb)) = real_host() else { return };
+        let mut s = Scratch::new(runc.clone(), &bb);
+        let parent = format!("feiyun-test-parent-{}", std::process::id());
+        s.rt = RuncRuntime::new(runc, s._dir.path().join("rt2"), &parent).expect("runtime");
+        let spec = s.spec("parent", None);
+        let id = spec.id.clone();
+        s.rt.start(&spec).expect("start");
+        let under: Vec<PathBuf> =
+            s.rt.cgroup_hierarchies().expect("hierarchies").iter().map(|h| h.join(&parent)).collect();
+        assert!(under.iter().any(|d| d.is_dir()), "runc made the parent: {under:?}");
+        s.rt.remove_parent_cgroup().expect("kept while an instance is in it");
+        assert!(under.iter().any(|d| d.is_dir()), "a parent with an instance in it stays");
+        assert_eq!(s.rt.observe(&id).expect("observe"), Observed::Running);
+        s.rt.stop(&id, Duration::ZERO).expect("stop");
+        s.rt.remove_parent_cgroup().expect("removed");
+        assert!(under.iter().all(|d| !d.exists()), "{under:?}");
+        s.rt.remove_parent_cgroup().expect("removing it again is nothing");
     }
 
     /// The ways a boot can end without a complete stop — the guest halts, the server dies after

@@ -76,6 +76,11 @@ pub fn run(args: TeardownArgs) -> anyhow::Result<ExitCode> {
             eprintln!("removed instance {id}");
         }
     }
+    // The cgroup the instances were put under, where no other region's instances are left in it.
+    if let Some(runc) = feiyun_runtime::runc::find_runc() {
+        let runtime = feiyun_runtime::runc::RuncRuntime::new(runc, dd.runtime(), &args.cgroup_parent)?;
+        runtime.remove_parent_cgroup().context("cannot remove the instances' parent cgroup")?;
+    }
     // Disks outlive instances: what is still mounted or on a loop device (a detached disk's
     // leftovers, a capture cut short) is released before the files go with the directory.
     if dd.runtime().join("disks").is_dir() {
