@@ -97,6 +97,26 @@ def _cleanup_server(srv: fe.FeiyunServer, accounts: list[dict], label: str) -> l
     return problems
 
 
+def _parent_cgroups() -> set[Path]:
+    """The cgroup every instance of the suite's servers is put under, in each hierarchy."""
+    v2 = Path("/sys/fs/cgroup/feiyun")
+    return set(Path("/sys/fs/cgroup").glob("*/feiyun")) | ({v2} if v2.is_dir() else set())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parent_cgroups_made_by_the_suite_go():
+    """runc makes the instances' parent cgroup (`feiyun`) at the first boot and nothing removes it
+    while a region may still boot instances under it. What the suite made, it removes at the end
+    (only where empty; one that was there before the suite is left alone)."""
+    before = _parent_cgroups()
+    yield
+    for d in sorted(_parent_cgroups() - before):
+        try:
+            d.rmdir()
+        except OSError as e:
+            pytest.fail(f"the suite's parent cgroup {d} could not be removed: {e}", pytrace=False)
+
+
 class ServerFactory:
     """Starts servers on fresh temp data dirs and tears all of them down (with leak checks)."""
 
