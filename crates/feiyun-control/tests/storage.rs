@@ -268,19 +268,31 @@ fn snapshots_are_taken_by_the_disks_host_and_disks_are_reset_and_made_from_them(
     let (acct, _) = cp.create_account("alice").expect("account");
     let vm = run(&cp, &mut h, &acct.id, &InstanceStorage::default());
     let d = cp.create_disk(&acct.id, &new_disk("z1", 20)).expect("disk");
-    assert_eq!(storage_err(cp.create_snapshot(&acct.id, &d.id, "s", "")), StorageError::NeverAttached);
+    assert_eq!(storage_err(cp.create_snapshot(&acct.id, &d.id, "s", "", None)), StorageError::NeverAttached);
     let sys = cp.describe_disks(&acct.id, &DiskFilter { kind: Some(DiskKind::System), ..Default::default() });
-    assert_eq!(storage_err(cp.create_snapshot(&acct.id, &sys[0].id, "s", "")), StorageError::SystemDiskSnapshot);
+    assert_eq!(storage_err(cp.create_snapshot(&acct.id, &sys[0].id, "s", "", None)), StorageError::SystemDiskSnapshot);
     cp.attach_disk(&acct.id, &vm, &d.id, None, None).expect("attach");
     h.settle();
 
     h.hold_storage = true;
-    let s = cp.create_snapshot(&acct.id, &d.id, "first", "before the upgrade").expect("snapshot");
+    let ct = |fingerprint: &str| feiyun_domain::ops::ClientToken {
+        token: "snap-retry".into(),
+        fingerprint: fingerprint.into(),
+    };
+    let s = cp.create_snapshot(&acct.id, &d.id, "first", "before the upgrade", Some(&ct("a"))).expect("snapshot");
     assert_eq!(s.status, SnapshotStatus::Progressing);
+    // Retried with its ClientToken: the snapshot being taken, not a refusal or a second one; the
+    // token with other parameters is refused.
+    let again = cp.create_snapshot(&acct.id, &d.id, "first", "before the upgrade", Some(&ct("a"))).expect("retry");
+    assert_eq!(again.id, s.id);
+    assert_eq!(
+        cp.create_snapshot(&acct.id, &d.id, "other", "", Some(&ct("b"))).map(|x| x.id),
+        Err(DomainError::IdempotentParameterMismatch)
+    );
     let intent = h.intent().expect("intent");
     assert!(intent.snapshots.contains(&s.id), "listed while it is taken");
     assert!(intent.tasks.iter().any(|t| matches!(t, Task::Snapshot(x) if x.snapshot_id == s.id && !x.upload)));
-    assert_eq!(storage_err(cp.create_snapshot(&acct.id, &d.id, "again", "")), StorageError::CreatingSnapshot);
+    assert_eq!(storage_err(cp.create_snapshot(&acct.id, &d.id, "again", "", None)), StorageError::CreatingSnapshot);
     cp.detach_disk(&acct.id, &vm, &d.id, None).expect("detach");
     h.settle();
     assert_eq!(storage_err(cp.delete_disk(&acct.id, &d.id)), StorageError::DiskCreatingSnapshot);
@@ -375,7 +387,7 @@ fn a_disk_attached_on_another_host_moves_there_and_snapshots_are_uploaded_when_n
     let d = cp.create_disk(&acct.id, &new_disk("z1", 20)).expect("disk");
     cp.attach_disk(&acct.id, &vm1, &d.id, None, None).expect("attach on h1");
     h1.settle();
-    let s = cp.create_snapshot(&acct.id, &d.id, "s", "").expect("snapshot");
+    let s = cp.create_snapshot(&acct.id, &d.id, "s", "", None).expect("snapshot");
     h1.settle();
     cp.detach_disk(&acct.id, &vm1, &d.id, None).expect("detach");
     h1.settle();
@@ -539,7 +551,7 @@ fn images_are_captured_shared_launched_and_deleted() {
     let d = cp.create_disk(&alice.id, &new_disk("z1", 20)).expect("disk");
     cp.attach_disk(&alice.id, &vm, &d.id, None, None).expect("attach");
     h.settle();
-    let snap = cp.create_snapshot(&alice.id, &d.id, "root", "").expect("snapshot");
+    let snap = cp.create_snapshot(&alice.id, &d.id, "root", "", None).expect("snapshot");
     h.settle();
     h.storage_failure = Some("not a root filesystem".into());
     let from_snap = NewImage { name: Some("from-snap".into()), ..new_image(ImageSourceRef::Snapshot(snap.id.clone())) };
@@ -620,7 +632,7 @@ fn a_restart_resumes_what_hosts_had_not_finished() {
     cp.attach_disk(&acct.id, &vm, &d.id, None, None).expect("attach");
     h.settle();
     h.hold_storage = true;
-    let s = cp.create_snapshot(&acct.id, &d.id, "s", "").expect("snapshot");
+    let s = cp.create_snapshot(&acct.id, &d.id, "s", "", None).expect("snapshot");
     let img = cp
         .create_image(
             &acct.id,
@@ -805,7 +817,7 @@ fn disks_and_snapshots_are_billed_by_size_and_time() {
         .remove(0);
     h.settle();
     let data = cp.describe_disks(&acct.id, &DiskFilter { kind: Some(DiskKind::Data), ..Default::default() });
-    cp.create_snapshot(&acct.id, &data[0].id, "s", "").expect("snapshot");
+    cp.create_snapshot(&acct.id, &data[0].id, "s", "", None).expect("snapshot");
     h.settle();
     cp.act(&acct.id, std::slice::from_ref(&id), UserAction::Delete { force: true }, None, true, false).expect("gone");
     h.settle();

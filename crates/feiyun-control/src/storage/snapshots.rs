@@ -23,8 +23,12 @@ impl ControlPlane {
         disk_id: &str,
         name: &str,
         description: &str,
+        client_token: Option<&feiyun_domain::ops::ClientToken>,
     ) -> Result<Snapshot, DomainError> {
         let mut state = self.write();
+        if let Some(id) = state.replayed(account_id, "CreateSnapshot", client_token)? {
+            return state.storage.owned_snapshot(account_id, &id).cloned();
+        }
         let d = state.storage.owned_disk(account_id, disk_id)?.clone();
         if d.kind == DiskKind::System {
             return Err(StorageError::SystemDiskSnapshot.into());
@@ -63,8 +67,14 @@ impl ControlPlane {
             revision: 1,
         };
         let w = StorageWrites { snapshots: vec![s.clone()], ..Default::default() };
-        self.store.commit(&feiyun_store::WriteSet { storage: Some(&w), ..Default::default() }).map_err(store_err)?;
+        let token = crate::token_record(account_id, "CreateSnapshot", client_token, &s.id);
+        self.store
+            .commit(&feiyun_store::WriteSet { storage: Some(&w), token: token.as_ref(), ..Default::default() })
+            .map_err(store_err)?;
         state.storage.apply(&w);
+        if let Some(t) = token {
+            state.remember(t);
+        }
         let task = Task::Snapshot(SnapshotTask {
             id: self.with_rng(|r| ids::new_id("task", 20, r)),
             disk_id: d.id.clone(),

@@ -52,8 +52,8 @@ pub(super) fn create_snapshot(c: &Call<'_>) -> Result<Value, ApiError> {
         return Err(bad_name());
     }
     let description = names::instance_description(p)?.unwrap_or_default();
-    crate::client_token(c.action, p)?;
-    let s = c.cp.create_snapshot(c.account_id, disk, &name, &description)?;
+    let token = crate::client_token(c.action, p)?;
+    let s = c.cp.create_snapshot(c.account_id, disk, &name, &description, token.as_ref())?;
     Ok(json!({"SnapshotId": s.id}))
 }
 
