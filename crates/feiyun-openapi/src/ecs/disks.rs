@@ -11,7 +11,7 @@ use feiyun_domain::storage::{
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
-use super::{decode_token, encode_token, names, page, seconds, Call};
+use super::{names, next_token, paging, seconds, Call};
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -316,24 +316,13 @@ pub(super) fn describe_disks(c: &Call<'_>) -> Result<Value, ApiError> {
         portable: p.bool("Portable")?,
         delete_with_instance: p.bool("DeleteWithInstance")?,
     };
-    let token_mode = p.get("NextToken").is_some() || p.get("MaxResults").is_some();
-    let (offset, size, number) = if token_mode {
-        let max = p
-            .get("MaxResults")
-            .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::invalid("MaxResults")))
-            .transpose()?
-            .unwrap_or(10)
-            .clamp(10, 500) as usize;
-        (p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0), max, 1)
-    } else {
-        page(p, 10, 100)?
-    };
+    let (offset, size, number, token_mode) = paging(p, 500)?;
     if p.bool("DryRun")?.unwrap_or(false) {
         return Err(DomainError::DryRunOk.into());
     }
     let all = c.cp.describe_disks(c.account_id, &filter);
     let items: Vec<Value> = all.iter().skip(offset).take(size).map(|d| disk_json(c, d)).collect();
-    let next = if token_mode && offset + size < all.len() { encode_token(offset + size) } else { String::new() };
+    let next = next_token(token_mode, offset, size, all.len());
     Ok(json!({
         "PageNumber": number,
         "TotalCount": all.len(),

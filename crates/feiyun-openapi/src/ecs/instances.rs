@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::names;
 use super::subscription::purchase_params;
 use super::wire;
-use super::{decode_token, encode_token, page, Call, B64};
+use super::{next_token, page, paging, Call, B64};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::render::{Node, Obj};
@@ -200,18 +200,7 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     if p.bool("DryRun")?.unwrap_or(false) {
         return Err(DomainError::DryRunOk.into());
     }
-    let token_mode = p.get("NextToken").is_some() || p.get("MaxResults").is_some();
-    let (offset, size, number) = if token_mode {
-        let max = p
-            .get("MaxResults")
-            .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::invalid("MaxResults")))
-            .transpose()?
-            .unwrap_or(10)
-            .clamp(10, 100) as usize;
-        (p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0), max, 1)
-    } else {
-        page(p, 10, 100)?
-    };
+    let (offset, size, number, token_mode) = paging(p, 100)?;
     let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
     // Rendered under the read lock, from trees that borrow the instances.
     Ok(c.cp.with_instances(c.account_id, &filter, |all, nets| {
@@ -222,7 +211,7 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
             .take(size)
             .map(|i| wire::instance(c, i, image.as_ref(), wire::Net::of(nets.of(&i.id))))
             .collect();
-        let next = if token_mode && offset + size < total { encode_token(offset + size) } else { String::new() };
+        let next = next_token(token_mode, offset, size, total);
         // The order of ECS's own answer.
         let page = Obj::default()
             .put("Instances", Node::wrapped("Instance", items))

@@ -150,6 +150,33 @@ fn page(p: &Params, default: i64, max: i64) -> Result<(usize, usize, i64), ApiEr
     Ok((((number - 1) * size) as usize, size as usize, number))
 }
 
+/// A page asked for either way ECS's listings take: NextToken/MaxResults when either is given
+/// (MaxResults clamped to 10..=`max_results`, 10 by default), else PageNumber/PageSize (10 by
+/// default, at most 100). (offset, size, number, whether tokens were used.)
+fn paging(p: &Params, max_results: i64) -> Result<(usize, usize, i64, bool), ApiError> {
+    if p.get("NextToken").is_none() && p.get("MaxResults").is_none() {
+        let (offset, size, number) = page(p, 10, 100)?;
+        return Ok((offset, size, number, false));
+    }
+    let max = p
+        .get("MaxResults")
+        .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::invalid("MaxResults")))
+        .transpose()?
+        .unwrap_or(10)
+        .clamp(10, max_results) as usize;
+    Ok((p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0), max, 1, true))
+}
+
+/// The NextToken of a page of `total` items asked for with tokens; empty on the last page or
+/// with PageNumber/PageSize.
+fn next_token(tokens: bool, offset: usize, size: usize, total: usize) -> String {
+    if tokens && offset + size < total {
+        encode_token(offset + size)
+    } else {
+        String::new()
+    }
+}
+
 /// Paging tokens are offsets, masked so clients treat them as opaque.
 const TOKEN_MASK: u128 = 0x5f37_59df_0000_0000_0000_0000_0000_0000;
 

@@ -5,7 +5,7 @@ use feiyun_domain::storage::{valid_resource_name, DiskKind, Snapshot, SnapshotSt
 use feiyun_domain::DomainError;
 use serde_json::{json, Value};
 
-use super::{decode_token, encode_token, names, page, seconds, Call};
+use super::{names, next_token, paging, seconds, Call};
 use crate::error::ApiError;
 
 fn snapshot_json(c: &Call<'_>, s: &Snapshot) -> Value {
@@ -87,24 +87,13 @@ pub(super) fn describe_snapshots(c: &Call<'_>) -> Result<Value, ApiError> {
         status,
         disk_kind,
     };
-    let token_mode = p.get("NextToken").is_some() || p.get("MaxResults").is_some();
-    let (offset, size, number) = if token_mode {
-        let max = p
-            .get("MaxResults")
-            .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::invalid("MaxResults")))
-            .transpose()?
-            .unwrap_or(10)
-            .clamp(10, 100) as usize;
-        (p.get("NextToken").map(decode_token).transpose()?.unwrap_or(0), max, 1)
-    } else {
-        page(p, 10, 100)?
-    };
+    let (offset, size, number, token_mode) = paging(p, 100)?;
     if p.bool("DryRun")?.unwrap_or(false) {
         return Err(DomainError::DryRunOk.into());
     }
     let all = c.cp.describe_snapshots(c.account_id, &filter);
     let items: Vec<Value> = all.iter().skip(offset).take(size).map(|s| snapshot_json(c, s)).collect();
-    let next = if token_mode && offset + size < all.len() { encode_token(offset + size) } else { String::new() };
+    let next = next_token(token_mode, offset, size, all.len());
     Ok(json!({
         "TotalCount": all.len(),
         "PageSize": size,
