@@ -165,6 +165,10 @@ pub(crate) fn admit(state: &mut State, catalog: &Catalog, host: Host, instances:
         }
         state.cluster.set_enabled(cid, !slot.host.draining);
     }
+    state.host_names.insert(slot.host.name.clone(), id.clone());
+    if !slot.host.net_prefix.is_empty() {
+        state.net_prefixes.insert(slot.host.net_prefix.clone());
+    }
     state.hosts.insert(id, slot);
 }
 
@@ -268,7 +272,8 @@ impl ControlPlane {
         }
         let now = self.now();
         let secret = self.with_rng(ids::secret);
-        let existing = state.hosts.values().find(|h| h.host.name == spec.name).map(|h| h.host.clone());
+        let existing = state.host_names.get(&spec.name).and_then(|id| state.hosts.get(id)).map(|h| h.host.clone());
+        let claimed = existing.is_some();
         let host = match existing {
             // Recorded before hosts registered (a one-machine region's host): claim it.
             Some(h) if h.credential_hash.is_empty() => Host {
@@ -313,8 +318,9 @@ impl ControlPlane {
                 }
             }
         };
-        self.store
-            .commit(&feiyun_store::WriteSet { hosts: std::slice::from_ref(&host), ..Default::default() })
+        let pos = self
+            .store
+            .commit_ordered(&feiyun_store::WriteSet { hosts: std::slice::from_ref(&host), ..Default::default() })
             .map_err(|e| ProtoError::Internal(e.to_string()))?;
         state.hosts.remove(&host.id);
         let registered = Registered {
@@ -326,15 +332,21 @@ impl ControlPlane {
             grace_ms: self.setup.hosts.grace.as_millis() as u64,
         };
         tracing::info!(host = %host.id, name = %host.name, zone = %host.zone_id, simulated = host.simulated, vcpus = host.capacity.vcpus, memory_mib = host.capacity.memory_mib, "host registered");
-        let on_it = state.instances.values().filter(|i| i.host_id == host.id).map(|i| i.id.clone()).collect();
+        let on_it = if claimed {
+            state.instances.values().filter(|i| i.host_id == host.id).map(|i| i.id.clone()).collect()
+        } else {
+            BTreeSet::new()
+        };
         admit(&mut state, &self.catalog, host, on_it, now);
+        drop(state);
+        // Its credential works only once the registration is durable (group commit).
+        self.durable(pos).map_err(|e| ProtoError::Internal(e.to_string()))?;
         Ok(registered)
     }
 
     /// A network name prefix no registered host has.
     fn free_prefix(&self, state: &State, host_id: &str) -> String {
-        let taken = state.hosts.values().map(|h| h.host.net_prefix.clone()).collect();
-        crate::net::host_prefix(host_id, &taken)
+        crate::net::host_prefix(host_id, &state.net_prefixes)
     }
 
     /// The host a credential belongs to; any authenticated exchange counts as a sign of life.

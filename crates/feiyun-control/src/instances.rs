@@ -9,6 +9,7 @@ use feiyun_domain::{ids, DomainError};
 use feiyun_scheduler::cluster::{Ask, Demand, Unplaceable};
 
 use crate::{store_err, ControlPlane, State};
+use feiyun_store::CommitPos;
 
 /// What RunInstances / CreateInstance made.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +126,19 @@ impl ControlPlane {
         network: &InstanceNetwork,
         storage: &InstanceStorage,
     ) -> Result<Created, DomainError> {
+        // Decided and committed under the state lock; durable (group commit) after it.
+        let (created, pos) = self.create_instances_ordered(account_id, spec, network, storage)?;
+        self.durable(pos)?;
+        Ok(created)
+    }
+
+    fn create_instances_ordered(
+        &self,
+        account_id: &str,
+        spec: &CreateInstances,
+        network: &InstanceNetwork,
+        storage: &InstanceStorage,
+    ) -> Result<(Created, CommitPos), DomainError> {
         let t = self
             .catalog
             .instance_type(&spec.instance_type)
@@ -163,11 +177,13 @@ impl ControlPlane {
                 .filter(|e| e.kind == feiyun_domain::usage::LedgerKind::Subscription && ids.contains(&e.instance_id))
                 .map(|e| -e.amount_cents)
                 .sum();
-            return Ok(Created {
+            // What the first request made may not be durable yet: answer once it is.
+            let created = Created {
                 order_id: if charged > 0 { ids.first().cloned() } else { None },
                 ids,
                 charged_cents: charged,
-            });
+            };
+            return Ok((created, self.store.last_commit()));
         }
         self.check_launchable(&state, account_id, &spec.image_id)?;
         if let Some(k) = &storage.key_pair_name {
@@ -270,8 +286,9 @@ impl ControlPlane {
                 .collect(),
             None => Vec::new(),
         };
-        self.store
-            .commit(&feiyun_store::WriteSet {
+        let pos = self
+            .store
+            .commit_ordered(&feiyun_store::WriteSet {
                 instances: &created,
                 token: token.as_ref(),
                 usage: &usage,
@@ -302,7 +319,9 @@ impl ControlPlane {
         }
         let made: Vec<String> = disk_writes.disks.iter().map(|d| d.id.clone()).collect();
         self.request_uploads(&mut state, &made, now);
-        Ok(Created { order_id: if charged > 0 { ids.first().cloned() } else { None }, ids, charged_cents: charged })
+        let created =
+            Created { order_id: if charged > 0 { ids.first().cloned() } else { None }, ids, charged_cents: charged };
+        Ok((created, pos))
     }
 
     /// Instances of an account matching a filter, oldest first.
@@ -342,12 +361,17 @@ impl ControlPlane {
                             && f.security_group_id.as_ref().is_none_or(|g| n.security_group_ids.contains(g))
                     }))
         };
-        let mut out: Vec<&Instance> = match &f.ids {
-            Some(ids) => ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect(),
-            None => state.instances.values().filter(matches).collect(),
+        let out: Vec<&Instance> = match &f.ids {
+            Some(ids) => {
+                let mut out: Vec<&Instance> =
+                    ids.iter().filter_map(|id| state.instances.get(id)).filter(matches).collect();
+                out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                out.dedup_by(|a, b| a.id == b.id);
+                out
+            }
+            // Already in order, and only the account's.
+            None => state.of_account(account_id).filter(matches).collect(),
         };
-        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        out.dedup_by(|a, b| a.id == b.id);
         then(&out, &crate::InstanceNets(&state.net))
     }
 

@@ -129,9 +129,15 @@ struct State {
     hosts: HashMap<String, hosts::HostSlot>,
     /// Host id of each host in the scheduler's index, by its index id.
     cluster_hosts: Vec<String>,
+    /// Host ids by host name, and the network name prefixes hosts have (hosts are never
+    /// removed, so neither are these).
+    host_names: HashMap<String, String>,
+    net_prefixes: std::collections::BTreeSet<String>,
     join_tokens: HashMap<String, feiyun_domain::host::JoinToken>,
     /// Every instance not yet cleaned from its host (released ones have status Deleted).
     instances: BTreeMap<String, Instance>,
+    /// The same instances per account, oldest first ((created, id): the order listings use).
+    by_account: HashMap<String, std::collections::BTreeSet<(Instant, String)>>,
     tokens: HashMap<(String, String, String), TokenRecord>,
     commands: BTreeMap<String, Command>,
     invocations: BTreeMap<String, Invocation>,
@@ -243,10 +249,13 @@ impl State {
             slot.bump();
         }
         let id = i.id.clone();
+        if old.is_none() {
+            self.index(&i);
+        }
         self.instances.insert(i.id.clone(), i);
         if reaches_vpc {
             if let Some(vpc) = self.net.nics.get(&id).map(|n| n.vpc_id.clone()) {
-                self.bump_vpc(&vpc);
+                self.vpc_members_changed(&vpc);
             }
         }
         if released {
@@ -255,9 +264,25 @@ impl State {
         }
     }
 
+    /// Enter an instance in its account's listing order (its creation time and id never change).
+    fn index(&mut self, i: &Instance) {
+        self.by_account.entry(i.account_id.clone()).or_default().insert((i.created_at, i.id.clone()));
+    }
+
+    /// An account's instances (released ones until cleaned included), oldest first.
+    pub(crate) fn of_account<'s>(&'s self, account_id: &str) -> impl Iterator<Item = &'s Instance> + 's {
+        self.by_account.get(account_id).into_iter().flatten().filter_map(|(_, id)| self.instances.get(id))
+    }
+
     /// Forget a cleaned instance.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(i) = self.instances.remove(id) {
+            if let Some(listed) = self.by_account.get_mut(&i.account_id) {
+                listed.remove(&(i.created_at, i.id.clone()));
+                if listed.is_empty() {
+                    self.by_account.remove(&i.account_id);
+                }
+            }
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
                 slot.instances.remove(id);
                 slot.bump();
@@ -301,8 +326,11 @@ impl ControlPlane {
             cluster: feiyun_scheduler::cluster::Cluster::new(),
             hosts: HashMap::new(),
             cluster_hosts: Vec::new(),
+            host_names: HashMap::new(),
+            net_prefixes: std::collections::BTreeSet::new(),
             join_tokens: loaded.join_tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
             instances: BTreeMap::new(),
+            by_account: HashMap::new(),
             tokens: HashMap::new(),
             commands: BTreeMap::new(),
             invocations: BTreeMap::new(),
@@ -322,6 +350,7 @@ impl ControlPlane {
             images.insert(builtin.id.clone(), builtin);
         }
         for i in loaded.instances {
+            state.index(&i);
             state.instances.insert(i.id.clone(), i);
         }
         let mut placed: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
@@ -434,6 +463,24 @@ impl ControlPlane {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The end of a peer-update period (`NetworkSetup::peer_update_period`; the server calls
+    /// this on that period): the hosts of VPCs whose members changed during it learn of it.
+    pub fn flush_peer_updates(&self) -> Result<(), DomainError> {
+        self.write().flush_peer_updates();
+        Ok(())
+    }
+
+    /// Return once the store's commits up to `pos` are durable. Callers commit with
+    /// `commit_ordered` under the state lock and wait here after releasing it, so one sync of
+    /// the store serves every change made meanwhile (group commit). A failed sync is final:
+    /// the store refuses every change after it, and the region must be restarted.
+    fn durable(&self, pos: feiyun_store::CommitPos) -> Result<(), DomainError> {
+        self.store.wait_durable(pos).map_err(|e| {
+            tracing::error!(error = %e, "changes could not be made durable; restart the region");
+            store_err(e)
+        })
     }
 
     fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {

@@ -13,6 +13,7 @@ use feiyun_hostproto::{
 };
 
 use crate::{ControlPlane, State};
+use feiyun_store::{CommitPos, WriteSet};
 
 /// Category billed for every instance's system disk.
 pub const SYSTEM_DISK_CATEGORY: &str = "cloud_essd";
@@ -176,14 +177,19 @@ impl ControlPlane {
             }
             (id, finished)
         };
+        let mut recorded = None;
         for e in report.events {
             if let Some(err) = e.error {
                 tracing::warn!(host = %host_id, instance = %e.instance_id, error = %err, "step failed on the host");
                 self.write().errors.insert(e.instance_id.clone(), err);
             }
             if let Some(ev) = e.event {
-                self.record_event(&e.instance_id, ev);
+                recorded = self.record_event_ordered(&e.instance_id, ev).or(recorded);
             }
+        }
+        if let Some(pos) = recorded {
+            // The host hears its report was taken only once what it changed is durable.
+            self.durable(pos).map_err(|e| ProtoError::Unavailable(format!("report not recorded: {e}")))?;
         }
         for (p, outcome) in finished {
             self.complete_task(p.task, p.completion, outcome, false);
@@ -200,8 +206,17 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Apply what a host observed of an instance through the domain's state machine.
+    /// Apply what a host observed of an instance through the domain's state machine; returns
+    /// once the change is durable.
     pub fn record_event(&self, instance_id: &str, event: AgentEvent) {
+        if let Some(pos) = self.record_event_ordered(instance_id, event) {
+            let _ = self.durable(pos);
+        }
+    }
+
+    /// [`ControlPlane::record_event`], returning the position of the change it committed (if
+    /// any) instead of waiting for it to be durable.
+    fn record_event_ordered(&self, instance_id: &str, event: AgentEvent) -> Option<CommitPos> {
         let mut state = self.write();
         state.errors.remove(instance_id);
         if event == AgentEvent::Cleaned {
@@ -209,14 +224,12 @@ impl ControlPlane {
                 Ok(()) => state.forget(instance_id),
                 Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot record cleanup"),
             }
-            return;
+            return None;
         }
-        let Some(cur) = state.instances.get(instance_id) else {
-            return;
-        };
+        let cur = state.instances.get(instance_id)?;
         let t = cur.status.observe(cur.desired, event);
         if t.status == cur.status && t.desired == cur.desired {
-            return;
+            return None;
         }
         let mut next = cur.revised(self.now());
         next.status = t.status;
@@ -244,13 +257,18 @@ impl ControlPlane {
             };
             usage.push(self.usage_event(&state, &next, kind));
         }
-        match self.store.put_instances(std::slice::from_ref(&next), None, &usage, &[]) {
-            Ok(()) => {
+        let writes = WriteSet { instances: std::slice::from_ref(&next), usage: &usage, ..Default::default() };
+        match self.store.commit_ordered(&writes) {
+            Ok(pos) => {
                 tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
                 state.put(next);
+                Some(pos)
             }
             // Not applied in memory either: the host will observe again and report again.
-            Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot persist status"),
+            Err(e) => {
+                tracing::error!(instance = %instance_id, error = %e, "cannot persist status");
+                None
+            }
         }
     }
 

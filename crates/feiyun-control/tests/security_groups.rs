@@ -278,3 +278,34 @@ fn a_change_reaches_only_the_hosts_it_concerns() {
     cp.authorize(&acct.id, &unused, &[ssh]).expect("authorize");
     assert_eq!(moved(r), [false, false, false], "a group without members concerns no host");
 }
+
+#[test]
+fn a_churning_vpc_reaches_the_other_hosts_at_most_once_per_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let h1 = FakeHost::join_net(&cp, "n1", "z1", 64, Some(ip("192.0.2.1")));
+    let h2 = FakeHost::join_net(&cp, "n2", "z2", 64, Some(ip("192.0.2.2")));
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let (v, s) = vpc(&cp, &acct.id, "10.0.0.0/16", &[("z1", "10.0.1.0/24"), ("z2", "10.0.2.0/24")]);
+    let g = group(&cp, &acct.id, &v, GroupKind::Basic);
+    let ports = |h: &FakeHost| spec_of(h).vpcs.iter().map(|v| v.remote_ports.len()).sum::<usize>();
+    let _first = run(&cp, &acct.id, &s[0], &[&g]);
+    // Quiet VPC: the first change reaches the other host at once (there is nobody yet).
+    cp.flush_peer_updates().expect("flush");
+    cp.flush_peer_updates().expect("flush: the VPC is quiet again");
+    let before = rev(&h1);
+    let second = run(&cp, &acct.id, &s[1], &[&g]);
+    assert_ne!(rev(&h1), before, "a change in a quiet VPC reaches the other hosts at once");
+    let before = (rev(&h1), rev(&h2));
+    let third = run(&cp, &acct.id, &s[1], &[&g]);
+    assert_ne!(rev(&h2), before.1, "the host the instance lands on hears at once");
+    assert_eq!(rev(&h1), before.0, "within the period, the other hosts are not woken again");
+    // Its intent, fetched for any other reason, is current all the same.
+    assert_eq!(ports(&h1), 2, "h1 knows both remote ports of n2: {second} and {third}");
+    cp.flush_peer_updates().expect("flush");
+    assert_ne!(rev(&h1), before.0, "at the period's end the other hosts hear of the churn");
+    let after = rev(&h1);
+    cp.flush_peer_updates().expect("flush");
+    assert_eq!(rev(&h1), after, "a period without change wakes nobody");
+}

@@ -272,6 +272,7 @@ impl NetworkConfig {
             metadata_port: self.metadata_port,
             mtu: self.mtu,
             provisioning: std::time::Duration::from_secs(self.provisioning_seconds),
+            ..feiyun_control::NetworkSetup::default()
         };
         s.check().map_err(|e| format!("network: {e}"))?;
         Ok(s)

@@ -237,6 +237,10 @@ impl Region {
             let cp = cp.clone();
             move || cp.host_tick()
         });
+        let peers_task = every(stop.clone(), cp.network_setup().peer_update_period, {
+            let cp = cp.clone();
+            move || cp.flush_peer_updates()
+        });
         let api = Arc::new(http::Api::new(cp.clone(), self.config.api.clone()));
         let hosts = Arc::new(host_api::HostApi { cp: cp.clone(), max_body_bytes: 16 << 20 });
         let app = axum::Router::new().merge(host_api::routes(hosts)).fallback(http::handle).with_state(api);
@@ -255,6 +259,7 @@ impl Region {
             .await?;
         let _ = billing_task.await;
         let _ = hosts_task.await;
+        let _ = peers_task.await;
         Ok(self._lock)
     }
 }

@@ -43,7 +43,18 @@ pub enum StoreError {
     NameTaken(String),
     #[error("Database schema version {found} is newer than this build knows ({known})")]
     TooNew { found: i64, known: i64 },
+    /// Committed changes could not be made durable (a failed sync). Final: the store makes
+    /// nothing durable any more, and the process must stop and recover from what is on disk.
+    #[error("The database could not be made durable: {0}")]
+    NotDurable(String),
 }
+
+/// A commit's place in the store's order of commits. A commit is visible to later reads and
+/// ordered before later commits as soon as [`Store::commit_ordered`] returns; it is durable once
+/// [`Store::wait_durable`] of its position (or a later one) returns. A crash can lose only a
+/// suffix of the order, never a commit while keeping a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct CommitPos(pub u64);
 
 /// An access key as stored: the secret sealed by the caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,7 +207,7 @@ pub struct WriteSet<'a> {
     pub storage: Option<&'a StorageWrites>,
 }
 
-/// Persistence. Every method commits before it returns: a change is durable once acknowledged.
+/// Persistence. Every method but [`Store::commit_ordered`] returns once its change is durable.
 pub trait Store: Send + Sync {
     fn load(&self) -> Result<Loaded, StoreError>;
     fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError>;
@@ -208,7 +219,19 @@ pub trait Store: Send + Sync {
     /// are durable together or not at all. A usage event or ledger entry whose key is already
     /// stored is ignored; a usage event whose instance already has another event with its
     /// sequence is refused (an error).
-    fn commit(&self, writes: &WriteSet<'_>) -> Result<(), StoreError>;
+    fn commit(&self, writes: &WriteSet<'_>) -> Result<(), StoreError> {
+        let pos = self.commit_ordered(writes)?;
+        self.wait_durable(pos)
+    }
+    /// [`Store::commit`] without waiting for durability: the write set is applied and ordered
+    /// (later reads see it, later commits come after it), and durable once
+    /// [`Store::wait_durable`] of the returned position returns. Callers that hold a lock
+    /// while committing release it before they wait, so one sync serves many commits.
+    fn commit_ordered(&self, writes: &WriteSet<'_>) -> Result<CommitPos, StoreError>;
+    /// Return once every commit up to `pos` is durable.
+    fn wait_durable(&self, pos: CommitPos) -> Result<(), StoreError>;
+    /// The position of the last commit made.
+    fn last_commit(&self) -> CommitPos;
     /// [`Store::commit`] of instances with their token, usage events and ledger entries.
     fn put_instances(
         &self,

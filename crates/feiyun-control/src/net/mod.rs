@@ -45,6 +45,9 @@ pub struct NetworkSetup {
     pub mtu: u32,
     /// How long a new VPC or vSwitch stays Pending.
     pub provisioning: Duration,
+    /// How often, at most, a VPC's churn of members wakes the hosts of its other members (see
+    /// [`State::bump_vpc`]); the first change in a quiet VPC reaches them at once.
+    pub peer_update_period: Duration,
 }
 
 impl Default for NetworkSetup {
@@ -55,6 +58,7 @@ impl Default for NetworkSetup {
             metadata_port: 8775,
             mtu: 1450,
             provisioning: Duration::from_secs(1),
+            peer_update_period: Duration::from_millis(250),
         }
     }
 }
@@ -127,6 +131,9 @@ pub(crate) struct NetState {
     /// The public address (EIP or its own) associated with each instance, by allocation id.
     public_of: HashMap<String, String>,
     pub traffic: HashMap<String, TrafficCounter>,
+    /// VPCs whose hosts were told of a change of members during the current peer-update
+    /// period; `true`: changed again since, to be told at the period's end.
+    peer_updates: HashMap<String, bool>,
 }
 
 impl NetState {
@@ -325,11 +332,47 @@ pub(crate) fn host_prefix(host_id: &str, taken: &BTreeSet<String>) -> String {
 }
 
 impl State {
-    /// Bump the intent revision of every host with an instance of the VPC: its remote ports,
-    /// or the members of its groups, changed.
+    /// Bump the intent revision of every host with an instance of the VPC: the members of its
+    /// groups changed.
     pub(crate) fn bump_vpc(&mut self, vpc_id: &str) {
-        let hosts: BTreeSet<String> =
-            self.net.vpc_members(vpc_id).filter_map(|i| self.instances.get(i)).map(|i| i.host_id.clone()).collect();
+        self.bump_vpc_hosts(vpc_id);
+    }
+
+    /// A VPC's members changed (an instance appeared, moved or left): every host with an
+    /// instance of it must learn its new remote ports and group members.
+    ///
+    /// Hosts are told at once when the VPC was quiet, and at most once per peer-update period
+    /// while it churns ([`State::flush_peer_updates`] tells them at the period's end): each
+    /// telling wakes every such host to fetch its intent, and a VPC that gains a thousand
+    /// members a second across hundreds of hosts would otherwise make the control plane build
+    /// and send hundreds of thousands of intents a second. The host an instance lands on is
+    /// told at once in any case (its own instances changed).
+    pub(crate) fn vpc_members_changed(&mut self, vpc_id: &str) {
+        match self.net.peer_updates.get_mut(vpc_id) {
+            Some(again) => *again = true,
+            None => {
+                self.net.peer_updates.insert(vpc_id.to_string(), false);
+                self.bump_vpc_hosts(vpc_id);
+            }
+        }
+    }
+
+    /// The end of a peer-update period: tell the hosts of every VPC that changed during it, and
+    /// forget the VPCs that did not (their next change is told at once).
+    pub(crate) fn flush_peer_updates(&mut self) {
+        let changed: Vec<String> =
+            self.net.peer_updates.iter().filter(|(_, again)| **again).map(|(v, _)| v.clone()).collect();
+        self.net.peer_updates.retain(|_, again| *again);
+        for vpc in changed {
+            self.net.peer_updates.insert(vpc.clone(), false);
+            self.bump_vpc_hosts(&vpc);
+        }
+    }
+
+    fn bump_vpc_hosts(&mut self, vpc_id: &str) {
+        let hosts: BTreeSet<&str> =
+            self.net.vpc_members(vpc_id).filter_map(|i| self.instances.get(i)).map(|i| i.host_id.as_str()).collect();
+        let hosts: Vec<String> = hosts.into_iter().map(str::to_string).collect();
         for h in hosts {
             if let Some(slot) = self.hosts.get_mut(&h) {
                 slot.bump();

@@ -12,9 +12,10 @@ use feiyun_domain::instance::{ChargeType, Instance, InstanceStatus, PowerState, 
 use feiyun_domain::usage::{Charge, EventKind, LedgerEntry, LedgerKind, SpotMarketPoint, TrafficUsage, UsageEvent};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{Loaded, Store, StoreError, StoredKey, TokenRecord, WriteSet};
+use crate::{CommitPos, Loaded, Store, StoreError, StoredKey, TokenRecord, WriteSet};
 
 mod catalog;
+mod durable;
 mod net;
 mod storage;
 
@@ -38,6 +39,20 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Group commit: commits are durable once a sync of the log covers their position.
+    sync: durable::GroupCommit,
+}
+
+/// `execute` through the connection's statement cache: the write paths run the same few
+/// statements thousands of times a second, and compiling one costs more than running it.
+pub(crate) trait Exec {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Exec for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -58,23 +73,50 @@ impl SqliteStore {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Self::init(conn, Some(wal.into()))
     }
 
     /// A private in-memory database, for tests.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, None)
     }
 
-    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+    fn init(conn: Connection, wal: Option<std::path::PathBuf>) -> Result<SqliteStore, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a commit is on disk before we acknowledge it, even across power loss.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL: a commit appends to the log without syncing it; the group commit
+        // (`durable`) syncs the log before anyone is told a change is durable, once for all
+        // the commits made meanwhile. The log is synced before each checkpoint and the
+        // database after it.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let store = SqliteStore { conn: Mutex::new(conn) };
+        conn.set_prepared_statement_cache_capacity(128);
+        let store = SqliteStore { conn: Mutex::new(conn), sync: durable::GroupCommit::new(wal) };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Run `f` on the connection as one change: when it succeeds, the change takes the next
+    /// commit position (while the connection is still held, so positions follow the log).
+    fn change<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError>) -> Result<(R, u64), StoreError> {
+        let mut conn = self.lock();
+        let r = f(&mut conn)?;
+        let pos = self.sync.committed();
+        Ok((r, pos))
+    }
+
+    /// [`SqliteStore::change`], returning once the change is durable.
+    fn durable_change<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let (r, pos) = self.change(f)?;
+        self.sync.wait(pos)?;
+        Ok(r)
+    }
+
+    /// Syncs of the log made so far (each made one or more commits durable).
+    pub fn syncs(&self) -> u64 {
+        self.sync.syncs()
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -90,7 +132,9 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         }
         tx.commit()?;
-        Ok(())
+        drop(conn);
+        let pos = self.sync.committed();
+        self.sync.wait(pos)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -160,7 +204,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
 fn insert_ledger(tx: &rusqlite::Transaction<'_>, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
     let mut n = 0;
     for e in entries {
-        n += tx.execute(
+        n += tx.exec(
             "INSERT OR IGNORE INTO ledger (key, account_id, at_s, kind, amount_cents, instance_id, detail) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![e.key, e.account_id, e.at_s, e.kind.as_str(), e.amount_cents, e.instance_id, e.detail],
@@ -352,23 +396,32 @@ impl Store for SqliteStore {
     }
 
     fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let taken: Option<String> =
-            tx.query_row("SELECT id FROM accounts WHERE name = ?1", [&account.name], |r| r.get(0)).optional()?;
-        if taken.is_some() {
-            return Err(StoreError::NameTaken(account.name.clone()));
-        }
-        tx.execute(
-            "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
-            params![account.id, account.name, ts(&account.created_at)],
-        )?;
-        tx.execute(
+        self.durable_change(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let taken: Option<String> =
+                tx.query_row("SELECT id FROM accounts WHERE name = ?1", [&account.name], |r| r.get(0)).optional()?;
+            if taken.is_some() {
+                return Err(StoreError::NameTaken(account.name.clone()));
+            }
+            tx.exec(
+                "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![account.id, account.name, ts(&account.created_at)],
+            )?;
+            tx.exec(
             "INSERT INTO access_keys (id, account_id, sealed_secret, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![key.id, key.account_id, key.sealed_secret, key.enabled, ts(&account.created_at)],
         )?;
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn wait_durable(&self, pos: CommitPos) -> Result<(), StoreError> {
+        self.sync.wait(pos.0)
+    }
+
+    fn last_commit(&self) -> CommitPos {
+        CommitPos(self.sync.last())
     }
 
     fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
@@ -407,53 +460,9 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn commit(&self, w: &WriteSet<'_>) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        write_instances(&tx, w.instances)?;
-        for e in w.usage {
-            // A replayed key is ignored; another event of the instance with the same sequence is
-            // an error, not something to drop silently.
-            tx.execute(
-                "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
-                 disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT(key) DO NOTHING",
-                params![
-                    e.key,
-                    e.instance_id,
-                    e.account_id,
-                    e.instance_type,
-                    e.disk_category,
-                    e.disk_gib as i64,
-                    e.at_s,
-                    e.kind.as_str(),
-                    e.zone_id,
-                    e.charge.as_str(),
-                    e.seq as i64
-                ],
-            )?;
-        }
-        insert_ledger(&tx, w.ledger)?;
-        if let Some(t) = w.token {
-            tx.execute(
-                "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
-            )?;
-        }
-        catalog::put_hosts(&tx, w.hosts)?;
-        catalog::put_join_tokens(&tx, w.join_tokens)?;
-        catalog::put_images(&tx, w.images)?;
-        catalog::put_events(&tx, w.events)?;
-        if let Some(n) = w.net {
-            net::write(&tx, n)?;
-        }
-        net::write_traffic(&tx, w.traffic, w.traffic_counters)?;
-        if let Some(s) = w.storage {
-            storage::write(&tx, s)?;
-        }
-        tx.commit()?;
-        Ok(())
+    fn commit_ordered(&self, w: &WriteSet<'_>) -> Result<CommitPos, StoreError> {
+        let ((), pos) = self.change(|conn| write_set(conn, w))?;
+        Ok(CommitPos(pos))
     }
 
     fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError> {
@@ -493,11 +502,12 @@ impl Store for SqliteStore {
     }
 
     fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n = insert_ledger(&tx, entries)?;
-        tx.commit()?;
-        Ok(n)
+        self.durable_change(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = insert_ledger(&tx, entries)?;
+            tx.commit()?;
+            Ok(n)
+        })
     }
 
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -534,16 +544,17 @@ impl Store for SqliteStore {
     }
 
     fn put_spot_market(&self, points: &[SpotMarketPoint]) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for p in points {
-            tx.execute(
-                "INSERT OR REPLACE INTO spot_market (zone_id, at_s, percent) VALUES (?1, ?2, ?3)",
-                params![p.zone_id, p.at_s, p.percent],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.durable_change(|conn| {
+            let tx = conn.transaction()?;
+            for p in points {
+                tx.exec(
+                    "INSERT OR REPLACE INTO spot_market (zone_id, at_s, percent) VALUES (?1, ?2, ?3)",
+                    params![p.zone_id, p.at_s, p.percent],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError> {
@@ -558,49 +569,53 @@ impl Store for SqliteStore {
     }
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute(
-            "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
-            [instance_id],
-        )?;
-        Ok(())
+        self.durable_change(|conn| {
+            conn.execute(
+                "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
+                [instance_id],
+            )?;
+            Ok(())
+        })
     }
 
     fn put_command(&self, c: &Command) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT OR REPLACE INTO commands (id, account_id, name, description, kind, content, working_dir, \
+        self.durable_change(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO commands (id, account_id, name, description, kind, content, working_dir, \
              timeout_s, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                c.id,
-                c.account_id,
-                c.name,
-                c.description,
-                c.kind.as_str(),
-                c.content,
-                c.working_dir,
-                c.timeout_s as i64,
-                ts(&c.created_at),
-                c.ephemeral
-            ],
-        )?;
-        Ok(())
+                params![
+                    c.id,
+                    c.account_id,
+                    c.name,
+                    c.description,
+                    c.kind.as_str(),
+                    c.content,
+                    c.working_dir,
+                    c.timeout_s as i64,
+                    ts(&c.created_at),
+                    c.ephemeral
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     fn delete_command(&self, id: &str) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [id])?;
-        Ok(())
+        self.durable_change(|conn| {
+            conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [id])?;
+            Ok(())
+        })
     }
 
     fn put_deployment_set(&self, d: &DeploymentSet) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT OR REPLACE INTO deployment_sets (id, account_id, name, description, created_at) \
+        self.durable_change(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO deployment_sets (id, account_id, name, description, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![d.id, d.account_id, d.name, d.description, ts(&d.created_at)],
-        )?;
-        Ok(())
+                params![d.id, d.account_id, d.name, d.description, ts(&d.created_at)],
+            )?;
+            Ok(())
+        })
     }
 
     fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError> {
@@ -612,49 +627,100 @@ impl Store for SqliteStore {
     }
 
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute("UPDATE deployment_sets SET deleted = 1 WHERE id = ?1", [id])?;
-        Ok(())
+        self.durable_change(|conn| {
+            conn.execute("UPDATE deployment_sets SET deleted = 1 WHERE id = ?1", [id])?;
+            Ok(())
+        })
     }
 
     fn put_invocation(&self, v: &Invocation) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO invocations (id, account_id, command_id, command_name, command_content, \
+        self.durable_change(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.exec(
+                "INSERT OR IGNORE INTO invocations (id, account_id, command_id, command_name, command_content, \
              timeout_s, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                v.id,
-                v.account_id,
-                v.command_id,
-                v.command_name,
-                v.command_content,
-                v.timeout_s as i64,
-                ts(&v.created_at)
-            ],
-        )?;
-        for r in &v.runs {
-            tx.execute(
-                "INSERT OR REPLACE INTO invocation_runs (invocation_id, instance_id, status, exit_code, output, \
-                 dropped, error_code, error_info, start_time, finish_time) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     v.id,
-                    r.instance_id,
-                    r.status.as_str(),
-                    r.exit_code,
-                    r.output,
-                    r.dropped as i64,
-                    r.error_code,
-                    r.error_info,
-                    r.start_time.as_ref().map(ts),
-                    r.finish_time.as_ref().map(ts)
+                    v.account_id,
+                    v.command_id,
+                    v.command_name,
+                    v.command_content,
+                    v.timeout_s as i64,
+                    ts(&v.created_at)
                 ],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            for r in &v.runs {
+                tx.exec(
+                    "INSERT OR REPLACE INTO invocation_runs (invocation_id, instance_id, status, exit_code, output, \
+                 dropped, error_code, error_info, start_time, finish_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        v.id,
+                        r.instance_id,
+                        r.status.as_str(),
+                        r.exit_code,
+                        r.output,
+                        r.dropped as i64,
+                        r.error_code,
+                        r.error_info,
+                        r.start_time.as_ref().map(ts),
+                        r.finish_time.as_ref().map(ts)
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
+}
+
+/// One write set, one transaction.
+fn write_set(conn: &mut Connection, w: &WriteSet<'_>) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    write_instances(&tx, w.instances)?;
+    for e in w.usage {
+        // A replayed key is ignored; another event of the instance with the same sequence is
+        // an error, not something to drop silently.
+        tx.exec(
+            "INSERT INTO usage_events (key, instance_id, account_id, instance_type, disk_category, \
+             disk_gib, at_s, kind, zone_id, charge, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT(key) DO NOTHING",
+            params![
+                e.key,
+                e.instance_id,
+                e.account_id,
+                e.instance_type,
+                e.disk_category,
+                e.disk_gib as i64,
+                e.at_s,
+                e.kind.as_str(),
+                e.zone_id,
+                e.charge.as_str(),
+                e.seq as i64
+            ],
+        )?;
+    }
+    insert_ledger(&tx, w.ledger)?;
+    if let Some(t) = w.token {
+        tx.exec(
+            "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
+        )?;
+    }
+    catalog::put_hosts(&tx, w.hosts)?;
+    catalog::put_join_tokens(&tx, w.join_tokens)?;
+    catalog::put_images(&tx, w.images)?;
+    catalog::put_events(&tx, w.events)?;
+    if let Some(n) = w.net {
+        net::write(&tx, n)?;
+    }
+    net::write_traffic(&tx, w.traffic, w.traffic_counters)?;
+    if let Some(s) = w.storage {
+        storage::write(&tx, s)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]

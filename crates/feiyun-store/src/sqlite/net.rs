@@ -1,5 +1,6 @@
 //! VPCs, vSwitches, security groups, interfaces, public addresses and metered traffic.
 
+use super::Exec;
 use std::collections::HashMap;
 
 use feiyun_domain::net::address::{mac_string, parse_mac};
@@ -293,26 +294,26 @@ pub(super) fn write(tx: &Transaction<'_>, w: &NetWrites) -> Result<(), StoreErro
     for k in &w.deleted {
         match k {
             NetKey::Nic(id) => {
-                tx.execute("DELETE FROM security_group_members WHERE instance_id = ?1", [id])?;
-                tx.execute("DELETE FROM instance_nics WHERE instance_id = ?1", [id])?;
+                tx.exec("DELETE FROM security_group_members WHERE instance_id = ?1", [id])?;
+                tx.exec("DELETE FROM instance_nics WHERE instance_id = ?1", [id])?;
             }
             NetKey::PublicIp(id) => {
-                tx.execute("DELETE FROM public_ips WHERE allocation_id = ?1", [id])?;
+                tx.exec("DELETE FROM public_ips WHERE allocation_id = ?1", [id])?;
             }
             NetKey::SecurityGroup(id) => {
-                tx.execute("DELETE FROM security_group_rules WHERE group_id = ?1", [id])?;
-                tx.execute("DELETE FROM security_groups WHERE id = ?1", [id])?;
+                tx.exec("DELETE FROM security_group_rules WHERE group_id = ?1", [id])?;
+                tx.exec("DELETE FROM security_groups WHERE id = ?1", [id])?;
             }
             NetKey::VSwitch(id) => {
-                tx.execute("DELETE FROM vswitches WHERE id = ?1", [id])?;
+                tx.exec("DELETE FROM vswitches WHERE id = ?1", [id])?;
             }
             NetKey::Vpc(id) => {
-                tx.execute("DELETE FROM vpcs WHERE id = ?1", [id])?;
+                tx.exec("DELETE FROM vpcs WHERE id = ?1", [id])?;
             }
         }
     }
     for v in &w.vpcs {
-        tx.execute(
+        tx.exec(
             "INSERT INTO vpcs (id, account_id, name, description, cidr, vni, is_default, created_at, available_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
              description = excluded.description",
@@ -330,7 +331,7 @@ pub(super) fn write(tx: &Transaction<'_>, w: &NetWrites) -> Result<(), StoreErro
         )?;
     }
     for s in &w.vswitches {
-        tx.execute(
+        tx.exec(
             "INSERT INTO vswitches (id, account_id, vpc_id, zone_id, cidr, name, description, is_default, created_at, \
              available_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO UPDATE SET \
              name = excluded.name, description = excluded.description",
@@ -352,7 +353,7 @@ pub(super) fn write(tx: &Transaction<'_>, w: &NetWrites) -> Result<(), StoreErro
         write_group(tx, g)?;
     }
     for p in &w.public_ips {
-        tx.execute(
+        tx.exec(
             "INSERT INTO public_ips (allocation_id, ip, account_id, kind, instance_id, name, description, bandwidth, \
              internet_charge, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT(allocation_id) DO UPDATE SET instance_id = excluded.instance_id, name = excluded.name, \
@@ -379,7 +380,7 @@ pub(super) fn write(tx: &Transaction<'_>, w: &NetWrites) -> Result<(), StoreErro
 }
 
 fn write_group(tx: &Transaction<'_>, g: &SecurityGroup) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO security_groups (id, account_id, vpc_id, name, description, kind, inner_access, is_default, \
          created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
          description = excluded.description, inner_access = excluded.inner_access",
@@ -395,7 +396,7 @@ fn write_group(tx: &Transaction<'_>, g: &SecurityGroup) -> Result<(), StoreError
             ts(&g.created_at)
         ],
     )?;
-    tx.execute("DELETE FROM security_group_rules WHERE group_id = ?1", [&g.id])?;
+    tx.exec("DELETE FROM security_group_rules WHERE group_id = ?1", [&g.id])?;
     let mut st = tx.prepare_cached(
         "INSERT INTO security_group_rules (id, group_id, position, direction, policy, priority, protocol, port_from, \
          port_to, peer_cidr, peer_group, description, created_at) \
@@ -426,7 +427,7 @@ fn write_group(tx: &Transaction<'_>, g: &SecurityGroup) -> Result<(), StoreError
 }
 
 fn write_nic(tx: &Transaction<'_>, n: &Nic) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO instance_nics (instance_id, account_id, vpc_id, vswitch_id, private_ip, mac, eni_id, \
          bandwidth_out, internet_charge) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(instance_id) DO \
          UPDATE SET bandwidth_out = excluded.bandwidth_out, internet_charge = excluded.internet_charge",
@@ -442,7 +443,7 @@ fn write_nic(tx: &Transaction<'_>, n: &Nic) -> Result<(), StoreError> {
             n.internet_charge.as_str()
         ],
     )?;
-    tx.execute("DELETE FROM security_group_members WHERE instance_id = ?1", [&n.instance_id])?;
+    tx.exec("DELETE FROM security_group_members WHERE instance_id = ?1", [&n.instance_id])?;
     let mut st =
         tx.prepare_cached("INSERT INTO security_group_members (instance_id, group_id, position) VALUES (?1, ?2, ?3)")?;
     for (i, g) in n.security_group_ids.iter().enumerate() {
@@ -457,14 +458,14 @@ pub(super) fn write_traffic(
     counters: &[TrafficCounter],
 ) -> Result<(), StoreError> {
     for u in usage {
-        tx.execute(
+        tx.exec(
             "INSERT INTO traffic_usage (key, instance_id, account_id, at_s, in_bytes, out_bytes) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(key) DO NOTHING",
             params![u.key, u.instance_id, u.account_id, u.at_s, u.in_bytes as i64, u.out_bytes as i64],
         )?;
     }
     for c in counters {
-        tx.execute(
+        tx.exec(
             "INSERT INTO traffic_counters (instance_id, host_id, in_bytes, out_bytes, seq) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT(instance_id) DO UPDATE SET host_id = excluded.host_id, in_bytes = excluded.in_bytes, \
              out_bytes = excluded.out_bytes, seq = excluded.seq",

@@ -1,5 +1,6 @@
 //! Disks, snapshots, key pairs, the state of accounts' images and the storage usage log.
 
+use super::Exec;
 use feiyun_domain::storage::{
     Attachment, BlobCopy, Disk, DiskBlob, DiskCategory, DiskKind, DiskOrigin, DiskStatus, ImageLife, ImageOrigin,
     ImageShare, ImageStatus, KeyPair, Snapshot, SnapshotStatus, Transfer,
@@ -300,10 +301,10 @@ pub(super) fn write(tx: &Transaction<'_>, w: &StorageWrites) -> Result<(), Store
     write_disks(tx, &w.disks)?;
     write_snapshots(tx, &w.snapshots)?;
     for (account, name) in &w.deleted_key_pairs {
-        tx.execute("DELETE FROM key_pairs WHERE account_id = ?1 AND name = ?2", params![account, name])?;
+        tx.exec("DELETE FROM key_pairs WHERE account_id = ?1 AND name = ?2", params![account, name])?;
     }
     for k in &w.key_pairs {
-        tx.execute(
+        tx.exec(
             "INSERT INTO key_pairs (account_id, name, id, fingerprint, public_key, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![k.account_id, k.name, k.id, k.fingerprint, k.public_key, ts(&k.created_at)],
@@ -316,12 +317,12 @@ pub(super) fn write(tx: &Transaction<'_>, w: &StorageWrites) -> Result<(), Store
         })?;
     }
     for id in &w.deleted_images {
-        tx.execute("DELETE FROM image_shares WHERE image_id = ?1", [id])?;
-        tx.execute("DELETE FROM image_states WHERE image_id = ?1", [id])?;
-        tx.execute("UPDATE images SET deleted = 1 WHERE id = ?1", [id])?;
+        tx.exec("DELETE FROM image_shares WHERE image_id = ?1", [id])?;
+        tx.exec("DELETE FROM image_states WHERE image_id = ?1", [id])?;
+        tx.exec("UPDATE images SET deleted = 1 WHERE id = ?1", [id])?;
     }
     for l in &w.image_lives {
-        tx.execute(
+        tx.exec(
             "INSERT INTO image_states (image_id, status, progress, origin_kind, origin_id, failure, task_id, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(image_id) DO UPDATE SET status = excluded.status, \
              progress = excluded.progress, failure = excluded.failure, task_id = excluded.task_id, \
@@ -337,9 +338,9 @@ pub(super) fn write(tx: &Transaction<'_>, w: &StorageWrites) -> Result<(), Store
                 ts(&l.updated_at)
             ],
         )?;
-        tx.execute("DELETE FROM image_shares WHERE image_id = ?1", [&l.image_id])?;
+        tx.exec("DELETE FROM image_shares WHERE image_id = ?1", [&l.image_id])?;
         for s in &l.shared_with {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO image_shares (image_id, account_id, shared_at) VALUES (?1, ?2, ?3)",
                 params![l.image_id, s.account_id, ts(&s.shared_at)],
             )?;
@@ -348,7 +349,7 @@ pub(super) fn write(tx: &Transaction<'_>, w: &StorageWrites) -> Result<(), Store
     for u in &w.usage {
         // A replayed key is ignored; another event of the resource with the same sequence is an
         // error.
-        tx.execute(
+        tx.exec(
             "INSERT INTO storage_usage (key, resource_id, account_id, item, category, gib, zone_id, at_s, kind, seq) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(key) DO NOTHING",
             params![

@@ -312,3 +312,43 @@ fn hosts_of_a_one_machine_region_are_recorded_on_upgrade() {
     assert_eq!((hosts[0].id.as_str(), hosts[0].name.as_str()), (i.host_id.as_str(), i.host_id.as_str()));
     assert!(hosts[0].credential_hash.is_empty(), "unclaimed until its agent registers");
 }
+
+#[test]
+fn commits_from_many_threads_share_syncs_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let (a, k) = account();
+    {
+        let s = std::sync::Arc::new(SqliteStore::open(&path).expect("open"));
+        s.create_account(&a, &k).expect("account");
+        let before = s.syncs();
+        let start = s.last_commit().0;
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let s = s.clone();
+                let account = a.id.clone();
+                std::thread::spawn(move || {
+                    for n in 0..40 {
+                        let i = instance(&format!("i-{t}-{n}"), &account);
+                        let pos = s
+                            .commit_ordered(&WriteSet { instances: std::slice::from_ref(&i), ..Default::default() })
+                            .expect("ordered");
+                        s.wait_durable(pos).expect("durable");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(s.last_commit(), CommitPos(start + 320), "one position per commit");
+        let syncs = s.syncs() - before;
+        assert!((1..=320).contains(&syncs), "{syncs} syncs for 320 commits");
+        // A conflicting write takes no position.
+        let stale = instance("i-0-0", &a.id);
+        assert!(s.commit_ordered(&WriteSet { instances: std::slice::from_ref(&stale), ..Default::default() }).is_err());
+        assert_eq!(s.last_commit(), CommitPos(start + 320));
+    }
+    let s = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(s.load().expect("load").instances.len(), 320);
+}
