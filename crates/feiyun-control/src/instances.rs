@@ -324,6 +324,28 @@ impl ControlPlane {
         Ok((created, pos))
     }
 
+    /// One page (`offset`, at most `size`) of the instances of an account matching a filter,
+    /// oldest first, lent with how many match in all and a view of their network attachments.
+    /// Without a filter, only the page's instances are looked at.
+    pub fn with_instances_page<R>(
+        &self,
+        account_id: &str,
+        f: &InstanceFilter,
+        offset: usize,
+        size: usize,
+        then: impl FnOnce(usize, &[&Instance], &crate::InstanceNets<'_>) -> R,
+    ) -> R {
+        if *f != InstanceFilter::default() {
+            return self.with_instances(account_id, f, |all, nets| {
+                let page: Vec<&Instance> = all.iter().skip(offset).take(size).copied().collect();
+                then(all.len(), &page, nets)
+            });
+        }
+        let state = self.read();
+        let page: Vec<&Instance> = state.of_account(account_id).skip(offset).take(size).collect();
+        then(state.count_of_account(account_id), &page, &crate::InstanceNets(&state.net))
+    }
+
     /// Instances of an account matching a filter, oldest first.
     pub fn describe_instances(&self, account_id: &str, f: &InstanceFilter) -> Vec<Instance> {
         self.with_instances(account_id, f, |list, _| list.iter().map(|i| (*i).clone()).collect())

@@ -249,7 +249,9 @@ impl State {
             slot.bump();
         }
         let id = i.id.clone();
-        if old.is_none() {
+        if i.status == feiyun_domain::instance::InstanceStatus::Deleted {
+            self.unindex(&i);
+        } else if old.is_none() {
             self.index(&i);
         }
         self.instances.insert(i.id.clone(), i);
@@ -264,12 +266,28 @@ impl State {
         }
     }
 
-    /// Enter an instance in its account's listing order (its creation time and id never change).
+    /// Enter a live instance in its account's listing order (its creation time and id never
+    /// change).
     fn index(&mut self, i: &Instance) {
         self.by_account.entry(i.account_id.clone()).or_default().insert((i.created_at, i.id.clone()));
     }
 
-    /// An account's instances (released ones until cleaned included), oldest first.
+    /// Take a released instance out of its account's listing.
+    fn unindex(&mut self, i: &Instance) {
+        if let Some(listed) = self.by_account.get_mut(&i.account_id) {
+            listed.remove(&(i.created_at, i.id.clone()));
+            if listed.is_empty() {
+                self.by_account.remove(&i.account_id);
+            }
+        }
+    }
+
+    /// How many live instances an account has.
+    pub(crate) fn count_of_account(&self, account_id: &str) -> usize {
+        self.by_account.get(account_id).map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// An account's live instances, oldest first.
     pub(crate) fn of_account<'s>(&'s self, account_id: &str) -> impl Iterator<Item = &'s Instance> + 's {
         self.by_account.get(account_id).into_iter().flatten().filter_map(|(_, id)| self.instances.get(id))
     }
@@ -277,12 +295,7 @@ impl State {
     /// Forget a cleaned instance.
     pub(crate) fn forget(&mut self, id: &str) {
         if let Some(i) = self.instances.remove(id) {
-            if let Some(listed) = self.by_account.get_mut(&i.account_id) {
-                listed.remove(&(i.created_at, i.id.clone()));
-                if listed.is_empty() {
-                    self.by_account.remove(&i.account_id);
-                }
-            }
+            self.unindex(&i);
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
                 slot.instances.remove(id);
                 slot.bump();
@@ -350,7 +363,9 @@ impl ControlPlane {
             images.insert(builtin.id.clone(), builtin);
         }
         for i in loaded.instances {
-            state.index(&i);
+            if i.status != feiyun_domain::instance::InstanceStatus::Deleted {
+                state.index(&i);
+            }
             state.instances.insert(i.id.clone(), i);
         }
         let mut placed: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();

@@ -58,7 +58,9 @@ impl Default for NetworkSetup {
             metadata_port: 8775,
             mtu: 1450,
             provisioning: Duration::from_secs(1),
-            peer_update_period: Duration::from_millis(250),
+            // As kube-proxy's default minimum sync period: rules follow endpoint churn at most
+            // once a second.
+            peer_update_period: Duration::from_secs(1),
         }
     }
 }

@@ -203,14 +203,9 @@ pub(super) fn describe_instances(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
     let (offset, size, number, token_mode) = paging(p, 100)?;
     let image = c.cp.image(feiyun_domain::image::BUILTIN_IMAGE_ID);
     // Rendered under the read lock, from trees that borrow the instances.
-    Ok(c.cp.with_instances(c.account_id, &filter, |all, nets| {
-        let total = all.len();
-        let items: Vec<Node<'_>> = all
-            .iter()
-            .skip(offset)
-            .take(size)
-            .map(|i| wire::instance(c, i, image.as_ref(), wire::Net::of(nets.of(&i.id))))
-            .collect();
+    Ok(c.cp.with_instances_page(c.account_id, &filter, offset, size, |total, page, nets| {
+        let items: Vec<Node<'_>> =
+            page.iter().map(|i| wire::instance(c, i, image.as_ref(), wire::Net::of(nets.of(&i.id)))).collect();
         let next = next_token(token_mode, offset, size, total);
         // The order of ECS's own answer.
         let page = Obj::default()
