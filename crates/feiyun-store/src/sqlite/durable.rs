@@ -78,6 +78,14 @@ impl GroupCommit {
         self.synced.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Refuse to change anything once a sync has failed.
+    pub(super) fn check(&self) -> Result<(), StoreError> {
+        match &self.lock().failed {
+            Some(e) => Err(StoreError::NotDurable(e.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Return once every commit up to `pos` is durable.
     pub(super) fn wait(&self, pos: u64) -> Result<(), StoreError> {
         let Some(wal) = &self.wal else { return Ok(()) };
@@ -105,6 +113,77 @@ impl GroupCommit {
                 Err(e) => s.failed = Some(e),
             }
             self.done.notify_all();
+        }
+    }
+}
+
+/// Copies the log into the database file on a connection and thread of its own, so that no
+/// commit waits for it. The committing connection has SQLite's automatic checkpoints turned off:
+/// they run inside the commit that crosses the threshold, which is taken under the region's
+/// state lock, and stall every caller for the time it takes to write and sync the database file.
+/// A passive checkpoint runs beside readers and the writer; the writer starts the log over
+/// once a checkpoint has copied all of it.
+pub(super) struct Checkpointer {
+    nudge: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The commit position at the last nudge.
+    nudged_at: AtomicU64,
+}
+
+/// Commits between checkpoints (a few thousand pages of log).
+const CHECKPOINT_EVERY: u64 = 256;
+
+impl Checkpointer {
+    /// A checkpointer for the database at `path` (its own connection).
+    pub(super) fn start(
+        path: &std::path::Path,
+        main: std::sync::Arc<Mutex<rusqlite::Connection>>,
+    ) -> Result<Checkpointer, StoreError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let worker = std::thread::Builder::new()
+            .name("feiyun-checkpoint".into())
+            .spawn(move || {
+                let passive = || {
+                    // A failure is not a loss: the log keeps everything until the next one.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                };
+                while rx.recv().is_ok() {
+                    // Copy what the log holds without holding up the writer; then, with the
+                    // writer held for the moment it takes, the little it appended meanwhile.
+                    // The log is then wholly in the database, and the writer starts it over
+                    // at its next commit: the log stays bounded under any load.
+                    passive();
+                    let writer = main.lock().unwrap_or_else(|p| p.into_inner());
+                    passive();
+                    drop(writer);
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("checkpoint thread: {e}")))?;
+        Ok(Checkpointer { nudge: Mutex::new(Some(tx)), worker: Mutex::new(Some(worker)), nudged_at: AtomicU64::new(0) })
+    }
+
+    /// Ask for a checkpoint when enough has been committed since the last one.
+    pub(super) fn after(&self, last: u64) {
+        let at = self.nudged_at.load(Ordering::Relaxed);
+        if last.saturating_sub(at) < CHECKPOINT_EVERY
+            || self.nudged_at.compare_exchange(at, last, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        if let Some(tx) = self.nudge.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            // Full: a checkpoint is asked for already.
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.nudge.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = w.join();
         }
     }
 }

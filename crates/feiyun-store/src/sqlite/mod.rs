@@ -38,9 +38,12 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    /// Shared with the checkpointer, which holds it only to finish a checkpoint.
+    conn: std::sync::Arc<Mutex<Connection>>,
     /// Group commit: commits are durable once a sync of the log covers their position.
     sync: durable::GroupCommit,
+    /// Checkpoints off the commit path (`None` in memory).
+    checkpoints: Option<durable::Checkpointer>,
 }
 
 /// `execute` through the connection's statement cache: the write paths run the same few
@@ -75,7 +78,10 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        Self::init(conn, Some(wal.into()))
+        let mut store = Self::init(conn, Some(wal.into()))?;
+        store.lock().pragma_update(None, "wal_autocheckpoint", 0)?;
+        store.checkpoints = Some(durable::Checkpointer::start(path, store.conn.clone())?);
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -93,7 +99,11 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);
-        let store = SqliteStore { conn: Mutex::new(conn), sync: durable::GroupCommit::new(wal) };
+        let store = SqliteStore {
+            conn: std::sync::Arc::new(Mutex::new(conn)),
+            sync: durable::GroupCommit::new(wal),
+            checkpoints: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -101,6 +111,7 @@ impl SqliteStore {
     /// Run `f` on the connection as one change: when it succeeds, the change takes the next
     /// commit position (while the connection is still held, so positions follow the log).
     fn change<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError>) -> Result<(R, u64), StoreError> {
+        self.sync.check()?;
         let mut conn = self.lock();
         let r = f(&mut conn)?;
         let pos = self.sync.committed();
@@ -110,8 +121,17 @@ impl SqliteStore {
     /// [`SqliteStore::change`], returning once the change is durable.
     fn durable_change<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let (r, pos) = self.change(f)?;
-        self.sync.wait(pos)?;
+        self.wait(pos)?;
         Ok(r)
+    }
+
+    /// Wait for `pos` to be durable; then ask for a checkpoint if one is due.
+    fn wait(&self, pos: u64) -> Result<(), StoreError> {
+        self.sync.wait(pos)?;
+        if let Some(c) = &self.checkpoints {
+            c.after(self.sync.last());
+        }
+        Ok(())
     }
 
     /// Syncs of the log made so far (each made one or more commits durable).
@@ -417,7 +437,7 @@ impl Store for SqliteStore {
     }
 
     fn wait_durable(&self, pos: CommitPos) -> Result<(), StoreError> {
-        self.sync.wait(pos.0)
+        self.wait(pos.0)
     }
 
     fn last_commit(&self) -> CommitPos {
