@@ -117,21 +117,23 @@ impl ControlPlane {
     /// The intent of the host `credential` names, once its revision differs from `since` (or
     /// after `wait`).
     pub async fn host_intent(&self, credential: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
-        let mut rx = {
+        // The credential is checked (a sign of life: a write) under the write lock; the intent
+        // is built under the read lock, beside other readers.
+        let (id, mut rx) = {
             let mut state = self.write();
             let id = self.authenticate(&mut state, credential)?;
             let slot = state.hosts.get(&id).ok_or_else(|| ProtoError::Unauthorized("unknown host".into()))?;
-            if slot.revision != since {
-                return self.intent_of(&state, &id);
-            }
-            slot.watch.subscribe()
+            let rx = (slot.revision == since).then(|| slot.watch.subscribe());
+            (id, rx)
         };
-        // Any change of revision ends the wait (an older `since` is an agent that saw an earlier
-        // run of the control plane: it gets the intent at once, above).
-        let _ = tokio::time::timeout(wait, rx.wait_for(|r| *r != since)).await;
-        let mut state = self.write();
-        let id = self.authenticate(&mut state, credential)?;
-        self.intent_of(&state, &id)
+        if let Some(rx) = rx.as_mut() {
+            // Any change of revision ends the wait (an older `since` is an agent that saw an
+            // earlier run of the control plane: it gets the intent at once).
+            let _ = tokio::time::timeout(wait, rx.wait_for(|r| *r != since)).await;
+            let mut state = self.write();
+            self.authenticate(&mut state, credential)?;
+        }
+        self.intent_of(&self.read(), &id)
     }
 
     /// What a host reports: all of it is checked before any of it is applied, so a report that

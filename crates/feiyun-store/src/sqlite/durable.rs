@@ -249,15 +249,16 @@ mod tests {
     #[test]
     fn a_failed_sync_fails_every_wait_after_it() {
         let dir = tempfile::tempdir().expect("dir");
-        // A directory where the log should be: opening it for a sync works, but make it fail by
-        // pointing below a file instead.
+        // A log path below a regular file: it cannot be opened, as a sync that fails would.
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").expect("write");
         let g = GroupCommit::new(Some(file.join("db-wal")));
         let p = g.committed();
         assert!(matches!(g.wait(p), Err(StoreError::NotDurable(_))));
-        // Even a position that was "covered" before is refused now: the store is unusable.
+        // Even a position that was "covered" before is refused now, and so is any new change:
+        // the store is unusable until the process restarts.
         assert!(matches!(g.wait(0), Err(StoreError::NotDurable(_))));
+        assert!(matches!(g.check(), Err(StoreError::NotDurable(_))));
     }
 
     #[test]
