@@ -4,7 +4,7 @@ use feiyun_domain::event::{EventCycle, EventKind, SystemEvent};
 use feiyun_domain::host::{Host, JoinToken};
 use feiyun_domain::image::{Image, ImageSource};
 use feiyun_domain::Resources;
-use rusqlite::{params, Connection, Row, Transaction};
+use rusqlite::{params, Connection, Row};
 
 use super::{parse_opt_ts, parse_ts, ts};
 use crate::StoreError;
@@ -51,7 +51,7 @@ pub(super) fn hosts(conn: &Connection) -> Result<Vec<Host>, StoreError> {
     Ok(out)
 }
 
-pub(super) fn put_hosts(tx: &Transaction<'_>, hosts: &[Host]) -> Result<(), StoreError> {
+pub(super) fn put_hosts(tx: &Connection, hosts: &[Host]) -> Result<(), StoreError> {
     let mut st = tx.prepare_cached(&format!(
         "INSERT INTO hosts ({HOST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, zone_id = excluded.zone_id, vcpus = excluded.vcpus, \
@@ -103,7 +103,7 @@ pub(super) fn join_tokens(conn: &Connection) -> Result<Vec<JoinToken>, StoreErro
     Ok(out)
 }
 
-pub(super) fn put_join_tokens(tx: &Transaction<'_>, tokens: &[JoinToken]) -> Result<(), StoreError> {
+pub(super) fn put_join_tokens(tx: &Connection, tokens: &[JoinToken]) -> Result<(), StoreError> {
     let mut st = tx.prepare_cached(
         "INSERT INTO join_tokens (id, secret_hash, zone_id, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(id) DO UPDATE SET revoked_at = excluded.revoked_at",
@@ -143,7 +143,7 @@ pub(super) fn images(conn: &Connection) -> Result<Vec<Image>, StoreError> {
     Ok(out)
 }
 
-pub(super) fn put_images(tx: &Transaction<'_>, images: &[Image]) -> Result<(), StoreError> {
+pub(super) fn put_images(tx: &Connection, images: &[Image]) -> Result<(), StoreError> {
     let mut st = tx.prepare_cached(
         "INSERT INTO images (id, name, description, owner_account_id, os_name, os_type, architecture, size_bytes, \
          source, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
@@ -216,7 +216,7 @@ pub(super) fn events(
     Ok(out)
 }
 
-pub(super) fn put_events(tx: &Transaction<'_>, events: &[SystemEvent]) -> Result<(), StoreError> {
+pub(super) fn put_events(tx: &Connection, events: &[SystemEvent]) -> Result<(), StoreError> {
     let mut st = tx.prepare_cached(&format!(
         "INSERT INTO system_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT(id) DO UPDATE SET cycle = excluded.cycle, reason = excluded.reason, \

@@ -1,120 +1,305 @@
-//! Group commit: many transactions made durable by one sync of the write-ahead log.
+//! The store's writer: one thread applies every change in the order changes were submitted,
+//! many to a transaction, and makes them durable with one sync of the write-ahead log.
 //!
-//! The connection runs in WAL mode with `synchronous=NORMAL`: a commit appends its frames to
-//! the log (the operating system's cache) and returns without syncing. Each commit takes the
-//! next position in the store's commit order while the connection is still held, so positions
-//! are the log's order. A caller that must not go on before its commit is durable waits for its
-//! position: the first waiter to find no sync under way becomes the leader, notes the last
-//! position committed so far, syncs the log file (`fdatasync`), and marks everything up to that
-//! position durable; the others wait for it, and a commit made during a sync is covered by the
-//! next one. Under load one sync covers every commit made while the previous one ran.
+//! Callers submit a change and get its position in the commit order at once. Changes made
+//! under the control plane's state lock are submitted under it ([`Writer::submit`]), so the
+//! order of positions is the order of the decisions; the caller releases the lock and waits for
+//! its position to be durable ([`Writer::wait_durable`]). The SQL work is done by the writer
+//! thread, off the state lock, and whatever queued up while it wrote the previous batch goes
+//! into the next transaction (each change in a savepoint of its own), followed by one
+//! `fdatasync` of the log. A change whose outcome the caller needs before it acts (an account
+//! name that may be taken, a revision-checked write that may conflict) is run the same way and
+//! waited for ([`Writer::run`]): its error is its own and changes nothing else.
 //!
-//! Why a sync of the log file is enough: the log's frames carry cumulative checksums, so after
-//! a power loss SQLite replays the log up to the first frame that is missing or torn and ignores
-//! the rest. What a crash can lose is therefore a suffix of the commit order, made only of
-//! commits nobody waited for successfully; a commit that depends on an earlier one comes after
-//! it and is lost with it. A process crash loses nothing committed (the frames are in the
-//! kernel's cache). A checkpoint syncs the log before copying it into the database file and
-//! syncs the database after (SQLite's rule for `NORMAL`), so positions checkpointed are durable
-//! too.
+//! A change submitted without waiting is already applied in the caller's memory, so the store
+//! must not refuse it: if it fails (only an I/O error or a bug can make it), or a transaction
+//! cannot commit, or a sync fails, the writer stops making anything durable. From then on
+//! every wait and every change is refused, and the process must stop and recover from what is
+//! on disk (as PostgreSQL does on a failed fsync: the kernel may have dropped pages it could
+//! not write, so a retry could report success for data that is gone).
 //!
-//! A failed sync is final: the kernel may have dropped the pages it could not write, so a retry
-//! could report success for data that is gone. From then on every wait fails, and the caller
-//! must stop (as PostgreSQL does on a failed fsync) and let a restart recover from what is on
-//! disk.
+//! Reads wait until everything submitted before them is applied ([`Writer::caught_up`]), so a
+//! read never misses a change ordered before it.
+//!
+//! Why a sync of the log is enough: the connection runs in WAL mode with
+//! `synchronous=NORMAL`, and the log's frames carry cumulative checksums, so after a power loss
+//! SQLite replays the log up to the first frame that is missing or torn and ignores the rest.
+//! What a crash can lose is a suffix of the commit order, made only of changes nobody was told
+//! were durable. A process crash loses nothing applied (the frames are in the kernel's cache).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+
+use rusqlite::Connection;
 
 use crate::StoreError;
 
+/// A change: SQL run inside the writer's transaction (in a savepoint of its own).
+pub(super) type Job = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
+/// Where a waited-for change's outcome is left.
+type Slot = Arc<Mutex<Option<Result<(), StoreError>>>>;
+
+struct Queued {
+    pos: u64,
+    job: Job,
+    /// Waited for: its error goes back to its caller. Otherwise an error is final.
+    outcome: Option<Slot>,
+}
+
 #[derive(Default)]
-struct Synced {
+struct Queue {
+    jobs: VecDeque<Queued>,
+    /// The last position given out.
+    issued: u64,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Every position up to this one is applied (in the database, perhaps not yet synced).
+    applied: u64,
     /// Every position up to this one is durable.
-    through: u64,
-    /// A leader is syncing.
-    syncing: bool,
-    /// A sync failed: nothing is durable from then on.
+    durable: u64,
+    /// Nothing is made durable any more.
     failed: Option<String>,
 }
 
-pub(super) struct GroupCommit {
-    /// The write-ahead log; `None` for an in-memory database (nothing to make durable).
-    wal: Option<PathBuf>,
-    /// The last position committed (taken while the connection is held).
-    committed: AtomicU64,
-    synced: Mutex<Synced>,
-    done: Condvar,
-    /// Syncs made (for tests and diagnosis).
+struct Shared {
+    queue: Mutex<Queue>,
+    work: Condvar,
+    progress: Mutex<Progress>,
+    moved: Condvar,
     syncs: AtomicU64,
 }
 
-impl GroupCommit {
-    pub(super) fn new(wal: Option<PathBuf>) -> GroupCommit {
-        GroupCommit {
-            wal,
-            committed: AtomicU64::new(0),
-            synced: Mutex::new(Synced::default()),
-            done: Condvar::new(),
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Changes in one transaction at most.
+const BATCH: usize = 512;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Writer {
+    /// Start the writer on the connection (shared with readers and the checkpointer); `wal`
+    /// is the log to sync (`None` in memory: applied is durable).
+    pub(super) fn start(
+        conn: Arc<Mutex<Connection>>,
+        wal: Option<PathBuf>,
+        checkpoints: Option<Checkpointer>,
+    ) -> Result<Writer, StoreError> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            progress: Mutex::new(Progress::default()),
+            moved: Condvar::new(),
             syncs: AtomicU64::new(0),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("feiyun-store".into())
+            .spawn(move || write_loop(&s, &conn, wal.as_ref(), checkpoints.as_ref()))
+            .map_err(|e| StoreError::Backend(format!("store writer thread: {e}")))?;
+        Ok(Writer { shared, thread: Mutex::new(Some(thread)) })
+    }
+
+    fn push(&self, job: Job, outcome: Option<Slot>) -> Result<u64, StoreError> {
+        if let Some(e) = &lock(&self.shared.progress).failed {
+            return Err(StoreError::NotDurable(e.clone()));
+        }
+        let mut q = lock(&self.shared.queue);
+        if q.closed {
+            return Err(StoreError::Backend("the store is closed".into()));
+        }
+        q.issued += 1;
+        let pos = q.issued;
+        q.jobs.push_back(Queued { pos, job, outcome });
+        self.shared.work.notify_one();
+        Ok(pos)
+    }
+
+    /// Submit a change the caller has applied already: its position, at once.
+    pub(super) fn submit(&self, job: Job) -> Result<u64, StoreError> {
+        self.push(job, None)
+    }
+
+    /// Run a change and return once it is durable, with its own outcome.
+    pub(super) fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let value: Arc<Mutex<Option<R>>> = Arc::new(Mutex::new(None));
+        let out = value.clone();
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let pos = self.push(
+            Box::new(move |c| {
+                let r = f(c)?;
+                *lock(&out) = Some(r);
+                Ok(())
+            }),
+            Some(slot.clone()),
+        )?;
+        self.wait_applied(pos)?;
+        let outcome = lock(&slot).take().unwrap_or_else(|| Err(StoreError::Backend("the change was not run".into())));
+        outcome?;
+        self.wait_durable(pos)?;
+        let r = lock(&value).take();
+        r.ok_or_else(|| StoreError::Backend("the change left no result".into()))
+    }
+
+    fn wait_until(&self, done: impl Fn(&Progress) -> bool) -> Result<(), StoreError> {
+        let mut p = lock(&self.shared.progress);
+        loop {
+            if done(&p) {
+                return Ok(());
+            }
+            if let Some(e) = &p.failed {
+                return Err(StoreError::NotDurable(e.clone()));
+            }
+            p = self.shared.moved.wait(p).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    /// A transaction has committed: its position. Call while holding the connection.
-    pub(super) fn committed(&self) -> u64 {
-        self.committed.fetch_add(1, Ordering::SeqCst) + 1
+    fn wait_applied(&self, pos: u64) -> Result<(), StoreError> {
+        self.wait_until(|p| p.applied >= pos)
     }
 
+    /// Return once every change up to `pos` is durable.
+    pub(super) fn wait_durable(&self, pos: u64) -> Result<(), StoreError> {
+        // A failure is final even for positions made durable before it: the store is unusable.
+        if let Some(e) = &lock(&self.shared.progress).failed {
+            return Err(StoreError::NotDurable(e.clone()));
+        }
+        self.wait_until(|p| p.durable >= pos)
+    }
+
+    /// Return once everything submitted so far is applied (before a read).
+    pub(super) fn caught_up(&self) -> Result<(), StoreError> {
+        let issued = lock(&self.shared.queue).issued;
+        self.wait_until(|p| p.applied >= issued)
+    }
+
+    /// The last position given out.
     pub(super) fn last(&self) -> u64 {
-        self.committed.load(Ordering::SeqCst)
+        lock(&self.shared.queue).issued
     }
 
     pub(super) fn syncs(&self) -> u64 {
-        self.syncs.load(Ordering::Relaxed)
+        self.shared.syncs.load(Ordering::Relaxed)
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Synced> {
-        self.synced.lock().unwrap_or_else(|p| p.into_inner())
+impl Drop for Writer {
+    fn drop(&mut self) {
+        lock(&self.shared.queue).closed = true;
+        self.shared.work.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
     }
+}
 
-    /// Refuse to change anything once a sync has failed.
-    pub(super) fn check(&self) -> Result<(), StoreError> {
-        match &self.lock().failed {
-            Some(e) => Err(StoreError::NotDurable(e.clone())),
+fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, checkpoints: Option<&Checkpointer>) {
+    loop {
+        let batch: Vec<Queued> = {
+            let mut q = lock(&s.queue);
+            while q.jobs.is_empty() && !q.closed {
+                q = s.work.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            if q.jobs.is_empty() {
+                return;
+            }
+            let n = q.jobs.len().min(BATCH);
+            q.jobs.drain(..n).collect()
+        };
+        let last = batch.last().map(|q| q.pos).unwrap_or(0);
+        let already = lock(&s.progress).failed.clone();
+        let (outcomes, fatal) = match already {
+            Some(e) => (batch.into_iter().map(|q| (q.outcome, Err(StoreError::NotDurable(e.clone())))).collect(), None),
+            None => apply(&mut lock(conn), batch),
+        };
+        {
+            let mut p = lock(&s.progress);
+            p.applied = last;
+            if let Some(e) = fatal {
+                p.failed.get_or_insert(e);
+            }
+        }
+        for (slot, r) in outcomes {
+            if let Some(slot) = slot {
+                *lock(&slot) = Some(r);
+            }
+        }
+        s.moved.notify_all();
+        if lock(&s.progress).failed.is_some() {
+            continue;
+        }
+        let synced = match wal {
+            Some(w) => {
+                s.syncs.fetch_add(1, Ordering::Relaxed);
+                sync_file(w)
+            }
             None => Ok(()),
+        };
+        {
+            let mut p = lock(&s.progress);
+            match synced {
+                Ok(()) => p.durable = last,
+                Err(e) => {
+                    p.failed.get_or_insert(e);
+                }
+            }
+        }
+        s.moved.notify_all();
+        if let Some(c) = checkpoints {
+            c.after(last);
         }
     }
+}
 
-    /// Return once every commit up to `pos` is durable.
-    pub(super) fn wait(&self, pos: u64) -> Result<(), StoreError> {
-        let Some(wal) = &self.wal else { return Ok(()) };
-        let mut s = self.lock();
-        loop {
-            if let Some(e) = &s.failed {
-                return Err(StoreError::NotDurable(e.clone()));
-            }
-            if s.through >= pos {
-                return Ok(());
-            }
-            if s.syncing {
-                s = self.done.wait(s).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            s.syncing = true;
-            let target = self.last();
-            drop(s);
-            let outcome = sync_file(wal);
-            self.syncs.fetch_add(1, Ordering::Relaxed);
-            s = self.lock();
-            s.syncing = false;
-            match outcome {
-                Ok(()) => s.through = s.through.max(target),
-                Err(e) => s.failed = Some(e),
-            }
-            self.done.notify_all();
+type Outcomes = Vec<(Option<Slot>, Result<(), StoreError>)>;
+
+/// One transaction for the batch, a savepoint per change. Returns each change's outcome, and
+/// what makes the store unusable, if anything did.
+fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>) {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut fatal = None;
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = format!("begin: {e}");
+            return (batch.into_iter().map(|q| (q.outcome, Err(StoreError::NotDurable(e.clone())))).collect(), Some(e));
         }
+    };
+    for q in batch {
+        let r = match tx.savepoint() {
+            Ok(sp) => match (q.job)(&sp) {
+                Ok(()) => sp.commit().map_err(StoreError::from),
+                // Dropping the savepoint rolls it back.
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(StoreError::from(e)),
+        };
+        if let Err(e) = &r {
+            if q.outcome.is_none() {
+                fatal.get_or_insert_with(|| format!("a change already applied could not be written: {e}"));
+            }
+        }
+        outcomes.push((q.outcome, r));
     }
+    if let Err(e) = tx.commit() {
+        let e = format!("commit: {e}");
+        let failed = outcomes.into_iter().map(|(o, _)| (o, Err(StoreError::NotDurable(e.clone())))).collect();
+        return (failed, Some(e));
+    }
+    (outcomes, fatal)
 }
 
 /// Copies the log into the database file on a connection and thread of its own, so that no
@@ -201,71 +386,94 @@ fn sync_file(path: &PathBuf) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    #[test]
-    fn one_sync_covers_every_commit_made_before_it() {
-        let dir = tempfile::tempdir().expect("dir");
-        let wal = dir.path().join("db-wal");
-        std::fs::write(&wal, b"frames").expect("write");
-        let g = GroupCommit::new(Some(wal));
-        let positions: Vec<u64> = (0..5).map(|_| g.committed()).collect();
-        assert_eq!(positions, vec![1, 2, 3, 4, 5]);
-        g.wait(3).expect("durable");
-        assert_eq!(g.syncs(), 1);
-        // The sync covered 4 and 5 as well: no second sync.
-        g.wait(5).expect("durable");
-        assert_eq!(g.syncs(), 1);
-        let six = g.committed();
-        g.wait(six).expect("durable");
-        assert_eq!(g.syncs(), 2);
+    fn writer(dir: &std::path::Path) -> (Writer, Arc<Mutex<Connection>>) {
+        let path = dir.join("db");
+        let c = Connection::open(&path).expect("open");
+        c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)").expect("table");
+        let conn = Arc::new(Mutex::new(c));
+        let w = Writer::start(conn.clone(), Some(dir.join("db-wal")), None).expect("start");
+        (w, conn)
+    }
+
+    fn insert(n: i64) -> Job {
+        Box::new(move |c| {
+            c.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+            Ok(())
+        })
+    }
+
+    fn count(conn: &Mutex<Connection>) -> i64 {
+        lock(conn).query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).expect("count")
     }
 
     #[test]
-    fn concurrent_waiters_share_syncs() {
+    fn changes_are_applied_in_order_and_share_syncs() {
         let dir = tempfile::tempdir().expect("dir");
-        let wal = dir.path().join("db-wal");
-        std::fs::write(&wal, b"frames").expect("write");
-        let g = Arc::new(GroupCommit::new(Some(wal)));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let g = g.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..50 {
-                        let p = g.committed();
-                        g.wait(p).expect("durable");
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().expect("thread");
-        }
-        assert_eq!(g.last(), 400);
-        assert!(g.syncs() <= 400, "never more syncs than commits: {}", g.syncs());
-        g.wait(400).expect("all durable");
+        let (w, conn) = writer(dir.path());
+        let positions: Vec<u64> = (1..=300).map(|n| w.submit(insert(n)).expect("submit")).collect();
+        assert_eq!(positions, (1..=300).collect::<Vec<u64>>());
+        w.wait_durable(300).expect("durable");
+        assert_eq!(count(&conn), 300);
+        assert!(w.syncs() < 300, "{} syncs for 300 changes", w.syncs());
+        // A read after catching up sees everything submitted before it.
+        let p = w.submit(insert(301)).expect("submit");
+        w.caught_up().expect("caught up");
+        assert_eq!(count(&conn), 301);
+        w.wait_durable(p).expect("durable");
     }
 
     #[test]
-    fn a_failed_sync_fails_every_wait_after_it() {
+    fn a_waited_change_gets_its_own_error_and_the_store_goes_on() {
         let dir = tempfile::tempdir().expect("dir");
+        let (w, conn) = writer(dir.path());
+        w.run(|c| Ok(c.execute("INSERT INTO t (n) VALUES (1)", [])?)).expect("first");
+        let dup = w.run(|c| Ok(c.execute("INSERT INTO t (n) VALUES (1)", [])?));
+        assert!(matches!(dup, Err(StoreError::Backend(_))), "{dup:?}");
+        let n = w.run(|c| Ok(c.execute("INSERT INTO t (n) VALUES (2)", [])?)).expect("usable");
+        assert_eq!(n, 1);
+        assert_eq!(count(&conn), 2);
+    }
+
+    #[test]
+    fn an_applied_change_that_cannot_be_written_stops_the_store() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (w, conn) = writer(dir.path());
+        let good = w.submit(insert(1)).expect("submit");
+        w.wait_durable(good).expect("durable");
+        let bad = w.submit(insert(1)).expect("submitted: the caller has applied it");
+        assert!(matches!(w.wait_durable(bad), Err(StoreError::NotDurable(_))));
+        // Final: earlier positions, new changes and reads are refused too.
+        assert!(matches!(w.wait_durable(good), Err(StoreError::NotDurable(_))));
+        assert!(matches!(w.submit(insert(2)), Err(StoreError::NotDurable(_))));
+        assert!(w.run(|_| Ok(())).is_err());
+        assert_eq!(count(&conn), 1, "the failed change is rolled back");
+    }
+
+    #[test]
+    fn a_failed_sync_stops_the_store() {
+        let dir = tempfile::tempdir().expect("dir");
+        let c = Connection::open_in_memory().expect("open");
+        c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)").expect("table");
         // A log path below a regular file: it cannot be opened, as a sync that fails would.
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").expect("write");
-        let g = GroupCommit::new(Some(file.join("db-wal")));
-        let p = g.committed();
-        assert!(matches!(g.wait(p), Err(StoreError::NotDurable(_))));
-        // Even a position that was "covered" before is refused now, and so is any new change:
-        // the store is unusable until the process restarts.
-        assert!(matches!(g.wait(0), Err(StoreError::NotDurable(_))));
-        assert!(matches!(g.check(), Err(StoreError::NotDurable(_))));
+        let w = Writer::start(Arc::new(Mutex::new(c)), Some(file.join("db-wal")), None).expect("start");
+        let p = w.submit(insert(1)).expect("submit");
+        assert!(matches!(w.wait_durable(p), Err(StoreError::NotDurable(_))));
+        assert!(matches!(w.submit(insert(2)), Err(StoreError::NotDurable(_))));
     }
 
     #[test]
-    fn an_in_memory_database_is_durable_at_once() {
-        let g = GroupCommit::new(None);
-        let p = g.committed();
-        g.wait(p).expect("nothing to sync");
-        assert_eq!(g.syncs(), 0);
+    fn in_memory_applied_is_durable() {
+        let c = Connection::open_in_memory().expect("open");
+        c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)").expect("table");
+        let conn = Arc::new(Mutex::new(c));
+        let w = Writer::start(conn.clone(), None, None).expect("start");
+        let p = w.submit(insert(1)).expect("submit");
+        w.wait_durable(p).expect("durable");
+        assert_eq!(w.syncs(), 0);
+        assert_eq!(count(&conn), 1);
     }
 }

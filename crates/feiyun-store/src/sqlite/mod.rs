@@ -38,12 +38,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub struct SqliteStore {
-    /// Shared with the checkpointer, which holds it only to finish a checkpoint.
+    /// Shared with the writer thread and the checkpointer.
     conn: std::sync::Arc<Mutex<Connection>>,
-    /// Group commit: commits are durable once a sync of the log covers their position.
-    sync: durable::GroupCommit,
-    /// Checkpoints off the commit path (`None` in memory).
-    checkpoints: Option<durable::Checkpointer>,
+    /// Applies every change in order, many to a transaction, durable by one log sync each.
+    writer: durable::Writer,
 }
 
 /// `execute` through the connection's statement cache: the write paths run the same few
@@ -75,86 +73,43 @@ fn parse_opt_ts(id: &str, s: Option<String>) -> Result<Option<DateTime<Utc>>, St
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path)?;
+        let conn = prepare(Connection::open(path)?)?;
+        // Checkpoints run on a connection of their own (`durable::Checkpointer`), not inside
+        // the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        let mut store = Self::init(conn, Some(wal.into()))?;
-        store.lock().pragma_update(None, "wal_autocheckpoint", 0)?;
-        store.checkpoints = Some(durable::Checkpointer::start(path, store.conn.clone())?);
-        Ok(store)
+        let conn = std::sync::Arc::new(Mutex::new(conn));
+        let checkpoints = durable::Checkpointer::start(path, conn.clone())?;
+        let writer = durable::Writer::start(conn.clone(), Some(wal.into()), Some(checkpoints))?;
+        Ok(SqliteStore { conn, writer })
     }
 
     /// A private in-memory database, for tests.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory()?, None)
+        let conn = std::sync::Arc::new(Mutex::new(prepare(Connection::open_in_memory()?)?));
+        let writer = durable::Writer::start(conn.clone(), None, None)?;
+        Ok(SqliteStore { conn, writer })
     }
 
-    fn init(conn: Connection, wal: Option<std::path::PathBuf>) -> Result<SqliteStore, StoreError> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // NORMAL: a commit appends to the log without syncing it; the group commit
-        // (`durable`) syncs the log before anyone is told a change is durable, once for all
-        // the commits made meanwhile. The log is synced before each checkpoint and the
-        // database after it.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(128);
-        let store = SqliteStore {
-            conn: std::sync::Arc::new(Mutex::new(conn)),
-            sync: durable::GroupCommit::new(wal),
-            checkpoints: None,
-        };
-        store.migrate()?;
-        Ok(store)
+    /// Run a change on the writer (in order with every other) and return once it is durable,
+    /// with its own outcome.
+    fn durable_change<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.writer.run(f)
     }
 
-    /// Run `f` on the connection as one change: when it succeeds, the change takes the next
-    /// commit position (while the connection is still held, so positions follow the log).
-    fn change<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError>) -> Result<(R, u64), StoreError> {
-        self.sync.check()?;
-        let mut conn = self.lock();
-        let r = f(&mut conn)?;
-        let pos = self.sync.committed();
-        Ok((r, pos))
-    }
-
-    /// [`SqliteStore::change`], returning once the change is durable.
-    fn durable_change<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        let (r, pos) = self.change(f)?;
-        self.wait(pos)?;
-        Ok(r)
-    }
-
-    /// Wait for `pos` to be durable; then ask for a checkpoint if one is due.
-    fn wait(&self, pos: u64) -> Result<(), StoreError> {
-        self.sync.wait(pos)?;
-        if let Some(c) = &self.checkpoints {
-            c.after(self.sync.last());
-        }
-        Ok(())
-    }
-
-    /// Syncs of the log made so far (each made one or more commits durable).
+    /// Syncs of the log made so far (each made one or more changes durable).
     pub fn syncs(&self) -> u64 {
-        self.sync.syncs()
+        self.writer.syncs()
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew { found: version, known });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        }
-        tx.commit()?;
-        drop(conn);
-        let pos = self.sync.committed();
-        self.sync.wait(pos)
+    /// The connection for a read, once everything submitted before it is applied.
+    fn read(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.writer.caught_up()?;
+        Ok(self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -162,6 +117,36 @@ impl SqliteStore {
         // back), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Set a connection up (WAL; `synchronous=NORMAL`: a commit appends to the log without
+/// syncing it, and the writer syncs the log once per batch before anyone is told a change is
+/// durable; the log is synced before each checkpoint and the database after it) and bring its
+/// schema up to date.
+fn prepare(conn: Connection) -> Result<Connection, StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    let mut conn = conn;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
@@ -221,7 +206,7 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
 }
 
 /// Append ledger entries whose key is new; returns how many were.
-fn insert_ledger(tx: &rusqlite::Transaction<'_>, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
+fn insert_ledger(tx: &Connection, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
     let mut n = 0;
     for e in entries {
         n += tx.exec(
@@ -252,7 +237,7 @@ fn run_from_row(r: &Row<'_>) -> Result<(String, InvocationRun), StoreError> {
 
 /// Insert new instances (revision 1) and update the others, each only if the stored revision is
 /// the one before: a stale writer gets [`StoreError::Conflict`] and the transaction rolls back.
-fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Result<(), StoreError> {
+fn write_instances(tx: &Connection, instances: &[Instance]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
@@ -313,7 +298,7 @@ fn write_instances(tx: &rusqlite::Transaction<'_>, instances: &[Instance]) -> Re
 
 impl Store for SqliteStore {
     fn load(&self) -> Result<Loaded, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut out = Loaded::default();
         let mut st = conn.prepare("SELECT id, name, created_at FROM accounts ORDER BY id")?;
         for row in st.query_map([], account_from_row)? {
@@ -416,36 +401,36 @@ impl Store for SqliteStore {
     }
 
     fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let taken: Option<String> =
-                tx.query_row("SELECT id FROM accounts WHERE name = ?1", [&account.name], |r| r.get(0)).optional()?;
+        let (account, key) = (account.clone(), key.clone());
+        self.durable_change(move |conn| {
+            let taken: Option<String> = conn
+                .query_row("SELECT id FROM accounts WHERE name = ?1", [&account.name], |r| r.get(0))
+                .optional()?;
             if taken.is_some() {
                 return Err(StoreError::NameTaken(account.name.clone()));
             }
-            tx.exec(
+            conn.exec(
                 "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![account.id, account.name, ts(&account.created_at)],
             )?;
-            tx.exec(
-            "INSERT INTO access_keys (id, account_id, sealed_secret, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.id, key.account_id, key.sealed_secret, key.enabled, ts(&account.created_at)],
-        )?;
-            tx.commit()?;
+            conn.exec(
+                "INSERT INTO access_keys (id, account_id, sealed_secret, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key.id, key.account_id, key.sealed_secret, key.enabled, ts(&account.created_at)],
+            )?;
             Ok(())
         })
     }
 
     fn wait_durable(&self, pos: CommitPos) -> Result<(), StoreError> {
-        self.wait(pos.0)
+        self.writer.wait_durable(pos.0)
     }
 
     fn last_commit(&self) -> CommitPos {
-        CommitPos(self.sync.last())
+        CommitPos(self.writer.last())
     }
 
     fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let row = conn
             .query_row("SELECT id, name, created_at FROM accounts WHERE name = ?1", [name], account_from_row)
             .optional()?;
@@ -453,7 +438,7 @@ impl Store for SqliteStore {
     }
 
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let row = conn
             .query_row("SELECT id, name, created_at FROM accounts WHERE id = ?1", [id], account_from_row)
             .optional()?;
@@ -461,7 +446,7 @@ impl Store for SqliteStore {
     }
 
     fn access_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         Ok(conn
             .query_row("SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE id = ?1", [id], |r| {
                 Ok(StoredKey { id: r.get(0)?, account_id: r.get(1)?, sealed_secret: r.get(2)?, enabled: r.get(3)? })
@@ -470,7 +455,7 @@ impl Store for SqliteStore {
     }
 
     fn account_keys(&self, account_id: &str) -> Result<Vec<StoredKey>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut st = conn.prepare(
             "SELECT id, account_id, sealed_secret, enabled FROM access_keys WHERE account_id = ?1 ORDER BY created_at, id",
         )?;
@@ -480,17 +465,22 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    fn commit(&self, w: &WriteSet<'_>) -> Result<(), StoreError> {
+        let owned = OwnedWrites::of(w);
+        self.durable_change(move |conn| write_set(conn, &owned.set()))
+    }
+
     fn commit_ordered(&self, w: &WriteSet<'_>) -> Result<CommitPos, StoreError> {
-        let ((), pos) = self.change(|conn| write_set(conn, w))?;
-        Ok(CommitPos(pos))
+        let owned = OwnedWrites::of(w);
+        self.writer.submit(Box::new(move |conn| write_set(conn, &owned.set()))).map(CommitPos)
     }
 
     fn system_events(&self, account_id: &str, instance_id: Option<&str>) -> Result<Vec<SystemEvent>, StoreError> {
-        catalog::events(&self.lock(), account_id, instance_id)
+        catalog::events(&*self.read()?, account_id, instance_id)
     }
 
     fn usage_events(&self, account_id: Option<&str>, since_s: i64) -> Result<Vec<UsageEvent>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut st = conn.prepare(
             "SELECT key, instance_id, account_id, instance_type, disk_category, disk_gib, at_s, kind, zone_id, charge, \
              seq FROM usage_events \
@@ -522,16 +512,15 @@ impl Store for SqliteStore {
     }
 
     fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
-        self.durable_change(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let n = insert_ledger(&tx, entries)?;
-            tx.commit()?;
+        let entries = entries.to_vec();
+        self.durable_change(move |conn| {
+            let n = insert_ledger(conn, &entries)?;
             Ok(n)
         })
     }
 
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut st = conn.prepare_cached(
             "SELECT key, account_id, at_s, kind, amount_cents, instance_id, detail FROM ledger \
              WHERE (?1 IS NULL OR account_id = ?1) ORDER BY at_s, rowid",
@@ -555,7 +544,7 @@ impl Store for SqliteStore {
     }
 
     fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         Ok(conn.query_row(
             "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger WHERE account_id = ?1",
             [account_id],
@@ -564,21 +553,20 @@ impl Store for SqliteStore {
     }
 
     fn put_spot_market(&self, points: &[SpotMarketPoint]) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
-            let tx = conn.transaction()?;
-            for p in points {
-                tx.exec(
+        let points = points.to_vec();
+        self.durable_change(move |conn| {
+            for p in &points {
+                conn.exec(
                     "INSERT OR REPLACE INTO spot_market (zone_id, at_s, percent) VALUES (?1, ?2, ?3)",
                     params![p.zone_id, p.at_s, p.percent],
                 )?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
 
     fn spot_market(&self, zone_id: Option<&str>) -> Result<Vec<SpotMarketPoint>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut st = conn.prepare_cached(
             "SELECT zone_id, at_s, percent FROM spot_market WHERE (?1 IS NULL OR zone_id = ?1) ORDER BY zone_id, at_s",
         )?;
@@ -589,17 +577,19 @@ impl Store for SqliteStore {
     }
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
+        let instance_id = instance_id.to_string();
+        self.durable_change(move |conn| {
             conn.execute(
                 "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
-                [instance_id],
+                [&instance_id],
             )?;
             Ok(())
         })
     }
 
     fn put_command(&self, c: &Command) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
+        let c = c.clone();
+        self.durable_change(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO commands (id, account_id, name, description, kind, content, working_dir, \
              timeout_s, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -621,14 +611,16 @@ impl Store for SqliteStore {
     }
 
     fn delete_command(&self, id: &str) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
-            conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [id])?;
+        let id = id.to_string();
+        self.durable_change(move |conn| {
+            conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [&id])?;
             Ok(())
         })
     }
 
     fn put_deployment_set(&self, d: &DeploymentSet) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
+        let d = d.clone();
+        self.durable_change(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO deployment_sets (id, account_id, name, description, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -639,24 +631,25 @@ impl Store for SqliteStore {
     }
 
     fn traffic_usage(&self, account_id: Option<&str>, before_s: i64) -> Result<Vec<TrafficUsage>, StoreError> {
-        net::traffic_usage(&self.lock(), account_id, before_s)
+        net::traffic_usage(&*self.read()?, account_id, before_s)
     }
 
     fn storage_usage(&self, account_id: Option<&str>) -> Result<Vec<feiyun_domain::usage::StorageUsage>, StoreError> {
-        storage::usage(&self.lock(), account_id)
+        storage::usage(&*self.read()?, account_id)
     }
 
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
-            conn.execute("UPDATE deployment_sets SET deleted = 1 WHERE id = ?1", [id])?;
+        let id = id.to_string();
+        self.durable_change(move |conn| {
+            conn.execute("UPDATE deployment_sets SET deleted = 1 WHERE id = ?1", [&id])?;
             Ok(())
         })
     }
 
     fn put_invocation(&self, v: &Invocation) -> Result<(), StoreError> {
-        self.durable_change(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.exec(
+        let v = v.clone();
+        self.durable_change(move |conn| {
+            conn.exec(
                 "INSERT OR IGNORE INTO invocations (id, account_id, command_id, command_name, command_content, \
              timeout_s, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -670,7 +663,7 @@ impl Store for SqliteStore {
                 ],
             )?;
             for r in &v.runs {
-                tx.exec(
+                conn.exec(
                     "INSERT OR REPLACE INTO invocation_runs (invocation_id, instance_id, status, exit_code, output, \
                  dropped, error_code, error_info, start_time, finish_time) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -688,16 +681,66 @@ impl Store for SqliteStore {
                     ],
                 )?;
             }
-            tx.commit()?;
             Ok(())
         })
     }
 }
 
-/// One write set, one transaction.
-fn write_set(conn: &mut Connection, w: &WriteSet<'_>) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    write_instances(&tx, w.instances)?;
+/// A write set owned, to hand to the writer thread.
+struct OwnedWrites {
+    instances: Vec<Instance>,
+    token: Option<TokenRecord>,
+    usage: Vec<UsageEvent>,
+    ledger: Vec<LedgerEntry>,
+    hosts: Vec<feiyun_domain::host::Host>,
+    join_tokens: Vec<feiyun_domain::host::JoinToken>,
+    images: Vec<feiyun_domain::image::Image>,
+    events: Vec<SystemEvent>,
+    net: Option<crate::NetWrites>,
+    traffic: Vec<TrafficUsage>,
+    traffic_counters: Vec<feiyun_domain::usage::TrafficCounter>,
+    storage: Option<crate::StorageWrites>,
+}
+
+impl OwnedWrites {
+    fn of(w: &WriteSet<'_>) -> OwnedWrites {
+        OwnedWrites {
+            instances: w.instances.to_vec(),
+            token: w.token.cloned(),
+            usage: w.usage.to_vec(),
+            ledger: w.ledger.to_vec(),
+            hosts: w.hosts.to_vec(),
+            join_tokens: w.join_tokens.to_vec(),
+            images: w.images.to_vec(),
+            events: w.events.to_vec(),
+            net: w.net.cloned(),
+            traffic: w.traffic.to_vec(),
+            traffic_counters: w.traffic_counters.to_vec(),
+            storage: w.storage.cloned(),
+        }
+    }
+
+    fn set(&self) -> WriteSet<'_> {
+        WriteSet {
+            instances: &self.instances,
+            token: self.token.as_ref(),
+            usage: &self.usage,
+            ledger: &self.ledger,
+            hosts: &self.hosts,
+            join_tokens: &self.join_tokens,
+            images: &self.images,
+            events: &self.events,
+            net: self.net.as_ref(),
+            traffic: &self.traffic,
+            traffic_counters: &self.traffic_counters,
+            storage: self.storage.as_ref(),
+        }
+    }
+}
+
+/// One write set (in the writer's transaction, in a savepoint of its own).
+fn write_set(tx: &Connection, w: &WriteSet<'_>) -> Result<(), StoreError> {
+    write_instances(tx, w.instances)?;
     for e in w.usage {
         // A replayed key is ignored; another event of the instance with the same sequence is
         // an error, not something to drop silently.
@@ -720,7 +763,7 @@ fn write_set(conn: &mut Connection, w: &WriteSet<'_>) -> Result<(), StoreError> 
             ],
         )?;
     }
-    insert_ledger(&tx, w.ledger)?;
+    insert_ledger(tx, w.ledger)?;
     if let Some(t) = w.token {
         tx.exec(
             "INSERT INTO client_tokens (account_id, scope, token, fingerprint, result, created_at) \
@@ -728,18 +771,17 @@ fn write_set(conn: &mut Connection, w: &WriteSet<'_>) -> Result<(), StoreError> 
             params![t.account_id, t.scope, t.token, t.fingerprint, t.result, ts(&Utc::now())],
         )?;
     }
-    catalog::put_hosts(&tx, w.hosts)?;
-    catalog::put_join_tokens(&tx, w.join_tokens)?;
-    catalog::put_images(&tx, w.images)?;
-    catalog::put_events(&tx, w.events)?;
+    catalog::put_hosts(tx, w.hosts)?;
+    catalog::put_join_tokens(tx, w.join_tokens)?;
+    catalog::put_images(tx, w.images)?;
+    catalog::put_events(tx, w.events)?;
     if let Some(n) = w.net {
-        net::write(&tx, n)?;
+        net::write(tx, n)?;
     }
-    net::write_traffic(&tx, w.traffic, w.traffic_counters)?;
+    net::write_traffic(tx, w.traffic, w.traffic_counters)?;
     if let Some(s) = w.storage {
-        storage::write(&tx, s)?;
+        storage::write(tx, s)?;
     }
-    tx.commit()?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use feiyun_domain::net::{
     SecurityGroup, SgRule, VSwitch, Vpc,
 };
 use feiyun_domain::usage::{TrafficCounter, TrafficUsage};
-use rusqlite::{params, Connection, Row, Transaction};
+use rusqlite::{params, Connection, Row};
 
 use super::{parse_ts, ts};
 use crate::{NetKey, NetLoaded, NetWrites, StoreError};
@@ -290,7 +290,7 @@ pub(super) fn load(conn: &Connection) -> Result<NetLoaded, StoreError> {
     Ok(NetLoaded { vpcs, vswitches, groups, nics, public_ips, traffic_counters })
 }
 
-pub(super) fn write(tx: &Transaction<'_>, w: &NetWrites) -> Result<(), StoreError> {
+pub(super) fn write(tx: &Connection, w: &NetWrites) -> Result<(), StoreError> {
     for k in &w.deleted {
         match k {
             NetKey::Nic(id) => {
@@ -379,7 +379,7 @@ pub(super) fn write(tx: &Transaction<'_>, w: &NetWrites) -> Result<(), StoreErro
     Ok(())
 }
 
-fn write_group(tx: &Transaction<'_>, g: &SecurityGroup) -> Result<(), StoreError> {
+fn write_group(tx: &Connection, g: &SecurityGroup) -> Result<(), StoreError> {
     tx.exec(
         "INSERT INTO security_groups (id, account_id, vpc_id, name, description, kind, inner_access, is_default, \
          created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
@@ -426,7 +426,7 @@ fn write_group(tx: &Transaction<'_>, g: &SecurityGroup) -> Result<(), StoreError
     Ok(())
 }
 
-fn write_nic(tx: &Transaction<'_>, n: &Nic) -> Result<(), StoreError> {
+fn write_nic(tx: &Connection, n: &Nic) -> Result<(), StoreError> {
     tx.exec(
         "INSERT INTO instance_nics (instance_id, account_id, vpc_id, vswitch_id, private_ip, mac, eni_id, \
          bandwidth_out, internet_charge) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(instance_id) DO \
@@ -453,7 +453,7 @@ fn write_nic(tx: &Transaction<'_>, n: &Nic) -> Result<(), StoreError> {
 }
 
 pub(super) fn write_traffic(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     usage: &[TrafficUsage],
     counters: &[TrafficCounter],
 ) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use feiyun_domain::storage::{
     ImageShare, ImageStatus, KeyPair, Snapshot, SnapshotStatus, Transfer,
 };
 use feiyun_domain::usage::{StorageEvent, StorageItem, StorageUsage};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{parse_opt_ts, parse_ts, ts};
 use crate::{StorageLoaded, StorageWrites, StoreError};
@@ -179,7 +179,7 @@ pub(super) fn load(conn: &Connection) -> Result<StorageLoaded, StoreError> {
 /// Insert new records (revision 1) or update the stored revision before; a stale writer gets
 /// [`StoreError::Conflict`] and the transaction rolls back.
 fn checked(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     kind: &'static str,
     table: &str,
     id: &str,
@@ -202,7 +202,7 @@ fn checked(
     })
 }
 
-fn write_disks(tx: &Transaction<'_>, disks: &[Disk]) -> Result<(), StoreError> {
+fn write_disks(tx: &Connection, disks: &[Disk]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO disks ({DISK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
          ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) ON CONFLICT(id) DO NOTHING"
@@ -259,7 +259,7 @@ fn write_disks(tx: &Transaction<'_>, disks: &[Disk]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn write_snapshots(tx: &Transaction<'_>, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+fn write_snapshots(tx: &Connection, snapshots: &[Snapshot]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO snapshots ({SNAPSHOT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
          ?14, ?15, ?16, ?17, ?18, ?19) ON CONFLICT(id) DO NOTHING"
@@ -297,7 +297,7 @@ fn write_snapshots(tx: &Transaction<'_>, snapshots: &[Snapshot]) -> Result<(), S
     Ok(())
 }
 
-pub(super) fn write(tx: &Transaction<'_>, w: &StorageWrites) -> Result<(), StoreError> {
+pub(super) fn write(tx: &Connection, w: &StorageWrites) -> Result<(), StoreError> {
     write_disks(tx, &w.disks)?;
     write_snapshots(tx, &w.snapshots)?;
     for (account, name) in &w.deleted_key_pairs {

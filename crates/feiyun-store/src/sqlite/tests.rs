@@ -344,13 +344,15 @@ fn commits_from_many_threads_share_syncs_and_survive_a_reopen() {
         assert_eq!(s.last_commit(), CommitPos(start + 320), "one position per commit");
         let syncs = s.syncs() - before;
         assert!((1..=320).contains(&syncs), "{syncs} syncs for 320 commits");
-        // A conflicting write takes no position.
+        // A conflicting write waited for fails alone, and the store goes on.
         let stale = instance("i-0-0", &a.id);
-        assert!(s.commit_ordered(&WriteSet { instances: std::slice::from_ref(&stale), ..Default::default() }).is_err());
-        assert_eq!(s.last_commit(), CommitPos(start + 320));
+        let conflict = s.commit(&WriteSet { instances: std::slice::from_ref(&stale), ..Default::default() });
+        assert!(matches!(conflict, Err(StoreError::Exists { .. })), "{conflict:?}");
+        let next = instance("i-next", &a.id);
+        s.commit(&WriteSet { instances: std::slice::from_ref(&next), ..Default::default() }).expect("usable");
     }
     let s = SqliteStore::open(&path).expect("reopen");
-    assert_eq!(s.load().expect("load").instances.len(), 320);
+    assert_eq!(s.load().expect("load").instances.len(), 321);
 }
 
 #[test]
