@@ -316,7 +316,7 @@ pub(super) struct Checkpointer {
 }
 
 /// Commits between checkpoints (a few thousand pages of log).
-const CHECKPOINT_EVERY: u64 = 256;
+const CHECKPOINT_EVERY: u64 = 1024;
 
 impl Checkpointer {
     /// A checkpointer for the database at `path` (its own connection).
