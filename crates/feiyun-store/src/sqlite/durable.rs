@@ -302,12 +302,13 @@ fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>
     (outcomes, fatal)
 }
 
-/// Copies the log into the database file on a connection and thread of its own, so that no
-/// commit waits for it. The committing connection has SQLite's automatic checkpoints turned off:
-/// they run inside the commit that crosses the threshold, which is taken under the region's
-/// state lock, and stall every caller for the time it takes to write and sync the database file.
-/// A passive checkpoint runs beside readers and the writer; the writer starts the log over
-/// once a checkpoint has copied all of it.
+/// Copies the log into the database file on a connection and thread of its own. The writer's
+/// connection has SQLite's automatic checkpoints turned off: they would run inside the commit
+/// that crosses the threshold and hold up every change queued behind it while the database
+/// file is written and synced. A passive checkpoint runs beside readers and the writer; then,
+/// holding the writer's connection for the moment it takes, the checkpointer copies what was
+/// appended meanwhile, so the writer starts the log over at its next commit and the log stays
+/// bounded under any load.
 pub(super) struct Checkpointer {
     nudge: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -315,7 +316,7 @@ pub(super) struct Checkpointer {
     nudged_at: AtomicU64,
 }
 
-/// Commits between checkpoints (a few thousand pages of log).
+/// Changes between checkpoints: a page changed many times in between is copied once.
 const CHECKPOINT_EVERY: u64 = 1024;
 
 impl Checkpointer {
@@ -335,10 +336,6 @@ impl Checkpointer {
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 };
                 while rx.recv().is_ok() {
-                    // Copy what the log holds without holding up the writer; then, with the
-                    // writer held for the moment it takes, the little it appended meanwhile.
-                    // The log is then wholly in the database, and the writer starts it over
-                    // at its next commit: the log stays bounded under any load.
                     passive();
                     let writer = main.lock().unwrap_or_else(|p| p.into_inner());
                     passive();
