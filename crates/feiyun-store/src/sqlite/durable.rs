@@ -225,16 +225,17 @@ fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, check
             Some(e) => (batch.into_iter().map(|q| (q.outcome, Err(StoreError::NotDurable(e.clone())))).collect(), None),
             None => apply(&mut lock(conn), batch),
         };
+        // Outcomes first: a waiter that sees its position applied finds its outcome there.
+        for (slot, r) in outcomes {
+            if let Some(slot) = slot {
+                *lock(&slot) = Some(r);
+            }
+        }
         {
             let mut p = lock(&s.progress);
             p.applied = last;
             if let Some(e) = fatal {
                 p.failed.get_or_insert(e);
-            }
-        }
-        for (slot, r) in outcomes {
-            if let Some(slot) = slot {
-                *lock(&slot) = Some(r);
             }
         }
         s.moved.notify_all();
