@@ -489,8 +489,9 @@ impl ControlPlane {
 
     /// Return once the store's commits up to `pos` are durable. Callers commit with
     /// `commit_ordered` under the state lock and wait here after releasing it, so one sync of
-    /// the store serves every change made meanwhile (group commit). A failed sync is final:
-    /// the store refuses every change after it, and the region must be restarted.
+    /// the store serves every change made meanwhile (group commit). A failed sync, or a change
+    /// handed over that cannot be written, is final: the store refuses every change after it,
+    /// and the region must be restarted.
     fn durable(&self, pos: feiyun_store::CommitPos) -> Result<(), DomainError> {
         self.store.wait_durable(pos).map_err(|e| {
             tracing::error!(error = %e, "changes could not be made durable; restart the region");

@@ -43,8 +43,10 @@ pub enum StoreError {
     NameTaken(String),
     #[error("Database schema version {found} is newer than this build knows ({known})")]
     TooNew { found: i64, known: i64 },
-    /// Committed changes could not be made durable (a failed sync). Final: the store makes
-    /// nothing durable any more, and the process must stop and recover from what is on disk.
+    /// Changes could not be made durable: a sync failed, or a change handed over with
+    /// [`Store::commit_ordered`] (already applied by its caller) could not be written. Final:
+    /// the store makes nothing durable any more, and the process must stop and recover from
+    /// what is on disk.
     #[error("The database could not be made durable: {0}")]
     NotDurable(String),
 }
@@ -219,14 +221,16 @@ pub trait Store: Send + Sync {
     /// are durable together or not at all. A usage event or ledger entry whose key is already
     /// stored is ignored; a usage event whose instance already has another event with its
     /// sequence is refused (an error).
-    fn commit(&self, writes: &WriteSet<'_>) -> Result<(), StoreError> {
-        let pos = self.commit_ordered(writes)?;
-        self.wait_durable(pos)
-    }
-    /// [`Store::commit`] without waiting for durability: the write set is applied and ordered
-    /// (later reads see it, later commits come after it), and durable once
-    /// [`Store::wait_durable`] of the returned position returns. Callers that hold a lock
-    /// while committing release it before they wait, so one sync serves many commits.
+    /// Returns once durable, with the write set's own error (a revision conflict, a record that
+    /// exists) if it fails; nothing of it is applied then, and the store goes on.
+    fn commit(&self, writes: &WriteSet<'_>) -> Result<(), StoreError>;
+    /// [`Store::commit`] of a write set its caller has applied already: it is ordered after
+    /// every change handed over before it (later reads and commits come after it) and durable
+    /// once [`Store::wait_durable`] of the returned position returns. Callers that hold a lock
+    /// while handing over release it before they wait, so one sync serves many changes. The
+    /// store cannot refuse it any more: if it fails to be written, the store stops
+    /// ([`StoreError::NotDurable`] from then on). Use it only for write sets that cannot fail
+    /// but for an I/O error.
     fn commit_ordered(&self, writes: &WriteSet<'_>) -> Result<CommitPos, StoreError>;
     /// Return once every commit up to `pos` is durable.
     fn wait_durable(&self, pos: CommitPos) -> Result<(), StoreError>;

@@ -46,7 +46,7 @@ pub struct NetworkSetup {
     /// How long a new VPC or vSwitch stays Pending.
     pub provisioning: Duration,
     /// How often, at most, a VPC's churn of members wakes the hosts of its other members (see
-    /// [`State::bump_vpc`]); the first change in a quiet VPC reaches them at once.
+    /// `State::vpc_members_changed`); the first change in a quiet VPC reaches them at once.
     pub peer_update_period: Duration,
 }
 
@@ -337,7 +337,14 @@ impl State {
     /// Bump the intent revision of every host with an instance of the VPC: the members of its
     /// groups changed.
     pub(crate) fn bump_vpc(&mut self, vpc_id: &str) {
-        self.bump_vpc_hosts(vpc_id);
+        let hosts: BTreeSet<&str> =
+            self.net.vpc_members(vpc_id).filter_map(|i| self.instances.get(i)).map(|i| i.host_id.as_str()).collect();
+        let hosts: Vec<String> = hosts.into_iter().map(str::to_string).collect();
+        for h in hosts {
+            if let Some(slot) = self.hosts.get_mut(&h) {
+                slot.bump();
+            }
+        }
     }
 
     /// A VPC's members changed (an instance appeared, moved or left): every host with an
@@ -354,7 +361,7 @@ impl State {
             Some(again) => *again = true,
             None => {
                 self.net.peer_updates.insert(vpc_id.to_string(), false);
-                self.bump_vpc_hosts(vpc_id);
+                self.bump_vpc(vpc_id);
             }
         }
     }
@@ -367,18 +374,7 @@ impl State {
         self.net.peer_updates.retain(|_, again| *again);
         for vpc in changed {
             self.net.peer_updates.insert(vpc.clone(), false);
-            self.bump_vpc_hosts(&vpc);
-        }
-    }
-
-    fn bump_vpc_hosts(&mut self, vpc_id: &str) {
-        let hosts: BTreeSet<&str> =
-            self.net.vpc_members(vpc_id).filter_map(|i| self.instances.get(i)).map(|i| i.host_id.as_str()).collect();
-        let hosts: Vec<String> = hosts.into_iter().map(str::to_string).collect();
-        for h in hosts {
-            if let Some(slot) = self.hosts.get_mut(&h) {
-                slot.bump();
-            }
+            self.bump_vpc(&vpc);
         }
     }
 

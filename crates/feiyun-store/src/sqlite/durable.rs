@@ -77,7 +77,7 @@ struct Shared {
 
 pub(super) struct Writer {
     shared: Arc<Shared>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Changes in one transaction at most.
@@ -105,9 +105,9 @@ impl Writer {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("feiyun-store".into())
-            .spawn(move || write_loop(&s, &conn, wal.as_ref(), checkpoints.as_ref()))
+            .spawn(move || write_loop(&s, &conn, wal.as_ref(), checkpoints))
             .map_err(|e| StoreError::Backend(format!("store writer thread: {e}")))?;
-        Ok(Writer { shared, thread: Mutex::new(Some(thread)) })
+        Ok(Writer { shared, thread: Some(thread) })
     }
 
     fn push(&self, job: Job, outcome: Option<Slot>) -> Result<u64, StoreError> {
@@ -200,13 +200,13 @@ impl Drop for Writer {
     fn drop(&mut self) {
         lock(&self.shared.queue).closed = true;
         self.shared.work.notify_all();
-        if let Some(t) = lock(&self.thread).take() {
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, checkpoints: Option<&Checkpointer>) {
+fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, mut checkpoints: Option<Checkpointer>) {
     loop {
         let batch: Vec<Queued> = {
             let mut q = lock(&s.queue);
@@ -259,7 +259,7 @@ fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, check
             }
         }
         s.moved.notify_all();
-        if let Some(c) = checkpoints {
+        if let Some(c) = checkpoints.as_mut() {
             c.after(last);
         }
     }
@@ -310,11 +310,12 @@ fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>
 /// holding the writer's connection for the moment it takes, the checkpointer copies what was
 /// appended meanwhile, so the writer starts the log over at its next commit and the log stays
 /// bounded under any load.
+/// Owned by the writer thread, the only one that asks for checkpoints.
 pub(super) struct Checkpointer {
-    nudge: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
-    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// The commit position at the last nudge.
-    nudged_at: AtomicU64,
+    nudge: Option<std::sync::mpsc::SyncSender<()>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    /// The position at the last request.
+    nudged_at: u64,
 }
 
 /// Changes between checkpoints: a page changed many times in between is copied once.
@@ -344,18 +345,16 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| StoreError::Backend(format!("checkpoint thread: {e}")))?;
-        Ok(Checkpointer { nudge: Mutex::new(Some(tx)), worker: Mutex::new(Some(worker)), nudged_at: AtomicU64::new(0) })
+        Ok(Checkpointer { nudge: Some(tx), worker: Some(worker), nudged_at: 0 })
     }
 
-    /// Ask for a checkpoint when enough has been committed since the last one.
-    pub(super) fn after(&self, last: u64) {
-        let at = self.nudged_at.load(Ordering::Relaxed);
-        if last.saturating_sub(at) < CHECKPOINT_EVERY
-            || self.nudged_at.compare_exchange(at, last, Ordering::Relaxed, Ordering::Relaxed).is_err()
-        {
+    /// Ask for a checkpoint when enough has been applied since the last request.
+    pub(super) fn after(&mut self, last: u64) {
+        if last.saturating_sub(self.nudged_at) < CHECKPOINT_EVERY {
             return;
         }
-        if let Some(tx) = self.nudge.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        self.nudged_at = last;
+        if let Some(tx) = &self.nudge {
             // Full: a checkpoint is asked for already.
             let _ = tx.try_send(());
         }
@@ -364,8 +363,9 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.nudge.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        // Closing the channel ends the thread once its checkpoint is done.
+        self.nudge.take();
+        if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
     }

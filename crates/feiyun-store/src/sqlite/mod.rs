@@ -92,15 +92,6 @@ impl SqliteStore {
         Ok(SqliteStore { conn, writer })
     }
 
-    /// Run a change on the writer (in order with every other) and return once it is durable,
-    /// with its own outcome.
-    fn durable_change<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        self.writer.run(f)
-    }
-
     /// Syncs of the log made so far (each made one or more changes durable).
     pub fn syncs(&self) -> u64 {
         self.writer.syncs()
@@ -123,13 +114,12 @@ impl SqliteStore {
 /// syncing it, and the writer syncs the log once per batch before anyone is told a change is
 /// durable; the log is synced before each checkpoint and the database after it) and bring its
 /// schema up to date.
-fn prepare(conn: Connection) -> Result<Connection, StoreError> {
+fn prepare(mut conn: Connection) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(128);
-    let mut conn = conn;
     migrate(&mut conn)?;
     Ok(conn)
 }
@@ -402,7 +392,7 @@ impl Store for SqliteStore {
 
     fn create_account(&self, account: &Account, key: &StoredKey) -> Result<(), StoreError> {
         let (account, key) = (account.clone(), key.clone());
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             let taken: Option<String> = conn
                 .query_row("SELECT id FROM accounts WHERE name = ?1", [&account.name], |r| r.get(0))
                 .optional()?;
@@ -467,7 +457,7 @@ impl Store for SqliteStore {
 
     fn commit(&self, w: &WriteSet<'_>) -> Result<(), StoreError> {
         let owned = OwnedWrites::of(w);
-        self.durable_change(move |conn| write_set(conn, &owned.set()))
+        self.writer.run(move |conn| write_set(conn, &owned.set()))
     }
 
     fn commit_ordered(&self, w: &WriteSet<'_>) -> Result<CommitPos, StoreError> {
@@ -513,10 +503,7 @@ impl Store for SqliteStore {
 
     fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError> {
         let entries = entries.to_vec();
-        self.durable_change(move |conn| {
-            let n = insert_ledger(conn, &entries)?;
-            Ok(n)
-        })
+        self.writer.run(move |conn| insert_ledger(conn, &entries))
     }
 
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -554,7 +541,7 @@ impl Store for SqliteStore {
 
     fn put_spot_market(&self, points: &[SpotMarketPoint]) -> Result<(), StoreError> {
         let points = points.to_vec();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             for p in &points {
                 conn.exec(
                     "INSERT OR REPLACE INTO spot_market (zone_id, at_s, percent) VALUES (?1, ?2, ?3)",
@@ -578,7 +565,7 @@ impl Store for SqliteStore {
 
     fn mark_cleaned(&self, instance_id: &str) -> Result<(), StoreError> {
         let instance_id = instance_id.to_string();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             conn.execute(
                 "UPDATE instances SET cleaned = 1, user_data = NULL, revision = revision + 1 WHERE id = ?1",
                 [&instance_id],
@@ -589,7 +576,7 @@ impl Store for SqliteStore {
 
     fn put_command(&self, c: &Command) -> Result<(), StoreError> {
         let c = c.clone();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO commands (id, account_id, name, description, kind, content, working_dir, \
              timeout_s, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -612,7 +599,7 @@ impl Store for SqliteStore {
 
     fn delete_command(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             conn.execute("UPDATE commands SET deleted = 1 WHERE id = ?1", [&id])?;
             Ok(())
         })
@@ -620,7 +607,7 @@ impl Store for SqliteStore {
 
     fn put_deployment_set(&self, d: &DeploymentSet) -> Result<(), StoreError> {
         let d = d.clone();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO deployment_sets (id, account_id, name, description, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -640,7 +627,7 @@ impl Store for SqliteStore {
 
     fn delete_deployment_set(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             conn.execute("UPDATE deployment_sets SET deleted = 1 WHERE id = ?1", [&id])?;
             Ok(())
         })
@@ -648,7 +635,7 @@ impl Store for SqliteStore {
 
     fn put_invocation(&self, v: &Invocation) -> Result<(), StoreError> {
         let v = v.clone();
-        self.durable_change(move |conn| {
+        self.writer.run(move |conn| {
             conn.exec(
                 "INSERT OR IGNORE INTO invocations (id, account_id, command_id, command_name, command_content, \
              timeout_s, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
