@@ -542,8 +542,15 @@ def runc_list(data_dir: Path) -> list[dict]:
     root = runc_root(data_dir)
     if not root.exists():
         return []
-    out = subprocess.run(["runc", "--root", str(root), "list", "--format", "json"], capture_output=True,
-                         text=True, timeout=30)
+    # runc lists the state directories, then reads each: a container deleted in between (an
+    # agent removing instances while we look) makes the whole listing fail with ENOENT. Such a
+    # listing is taken again; any other failure, or the same one five times, fails the test.
+    for _ in range(5):
+        out = subprocess.run(["runc", "--root", str(root), "list", "--format", "json"], capture_output=True,
+                             text=True, timeout=30)
+        if out.returncode == 0 or "no such file or directory" not in out.stderr:
+            break
+        time.sleep(0.05)
     assert out.returncode == 0, f"runc list failed: {out.stderr}"
     txt = out.stdout.strip()
     return json.loads(txt) if txt and txt != "null" else []
