@@ -6,7 +6,7 @@
 //! order of positions is the order of the decisions; the caller releases the lock and waits for
 //! its position to be durable ([`Writer::wait_durable`]). The SQL work is done by the writer
 //! thread, off the state lock, and whatever queued up while it wrote the previous batch goes
-//! into the next transaction (each change in a savepoint of its own), followed by one
+//! into the next transaction (a waited change in a savepoint of its own), followed by one
 //! `fdatasync` of the log. A change whose outcome the caller needs before it acts (an account
 //! name that may be taken, a revision-checked write that may conflict) is run the same way and
 //! waited for ([`Writer::run`]): its error is its own and changes nothing else.
@@ -36,7 +36,7 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-/// A change: SQL run inside the writer's transaction (in a savepoint of its own).
+/// A change: SQL run inside the writer's transaction.
 pub(super) type Job = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 /// Where a waited-for change's outcome is left.
@@ -267,19 +267,37 @@ fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, mut c
 
 type Outcomes = Vec<(Option<Slot>, Result<(), StoreError>)>;
 
-/// One transaction for the batch, a savepoint per change. Returns each change's outcome, and
-/// what makes the store unusable, if anything did.
+/// One transaction for the batch. A change whose caller waits for its outcome runs in a
+/// savepoint of its own, so its error rolls back only itself. A change already applied in its
+/// caller's memory runs without one (it can fail only on I/O or a bug, and then the store stops):
+/// if it fails, the whole transaction is rolled back, so no change is left half-written, and
+/// every change of the batch is refused. Returns each change's outcome, and what makes the store
+/// unusable, if anything did.
 fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>) {
+    let refuse_all = |batch: Vec<Option<Slot>>, e: &str| -> Outcomes {
+        batch.into_iter().map(|o| (o, Err(StoreError::NotDurable(e.to_string())))).collect()
+    };
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut fatal = None;
     let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let e = format!("begin: {e}");
-            return (batch.into_iter().map(|q| (q.outcome, Err(StoreError::NotDurable(e.clone())))).collect(), Some(e));
+            return (refuse_all(batch.into_iter().map(|q| q.outcome).collect(), &e), Some(e));
         }
     };
-    for q in batch {
+    let mut jobs = batch.into_iter();
+    while let Some(q) = jobs.next() {
+        if q.outcome.is_none() {
+            if let Err(e) = (q.job)(&tx) {
+                // Dropping the transaction rolls it back.
+                drop(tx);
+                let e = format!("a change already applied could not be written: {e}");
+                let slots = outcomes.into_iter().map(|(o, _)| o).chain([None]).chain(jobs.map(|q| q.outcome));
+                return (refuse_all(slots.collect(), &e), Some(e));
+            }
+            outcomes.push((None, Ok(())));
+            continue;
+        }
         let r = match tx.savepoint() {
             Ok(sp) => match (q.job)(&sp) {
                 Ok(()) => sp.commit().map_err(StoreError::from),
@@ -288,19 +306,13 @@ fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>
             },
             Err(e) => Err(StoreError::from(e)),
         };
-        if let Err(e) = &r {
-            if q.outcome.is_none() {
-                fatal.get_or_insert_with(|| format!("a change already applied could not be written: {e}"));
-            }
-        }
         outcomes.push((q.outcome, r));
     }
     if let Err(e) = tx.commit() {
         let e = format!("commit: {e}");
-        let failed = outcomes.into_iter().map(|(o, _)| (o, Err(StoreError::NotDurable(e.clone())))).collect();
-        return (failed, Some(e));
+        return (refuse_all(outcomes.into_iter().map(|(o, _)| o).collect(), &e), Some(e));
     }
-    (outcomes, fatal)
+    (outcomes, None)
 }
 
 /// Copies the log into the database file on a connection and thread of its own. The writer's
@@ -440,13 +452,20 @@ mod tests {
         let (w, conn) = writer(dir.path());
         let good = w.submit(insert(1)).expect("submit");
         w.wait_durable(good).expect("durable");
-        let bad = w.submit(insert(1)).expect("submitted: the caller has applied it");
+        // Half of it can be written, half cannot.
+        let bad = w
+            .submit(Box::new(|c| {
+                c.execute("INSERT INTO t (n) VALUES (5)", [])?;
+                c.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                Ok(())
+            }))
+            .expect("submitted: the caller has applied it");
         assert!(matches!(w.wait_durable(bad), Err(StoreError::NotDurable(_))));
         // Final: earlier positions, new changes and reads are refused too.
         assert!(matches!(w.wait_durable(good), Err(StoreError::NotDurable(_))));
         assert!(matches!(w.submit(insert(2)), Err(StoreError::NotDurable(_))));
         assert!(w.run(|_| Ok(())).is_err());
-        assert_eq!(count(&conn), 1, "the failed change is rolled back");
+        assert_eq!(count(&conn), 1, "the failed change is rolled back, all of it");
     }
 
     #[test]
