@@ -219,6 +219,7 @@ impl Agent {
             latest: Mutex::new(None),
             busy: Mutex::new(HashSet::new()),
             acted: Mutex::new(HashMap::new()),
+            local: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             seen_tasks: Mutex::new(HashSet::new()),
             outbox: Mutex::new(Report::default()),
@@ -339,6 +340,9 @@ struct Inner {
     /// The intent revision each instance was last acted on at: it is not acted on again until a
     /// newer intent shows what the control plane made of the report (the resync still observes).
     acted: Mutex<HashMap<String, u64>>,
+    /// The status this host moved an instance to by its own reports, and the intent revision it
+    /// was moved at: ahead of that intent until the control plane sends a newer one.
+    local: Mutex<HashMap<String, (u64, InstanceStatus)>>,
     failures: Mutex<HashMap<String, u32>>,
     seen_tasks: Mutex<HashSet<String>>,
     /// Observations and results not yet reported.
@@ -374,6 +378,7 @@ impl Observer for Outbox<'_> {
             instance_id: instance_id.to_string(),
             event: Some(event),
             error: None,
+            status_after: None,
         });
     }
     fn report_error(&self, instance_id: &str, error: &str) {
@@ -381,7 +386,44 @@ impl Observer for Outbox<'_> {
             instance_id: instance_id.to_string(),
             event: None,
             error: Some(error.to_string()),
+            status_after: None,
         });
+    }
+}
+
+/// Collects one step's observations of one instance into the outbox, and applies each to the
+/// host's copy of the instance's status through the domain's state machine, as the control
+/// plane will: the host goes on from the new status without waiting for its report to come back
+/// in an intent. An observation that changes what is desired (the guest halted on its own, a
+/// boot failed) is the control plane's to decide: from then on the host waits for the next
+/// intent.
+struct Stepping<'a> {
+    outbox: Outbox<'a>,
+    desired: PowerState,
+    /// The instance's status on this host (`None` once it waits for the control plane).
+    status: Mutex<Option<InstanceStatus>>,
+}
+
+impl Stepping<'_> {
+    fn status(&self) -> Option<InstanceStatus> {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Observer for Stepping<'_> {
+    fn report(&self, instance_id: &str, event: feiyun_domain::instance::AgentEvent) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let after = status.map(|s| s.observe(self.desired, event)).filter(|t| t.desired == self.desired);
+        *status = after.map(|t| t.status);
+        self.outbox.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
+            instance_id: instance_id.to_string(),
+            event: Some(event),
+            error: None,
+            status_after: *status,
+        });
+    }
+    fn report_error(&self, instance_id: &str, error: &str) {
+        self.outbox.report_error(instance_id, error);
     }
 }
 
@@ -421,6 +463,9 @@ impl Inner {
         let tasks = intent.tasks.clone();
         let network = intent.network.clone();
         *Self::lock(&self.latest) = Some(Arc::new(intent));
+        // The new intent says what the control plane made of the host's reports (one drawn
+        // before a report landed brings its step again, which is idempotent).
+        Self::lock(&self.local).clear();
         // Disk and snapshot files the intent no longer names.
         tokio::spawn(self.clone().sweep_storage());
         // After the sweep (ports of instances it removed may go with their namespaces), and once
@@ -512,14 +557,12 @@ impl Inner {
         self.flush().await;
     }
 
-    /// Start one step for every instance not already being worked on. An instance with a port
-    /// in the host's network is not booted before the kernel has its namespace (its disk may be
-    /// prepared before).
+    /// Start one step for every instance not already being worked on.
     fn pass(self: Arc<Self>) {
         let Some(intent) = Self::lock(&self.latest).clone() else { return };
         self.storage_pass(&intent);
         let revision = intent.revision;
-        let due: Vec<(usize, Option<PathBuf>)> = intent
+        let due: Vec<(usize, InstanceStatus, Option<PathBuf>)> = intent
             .instances
             .iter()
             .enumerate()
@@ -527,31 +570,12 @@ impl Inner {
                 if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= revision) {
                     return None;
                 }
-                let netns = intent
-                    .network
-                    .as_ref()
-                    .filter(|net| net.vpc_of_instance(&i.id).is_some())
-                    .map(|net| (feiyun_net::instance_netns_path(&net.prefix, &i.id), net.prefix.as_str()));
-                if let Some((_, prefix)) = netns {
-                    // Only a boot needs the namespace: a new instance's disk is prepared (and the
-                    // control plane told) while the network is still being applied.
-                    let boots = i.desired == PowerState::Running && i.status != InstanceStatus::Pending;
-                    if boots && !self.net_out.has_port(prefix, &i.id) {
-                        // The worker's next apply brings a pass.
-                        return None;
-                    }
-                }
-                // Disks attached to it are there when it boots (they attach to its root filesystem).
-                if i.desired == PowerState::Running
-                    && i.status == InstanceStatus::Starting
-                    && self.waits_for_disks(&intent, &i.id)
-                {
-                    return None;
-                }
+                let status = self.status_of(i, revision);
+                let netns = self.ready(&intent, i, status)?;
                 if !Self::lock(&self.busy).insert(i.id.clone()) {
                     return None;
                 }
-                Some((n, netns.map(|(path, _)| path)))
+                Some((n, status, netns))
             })
             .collect();
         if due.is_empty() {
@@ -561,22 +585,57 @@ impl Inner {
             // Steps that never block (a hollow host's) are taken in turn by one task, and what
             // they observed goes in one report.
             tokio::spawn(async move {
-                for (n, netns) in due {
-                    self.clone().step_and_note(&intent.instances[n], netns, revision).await;
+                for (n, status, netns) in due {
+                    self.clone().step_and_note(&intent, n, status, netns).await;
                 }
                 self.flush().await;
                 self.pass_if_newer(revision);
             });
             return;
         }
-        for (n, netns) in due {
+        for (n, status, netns) in due {
             let (me, intent) = (self.clone(), intent.clone());
             tokio::spawn(async move {
-                me.clone().step_and_note(&intent.instances[n], netns, revision).await;
+                me.clone().step_and_note(&intent, n, status, netns).await;
                 me.flush().await;
                 me.pass_if_newer(revision);
             });
         }
+    }
+
+    /// An instance's status on this host: the intent's, or the one the host's own reports
+    /// moved it to since that intent came.
+    fn status_of(&self, i: &InstanceIntent, revision: u64) -> InstanceStatus {
+        match Self::lock(&self.local).get(&i.id) {
+            Some((rev, status)) if *rev == revision => *status,
+            _ => i.status,
+        }
+    }
+
+    /// Whether an instance may take a step now, and in which network namespace (`None`: it
+    /// waits). An instance with a port in the host's network is not booted before the kernel has
+    /// its namespace (its disk may be prepared before); the disks attached to it are there when
+    /// it boots (they attach to its root filesystem).
+    fn ready(&self, intent: &Intent, i: &InstanceIntent, status: InstanceStatus) -> Option<Option<PathBuf>> {
+        let netns = intent
+            .network
+            .as_ref()
+            .filter(|net| net.vpc_of_instance(&i.id).is_some())
+            .map(|net| (feiyun_net::instance_netns_path(&net.prefix, &i.id), net.prefix.as_str()));
+        if let Some((_, prefix)) = netns {
+            // Only a boot needs the namespace: a new instance's disk is prepared (and the
+            // control plane told) while the network is still being applied.
+            let boots = i.desired == PowerState::Running && status != InstanceStatus::Pending;
+            if boots && !self.net_out.has_port(prefix, &i.id) {
+                // The worker's next apply brings a pass.
+                return None;
+            }
+        }
+        if i.desired == PowerState::Running && status == InstanceStatus::Starting && self.waits_for_disks(intent, &i.id)
+        {
+            return None;
+        }
+        Some(netns.map(|(path, _)| path))
     }
 
     /// A pass skips the instances a step is busy with; when a newer intent came meanwhile, look
@@ -588,31 +647,67 @@ impl Inner {
         }
     }
 
-    /// One step of an instance the pass marked busy; then it is not busy, and if it reported
-    /// anything it is not acted on again before a newer intent.
-    async fn step_and_note(self: Arc<Self>, i: &InstanceIntent, netns: Option<PathBuf>, revision: u64) {
-        let changed = self.clone().step(i, netns).await;
-        if changed {
-            Self::lock(&self.acted).insert(i.id.clone(), revision);
-            // A container may be gone: a port kept for it may go too.
-            if let Some(net) = self.network_worker(false) {
-                net.kick();
+    /// Steps of an instance the pass marked busy, from `status`: while the host can apply
+    /// what it reports to its own copy of the instance's status (and the intent is still the
+    /// latest, and nothing makes the instance wait), it takes the next step at once. An instance
+    /// whose report waits for the control plane is not acted on again before a newer intent.
+    /// Then it is not busy.
+    async fn step_and_note(
+        self: Arc<Self>,
+        intent: &Intent,
+        n: usize,
+        mut status: InstanceStatus,
+        mut netns: Option<PathBuf>,
+    ) {
+        let i = &intent.instances[n];
+        // Enough for the longest chain (a reboot: halted, booted), and a bound on a bug.
+        for _ in 0..4 {
+            let (changed, after) = self.clone().step(i, status, netns.clone()).await;
+            if changed {
+                // A container may be gone: a port kept for it may go too.
+                if let Some(net) = self.network_worker(false) {
+                    net.kick();
+                }
+            }
+            match after {
+                Some(next) if changed && next != status => {
+                    Self::lock(&self.local).insert(i.id.clone(), (intent.revision, next));
+                    status = next;
+                }
+                _ => {
+                    if changed {
+                        Self::lock(&self.acted).insert(i.id.clone(), intent.revision);
+                    }
+                    break;
+                }
+            }
+            let current = Self::lock(&self.latest).as_ref().is_some_and(|l| l.revision == intent.revision);
+            match self.ready(intent, i, status) {
+                Some(ns) if current => netns = ns,
+                // The next pass takes it from here.
+                _ => break,
             }
         }
         Self::lock(&self.busy).remove(&i.id);
     }
 
-    /// One reconcile step of one instance; whether it reported anything.
-    async fn step(self: Arc<Self>, i: &InstanceIntent, netns: Option<PathBuf>) -> bool {
+    /// One reconcile step of one instance from `status`: whether it reported anything, and the
+    /// status its reports moved it to on this host (`None`: the control plane decides).
+    async fn step(
+        self: Arc<Self>,
+        i: &InstanceIntent,
+        status: InstanceStatus,
+        netns: Option<PathBuf>,
+    ) -> (bool, Option<InstanceStatus>) {
         let rootfs = match self.image_rootfs(i).await {
             Ok(p) => p,
             Err(e) => {
                 Outbox(&self.outbox).report_error(&i.id, &e);
-                return false;
+                return (false, None);
             }
         };
         let a = Assignment {
-            status: i.status,
+            status,
             desired: i.desired,
             stop_grace: Duration::from_millis(i.stop_grace_ms),
             spec: RuntimeSpec {
@@ -629,11 +724,13 @@ impl Inner {
         };
         let me = self.clone();
         self.blocking(move || {
-            let outbox = Outbox(&me.outbox);
-            step_with_retries(me.runtime.as_ref(), &outbox, &a, &me.failures)
+            let observer =
+                Stepping { outbox: Outbox(&me.outbox), desired: a.desired, status: Mutex::new(Some(status)) };
+            let changed = step_with_retries(me.runtime.as_ref(), &observer, &a, &me.failures);
+            (changed, observer.status())
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or((false, None))
     }
 
     /// The local root filesystem of an instance's image, materialized if needed.
@@ -947,9 +1044,10 @@ mod tests {
             .run(tokio::time::sleep(Duration::from_secs(3)))
             .await
             .expect("agent");
-        // Three instances provisioned in the first pass: one report; nothing new after (the
-        // intent did not move, so they are not acted on again).
-        assert_eq!(*link.reports.lock().expect("lock"), vec![3]);
+        // Three instances provisioned and booted in the first pass (the host goes on from what
+        // it reported without waiting for the intent to say it back): one report of six
+        // events; nothing new after (the intent did not move, and each runs as it should).
+        assert_eq!(*link.reports.lock().expect("lock"), vec![6]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -233,6 +233,12 @@ impl State {
     /// gives its interface and public address back (its write set had them removed, see
     /// [`net::NetState::release_writes`]).
     pub(crate) fn put(&mut self, i: Instance) {
+        self.put_observed(i, true)
+    }
+
+    /// [`State::put`]; `wake_host`: false when the instance's host already has the change (it
+    /// reported it and applied it to its own copy of the intent), so its intent revision stays.
+    pub(crate) fn put_observed(&mut self, i: Instance, wake_host: bool) {
         let old = self.instances.get(&i.id);
         let released = i.status == feiyun_domain::instance::InstanceStatus::Deleted
             && old.is_some_and(|o| o.status != feiyun_domain::instance::InstanceStatus::Deleted);
@@ -245,8 +251,10 @@ impl State {
             }
         }
         if let Some(slot) = self.hosts.get_mut(&i.host_id) {
-            slot.instances.insert(i.id.clone());
-            slot.bump();
+            // A new, moved or released instance always wakes its host.
+            if slot.instances.insert(i.id.clone()) || wake_host || released {
+                slot.bump();
+            }
         }
         let id = i.id.clone();
         if i.status == feiyun_domain::instance::InstanceStatus::Deleted {

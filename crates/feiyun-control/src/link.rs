@@ -186,7 +186,7 @@ impl ControlPlane {
                 self.write().errors.insert(e.instance_id.clone(), err);
             }
             if let Some(ev) = e.event {
-                recorded = self.record_event_ordered(&e.instance_id, ev).or(recorded);
+                recorded = self.record_event_ordered(&e.instance_id, ev, e.status_after).or(recorded);
             }
         }
         if let Some(pos) = recorded {
@@ -211,14 +211,22 @@ impl ControlPlane {
     /// Apply what a host observed of an instance through the domain's state machine; returns
     /// once the change is durable.
     pub fn record_event(&self, instance_id: &str, event: AgentEvent) {
-        if let Some(pos) = self.record_event_ordered(instance_id, event) {
+        if let Some(pos) = self.record_event_ordered(instance_id, event, None) {
             let _ = self.durable(pos);
         }
     }
 
     /// [`ControlPlane::record_event`], returning the position of the change it committed (if
-    /// any) instead of waiting for it to be durable.
-    fn record_event_ordered(&self, instance_id: &str, event: AgentEvent) -> Option<CommitPos> {
+    /// any) instead of waiting for it to be durable. `host_applied` is the status the reporting
+    /// host moved the instance to on its own copy of the intent: when the control plane comes to
+    /// the same status and desired state, the host is not woken for it (nothing else in its
+    /// intent depends on the status).
+    fn record_event_ordered(
+        &self,
+        instance_id: &str,
+        event: AgentEvent,
+        host_applied: Option<InstanceStatus>,
+    ) -> Option<CommitPos> {
         let mut state = self.write();
         state.errors.remove(instance_id);
         if event == AgentEvent::Cleaned {
@@ -263,7 +271,8 @@ impl ControlPlane {
         match self.store.commit_ordered(&writes) {
             Ok(pos) => {
                 tracing::info!(instance = %instance_id, from = cur.status.as_str(), to = next.status.as_str(), "status");
-                state.put(next);
+                let host_knows = host_applied == Some(next.status) && next.desired == cur.desired;
+                state.put_observed(next, !host_knows);
                 Some(pos)
             }
             // Not applied in memory either: the host will observe again and report again.

@@ -196,7 +196,12 @@ fn join_tokens_credentials_and_what_a_host_may_not_do() {
             &stranger.reg.credential,
             Report {
                 epoch: 1,
-                events: vec![InstanceEvent { instance_id: id.clone(), event: Some(AgentEvent::Booted), error: None }],
+                events: vec![InstanceEvent {
+                    instance_id: id.clone(),
+                    event: Some(AgentEvent::Booted),
+                    error: None,
+                    status_after: None,
+                }],
                 results: Vec::new(),
                 ..Report::default()
             },
@@ -220,7 +225,8 @@ fn a_late_word_on_a_cleaned_instance_does_not_sink_the_rest_of_a_report() {
     cp.act(&acct.id, std::slice::from_ref(gone), UserAction::Delete { force: true }, None, true, false)
         .expect("delete");
     cp.act(&acct.id, std::slice::from_ref(kept), UserAction::Stop, None, true, false).expect("stop");
-    let event = |id: &String, ev| InstanceEvent { instance_id: id.clone(), event: Some(ev), error: None };
+    let event =
+        |id: &String, ev| InstanceEvent { instance_id: id.clone(), event: Some(ev), error: None, status_after: None };
     let report = |events| Report { epoch: 1, events, ..Report::default() };
     cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Halted), event(gone, AgentEvent::Cleaned)]))
         .expect("cleaned");
@@ -454,4 +460,37 @@ fn hosts_and_their_instances_survive_a_control_plane_restart() {
     assert_eq!(status(&cp, &acct_id, &id), InstanceStatus::Running);
     let node = cp.list_hosts().into_iter().find(|x| x.host.name == "node-a").expect("listed");
     assert_eq!(node.used.vcpus, 2, "capacity of its instances is taken again");
+}
+
+#[test]
+fn a_host_is_woken_for_its_own_report_only_when_the_region_decides_otherwise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let h = FakeHost::join(&cp, "node-1", "z", 16);
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let id = run(&cp, &acct.id, 1).remove(0);
+    let report = |event, status_after| {
+        let events = vec![InstanceEvent { instance_id: id.clone(), event: Some(event), error: None, status_after }];
+        cp.host_report(&h.reg.credential, Report { epoch: 1, events, ..Report::default() }).expect("report");
+    };
+    let revision = || h.intent().expect("intent").revision;
+    let placed = revision();
+    // The host moved the instance to Starting on its own copy and says so: recorded, and the
+    // host is not woken to be told what it knows.
+    report(AgentEvent::Provisioned, Some(InstanceStatus::Starting));
+    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Starting);
+    assert_eq!(revision(), placed);
+    // A host whose copy went elsewhere than the region's state machine hears the region's word.
+    report(AgentEvent::Booted, Some(InstanceStatus::Stopping));
+    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Running);
+    let corrected = revision();
+    assert!(corrected > placed);
+    // A host that leaves the status to the region (an older agent; any agent for an event that
+    // changes what is desired, such as a guest halting on its own) is woken for every change.
+    cp.act(&acct.id, std::slice::from_ref(&id), UserAction::Stop, None, true, false).expect("stop");
+    let stopping = revision();
+    report(AgentEvent::Halted, None);
+    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Stopped);
+    assert!(revision() > stopping);
 }

@@ -421,6 +421,14 @@ pub struct InstanceEvent {
     pub instance_id: String,
     pub event: Option<AgentEvent>,
     pub error: Option<String>,
+    /// The status the host moved the instance to on its own copy of the intent, by the
+    /// domain's state machine, when the event did not change what is desired: the host goes on
+    /// from there without waiting for the control plane to send the status back, and the
+    /// control plane, when it comes to the same status, does not wake the host for it. Absent
+    /// (an older host, or an event that changes what is desired): the host waits for the next
+    /// intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_after: Option<InstanceStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -632,7 +640,12 @@ mod tests {
         assert_eq!(back, intent);
         let report = Report {
             epoch: 2,
-            events: vec![InstanceEvent { instance_id: "i-1".into(), event: Some(AgentEvent::Booted), error: None }],
+            events: vec![InstanceEvent {
+                instance_id: "i-1".into(),
+                event: Some(AgentEvent::Booted),
+                error: None,
+                status_after: Some(InstanceStatus::Running),
+            }],
             results: vec![TaskResult {
                 task_id: "t-1".into(),
                 outcome: TaskOutcome::Exec(ExecOutcome {
@@ -655,6 +668,13 @@ mod tests {
         // A report of a host that keeps no disks still parses.
         let old: Report = serde_json::from_str(r#"{"Epoch":1,"Events":[],"Results":[]}"#).expect("old report");
         assert!(old.disks.is_empty() && old.traffic.is_empty());
+        // An event of a host that waits for every status to come back in an intent.
+        let text = serde_json::to_string(&report.events[0]).expect("ser");
+        assert!(text.contains(r#""StatusAfter":"Running""#), "{text}");
+        let older: InstanceEvent =
+            serde_json::from_str(&text.replace(r#","StatusAfter":"Running""#, "")).expect("older event");
+        assert_eq!(older.status_after, None);
+        assert_eq!(older.event, Some(AgentEvent::Booted));
     }
 
     #[test]

@@ -365,7 +365,12 @@ impl FakeHost {
                 _ => None,
             };
             if let Some(ev) = ev {
-                events.push(InstanceEvent { instance_id: i.id.clone(), event: Some(ev), error: None });
+                events.push(InstanceEvent {
+                    instance_id: i.id.clone(),
+                    event: Some(ev),
+                    error: None,
+                    status_after: None,
+                });
             }
         }
         let disks = self.reconcile_disks(&intent);
