@@ -314,7 +314,8 @@ impl ControlPlane {
         Ok(out)
     }
 
-    /// The commercial state of new instances, and what they cost up front.
+    /// The commercial state of new instances, and what they cost up front. A pay-as-you-go
+    /// purchase's arrears are the caller's to check, before it takes the state lock.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn purchase(
         &self,
@@ -349,9 +350,11 @@ impl ControlPlane {
                 Ok((b, Some(q)))
             }
             ChargeType::PostPaid => {
-                if account::position(&self.ledger(account_id)?).arrears_since.is_some() {
-                    return Err(DomainError::AccountArrearage);
-                }
+                // Arrears were checked before the state lock was taken (the caller's first
+                // check): reading the ledger waits for every change submitted before it to be
+                // applied, which under the lock would hold up every other decision meanwhile.
+                // A prepaid purchase reads the balance here, under the lock, because two of them
+                // must not spend the same money.
                 if p.spot_strategy == SpotStrategy::SpotWithPriceLimit {
                     let limit = p.spot_price_limit_micros.ok_or_else(|| DomainError::missing("SpotPriceLimit"))?;
                     // The instances being placed count: a bid is checked against the zone as it
