@@ -1,0 +1,229 @@
+//! Steps of the host's instances: which instance may take a step now, one step at a time
+//! each, and the host's own copy of each instance's status. The agent applies each event it
+//! reports through the domain's state machine, as the control plane will, and goes on from the
+//! new status at once instead of waiting for the intent to bring it back (`docs/hosts.md`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use feiyun_domain::instance::{InstanceStatus, PowerState};
+use feiyun_hostproto::{InstanceEvent, InstanceIntent, Intent};
+use feiyun_runtime::RuntimeSpec;
+
+use crate::reconcile::{step_with_retries, Assignment, Observer};
+use crate::{Inner, Outbox};
+
+/// Collects one step's observations of one instance into the outbox, and applies each to the
+/// host's copy of the instance's status through the domain's state machine, as the control
+/// plane will: the host goes on from the new status without waiting for its report to come back
+/// in an intent. An observation that changes what is desired (the guest halted on its own, a
+/// boot failed) is the control plane's to decide: from then on the host waits for the next
+/// intent.
+struct Stepping<'a> {
+    outbox: Outbox<'a>,
+    desired: PowerState,
+    /// The instance's status on this host (`None` once it waits for the control plane).
+    status: Mutex<Option<InstanceStatus>>,
+}
+
+impl Stepping<'_> {
+    fn status(&self) -> Option<InstanceStatus> {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Observer for Stepping<'_> {
+    fn report(&self, instance_id: &str, event: feiyun_domain::instance::AgentEvent) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let after = status.map(|s| s.observe(self.desired, event)).filter(|t| t.desired == self.desired);
+        *status = after.map(|t| t.status);
+        self.outbox.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
+            instance_id: instance_id.to_string(),
+            event: Some(event),
+            error: None,
+            status_after: *status,
+        });
+    }
+    fn report_error(&self, instance_id: &str, error: &str) {
+        self.outbox.report_error(instance_id, error);
+    }
+}
+
+impl Inner {
+    /// Start one step for every instance not already being worked on.
+    pub(crate) fn pass(self: Arc<Self>) {
+        let Some(intent) = Self::lock(&self.latest).clone() else { return };
+        self.storage_pass(&intent);
+        let revision = intent.revision;
+        let due: Vec<(usize, InstanceStatus, Option<PathBuf>)> = intent
+            .instances
+            .iter()
+            .enumerate()
+            .filter_map(|(n, i)| {
+                if Self::lock(&self.acted).get(&i.id).is_some_and(|rev| *rev >= revision) {
+                    return None;
+                }
+                let status = self.status_of(i, revision);
+                let netns = self.ready(&intent, i, status)?;
+                if !Self::lock(&self.busy).insert(i.id.clone()) {
+                    return None;
+                }
+                Some((n, status, netns))
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        if !self.runtime.blocking() {
+            // Steps that never block (a hollow host's) are taken in turn by one task, and what
+            // they observed goes in one report.
+            tokio::spawn(async move {
+                for (n, status, netns) in due {
+                    self.clone().step_and_note(&intent, n, status, netns).await;
+                }
+                self.flush().await;
+                self.pass_if_newer(revision);
+            });
+            return;
+        }
+        for (n, status, netns) in due {
+            let (me, intent) = (self.clone(), intent.clone());
+            tokio::spawn(async move {
+                me.clone().step_and_note(&intent, n, status, netns).await;
+                me.flush().await;
+                me.pass_if_newer(revision);
+            });
+        }
+    }
+
+    /// An instance's status on this host: the intent's, or the one the host's own reports
+    /// moved it to since that intent came.
+    fn status_of(&self, i: &InstanceIntent, revision: u64) -> InstanceStatus {
+        match Self::lock(&self.local).get(&i.id) {
+            Some((rev, status)) if *rev == revision => *status,
+            _ => i.status,
+        }
+    }
+
+    /// Whether an instance may take a step now, and in which network namespace (`None`: it
+    /// waits). An instance with a port in the host's network is not booted before the kernel has
+    /// its namespace (its disk may be prepared before); the disks attached to it are there when
+    /// it boots (they attach to its root filesystem).
+    fn ready(&self, intent: &Intent, i: &InstanceIntent, status: InstanceStatus) -> Option<Option<PathBuf>> {
+        let netns = intent
+            .network
+            .as_ref()
+            .filter(|net| net.vpc_of_instance(&i.id).is_some())
+            .map(|net| (feiyun_net::instance_netns_path(&net.prefix, &i.id), net.prefix.as_str()));
+        if let Some((_, prefix)) = netns {
+            // Only a boot needs the namespace: a new instance's disk is prepared (and the
+            // control plane told) while the network is still being applied.
+            let boots = i.desired == PowerState::Running && status != InstanceStatus::Pending;
+            if boots && !self.net_out.has_port(prefix, &i.id) {
+                // The worker's next apply brings a pass.
+                return None;
+            }
+        }
+        if i.desired == PowerState::Running && status == InstanceStatus::Starting && self.waits_for_disks(intent, &i.id)
+        {
+            return None;
+        }
+        Some(netns.map(|(path, _)| path))
+    }
+
+    /// A pass skips the instances a step is busy with; when a newer intent came meanwhile, look
+    /// again now rather than at the next resync.
+    fn pass_if_newer(self: Arc<Self>, revision: u64) {
+        let newer = Self::lock(&self.latest).as_ref().is_some_and(|i| i.revision != revision);
+        if newer {
+            self.pass();
+        }
+    }
+
+    /// Steps of an instance the pass marked busy, from `status`: while the host can apply
+    /// what it reports to its own copy of the instance's status (and the intent is still the
+    /// latest, and nothing makes the instance wait), it takes the next step at once. An instance
+    /// whose report waits for the control plane is not acted on again before a newer intent.
+    /// Then it is not busy.
+    async fn step_and_note(
+        self: Arc<Self>,
+        intent: &Intent,
+        n: usize,
+        mut status: InstanceStatus,
+        mut netns: Option<PathBuf>,
+    ) {
+        let i = &intent.instances[n];
+        // Enough for the longest chain (a reboot: halted, booted), and a bound on a bug.
+        for _ in 0..4 {
+            let (changed, after) = self.clone().step(i, status, netns.clone()).await;
+            if changed {
+                // A container may be gone: a port kept for it may go too.
+                if let Some(net) = self.network_worker(false) {
+                    net.kick();
+                }
+            }
+            match after {
+                Some(next) if changed && next != status => {
+                    Self::lock(&self.local).insert(i.id.clone(), (intent.revision, next));
+                    status = next;
+                }
+                _ => {
+                    if changed {
+                        Self::lock(&self.acted).insert(i.id.clone(), intent.revision);
+                    }
+                    break;
+                }
+            }
+            let current = Self::lock(&self.latest).as_ref().is_some_and(|l| l.revision == intent.revision);
+            match self.ready(intent, i, status) {
+                Some(ns) if current => netns = ns,
+                // The next pass takes it from here.
+                _ => break,
+            }
+        }
+        Self::lock(&self.busy).remove(&i.id);
+    }
+
+    /// One reconcile step of one instance from `status`: whether it reported anything, and the
+    /// status its reports moved it to on this host (`None`: the control plane decides).
+    async fn step(
+        self: Arc<Self>,
+        i: &InstanceIntent,
+        status: InstanceStatus,
+        netns: Option<PathBuf>,
+    ) -> (bool, Option<InstanceStatus>) {
+        let rootfs = match self.image_rootfs(i).await {
+            Ok(p) => p,
+            Err(e) => {
+                Outbox(&self.outbox).report_error(&i.id, &e);
+                return (false, None);
+            }
+        };
+        let a = Assignment {
+            status,
+            desired: i.desired,
+            stop_grace: Duration::from_millis(i.stop_grace_ms),
+            spec: RuntimeSpec {
+                id: i.id.clone(),
+                hostname: i.spec.hostname.clone(),
+                vcpus: i.spec.vcpus,
+                memory_mib: i.spec.memory_mib,
+                baseline_cpu_percent: i.spec.baseline_cpu_percent,
+                image_rootfs: rootfs,
+                user_data: i.spec.user_data.clone(),
+                netns,
+                authorized_keys: i.spec.authorized_keys.clone(),
+            },
+        };
+        let me = self.clone();
+        self.blocking(move || {
+            let observer =
+                Stepping { outbox: Outbox(&me.outbox), desired: a.desired, status: Mutex::new(Some(status)) };
+            let changed = step_with_retries(me.runtime.as_ref(), &observer, &a, &me.failures);
+            (changed, observer.status())
+        })
+        .await
+        .unwrap_or((false, None))
+    }
+}
