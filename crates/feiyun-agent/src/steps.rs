@@ -227,3 +227,55 @@ impl Inner {
         .unwrap_or((false, None))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feiyun_domain::instance::AgentEvent;
+    use feiyun_hostproto::Report;
+
+    fn reported(outbox: &Mutex<Report>) -> Vec<(Option<AgentEvent>, Option<InstanceStatus>)> {
+        outbox.lock().expect("lock").events.iter().map(|e| (e.event, e.status_after)).collect()
+    }
+
+    #[test]
+    fn the_host_applies_its_own_reports_until_one_changes_what_is_desired() {
+        let outbox = Mutex::new(Report::default());
+        let boot = Stepping {
+            outbox: Outbox(&outbox),
+            desired: PowerState::Running,
+            status: Mutex::new(Some(InstanceStatus::Pending)),
+        };
+        boot.report("i-1", AgentEvent::Provisioned);
+        assert_eq!(boot.status(), Some(InstanceStatus::Starting));
+        boot.report("i-1", AgentEvent::Booted);
+        assert_eq!(boot.status(), Some(InstanceStatus::Running));
+        // The guest halts on its own: the region decides it is meant to stay stopped, and the
+        // host waits for its word (nothing it reports after that is applied here either).
+        boot.report("i-1", AgentEvent::Halted);
+        assert_eq!(boot.status(), None);
+        boot.report("i-1", AgentEvent::Booted);
+        assert_eq!(boot.status(), None);
+        boot.report_error("i-1", "boom");
+        assert_eq!(
+            reported(&outbox),
+            vec![
+                (Some(AgentEvent::Provisioned), Some(InstanceStatus::Starting)),
+                (Some(AgentEvent::Booted), Some(InstanceStatus::Running)),
+                (Some(AgentEvent::Halted), None),
+                (Some(AgentEvent::Booted), None),
+                (None, None),
+            ]
+        );
+        // A boot that fails for good stops the instance: that too is the region's decision.
+        let outbox = Mutex::new(Report::default());
+        let failing = Stepping {
+            outbox: Outbox(&outbox),
+            desired: PowerState::Running,
+            status: Mutex::new(Some(InstanceStatus::Starting)),
+        };
+        failing.report("i-2", AgentEvent::BootFailed);
+        assert_eq!(failing.status(), None);
+        assert_eq!(reported(&outbox), vec![(Some(AgentEvent::BootFailed), None)]);
+    }
+}

@@ -176,6 +176,14 @@ impl ControlPlane {
         self.store.ledger(Some(account_id)).map_err(store_err)
     }
 
+    /// Whether an account is in arrears, from its ledger as committed (without waiting for the
+    /// store's writer: every change whose caller was answered is in it). A launch or a start
+    /// checks it before taking the state lock.
+    pub(crate) fn in_arrears(&self, account_id: &str) -> Result<bool, DomainError> {
+        let ledger = self.store.ledger_committed(account_id).map_err(store_err)?;
+        Ok(account::position(&ledger).arrears_since.is_some())
+    }
+
     /// Pay money into an account (idempotent under `reference`).
     pub fn top_up(&self, account_id: &str, cents: i64, reference: &str) -> Result<bool, DomainError> {
         if cents <= 0 {

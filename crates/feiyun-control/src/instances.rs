@@ -161,9 +161,7 @@ impl ControlPlane {
                 return Err(DomainError::invalid("InstanceName", "2-128 characters starting with a letter"));
             }
         }
-        if spec.purchase.charge_type == ChargeType::PostPaid
-            && feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some()
-        {
+        if spec.purchase.charge_type == ChargeType::PostPaid && self.in_arrears(account_id)? {
             return Err(DomainError::AccountArrearage);
         }
         let scope = if spec.auto_start { "RunInstances" } else { "CreateInstance" };
@@ -414,8 +412,7 @@ impl ControlPlane {
         all_or_nothing: bool,
         dry_run: bool,
     ) -> Result<Vec<(String, Result<(InstanceStatus, InstanceStatus), DomainError>)>, DomainError> {
-        let in_arrears = action == UserAction::Start
-            && feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some();
+        let in_arrears = action == UserAction::Start && self.in_arrears(account_id)?;
         let mut state = self.write();
         let now = self.now();
         let mut outcomes = Vec::with_capacity(ids.len());

@@ -253,6 +253,13 @@ pub trait Store: Send + Sync {
     fn append_ledger(&self, entries: &[LedgerEntry]) -> Result<usize, StoreError>;
     /// The ledger of an account (every account with `None`), oldest first.
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// An account's ledger as last committed, oldest first, without waiting for changes
+    /// submitted and not yet applied: it has every change whose caller was answered, and may miss
+    /// one still on its way (a check that may be a few milliseconds behind, such as arrears,
+    /// needs no more). By default the same as [`Store::ledger`].
+    fn ledger_committed(&self, account_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ledger(Some(account_id))
+    }
     /// Sum of an account's ledger, in cents.
     fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError>;
     /// Record spot market points (a point at the same zone and instant replaces the old one).

@@ -42,6 +42,9 @@ pub struct SqliteStore {
     conn: std::sync::Arc<Mutex<Connection>>,
     /// Applies every change in order, many to a transaction, durable by one log sync each.
     writer: durable::Writer,
+    /// A read-only connection of its own (a database file only): it reads what is committed
+    /// without waiting for the writer ([`Store::ledger_committed`]).
+    snapshots: Option<Mutex<Connection>>,
 }
 
 /// `execute` through the connection's statement cache: the write paths run the same few
@@ -82,14 +85,19 @@ impl SqliteStore {
         let conn = std::sync::Arc::new(Mutex::new(conn));
         let checkpoints = durable::Checkpointer::start(path, conn.clone())?;
         let writer = durable::Writer::start(conn.clone(), Some(wal.into()), Some(checkpoints))?;
-        Ok(SqliteStore { conn, writer })
+        let snapshots = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        snapshots.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(SqliteStore { conn, writer, snapshots: Some(Mutex::new(snapshots)) })
     }
 
     /// A private in-memory database, for tests.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         let conn = std::sync::Arc::new(Mutex::new(prepare(Connection::open_in_memory()?)?));
         let writer = durable::Writer::start(conn.clone(), None, None)?;
-        Ok(SqliteStore { conn, writer })
+        Ok(SqliteStore { conn, writer, snapshots: None })
     }
 
     /// Syncs of the log made so far (each made one or more changes durable).
@@ -197,6 +205,30 @@ fn instance_from_row(r: &Row<'_>) -> Result<Instance, StoreError> {
         key_pair_name: r.get(22)?,
         id,
     })
+}
+
+/// An account's ledger (every account's with `None`), oldest first.
+fn read_ledger(conn: &Connection, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT key, account_id, at_s, kind, amount_cents, instance_id, detail FROM ledger \
+         WHERE (?1 IS NULL OR account_id = ?1) ORDER BY at_s, rowid",
+    )?;
+    let mut rows = st.query(params![account_id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        let kind: String = r.get(3)?;
+        out.push(LedgerEntry {
+            kind: LedgerKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(key.clone(), "ledger kind".into()))?,
+            account_id: r.get(1)?,
+            at_s: r.get(2)?,
+            amount_cents: r.get(4)?,
+            instance_id: r.get(5)?,
+            detail: r.get(6)?,
+            key,
+        });
+    }
+    Ok(out)
 }
 
 /// Append ledger entries whose key is new; returns how many were.
@@ -511,27 +543,14 @@ impl Store for SqliteStore {
     }
 
     fn ledger(&self, account_id: Option<&str>) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.read()?;
-        let mut st = conn.prepare_cached(
-            "SELECT key, account_id, at_s, kind, amount_cents, instance_id, detail FROM ledger \
-             WHERE (?1 IS NULL OR account_id = ?1) ORDER BY at_s, rowid",
-        )?;
-        let mut rows = st.query(params![account_id])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let key: String = r.get(0)?;
-            let kind: String = r.get(3)?;
-            out.push(LedgerEntry {
-                kind: LedgerKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(key.clone(), "ledger kind".into()))?,
-                account_id: r.get(1)?,
-                at_s: r.get(2)?,
-                amount_cents: r.get(4)?,
-                instance_id: r.get(5)?,
-                detail: r.get(6)?,
-                key,
-            });
+        read_ledger(&*self.read()?, account_id)
+    }
+
+    fn ledger_committed(&self, account_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        match &self.snapshots {
+            Some(c) => read_ledger(&c.lock().unwrap_or_else(|p| p.into_inner()), Some(account_id)),
+            None => self.ledger(Some(account_id)),
         }
-        Ok(out)
     }
 
     fn balance_cents(&self, account_id: &str) -> Result<i64, StoreError> {

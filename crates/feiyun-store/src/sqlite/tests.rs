@@ -382,3 +382,29 @@ fn checkpoints_keep_the_log_bounded_without_the_committer_doing_them() {
     let s = SqliteStore::open(&path).expect("reopen");
     assert_eq!(s.load().expect("load").instances.len(), 12_000);
 }
+
+#[test]
+fn the_committed_ledger_has_what_other_processes_wrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let (a, k) = account();
+    let region = SqliteStore::open(&path).expect("open");
+    region.create_account(&a, &k).expect("account");
+    assert!(region.ledger_committed(&a.id).expect("ledger").is_empty());
+    let entry = |key: &str, cents| LedgerEntry {
+        key: key.into(),
+        account_id: a.id.clone(),
+        at_s: 10,
+        kind: LedgerKind::TopUp,
+        amount_cents: cents,
+        instance_id: String::new(),
+        detail: String::new(),
+    };
+    // The region's own write, answered: in the committed ledger.
+    region.append_ledger(&[entry("topup:1", 100)]).expect("own");
+    // A top-up from the command line, a store of its own on the same file.
+    SqliteStore::open(&path).expect("cli").append_ledger(&[entry("topup:2", 50)]).expect("cli top-up");
+    let keys: Vec<String> = region.ledger_committed(&a.id).expect("ledger").into_iter().map(|e| e.key).collect();
+    assert_eq!(keys, ["topup:1", "topup:2"]);
+    assert_eq!(region.ledger_committed(&a.id).expect("ledger"), region.ledger(Some(&a.id)).expect("ledger"));
+}
