@@ -209,15 +209,21 @@ impl ControlPlane {
             };
             by_zone.insert(z.clone(), s);
         }
-        let mut used: BTreeSet<Ipv4Addr> = state.net.used_ips(&vpc.id).cloned().unwrap_or_default();
+        // The VPC's recorded addresses are looked at in place (a VPC may hold tens of thousands);
+        // the ones this call gives out are kept beside them.
+        let none = BTreeSet::new();
+        let used = state.net.used_ips(&vpc.id).unwrap_or(&none);
+        let mut picked: BTreeSet<Ipv4Addr> = BTreeSet::new();
         let mut public = BTreeSet::new();
         for (n, (zone, id)) in zones.iter().zip(ids).enumerate() {
             let s = &by_zone[zone];
             let ip = match r.private_ip.filter(|_| n == 0) {
                 Some(ip) => ip,
-                None => cidr::first_free(&s.cidr, &used).ok_or_else(|| NetError::IpNotEnough(s.id.clone()))?,
+                None => {
+                    cidr::first_free_of(&s.cidr, used, &picked).ok_or_else(|| NetError::IpNotEnough(s.id.clone()))?
+                }
             };
-            used.insert(ip);
+            picked.insert(ip);
             let tail: [u8; 3] = self.with_rng(|g| g.gen());
             w.nics.push(Nic {
                 instance_id: id.clone(),

@@ -77,15 +77,30 @@ pub fn usable_count(net: &Ipv4Net) -> u64 {
 
 /// The lowest usable address of the block that `used` does not hold.
 pub fn first_free(net: &Ipv4Net, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+    first_free_of(net, used, &BTreeSet::new())
+}
+
+/// The lowest usable address of the block that neither `used` nor `picked` holds (addresses
+/// recorded, and addresses being given out by the same decision), without merging the sets.
+pub fn first_free_of(net: &Ipv4Net, used: &BTreeSet<Ipv4Addr>, picked: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
     let first = u32::from(net.network()) + 1;
     let last = u32::from(net.broadcast()).checked_sub(3)?;
+    let range = Ipv4Addr::from(first)..=Ipv4Addr::from(last);
+    let (mut a, mut b) = (used.range(range.clone()).peekable(), picked.range(range).peekable());
     let mut candidate = first;
-    for u in used.range(Ipv4Addr::from(first)..=Ipv4Addr::from(last)) {
-        let u = u32::from(*u);
+    // Walk both sets in address order while they hold the candidate.
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        };
+        let Some(u) = next.map(|u| u32::from(*u)) else { break };
         if u > candidate {
             break;
         }
-        candidate = u + 1;
+        candidate = candidate.max(u + 1);
     }
     (candidate <= last).then(|| Ipv4Addr::from(candidate))
 }
@@ -159,5 +174,30 @@ mod tests {
         assert!(!within(&net("10.1.0.0/16"), &net("10.0.0.0/8")));
         let taken = [net("172.16.0.0/20")];
         assert_eq!(first_free_block(&net("172.16.0.0/12"), 20, &taken), Some(net("172.16.16.0/20")));
+    }
+
+    #[test]
+    fn the_first_free_address_of_two_sets_is_that_of_their_union() {
+        let n = net("10.0.0.0/27");
+        let addr = |k: u32| Ipv4Addr::from(u32::from(n.network()) + k);
+        // Every split of the same taken addresses between the recorded and the picked.
+        let taken: Vec<u32> = vec![1, 2, 3, 5, 6, 9, 27];
+        for mask in 0u32..(1 << taken.len()) {
+            let (mut used, mut picked, mut union) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+            for (bit, k) in taken.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    used.insert(addr(*k))
+                } else {
+                    picked.insert(addr(*k))
+                };
+                union.insert(addr(*k));
+            }
+            assert_eq!(first_free_of(&n, &used, &picked), first_free(&n, &union), "{used:?} {picked:?}");
+            assert_eq!(first_free_of(&n, &used, &picked), Some(addr(4)));
+        }
+        // Full between them.
+        let used: BTreeSet<Ipv4Addr> = (1..=14).map(addr).collect();
+        let picked: BTreeSet<Ipv4Addr> = (15..=28).map(addr).collect();
+        assert_eq!(first_free_of(&n, &used, &picked), None);
     }
 }
