@@ -716,8 +716,20 @@ impl Runtime for RuncRuntime {
         if let Some(m) = mounts::below(&mountinfo()?, &dir).first() {
             return Err(RuntimeError::Command("destroy".into(), format!("{} is still mounted", m.display())));
         }
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        // A runc call about the instance made meanwhile (the network worker asking whether its
+        // container is gone) writes its log in the directory and may recreate it while it is
+        // being removed: remove it again.
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(io(&dir)(e)),
+            }
         }
         Self::lock(&self.keys).remove(id);
         Ok(())
