@@ -289,7 +289,11 @@ impl InstanceStatus {
             (S::Pending | S::Starting, AgentEvent::Booted, PowerState::Running) => S::Running,
             // Booted although the user has since asked to stop: the agent will stop it.
             (_, AgentEvent::Booted, PowerState::Stopped) => S::Stopping,
-            (S::Stopped | S::Running | S::Stopping, AgentEvent::Booted, PowerState::Running) => S::Running,
+            // A reboot's stop half is not done by a boot: a host never boots an instance it has
+            // as Stopping, so this Booted was observed before the reboot was asked for (a report
+            // acted on an older intent). The stop half still comes.
+            (S::Stopping, AgentEvent::Booted, PowerState::Running) => S::Stopping,
+            (S::Stopped | S::Running, AgentEvent::Booted, PowerState::Running) => S::Running,
             // Halted while meant to run: a reboot in progress, or the guest shut itself down.
             (S::Stopping, AgentEvent::Halted, PowerState::Running) => S::Starting,
             (S::Running, AgentEvent::Halted, PowerState::Running) => S::Stopped,
@@ -488,6 +492,17 @@ mod tests {
         assert_eq!(t.status, S::Starting);
         let t = t.status.observe(t.desired, AgentEvent::Booted);
         assert_eq!(t.status, S::Running);
+    }
+
+    #[test]
+    fn a_boot_reported_late_does_not_end_a_reboot() {
+        let t = S::Running.apply(PowerState::Running, UserAction::Reboot).expect("legal");
+        // The host booted the instance again on an intent drawn before the reboot was asked for.
+        let late = t.status.observe(t.desired, AgentEvent::Booted);
+        assert_eq!(late, t);
+        // The stop half, then the boot, as on any reboot; a guest halt is not read into it.
+        let t = late.status.observe(late.desired, AgentEvent::Halted);
+        assert_eq!(t, Transition { status: S::Starting, desired: PowerState::Running });
     }
 
     #[test]
