@@ -224,6 +224,7 @@ impl Agent {
             failures: Mutex::new(HashMap::new()),
             seen_tasks: Mutex::new(HashSet::new()),
             outbox: Mutex::new(Report::default()),
+            sending: tokio::sync::Mutex::new(()),
             image_locks: Mutex::new(HashMap::new()),
             swept_epoch: AtomicU64::new(0),
             storage_resweep: std::sync::atomic::AtomicBool::new(false),
@@ -348,6 +349,8 @@ struct Inner {
     seen_tasks: Mutex<HashSet<String>>,
     /// Observations and results not yet reported.
     outbox: Mutex<Report>,
+    /// Held while a report is in flight: reports leave one at a time ([`deliver`]).
+    sending: tokio::sync::Mutex<()>,
     image_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The epoch whose intent the host was last swept against.
     swept_epoch: AtomicU64,
@@ -609,30 +612,47 @@ impl Inner {
     /// Send what the outbox holds; keep it for the next flush if the control plane cannot be
     /// reached.
     async fn flush(&self) {
-        let report = {
-            let mut out = Self::lock(&self.outbox);
-            if out.events.is_empty() && out.results.is_empty() && out.traffic.is_empty() && out.disks.is_empty() {
-                return;
-            }
-            let mut r = std::mem::take(&mut *out);
-            r.epoch = self.epoch.load(Ordering::SeqCst);
-            r
-        };
-        match self.link.report(&self.credential, report.clone()).await {
-            Ok(()) => {}
-            Err(e) if e.is_transient() => {
-                tracing::warn!(host = %self.host_id, error = %e, "cannot report; keeping it for the next try");
-                let mut out = Self::lock(&self.outbox);
-                let later = std::mem::take(&mut *out);
-                *out = report;
-                out.events.extend(later.events);
-                out.results.extend(later.results);
-                merge_traffic(&mut out.traffic, later.traffic);
-                merge_disks(&mut out.disks, later.disks);
-            }
-            // Fenced or refused: the next intent says what is current.
-            Err(e) => tracing::warn!(host = %self.host_id, error = %e, "report refused"),
+        deliver(&self.outbox, &self.sending, self.link.as_ref(), &self.credential, &self.epoch, &self.host_id).await;
+    }
+}
+
+/// Send what `outbox` holds, one report at a time: a flush waits for the report in flight before
+/// it takes what is left. Two reports in flight at once could land in either order, and the
+/// control plane applies events in the order they land (a host that stopped and booted an
+/// instance for a reboot would be seen to boot it, then to halt it: the guest shut itself
+/// down). What a report could not deliver goes back in front of what came after it.
+async fn deliver(
+    outbox: &Mutex<Report>,
+    sending: &tokio::sync::Mutex<()>,
+    link: &dyn ControlLink,
+    credential: &Credential,
+    epoch: &AtomicU64,
+    host_id: &str,
+) {
+    let _turn = sending.lock().await;
+    let report = {
+        let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
+        if out.events.is_empty() && out.results.is_empty() && out.traffic.is_empty() && out.disks.is_empty() {
+            return;
         }
+        let mut r = std::mem::take(&mut *out);
+        r.epoch = epoch.load(Ordering::SeqCst);
+        r
+    };
+    match link.report(credential, report.clone()).await {
+        Ok(()) => {}
+        Err(e) if e.is_transient() => {
+            tracing::warn!(host = %host_id, error = %e, "cannot report; keeping it for the next try");
+            let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
+            let later = std::mem::take(&mut *out);
+            *out = report;
+            out.events.extend(later.events);
+            out.results.extend(later.results);
+            merge_traffic(&mut out.traffic, later.traffic);
+            merge_disks(&mut out.disks, later.disks);
+        }
+        // Fenced or refused: the next intent says what is current.
+        Err(e) => tracing::warn!(host = %host_id, error = %e, "report refused"),
     }
 }
 
@@ -791,6 +811,61 @@ mod tests {
         async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
             Err(ProtoError::NotFound(id.to_string()))
         }
+    }
+
+    /// A control plane that takes 100 ms over its first report and applies each report when it
+    /// is done with it.
+    #[derive(Default)]
+    struct Slow {
+        applied: Mutex<Vec<AgentEvent>>,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ControlLink for Slow {
+        async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
+            Quiet::default().register(token, spec).await
+        }
+        async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
+            Quiet::default().heartbeat(c, b).await
+        }
+        async fn intent(&self, c: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+            ControlLink::intent(&Quiet::default(), c, since, wait).await
+        }
+        async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            self.applied.lock().expect("lock").extend(r.events.iter().filter_map(|e| e.event));
+            Ok(())
+        }
+        async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
+            Err(ProtoError::NotFound(id.to_string()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_land_in_the_order_their_events_were_observed() {
+        let link = Arc::new(Slow::default());
+        let outbox = Arc::new(Mutex::new(Report::default()));
+        let sending = Arc::new(tokio::sync::Mutex::new(()));
+        let flush = || {
+            let (link, outbox, sending) = (link.clone(), outbox.clone(), sending.clone());
+            tokio::spawn(async move {
+                let credential = Credential("h-1.secret".into());
+                deliver(&outbox, &sending, link.as_ref(), &credential, &AtomicU64::new(1), "h-1").await;
+            })
+        };
+        // A reboot: the halt is in flight (slowly) when the boot is observed and flushed.
+        Outbox(&outbox).report("i-0", AgentEvent::Halted);
+        let first = flush();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Outbox(&outbox).report("i-0", AgentEvent::Booted);
+        let second = flush();
+        first.await.expect("first");
+        second.await.expect("second");
+        assert_eq!(*link.applied.lock().expect("lock"), vec![AgentEvent::Halted, AgentEvent::Booted]);
+        assert_eq!(link.calls.load(Ordering::SeqCst), 2);
     }
 
     fn hollow(link: Arc<dyn ControlLink>) -> Agent {
