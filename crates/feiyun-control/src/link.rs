@@ -238,7 +238,15 @@ impl ControlPlane {
         }
         let cur = state.instances.get(instance_id)?;
         let t = cur.status.observe(cur.desired, event);
+        // A host that moved its own copy elsewhere than the region did (it acted on an older
+        // intent, or its event could not be recorded) hears the region's word: it takes no
+        // further step on its own copy otherwise.
+        let host_differs = host_applied.is_some_and(|s| s != t.status);
         if t.status == cur.status && t.desired == cur.desired {
+            if host_differs {
+                let host = cur.host_id.clone();
+                state.bump_host(&host);
+            }
             return None;
         }
         let mut next = cur.revised(self.now());
@@ -275,9 +283,11 @@ impl ControlPlane {
                 state.put_observed(next, !host_knows);
                 Some(pos)
             }
-            // Not applied in memory either: the host will observe again and report again.
+            // Not applied in memory either: the host is woken to observe again and report again.
             Err(e) => {
                 tracing::error!(instance = %instance_id, error = %e, "cannot persist status");
+                let host = next.host_id.clone();
+                state.bump_host(&host);
                 None
             }
         }

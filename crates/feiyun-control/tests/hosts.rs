@@ -463,6 +463,35 @@ fn hosts_and_their_instances_survive_a_control_plane_restart() {
 }
 
 #[test]
+fn a_host_whose_own_copy_went_elsewhere_hears_the_region_even_when_nothing_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let h = FakeHost::join(&cp, "node-1", "z", 16);
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let id = run(&cp, &acct.id, 1).remove(0);
+    let report = |event, status_after| {
+        let events = vec![InstanceEvent { instance_id: id.clone(), event: Some(event), error: None, status_after }];
+        cp.host_report(&h.reg.credential, Report { epoch: 1, events, ..Report::default() }).expect("report");
+    };
+    let revision = || h.intent().expect("intent").revision;
+    report(AgentEvent::Provisioned, Some(InstanceStatus::Starting));
+    report(AgentEvent::Booted, Some(InstanceStatus::Running));
+    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Running);
+    cp.act(&acct.id, std::slice::from_ref(&id), UserAction::Reboot, None, true, false).expect("reboot");
+    let rebooting = revision();
+    // A boot the host observed on an intent drawn before the reboot: the region keeps the
+    // reboot (Stopping), and the host, whose copy says Running, is told so.
+    report(AgentEvent::Booted, Some(InstanceStatus::Running));
+    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Stopping);
+    assert!(revision() > rebooting);
+    // The same event with the host's copy where the region's is: nothing to tell.
+    let told = revision();
+    report(AgentEvent::Booted, Some(InstanceStatus::Stopping));
+    assert_eq!(revision(), told);
+}
+
+#[test]
 fn a_host_is_woken_for_its_own_report_only_when_the_region_decides_otherwise() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = clock();

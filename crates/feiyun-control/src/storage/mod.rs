@@ -206,7 +206,8 @@ impl StorageState {
 }
 
 impl State {
-    /// Bump a host's intent revision (its disks or snapshots changed).
+    /// Bump a host's intent revision: what it must have changed (its disks or snapshots), or it
+    /// must hear the region's word on an instance.
     pub(crate) fn bump_host(&mut self, host_id: &str) {
         if let Some(slot) = self.hosts.get_mut(host_id) {
             slot.bump();
