@@ -430,10 +430,16 @@ impl Inner {
         }
         let tasks = intent.tasks.clone();
         let network = intent.network.clone();
-        *Self::lock(&self.latest) = Some(Arc::new(intent));
-        // The new intent says what the control plane made of the host's reports (one drawn
-        // before a report landed brings its step again, which is idempotent).
-        Self::lock(&self.local).clear();
+        let (revision, epoch) = (intent.revision, intent.epoch);
+        let newer = Self::lock(&self.latest)
+            .replace(Arc::new(intent))
+            .is_none_or(|old| old.revision != revision || old.epoch != epoch);
+        // A new intent says what the control plane made of the host's reports (one drawn before
+        // a report landed brings its step again, which is idempotent). The same intent again (a
+        // long-poll that ended without a change) says nothing new: the host's copy stays ahead.
+        if newer {
+            Self::lock(&self.local).clear();
+        }
         // Disk and snapshot files the intent no longer names.
         tokio::spawn(self.clone().sweep_storage());
         // After the sweep (ports of instances it removed may go with their namespaces), and once
@@ -911,6 +917,20 @@ mod tests {
         // Three instances provisioned and booted in the first pass (the host goes on from what
         // it reported without waiting for the intent to say it back): one report of six
         // events; nothing new after (the intent did not move, and each runs as it should).
+        assert_eq!(*link.reports.lock().expect("lock"), vec![6]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_intent_again_leaves_the_hosts_own_copy_ahead() {
+        let link = Arc::new(Quiet { instances: 3, ..Default::default() });
+        // Two long-polls end without a change and bring the same intent (its instances still
+        // Pending) back.
+        hollow(link.clone() as Arc<dyn ControlLink>)
+            .run(tokio::time::sleep(LONG_POLL * 2 + Duration::from_secs(5)))
+            .await
+            .expect("agent");
+        assert!(link.polls.load(Ordering::SeqCst) >= 3);
+        // Booted once: the host does not go back to Pending and boot them again.
         assert_eq!(*link.reports.lock().expect("lock"), vec![6]);
     }
 
