@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -445,8 +446,31 @@ def wait_status(client, ids, status: str, timeout: float = 60.0, seen: set | Non
         if len(last) == len(ids) and all(s == status for s in last.values()):
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timeout after {timeout}s waiting for {status}: {last} (ids {ids})")
+            raise AssertionError(f"timeout after {timeout}s waiting for {status}: {last} (ids {ids})\n"
+                                 f"{server_log_about(ids)}")
         time.sleep(0.1)
+
+
+# The logs of the servers this process started, so that a failure can say what they said.
+_SERVER_LOGS: list[Path] = []
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def server_log_about(ids, limit: int = 30) -> str:
+    """What the servers' logs said about ``ids``, and their warnings and errors, newest last: a
+    failure in CI shows why an instance did not get where it was expected."""
+    out = []
+    for path in _SERVER_LOGS:
+        try:
+            lines = path.read_text(errors="replace").splitlines()[-3000:]
+        except OSError:
+            continue
+        hits = [_ANSI.sub("", ln) for ln in lines
+                if any(i in ln for i in ids) or " WARN " in _ANSI.sub("", ln) or " ERROR " in _ANSI.sub("", ln)]
+        if hits:
+            out.append(f"--- {path.name}, about {', '.join(ids)} (last {min(limit, len(hits))} lines):")
+            out += [h[:400] for h in hits[-limit:]]
+    return "\n".join(out) or "(no server log mentions them)"
 
 
 def wait_gone(client, ids, timeout: float = 60.0) -> None:
@@ -654,6 +678,8 @@ class FeiyunServer:
                                f"or set FEIYUN_BIN)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
+        if self.log_path not in _SERVER_LOGS:
+            _SERVER_LOGS.append(self.log_path)
         self._log.write(f"\n===== start {time.ctime()} =====\n".encode())
         self._log.flush()
         env = dict(os.environ)
