@@ -47,18 +47,31 @@ fn bearer(headers: &HeaderMap) -> Result<String, ProtoError> {
     }
 }
 
-async fn json_body<T: DeserializeOwned>(api: &HostApi, body: Body) -> Result<T, ProtoError> {
-    let bytes = to_bytes(body, api.max_body_bytes)
+/// A request's body, read before anything is decided: a refusal that leaves the body unread
+/// makes the server close the connection after answering, and a client that already sent its
+/// next request on that connection loses it.
+async fn read_body(api: &HostApi, body: Body) -> Result<axum::body::Bytes, ProtoError> {
+    to_bytes(body, api.max_body_bytes)
         .await
-        .map_err(|_| ProtoError::BadRequest(format!("the body is larger than {} bytes", api.max_body_bytes)))?;
-    serde_json::from_slice(&bytes)
+        .map_err(|_| ProtoError::BadRequest(format!("the body is larger than {} bytes", api.max_body_bytes)))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: Result<axum::body::Bytes, ProtoError>) -> Result<T, ProtoError> {
+    serde_json::from_slice(&bytes?)
         .map_err(|e| ProtoError::BadRequest(format!("the body is not the expected JSON: {e}")))
 }
 
+/// Read and drop what a refused request sent (up to 64 KiB), for the reason [`read_body`] gives.
+async fn drain(body: Body) {
+    let _ = to_bytes(body, 64 * 1024).await;
+}
+
 pub async fn register(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&api, body).await;
     let res = async {
-        let token = bearer(req.headers())?;
-        let spec: HostSpec = json_body(&api, req.into_body()).await?;
+        let token = bearer(&parts.headers)?;
+        let spec: HostSpec = parse_json(body)?;
         let cp = api.cp.clone();
         tokio::task::spawn_blocking(move || cp.register_host(&token, spec))
             .await
@@ -69,9 +82,11 @@ pub async fn register(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Re
 }
 
 pub async fn heartbeat(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&api, body).await;
     let res = async {
-        let cred = Credential(bearer(req.headers())?);
-        let beat: Heartbeat = json_body(&api, req.into_body()).await?;
+        let cred = Credential(bearer(&parts.headers)?);
+        let beat: Heartbeat = parse_json(body)?;
         api.cp.host_heartbeat(&cred, &beat)
     }
     .await;
@@ -106,9 +121,11 @@ pub async fn intent(
 }
 
 pub async fn report(State(api): State<Arc<HostApi>>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&api, body).await;
     let res = async {
-        let cred = Credential(bearer(req.headers())?);
-        let report: Report = json_body(&api, req.into_body()).await?;
+        let cred = Credential(bearer(&parts.headers)?);
+        let report: Report = parse_json(body)?;
         let cp = api.cp.clone();
         tokio::task::spawn_blocking(move || cp.host_report(&cred, report))
             .await
@@ -202,12 +219,16 @@ pub async fn get_blob(
 
 /// Any other path under the host prefix.
 pub async fn unknown(req: Request<Body>) -> Response<Body> {
-    answer::<()>(Err(ProtoError::NotFound(format!("no host API at {} {}", req.method(), req.uri().path()))), "unknown")
+    let (parts, body) = req.into_parts();
+    drain(body).await;
+    answer::<()>(Err(ProtoError::NotFound(format!("no host API at {} {}", parts.method, parts.uri.path()))), "unknown")
 }
 
 /// A host path asked with a method it does not take: 405, in JSON like every other answer.
-fn wrong_method(req: &Request<Body>, allow: &'static str) -> Response<Body> {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+async fn wrong_method(req: Request<Body>, allow: &'static str) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    drain(body).await;
+    let (method, path) = (parts.method, parts.uri.path().to_string());
     tracing::warn!(target: "feiyun::hosts", %method, %path, "host API call refused: wrong method");
     let body = ErrorBody {
         code: "MethodNotAllowed".into(),
@@ -223,8 +244,8 @@ fn wrong_method(req: &Request<Body>, allow: &'static str) -> Response<Body> {
 
 /// The host protocol's routes: every path under [`paths::PREFIX`], whatever the method.
 pub fn routes<S: Clone + Send + Sync + 'static>(api: Arc<HostApi>) -> Router<S> {
-    let post_only = || |req: Request<Body>| async move { wrong_method(&req, "POST") };
-    let get_only = || |req: Request<Body>| async move { wrong_method(&req, "GET") };
+    let post_only = || |req: Request<Body>| wrong_method(req, "POST");
+    let get_only = || |req: Request<Body>| wrong_method(req, "GET");
     Router::new()
         .route(paths::REGISTER, post(register).fallback(post_only()))
         .route(paths::HEARTBEAT, post(heartbeat).fallback(post_only()))
@@ -233,7 +254,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: Arc<HostApi>) -> Router<S> 
         .route(&format!("{}{{id}}", paths::IMAGES), get(image).fallback(get_only()))
         .route(
             &format!("{}{{kind}}/{{id}}", paths::BLOBS),
-            get(get_blob).put(put_blob).fallback(|req: Request<Body>| async move { wrong_method(&req, "GET, PUT") }),
+            get(get_blob).put(put_blob).fallback(|req: Request<Body>| wrong_method(req, "GET, PUT")),
         )
         .route(paths::PREFIX, any(unknown))
         .route(&format!("{}{{*rest}}", paths::PREFIX), any(unknown))

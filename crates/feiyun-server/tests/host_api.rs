@@ -71,3 +71,52 @@ async fn requests_no_agent_sends_get_json_refusals() {
     assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "Unauthorized"));
     assert!(region.cp.list_hosts().is_empty(), "nothing registered");
 }
+
+/// Two requests on one connection, the first refused before its body arrived: both are answered.
+async fn answers_on_one_connection(app: axum::Router, first_head: &str) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(first_head.as_bytes()).await.expect("head");
+    // The body comes a moment after the head (as a client that writes them apart sends it), and
+    // the next request right after it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    conn.write_all(b"{}GET /host/v1/nothing HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer h-nobody.secret\r\n\r\n")
+        .await
+        .expect("body and next request");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let answers = String::from_utf8_lossy(&seen).matches("HTTP/1.1 ").count();
+        if answers >= 2 {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    server.abort();
+    String::from_utf8_lossy(&seen).matches("HTTP/1.1 ").count()
+}
+
+#[tokio::test]
+async fn a_refused_request_leaves_its_connection_usable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let region = region(dir.path()).await;
+    let app: axum::Router = routes(Arc::new(HostApi { cp: region.cp.clone(), max_body_bytes: 1 << 20 }));
+    let head = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer h-nobody.secret\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+        )
+    };
+    // A path the host API does not have, a method a path does not take, a credential it does not
+    // know.
+    for path in ["/host/v1/nothing", "/host/v1/intent", "/host/v1/report", "/host/v1/heartbeat"] {
+        assert_eq!(answers_on_one_connection(app.clone(), &head(path)).await, 2, "{path}");
+    }
+}
