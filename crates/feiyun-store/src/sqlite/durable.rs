@@ -222,7 +222,7 @@ fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, mut c
         let last = batch.last().map(|q| q.pos).unwrap_or(0);
         let already = lock(&s.progress).failed.clone();
         let (outcomes, fatal) = match already {
-            Some(e) => (batch.into_iter().map(|q| (q.outcome, Err(StoreError::NotDurable(e.clone())))).collect(), None),
+            Some(e) => (refused(batch.into_iter().map(|q| q.outcome), &e), None),
             None => apply(&mut lock(conn), batch),
         };
         // Outcomes first: a waiter that sees its position applied finds its outcome there.
@@ -267,6 +267,11 @@ fn write_loop(s: &Shared, conn: &Mutex<Connection>, wal: Option<&PathBuf>, mut c
 
 type Outcomes = Vec<(Option<Slot>, Result<(), StoreError>)>;
 
+/// Every change of a batch refused with the store's failure.
+fn refused(slots: impl IntoIterator<Item = Option<Slot>>, e: &str) -> Outcomes {
+    slots.into_iter().map(|o| (o, Err(StoreError::NotDurable(e.to_string())))).collect()
+}
+
 /// One transaction for the batch. A change whose caller waits for its outcome runs in a
 /// savepoint of its own, so its error rolls back only itself. A change already applied in its
 /// caller's memory runs without one (it can fail only on I/O or a bug, and then the store stops):
@@ -274,15 +279,12 @@ type Outcomes = Vec<(Option<Slot>, Result<(), StoreError>)>;
 /// every change of the batch is refused. Returns each change's outcome, and what makes the store
 /// unusable, if anything did.
 fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>) {
-    let refuse_all = |batch: Vec<Option<Slot>>, e: &str| -> Outcomes {
-        batch.into_iter().map(|o| (o, Err(StoreError::NotDurable(e.to_string())))).collect()
-    };
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let e = format!("begin: {e}");
-            return (refuse_all(batch.into_iter().map(|q| q.outcome).collect(), &e), Some(e));
+            return (refused(batch.into_iter().map(|q| q.outcome), &e), Some(e));
         }
     };
     let mut jobs = batch.into_iter();
@@ -293,7 +295,7 @@ fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>
                 drop(tx);
                 let e = format!("a change already applied could not be written: {e}");
                 let slots = outcomes.into_iter().map(|(o, _)| o).chain([None]).chain(jobs.map(|q| q.outcome));
-                return (refuse_all(slots.collect(), &e), Some(e));
+                return (refused(slots, &e), Some(e));
             }
             outcomes.push((None, Ok(())));
             continue;
@@ -310,7 +312,7 @@ fn apply(conn: &mut Connection, batch: Vec<Queued>) -> (Outcomes, Option<String>
     }
     if let Err(e) = tx.commit() {
         let e = format!("commit: {e}");
-        return (refuse_all(outcomes.into_iter().map(|(o, _)| o).collect(), &e), Some(e));
+        return (refused(outcomes.into_iter().map(|(o, _)| o), &e), Some(e));
     }
     (outcomes, None)
 }
