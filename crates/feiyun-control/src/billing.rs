@@ -177,8 +177,8 @@ impl ControlPlane {
     }
 
     /// Whether an account is in arrears, from its ledger as committed (without waiting for the
-    /// store's writer: every change whose caller was answered is in it). A launch or a start
-    /// checks it before taking the state lock.
+    /// store's writer: every change whose caller was answered is in it). A launch, a start or a
+    /// new disk checks it before taking the state lock.
     pub(crate) fn in_arrears(&self, account_id: &str) -> Result<bool, DomainError> {
         let ledger = self.store.ledger_committed(account_id).map_err(store_err)?;
         Ok(account::position(&ledger).arrears_since.is_some())

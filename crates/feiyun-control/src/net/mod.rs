@@ -337,9 +337,16 @@ impl State {
     /// Bump the intent revision of every host with an instance of the VPC: the members of its
     /// groups changed.
     pub(crate) fn bump_vpc(&mut self, vpc_id: &str) {
-        let hosts: BTreeSet<&str> =
-            self.net.vpc_members(vpc_id).filter_map(|i| self.instances.get(i)).map(|i| i.host_id.as_str()).collect();
-        let hosts: Vec<String> = hosts.into_iter().map(str::to_string).collect();
+        let hosts = self.hosts_running(self.net.vpc_members(vpc_id));
+        self.bump_hosts(hosts);
+    }
+
+    /// The hosts running any of these instances.
+    fn hosts_running<'a>(&self, instances: impl Iterator<Item = &'a String>) -> BTreeSet<String> {
+        instances.filter_map(|i| self.instances.get(i)).map(|i| i.host_id.clone()).collect()
+    }
+
+    fn bump_hosts(&mut self, hosts: BTreeSet<String>) {
         for h in hosts {
             if let Some(slot) = self.hosts.get_mut(&h) {
                 slot.bump();
@@ -380,13 +387,8 @@ impl State {
 
     /// Bump the hosts with a member of the group: its rules or policy changed.
     pub(crate) fn bump_group(&mut self, group_id: &str) {
-        let hosts: BTreeSet<String> =
-            self.net.group_members(group_id).filter_map(|i| self.instances.get(i)).map(|i| i.host_id.clone()).collect();
-        for h in hosts {
-            if let Some(slot) = self.hosts.get_mut(&h) {
-                slot.bump();
-            }
-        }
+        let hosts = self.hosts_running(self.net.group_members(group_id));
+        self.bump_hosts(hosts);
     }
 }
 

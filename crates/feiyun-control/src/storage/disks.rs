@@ -183,7 +183,7 @@ impl ControlPlane {
         if self.setup.region.zone(&spec.zone_id).is_none() {
             return Err(DomainError::ZoneNotFound(spec.zone_id.clone()));
         }
-        if feiyun_billing::account::position(&self.ledger(account_id)?).arrears_since.is_some() {
+        if self.in_arrears(account_id)? {
             return Err(DomainError::AccountArrearage);
         }
         let mut state = self.write();
