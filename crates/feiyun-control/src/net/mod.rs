@@ -348,9 +348,7 @@ impl State {
 
     fn bump_hosts(&mut self, hosts: BTreeSet<String>) {
         for h in hosts {
-            if let Some(slot) = self.hosts.get_mut(&h) {
-                slot.bump();
-            }
+            self.bump_host(&h);
         }
     }
 
