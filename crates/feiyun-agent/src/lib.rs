@@ -373,20 +373,17 @@ struct Inner {
     traffic_sent: Mutex<HashMap<String, (u64, u64)>>,
 }
 
-/// Collects a step's observations into the outbox.
+/// Collects observations into the outbox (a step's go through [`steps`]' observer).
 struct Outbox<'a>(&'a Mutex<Report>);
 
-impl Observer for Outbox<'_> {
-    fn report(&self, instance_id: &str, event: feiyun_domain::instance::AgentEvent) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
-            instance_id: instance_id.to_string(),
-            event: Some(event),
-            error: None,
-            status_after: None,
-        });
+impl Outbox<'_> {
+    fn push(&self, event: InstanceEvent) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(event);
     }
+
+    /// A step failed; it is retried at the next pass.
     fn report_error(&self, instance_id: &str, error: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
+        self.push(InstanceEvent {
             instance_id: instance_id.to_string(),
             event: None,
             error: Some(error.to_string()),
@@ -863,10 +860,11 @@ mod tests {
             })
         };
         // A reboot: the halt is in flight (slowly) when the boot is observed and flushed.
-        Outbox(&outbox).report("i-0", AgentEvent::Halted);
+        let event = |e| InstanceEvent { instance_id: "i-0".into(), event: Some(e), error: None, status_after: None };
+        Outbox(&outbox).push(event(AgentEvent::Halted));
         let first = flush();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        Outbox(&outbox).report("i-0", AgentEvent::Booted);
+        Outbox(&outbox).push(event(AgentEvent::Booted));
         let second = flush();
         first.await.expect("first");
         second.await.expect("second");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use feiyun_domain::instance::{InstanceStatus, PowerState};
-use feiyun_hostproto::{InstanceEvent, InstanceIntent, Intent};
+use feiyun_hostproto::{InstanceEvent, InstanceIntent, Intent, Report};
 use feiyun_runtime::RuntimeSpec;
 
 use crate::reconcile::{step_with_retries, Assignment, Observer};
@@ -27,7 +27,11 @@ struct Stepping<'a> {
     status: Mutex<Option<InstanceStatus>>,
 }
 
-impl Stepping<'_> {
+impl<'a> Stepping<'a> {
+    fn new(outbox: &'a Mutex<Report>, desired: PowerState, status: InstanceStatus) -> Self {
+        Stepping { outbox: Outbox(outbox), desired, status: Mutex::new(Some(status)) }
+    }
+
     fn status(&self) -> Option<InstanceStatus> {
         *self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -38,7 +42,7 @@ impl Observer for Stepping<'_> {
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         let after = status.map(|s| s.observe(self.desired, event)).filter(|t| t.desired == self.desired);
         *status = after.map(|t| t.status);
-        self.outbox.0.lock().unwrap_or_else(|p| p.into_inner()).events.push(InstanceEvent {
+        self.outbox.push(InstanceEvent {
             instance_id: instance_id.to_string(),
             event: Some(event),
             error: None,
@@ -218,8 +222,7 @@ impl Inner {
         };
         let me = self.clone();
         self.blocking(move || {
-            let observer =
-                Stepping { outbox: Outbox(&me.outbox), desired: a.desired, status: Mutex::new(Some(status)) };
+            let observer = Stepping::new(&me.outbox, a.desired, status);
             let changed = step_with_retries(me.runtime.as_ref(), &observer, &a, &me.failures);
             (changed, observer.status())
         })
@@ -232,7 +235,6 @@ impl Inner {
 mod tests {
     use super::*;
     use feiyun_domain::instance::AgentEvent;
-    use feiyun_hostproto::Report;
 
     fn reported(outbox: &Mutex<Report>) -> Vec<(Option<AgentEvent>, Option<InstanceStatus>)> {
         outbox.lock().expect("lock").events.iter().map(|e| (e.event, e.status_after)).collect()
@@ -241,11 +243,7 @@ mod tests {
     #[test]
     fn the_host_applies_its_own_reports_until_one_changes_what_is_desired() {
         let outbox = Mutex::new(Report::default());
-        let boot = Stepping {
-            outbox: Outbox(&outbox),
-            desired: PowerState::Running,
-            status: Mutex::new(Some(InstanceStatus::Pending)),
-        };
+        let boot = Stepping::new(&outbox, PowerState::Running, InstanceStatus::Pending);
         boot.report("i-1", AgentEvent::Provisioned);
         assert_eq!(boot.status(), Some(InstanceStatus::Starting));
         boot.report("i-1", AgentEvent::Booted);
@@ -269,11 +267,7 @@ mod tests {
         );
         // A boot that fails for good stops the instance: that too is the region's decision.
         let outbox = Mutex::new(Report::default());
-        let failing = Stepping {
-            outbox: Outbox(&outbox),
-            desired: PowerState::Running,
-            status: Mutex::new(Some(InstanceStatus::Starting)),
-        };
+        let failing = Stepping::new(&outbox, PowerState::Running, InstanceStatus::Starting);
         failing.report("i-2", AgentEvent::BootFailed);
         assert_eq!(failing.status(), None);
         assert_eq!(reported(&outbox), vec![(Some(AgentEvent::BootFailed), None)]);
