@@ -221,6 +221,7 @@ impl Agent {
             busy: Mutex::new(HashSet::new()),
             acted: Mutex::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             seen_tasks: Mutex::new(HashSet::new()),
             outbox: Mutex::new(Report::default()),
@@ -345,6 +346,9 @@ struct Inner {
     /// The status this host moved an instance to by its own reports, and the intent revision it
     /// was moved at: ahead of that intent until the control plane sends a newer one.
     local: Mutex<HashMap<String, (u64, InstanceStatus)>>,
+    /// Since when an instance about to boot waits for its network port or disks, and whether
+    /// the wait was logged.
+    waiting: Mutex<HashMap<String, (std::time::Instant, bool)>>,
     failures: Mutex<HashMap<String, u32>>,
     seen_tasks: Mutex<HashSet<String>>,
     /// Observations and results not yet reported.
@@ -436,6 +440,9 @@ impl Inner {
         // long-poll that ended without a change) says nothing new: the host's copy stays ahead.
         if newer {
             Self::lock(&self.local).clear();
+            let latest = Self::lock(&self.latest).clone();
+            let named: HashSet<&str> = latest.iter().flat_map(|l| l.instances.iter().map(|i| i.id.as_str())).collect();
+            Self::lock(&self.waiting).retain(|id, _| named.contains(id.as_str()));
         }
         // Disk and snapshot files the intent no longer names.
         tokio::spawn(self.clone().sweep_storage());

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use feiyun_domain::instance::{InstanceStatus, PowerState};
 use feiyun_hostproto::{InstanceEvent, InstanceIntent, Intent, Report};
@@ -53,6 +53,9 @@ impl Observer for Stepping<'_> {
         self.outbox.report_error(instance_id, error);
     }
 }
+
+/// How long an instance may wait for its network port or disks before the wait is logged.
+const WAIT_WORTH_A_WORD: Duration = Duration::from_secs(5);
 
 impl Inner {
     /// Start one step for every instance not already being worked on.
@@ -120,20 +123,32 @@ impl Inner {
             .as_ref()
             .filter(|net| net.vpc_of_instance(&i.id).is_some())
             .map(|net| (feiyun_net::instance_netns_path(&net.prefix, &i.id), net.prefix.as_str()));
-        if let Some((_, prefix)) = netns {
-            // Only a boot needs the namespace: a new instance's disk is prepared (and the
-            // control plane told) while the network is still being applied.
-            let boots = i.desired == PowerState::Running && status != InstanceStatus::Pending;
-            if boots && !self.net_out.has_port(prefix, &i.id) {
-                // The worker's next apply brings a pass.
-                return None;
+        let boots = i.desired == PowerState::Running && status != InstanceStatus::Pending;
+        // Only a boot needs the namespace: a new instance's disk is prepared (and the control
+        // plane told) while the network is still being applied. The worker's next apply brings
+        // a pass; so does the disk's next step.
+        let waits_for = if boots && netns.as_ref().is_some_and(|(_, prefix)| !self.net_out.has_port(prefix, &i.id)) {
+            Some("its network port")
+        } else if boots && status == InstanceStatus::Starting && self.waits_for_disks(intent, &i.id) {
+            Some("its disks")
+        } else {
+            None
+        };
+        let mut waiting = Self::lock(&self.waiting);
+        match waits_for {
+            Some(what) => {
+                let (since, told) = waiting.entry(i.id.clone()).or_insert((Instant::now(), false));
+                if !*told && since.elapsed() > WAIT_WORTH_A_WORD {
+                    *told = true;
+                    tracing::warn!(host = %self.host_id, instance = %i.id, waited_s = since.elapsed().as_secs(), "the instance waits for {what} to boot");
+                }
+                None
+            }
+            None => {
+                waiting.remove(&i.id);
+                Some(netns.map(|(path, _)| path))
             }
         }
-        if i.desired == PowerState::Running && status == InstanceStatus::Starting && self.waits_for_disks(intent, &i.id)
-        {
-            return None;
-        }
-        Some(netns.map(|(path, _)| path))
     }
 
     /// A pass skips the instances a step is busy with; when a newer intent came meanwhile, look
