@@ -462,64 +462,84 @@ fn hosts_and_their_instances_survive_a_control_plane_restart() {
     assert_eq!(node.used.vcpus, 2, "capacity of its instances is taken again");
 }
 
+/// One instance placed on one fake host, and what the host says of it.
+struct OneInstance {
+    _dir: tempfile::TempDir,
+    cp: Arc<ControlPlane>,
+    host: FakeHost,
+    account: String,
+    id: String,
+}
+
+impl OneInstance {
+    fn new() -> OneInstance {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cp = empty(dir.path(), &clock());
+        let host = FakeHost::join(&cp, "node-1", "z", 16);
+        let (acct, _) = cp.create_account("alice").expect("account");
+        let id = run(&cp, &acct.id, 1).remove(0);
+        OneInstance { _dir: dir, cp, host, account: acct.id, id }
+    }
+
+    /// The host reports `event`, and the status it moved its own copy to.
+    fn report(&self, event: AgentEvent, status_after: Option<InstanceStatus>) {
+        let events =
+            vec![InstanceEvent { instance_id: self.id.clone(), event: Some(event), error: None, status_after }];
+        self.cp
+            .host_report(&self.host.reg.credential, Report { epoch: 1, events, ..Report::default() })
+            .expect("report");
+    }
+
+    fn revision(&self) -> u64 {
+        self.host.intent().expect("intent").revision
+    }
+
+    fn status(&self) -> InstanceStatus {
+        status(&self.cp, &self.account, &self.id)
+    }
+
+    fn act(&self, action: UserAction) {
+        self.cp.act(&self.account, std::slice::from_ref(&self.id), action, None, true, false).expect("act");
+    }
+}
+
 #[test]
 fn a_host_whose_own_copy_went_elsewhere_hears_the_region_even_when_nothing_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = clock();
-    let cp = empty(dir.path(), &clock);
-    let h = FakeHost::join(&cp, "node-1", "z", 16);
-    let (acct, _) = cp.create_account("alice").expect("account");
-    let id = run(&cp, &acct.id, 1).remove(0);
-    let report = |event, status_after| {
-        let events = vec![InstanceEvent { instance_id: id.clone(), event: Some(event), error: None, status_after }];
-        cp.host_report(&h.reg.credential, Report { epoch: 1, events, ..Report::default() }).expect("report");
-    };
-    let revision = || h.intent().expect("intent").revision;
-    report(AgentEvent::Provisioned, Some(InstanceStatus::Starting));
-    report(AgentEvent::Booted, Some(InstanceStatus::Running));
-    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Running);
-    cp.act(&acct.id, std::slice::from_ref(&id), UserAction::Reboot, None, true, false).expect("reboot");
-    let rebooting = revision();
+    let one = OneInstance::new();
+    one.report(AgentEvent::Provisioned, Some(InstanceStatus::Starting));
+    one.report(AgentEvent::Booted, Some(InstanceStatus::Running));
+    assert_eq!(one.status(), InstanceStatus::Running);
+    one.act(UserAction::Reboot);
+    let rebooting = one.revision();
     // A boot the host observed on an intent drawn before the reboot: the region keeps the
     // reboot (Stopping), and the host, whose copy says Running, is told so.
-    report(AgentEvent::Booted, Some(InstanceStatus::Running));
-    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Stopping);
-    assert!(revision() > rebooting);
+    one.report(AgentEvent::Booted, Some(InstanceStatus::Running));
+    assert_eq!(one.status(), InstanceStatus::Stopping);
+    assert!(one.revision() > rebooting);
     // The same event with the host's copy where the region's is: nothing to tell.
-    let told = revision();
-    report(AgentEvent::Booted, Some(InstanceStatus::Stopping));
-    assert_eq!(revision(), told);
+    let told = one.revision();
+    one.report(AgentEvent::Booted, Some(InstanceStatus::Stopping));
+    assert_eq!(one.revision(), told);
 }
 
 #[test]
 fn a_host_is_woken_for_its_own_report_only_when_the_region_decides_otherwise() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = clock();
-    let cp = empty(dir.path(), &clock);
-    let h = FakeHost::join(&cp, "node-1", "z", 16);
-    let (acct, _) = cp.create_account("alice").expect("account");
-    let id = run(&cp, &acct.id, 1).remove(0);
-    let report = |event, status_after| {
-        let events = vec![InstanceEvent { instance_id: id.clone(), event: Some(event), error: None, status_after }];
-        cp.host_report(&h.reg.credential, Report { epoch: 1, events, ..Report::default() }).expect("report");
-    };
-    let revision = || h.intent().expect("intent").revision;
-    let placed = revision();
+    let one = OneInstance::new();
+    let placed = one.revision();
     // The host moved the instance to Starting on its own copy and says so: recorded, and the
     // host is not woken to be told what it knows.
-    report(AgentEvent::Provisioned, Some(InstanceStatus::Starting));
-    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Starting);
-    assert_eq!(revision(), placed);
+    one.report(AgentEvent::Provisioned, Some(InstanceStatus::Starting));
+    assert_eq!(one.status(), InstanceStatus::Starting);
+    assert_eq!(one.revision(), placed);
     // A host whose copy went elsewhere than the region's state machine hears the region's word.
-    report(AgentEvent::Booted, Some(InstanceStatus::Stopping));
-    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Running);
-    let corrected = revision();
-    assert!(corrected > placed);
+    one.report(AgentEvent::Booted, Some(InstanceStatus::Stopping));
+    assert_eq!(one.status(), InstanceStatus::Running);
+    assert!(one.revision() > placed);
     // A host that leaves the status to the region (an older agent; any agent for an event that
     // changes what is desired, such as a guest halting on its own) is woken for every change.
-    cp.act(&acct.id, std::slice::from_ref(&id), UserAction::Stop, None, true, false).expect("stop");
-    let stopping = revision();
-    report(AgentEvent::Halted, None);
-    assert_eq!(status(&cp, &acct.id, &id), InstanceStatus::Stopped);
-    assert!(revision() > stopping);
+    one.act(UserAction::Stop);
+    let stopping = one.revision();
+    one.report(AgentEvent::Halted, None);
+    assert_eq!(one.status(), InstanceStatus::Stopped);
+    assert!(one.revision() > stopping);
 }
