@@ -8,7 +8,19 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== unit and integration tests"
+# The Rust tests run their containers under the `feiyun-test` parent cgroup, which runc makes and
+# no single test can tell it is the last to use. Once the tests are done, passed or not, the
+# parents they made go again (rmdir removes only an empty one; one that was here before stays).
+test_cgroups_before=$(find /sys/fs/cgroup -maxdepth 2 -type d -name feiyun-test 2>/dev/null | sort || true)
+remove_test_cgroups() {
+    local d
+    for d in $(find /sys/fs/cgroup -maxdepth 2 -type d -name feiyun-test 2>/dev/null); do
+        grep -qxF "$d" <<<"$test_cgroups_before" || rmdir "$d" 2>/dev/null || true
+    done
+}
+trap remove_test_cgroups EXIT
 cargo test --workspace -q
+remove_test_cgroups
 echo "== end-to-end (official SDKs against the real binary)"
 cargo build -q -p feiyun
 tests/e2e/run.sh
