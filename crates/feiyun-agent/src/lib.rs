@@ -431,17 +431,16 @@ impl Inner {
         }
         let tasks = intent.tasks.clone();
         let network = intent.network.clone();
-        let (revision, epoch) = (intent.revision, intent.epoch);
+        let intent = Arc::new(intent);
         let newer = Self::lock(&self.latest)
-            .replace(Arc::new(intent))
-            .is_none_or(|old| old.revision != revision || old.epoch != epoch);
+            .replace(intent.clone())
+            .is_none_or(|old| old.revision != intent.revision || old.epoch != intent.epoch);
         // A new intent says what the control plane made of the host's reports (one drawn before
         // a report landed brings its step again, which is idempotent). The same intent again (a
         // long-poll that ended without a change) says nothing new: the host's copy stays ahead.
         if newer {
             Self::lock(&self.local).clear();
-            let latest = Self::lock(&self.latest).clone();
-            let named: HashSet<&str> = latest.iter().flat_map(|l| l.instances.iter().map(|i| i.id.as_str())).collect();
+            let named: HashSet<&str> = intent.instances.iter().map(|i| i.id.as_str()).collect();
             Self::lock(&self.waiting).retain(|id, _| named.contains(id.as_str()));
         }
         // Disk and snapshot files the intent no longer names.
