@@ -25,6 +25,7 @@
 //! Must not: change intent (only the control plane does), decide placement, or know about the
 //! API, accounts or the store.
 
+mod copies;
 pub mod machine;
 pub mod metadata;
 pub mod network;
@@ -38,7 +39,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use feiyun_domain::instance::InstanceStatus;
 use feiyun_hostproto::{
     ControlLink, Credential, ExecOutcome, Heartbeat, HostSpec, ImageSource, InstanceEvent, InstanceIntent, Intent,
     ProtoError, Report, Task, TaskOutcome, TaskResult, TrafficCounters,
@@ -220,7 +220,8 @@ impl Agent {
             latest: Mutex::new(None),
             busy: Mutex::new(HashSet::new()),
             acted: Mutex::new(HashMap::new()),
-            local: Mutex::new(HashMap::new()),
+            copies: copies::OwnCopies::default(),
+            seq: AtomicU64::new(first_seq()),
             waiting: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             seen_tasks: Mutex::new(HashSet::new()),
@@ -343,9 +344,10 @@ struct Inner {
     /// The intent revision each instance was last acted on at: it is not acted on again until a
     /// newer intent shows what the control plane made of the report (the resync still observes).
     acted: Mutex<HashMap<String, u64>>,
-    /// The status this host moved an instance to by its own reports, and the intent revision it
-    /// was moved at: ahead of that intent until the control plane sends a newer one.
-    local: Mutex<HashMap<String, (u64, InstanceStatus)>>,
+    /// The statuses this host moved its instances to by its own reports.
+    copies: copies::OwnCopies,
+    /// The number of the host's next event (`InstanceEvent::seq`).
+    seq: AtomicU64,
     /// Since when an instance about to boot waits for its network port or disks, and whether
     /// the wait was logged.
     waiting: Mutex<HashMap<String, (std::time::Instant, bool)>>,
@@ -392,6 +394,7 @@ impl Outbox<'_> {
             event: None,
             error: Some(error.to_string()),
             status_after: None,
+            seq: None,
         });
     }
 }
@@ -411,7 +414,8 @@ impl Inner {
     }
 
     async fn apply(self: Arc<Self>, intent: Intent) {
-        if intent.epoch != self.epoch.load(Ordering::SeqCst) {
+        let fenced = intent.epoch != self.epoch.load(Ordering::SeqCst);
+        if fenced {
             tracing::warn!(host = %self.host_id, epoch = intent.epoch, "the host was fenced: dropping what its new intent does not name");
             self.epoch.store(intent.epoch, Ordering::SeqCst);
             // Observations made under the old epoch would be refused.
@@ -432,14 +436,20 @@ impl Inner {
         let tasks = intent.tasks.clone();
         let network = intent.network.clone();
         let intent = Arc::new(intent);
-        let newer = Self::lock(&self.latest)
-            .replace(intent.clone())
-            .is_none_or(|old| old.revision != intent.revision || old.epoch != intent.epoch);
-        // A new intent says what the control plane made of the host's reports (one drawn before
-        // a report landed brings its step again, which is idempotent). The same intent again (a
-        // long-poll that ended without a change) says nothing new: the host's copy stays ahead.
+        // A new intent says what the control plane made of the host's reports, and the host's
+        // copies it was drawn too early to reflect stay ahead of it (renewed before a pass can
+        // read the intent). The same intent again (a long-poll that ended without a change)
+        // says nothing new.
+        let newer = {
+            let mut latest = Self::lock(&self.latest);
+            let newer = latest.as_ref().is_none_or(|old| old.revision != intent.revision || old.epoch != intent.epoch);
+            if newer {
+                self.copies.renew(&intent, fenced);
+            }
+            *latest = Some(intent.clone());
+            newer
+        };
         if newer {
-            Self::lock(&self.local).clear();
             let named: HashSet<&str> = intent.instances.iter().map(|i| i.id.as_str()).collect();
             Self::lock(&self.waiting).retain(|id, _| named.contains(id.as_str()));
         }
@@ -621,8 +631,22 @@ impl Inner {
     /// Send what the outbox holds; keep it for the next flush if the control plane cannot be
     /// reached.
     async fn flush(&self) {
-        deliver(&self.outbox, &self.sending, self.link.as_ref(), &self.credential, &self.epoch, &self.host_id).await;
+        let on = Sender {
+            link: self.link.as_ref(),
+            credential: &self.credential,
+            epoch: &self.epoch,
+            host_id: &self.host_id,
+        };
+        deliver(&self.outbox, &self.sending, &self.copies, on).await;
     }
+}
+
+/// Where and as whom reports go.
+struct Sender<'a> {
+    link: &'a dyn ControlLink,
+    credential: &'a Credential,
+    epoch: &'a AtomicU64,
+    host_id: &'a str,
 }
 
 /// Send what `outbox` holds, one report at a time: a flush waits for the report in flight before
@@ -630,14 +654,8 @@ impl Inner {
 /// control plane applies events in the order they land (a host that stopped and booted an
 /// instance for a reboot would be seen to boot it, then to halt it: the guest shut itself
 /// down). What a report could not deliver goes back in front of what came after it.
-async fn deliver(
-    outbox: &Mutex<Report>,
-    sending: &tokio::sync::Mutex<()>,
-    link: &dyn ControlLink,
-    credential: &Credential,
-    epoch: &AtomicU64,
-    host_id: &str,
-) {
+async fn deliver(outbox: &Mutex<Report>, sending: &tokio::sync::Mutex<()>, copies: &copies::OwnCopies, on: Sender<'_>) {
+    let Sender { link, credential, epoch, host_id } = on;
     let _turn = sending.lock().await;
     let report = {
         let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
@@ -661,8 +679,17 @@ async fn deliver(
             merge_disks(&mut out.disks, later.disks);
         }
         // Fenced or refused: the next intent says what is current.
-        Err(e) => tracing::warn!(host = %host_id, error = %e, "report refused"),
+        Err(e) => {
+            tracing::warn!(host = %host_id, error = %e, "report refused");
+            copies.refused(&report.events.iter().map(|e| e.instance_id.as_str()).collect());
+        }
     }
+}
+
+/// The number of a new agent's first event: the clock in microseconds, so that the events of a
+/// restarted agent come after those of its earlier run.
+fn first_seq() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(1)
 }
 
 /// Newer absolute counters replace older ones of the same instance.
@@ -697,271 +724,4 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    use feiyun_domain::instance::AgentEvent;
-    use feiyun_hostproto::{HeartbeatAck, Registered};
-
-    /// A control plane whose intent never changes after the first: a long-poll waits it out.
-    #[derive(Default)]
-    struct Quiet {
-        polls: AtomicUsize,
-        /// The instances the intent names (all Pending, to run).
-        instances: usize,
-        /// Events of each report received.
-        reports: Mutex<Vec<usize>>,
-    }
-
-    fn instance(n: usize, status: feiyun_domain::instance::InstanceStatus) -> InstanceIntent {
-        InstanceIntent {
-            id: format!("i-{n}"),
-            status,
-            desired: feiyun_domain::instance::PowerState::Running,
-            stop_grace_ms: 0,
-            spec: feiyun_hostproto::InstanceSpec {
-                hostname: format!("i-{n}"),
-                vcpus: 1,
-                memory_mib: 512,
-                baseline_cpu_percent: 0,
-                image: feiyun_hostproto::ImageRef {
-                    id: "img".into(),
-                    source: ImageSource::Builtin,
-                    size_bytes: 0,
-                    sha256: None,
-                },
-                user_data: None,
-                authorized_keys: Vec::new(),
-            },
-            metadata: Default::default(),
-        }
-    }
-
-    impl Quiet {
-        fn intent(&self) -> Intent {
-            let instances =
-                (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect();
-            Intent {
-                host_id: "h-1".into(),
-                epoch: 1,
-                revision: 1,
-                instances,
-                tasks: Vec::new(),
-                disks: Vec::new(),
-                snapshots: Vec::new(),
-                network: None,
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ControlLink for Quiet {
-        async fn register(&self, _: &str, _: HostSpec) -> Result<Registered, ProtoError> {
-            Ok(Registered {
-                host_id: "h-1".into(),
-                credential: Credential("h-1.secret".into()),
-                zone: "z".into(),
-                epoch: 1,
-                heartbeat_ms: 10_000,
-                grace_ms: 40_000,
-            })
-        }
-        async fn heartbeat(&self, _: &Credential, _: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
-            Ok(HeartbeatAck { epoch: 1, revision: 1 })
-        }
-        async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
-            self.polls.fetch_add(1, Ordering::SeqCst);
-            if since == self.intent().revision {
-                tokio::time::sleep(wait).await;
-            }
-            Ok(self.intent())
-        }
-        async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
-            self.reports.lock().expect("lock").push(r.events.len());
-            Ok(())
-        }
-        async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-            Err(ProtoError::NotFound(id.to_string()))
-        }
-    }
-
-    /// A control plane that answers the first two polls at once with the intents given (the
-    /// second comes while the host is still busy with the first), then waits.
-    struct Quick {
-        intents: Vec<Intent>,
-        /// When each report came, and its events.
-        reports: Mutex<Vec<(Duration, Vec<AgentEvent>)>>,
-        start: tokio::time::Instant,
-    }
-
-    #[async_trait::async_trait]
-    impl ControlLink for Quick {
-        async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
-            Quiet::default().register(token, spec).await
-        }
-        async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
-            Quiet::default().heartbeat(c, b).await
-        }
-        async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
-            match self.intents.iter().find(|i| i.revision > since) {
-                Some(i) => Ok(i.clone()),
-                None => {
-                    tokio::time::sleep(wait).await;
-                    Ok(self.intents[self.intents.len() - 1].clone())
-                }
-            }
-        }
-        async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
-            let events = r.events.iter().filter_map(|e| e.event).collect();
-            self.reports.lock().expect("lock").push((self.start.elapsed(), events));
-            Ok(())
-        }
-        async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-            Err(ProtoError::NotFound(id.to_string()))
-        }
-    }
-
-    /// A control plane that takes 100 ms over its first report and applies each report when it
-    /// is done with it.
-    #[derive(Default)]
-    struct Slow {
-        applied: Mutex<Vec<AgentEvent>>,
-        calls: AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl ControlLink for Slow {
-        async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
-            Quiet::default().register(token, spec).await
-        }
-        async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
-            Quiet::default().heartbeat(c, b).await
-        }
-        async fn intent(&self, c: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
-            ControlLink::intent(&Quiet::default(), c, since, wait).await
-        }
-        async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
-            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            self.applied.lock().expect("lock").extend(r.events.iter().filter_map(|e| e.event));
-            Ok(())
-        }
-        async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-            Err(ProtoError::NotFound(id.to_string()))
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn reports_land_in_the_order_their_events_were_observed() {
-        let link = Arc::new(Slow::default());
-        let outbox = Arc::new(Mutex::new(Report::default()));
-        let sending = Arc::new(tokio::sync::Mutex::new(()));
-        let flush = || {
-            let (link, outbox, sending) = (link.clone(), outbox.clone(), sending.clone());
-            tokio::spawn(async move {
-                let credential = Credential("h-1.secret".into());
-                deliver(&outbox, &sending, link.as_ref(), &credential, &AtomicU64::new(1), "h-1").await;
-            })
-        };
-        // A reboot: the halt is in flight (slowly) when the boot is observed and flushed.
-        let event = |e| InstanceEvent { instance_id: "i-0".into(), event: Some(e), error: None, status_after: None };
-        Outbox(&outbox).push(event(AgentEvent::Halted));
-        let first = flush();
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        Outbox(&outbox).push(event(AgentEvent::Booted));
-        let second = flush();
-        first.await.expect("first");
-        second.await.expect("second");
-        assert_eq!(*link.applied.lock().expect("lock"), vec![AgentEvent::Halted, AgentEvent::Booted]);
-        assert_eq!(link.calls.load(Ordering::SeqCst), 2);
-    }
-
-    fn hollow(link: Arc<dyn ControlLink>) -> Agent {
-        let opts = AgentOptions {
-            host: HostSpec {
-                name: "h".into(),
-                zone: None,
-                capacity: feiyun_domain::Resources::ZERO,
-                gpu_model: None,
-                local_disk_category: None,
-                simulated: true,
-                protocol: feiyun_hostproto::PROTOCOL_VERSION,
-                agent_version: "test".into(),
-                underlay_ip: None,
-            },
-            token: Some("token".into()),
-            identity_file: None,
-            busybox: None,
-            network_state: None,
-        };
-        Agent::new(link, Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn one_long_poll_spans_many_resyncs() {
-        let link = Arc::new(Quiet::default());
-        // Ten resyncs, a third of a long-poll.
-        hollow(link.clone() as Arc<dyn ControlLink>)
-            .run(tokio::time::sleep(Duration::from_secs(10)))
-            .await
-            .expect("agent");
-        // The first poll answers at once; the second is still waiting.
-        assert_eq!(link.polls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_hollow_host_reports_what_one_pass_observed_at_once() {
-        let link = Arc::new(Quiet { instances: 3, ..Default::default() });
-        hollow(link.clone() as Arc<dyn ControlLink>)
-            .run(tokio::time::sleep(Duration::from_secs(3)))
-            .await
-            .expect("agent");
-        // Three instances provisioned and booted in the first pass (the host goes on from what
-        // it reported without waiting for the intent to say it back): one report of six
-        // events; nothing new after (the intent did not move, and each runs as it should).
-        assert_eq!(*link.reports.lock().expect("lock"), vec![6]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_same_intent_again_leaves_the_hosts_own_copy_ahead() {
-        let link = Arc::new(Quiet { instances: 3, ..Default::default() });
-        // Two long-polls end without a change and bring the same intent (its instances still
-        // Pending) back.
-        hollow(link.clone() as Arc<dyn ControlLink>)
-            .run(tokio::time::sleep(LONG_POLL * 2 + Duration::from_secs(5)))
-            .await
-            .expect("agent");
-        assert!(link.polls.load(Ordering::SeqCst) >= 3);
-        // Booted once: the host does not go back to Pending and boot them again.
-        assert_eq!(*link.reports.lock().expect("lock"), vec![6]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_intent_that_comes_while_the_host_is_busy_is_acted_on_without_waiting_for_a_resync() {
-        use feiyun_domain::instance::InstanceStatus;
-        let at = |revision, status| Intent {
-            host_id: "h-1".into(),
-            epoch: 1,
-            revision,
-            instances: vec![instance(0, status)],
-            tasks: Vec::new(),
-            disks: Vec::new(),
-            snapshots: Vec::new(),
-            network: None,
-        };
-        let link = Arc::new(Quick {
-            intents: vec![at(1, InstanceStatus::Pending), at(2, InstanceStatus::Starting)],
-            reports: Mutex::new(Vec::new()),
-            start: tokio::time::Instant::now(),
-        });
-        hollow(link.clone() as Arc<dyn ControlLink>)
-            .run(tokio::time::sleep(Duration::from_secs(3)))
-            .await
-            .expect("agent");
-        let reports = link.reports.lock().expect("lock").clone();
-        let booted = reports.iter().find(|(_, e)| e.contains(&AgentEvent::Booted)).expect("booted");
-        assert!(booted.0 < Duration::from_millis(500), "{reports:?}");
-    }
-}
+mod tests;

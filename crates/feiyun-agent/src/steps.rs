@@ -4,6 +4,7 @@
 //! new status at once instead of waiting for the intent to bring it back (`docs/hosts.md`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,25 +12,36 @@ use feiyun_domain::instance::{InstanceStatus, PowerState};
 use feiyun_hostproto::{InstanceEvent, InstanceIntent, Intent, Report};
 use feiyun_runtime::RuntimeSpec;
 
+use crate::copies::{OwnCopies, Word};
 use crate::reconcile::{step_with_retries, Assignment, Observer};
 use crate::{Inner, Outbox};
 
-/// Collects one step's observations of one instance into the outbox, and applies each to the
-/// host's copy of the instance's status through the domain's state machine, as the control
-/// plane will: the host goes on from the new status without waiting for its report to come back
-/// in an intent. An observation that changes what is desired (the guest halted on its own, a
-/// boot failed) is the control plane's to decide: from then on the host waits for the next
-/// intent.
+/// Collects one step's observations of one instance into the outbox, numbered, and applies each
+/// to the host's copy of the instance's status through the domain's state machine, as the
+/// control plane will: the host goes on from the new status without waiting for its report to
+/// come back in an intent ([`OwnCopies`]). An observation that changes what is desired (the
+/// guest halted on its own, a boot failed) is the control plane's to decide: from then on the
+/// host waits for the next intent.
 struct Stepping<'a> {
     outbox: Outbox<'a>,
-    desired: PowerState,
+    /// The host's event counter.
+    seq: &'a AtomicU64,
+    copies: &'a OwnCopies,
+    /// The intent's word the step acts on.
+    word: Word,
     /// The instance's status on this host (`None` once it waits for the control plane).
     status: Mutex<Option<InstanceStatus>>,
 }
 
 impl<'a> Stepping<'a> {
-    fn new(outbox: &'a Mutex<Report>, desired: PowerState, status: InstanceStatus) -> Self {
-        Stepping { outbox: Outbox(outbox), desired, status: Mutex::new(Some(status)) }
+    fn new(
+        outbox: &'a Mutex<Report>,
+        seq: &'a AtomicU64,
+        copies: &'a OwnCopies,
+        word: Word,
+        status: InstanceStatus,
+    ) -> Self {
+        Stepping { outbox: Outbox(outbox), seq, copies, word, status: Mutex::new(Some(status)) }
     }
 
     fn status(&self) -> Option<InstanceStatus> {
@@ -40,13 +52,18 @@ impl<'a> Stepping<'a> {
 impl Observer for Stepping<'_> {
     fn report(&self, instance_id: &str, event: feiyun_domain::instance::AgentEvent) {
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        let after = status.map(|s| s.observe(self.desired, event)).filter(|t| t.desired == self.desired);
+        let desired = self.word.desired;
+        let after = status.map(|s| s.observe(desired, event)).filter(|t| t.desired == desired);
         *status = after.map(|t| t.status);
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst);
+        // The copy first: an intent that comes meanwhile is judged against this event too.
+        self.copies.note(instance_id, self.word, seq, *status);
         self.outbox.push(InstanceEvent {
             instance_id: instance_id.to_string(),
             event: Some(event),
             error: None,
             status_after: *status,
+            seq: Some(seq),
         });
     }
     fn report_error(&self, instance_id: &str, error: &str) {
@@ -105,12 +122,9 @@ impl Inner {
     }
 
     /// An instance's status on this host: the intent's, or the one the host's own reports
-    /// moved it to since that intent came.
+    /// moved it to since.
     fn status_of(&self, i: &InstanceIntent, revision: u64) -> InstanceStatus {
-        match Self::lock(&self.local).get(&i.id) {
-            Some((rev, status)) if *rev == revision => *status,
-            _ => i.status,
-        }
+        self.copies.status(i, revision)
     }
 
     /// Whether an instance may take a step now, and in which network namespace (`None`: it
@@ -175,7 +189,7 @@ impl Inner {
         let i = &intent.instances[n];
         // Enough for the longest chain (a reboot: halted, booted), and a bound on a bug.
         for _ in 0..4 {
-            let (changed, after) = self.clone().step(i, status, netns.clone()).await;
+            let (changed, after) = self.clone().step(i, intent.revision, status, netns.clone()).await;
             if changed {
                 // A container may be gone: a port kept for it may go too.
                 if let Some(net) = self.network_worker(false) {
@@ -183,10 +197,8 @@ impl Inner {
                 }
             }
             match after {
-                Some(next) if changed && next != status => {
-                    Self::lock(&self.local).insert(i.id.clone(), (intent.revision, next));
-                    status = next;
-                }
+                // The host's copy has it (the observer noted each event).
+                Some(next) if changed && next != status => status = next,
                 _ => {
                     if changed {
                         Self::lock(&self.acted).insert(i.id.clone(), intent.revision);
@@ -209,6 +221,7 @@ impl Inner {
     async fn step(
         self: Arc<Self>,
         i: &InstanceIntent,
+        revision: u64,
         status: InstanceStatus,
         netns: Option<PathBuf>,
     ) -> (bool, Option<InstanceStatus>) {
@@ -236,8 +249,9 @@ impl Inner {
             },
         };
         let me = self.clone();
+        let word = Word::of(revision, i);
         self.blocking(move || {
-            let observer = Stepping::new(&me.outbox, a.desired, status);
+            let observer = Stepping::new(&me.outbox, &me.seq, &me.copies, word, status);
             let changed = step_with_retries(me.runtime.as_ref(), &observer, &a, &me.failures);
             (changed, observer.status())
         })
@@ -255,10 +269,15 @@ mod tests {
         outbox.lock().expect("lock").events.iter().map(|e| (e.event, e.status_after)).collect()
     }
 
+    fn word(status: InstanceStatus) -> Word {
+        Word { revision: 1, status, desired: PowerState::Running, applied_seq: None }
+    }
+
     #[test]
     fn the_host_applies_its_own_reports_until_one_changes_what_is_desired() {
         let outbox = Mutex::new(Report::default());
-        let boot = Stepping::new(&outbox, PowerState::Running, InstanceStatus::Pending);
+        let (seq, copies) = (AtomicU64::new(1), OwnCopies::default());
+        let boot = Stepping::new(&outbox, &seq, &copies, word(InstanceStatus::Pending), InstanceStatus::Pending);
         boot.report("i-1", AgentEvent::Provisioned);
         assert_eq!(boot.status(), Some(InstanceStatus::Starting));
         boot.report("i-1", AgentEvent::Booted);
@@ -282,7 +301,7 @@ mod tests {
         );
         // A boot that fails for good stops the instance: that too is the region's decision.
         let outbox = Mutex::new(Report::default());
-        let failing = Stepping::new(&outbox, PowerState::Running, InstanceStatus::Starting);
+        let failing = Stepping::new(&outbox, &seq, &copies, word(InstanceStatus::Starting), InstanceStatus::Starting);
         failing.report("i-2", AgentEvent::BootFailed);
         assert_eq!(failing.status(), None);
         assert_eq!(reported(&outbox), vec![(Some(AgentEvent::BootFailed), None)]);

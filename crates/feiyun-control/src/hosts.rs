@@ -11,7 +11,7 @@
 //! host that returns is refused until it has dropped what its new intent does not name, so no
 //! instance runs on two hosts once the old host talks to the region again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use feiyun_domain::catalog::Catalog;
@@ -76,6 +76,10 @@ pub(crate) struct HostSlot {
     pub tasks: BTreeMap<String, crate::tasks::Pending>,
     /// Ids of the instances placed on the host (released ones until cleaned).
     pub instances: BTreeSet<String>,
+    /// Per instance, the number of the host's last event about it that was applied (see
+    /// `InstanceIntent::applied_seq`). In memory only: after a restart the host takes the
+    /// region's word until its next report.
+    pub applied_seq: HashMap<String, u64>,
 }
 
 impl HostSlot {
@@ -140,6 +144,7 @@ pub(crate) fn admit(state: &mut State, catalog: &Catalog, host: Host, instances:
         watch,
         tasks: BTreeMap::new(),
         instances,
+        applied_seq: HashMap::new(),
         host,
     };
     if slot.host.capacity != Resources::ZERO {

@@ -247,6 +247,7 @@ impl State {
         if let Some(h) = old_host {
             if let Some(slot) = self.hosts.get_mut(&h) {
                 slot.instances.remove(&i.id);
+                slot.applied_seq.remove(&i.id);
                 slot.bump();
             }
         }
@@ -306,6 +307,7 @@ impl State {
             self.unindex(&i);
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
                 slot.instances.remove(id);
+                slot.applied_seq.remove(id);
                 slot.bump();
             }
         }

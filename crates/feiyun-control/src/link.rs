@@ -70,6 +70,7 @@ impl ControlPlane {
                 authorized_keys: state.authorized_keys(i),
             },
             metadata: self.instance_metadata(state, i),
+            applied_seq: state.hosts.get(&i.host_id).and_then(|s| s.applied_seq.get(&i.id).copied()),
         }
     }
 
@@ -186,7 +187,7 @@ impl ControlPlane {
                 self.write().errors.insert(e.instance_id.clone(), err);
             }
             if let Some(ev) = e.event {
-                recorded = self.record_event_ordered(&e.instance_id, ev, e.status_after).or(recorded);
+                recorded = self.record_event_ordered(&e.instance_id, ev, e.status_after, e.seq).or(recorded);
             }
         }
         if let Some(pos) = recorded {
@@ -211,7 +212,7 @@ impl ControlPlane {
     /// Apply what a host observed of an instance through the domain's state machine; returns
     /// once the change is durable.
     pub fn record_event(&self, instance_id: &str, event: AgentEvent) {
-        if let Some(pos) = self.record_event_ordered(instance_id, event, None) {
+        if let Some(pos) = self.record_event_ordered(instance_id, event, None, None) {
             let _ = self.durable(pos);
         }
     }
@@ -220,12 +221,14 @@ impl ControlPlane {
     /// any) instead of waiting for it to be durable. `host_applied` is the status the reporting
     /// host moved the instance to on its own copy of the intent: when the control plane comes to
     /// the same status and desired state, the host is not woken for it (nothing else in its
-    /// intent depends on the status).
+    /// intent depends on the status). `seq` is the host's number for the event: the host's
+    /// intent says the last one applied (recorded or not, as its status then shows).
     fn record_event_ordered(
         &self,
         instance_id: &str,
         event: AgentEvent,
         host_applied: Option<InstanceStatus>,
+        seq: Option<u64>,
     ) -> Option<CommitPos> {
         let mut state = self.write();
         state.errors.remove(instance_id);
@@ -235,6 +238,10 @@ impl ControlPlane {
                 Err(e) => tracing::error!(instance = %instance_id, error = %e, "cannot record cleanup"),
             }
             return None;
+        }
+        let host = state.instances.get(instance_id)?.host_id.clone();
+        if let (Some(seq), Some(slot)) = (seq, state.hosts.get_mut(&host)) {
+            slot.applied_seq.insert(instance_id.to_string(), seq);
         }
         let cur = state.instances.get(instance_id)?;
         let t = cur.status.observe(cur.desired, event);

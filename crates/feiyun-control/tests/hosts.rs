@@ -201,6 +201,7 @@ fn join_tokens_credentials_and_what_a_host_may_not_do() {
                     event: Some(AgentEvent::Booted),
                     error: None,
                     status_after: None,
+                    seq: None,
                 }],
                 results: Vec::new(),
                 ..Report::default()
@@ -225,8 +226,13 @@ fn a_late_word_on_a_cleaned_instance_does_not_sink_the_rest_of_a_report() {
     cp.act(&acct.id, std::slice::from_ref(gone), UserAction::Delete { force: true }, None, true, false)
         .expect("delete");
     cp.act(&acct.id, std::slice::from_ref(kept), UserAction::Stop, None, true, false).expect("stop");
-    let event =
-        |id: &String, ev| InstanceEvent { instance_id: id.clone(), event: Some(ev), error: None, status_after: None };
+    let event = |id: &String, ev| InstanceEvent {
+        instance_id: id.clone(),
+        event: Some(ev),
+        error: None,
+        status_after: None,
+        seq: None,
+    };
     let report = |events| Report { epoch: 1, events, ..Report::default() };
     cp.host_report(&h.reg.credential, report(vec![event(gone, AgentEvent::Halted), event(gone, AgentEvent::Cleaned)]))
         .expect("cleaned");
@@ -483,8 +489,13 @@ impl OneInstance {
 
     /// The host reports `event`, and the status it moved its own copy to.
     fn report(&self, event: AgentEvent, status_after: Option<InstanceStatus>) {
+        self.report_numbered(event, status_after, None)
+    }
+
+    /// [`OneInstance::report`], with the host's number for the event.
+    fn report_numbered(&self, event: AgentEvent, status_after: Option<InstanceStatus>, seq: Option<u64>) {
         let events =
-            vec![InstanceEvent { instance_id: self.id.clone(), event: Some(event), error: None, status_after }];
+            vec![InstanceEvent { instance_id: self.id.clone(), event: Some(event), error: None, status_after, seq }];
         self.cp
             .host_report(&self.host.reg.credential, Report { epoch: 1, events, ..Report::default() })
             .expect("report");
@@ -542,4 +553,25 @@ fn a_host_is_woken_for_its_own_report_only_when_the_region_decides_otherwise() {
     one.report(AgentEvent::Halted, None);
     assert_eq!(one.status(), InstanceStatus::Stopped);
     assert!(one.revision() > stopping);
+}
+
+#[test]
+fn an_intent_says_the_last_of_the_hosts_events_the_region_applied() {
+    let one = OneInstance::new();
+    let said = || one.host.intent().expect("intent").instances[0].applied_seq;
+    assert_eq!(said(), None);
+    one.report_numbered(AgentEvent::Provisioned, Some(InstanceStatus::Starting), Some(7));
+    assert_eq!(said(), Some(7));
+    // An event that changes nothing was applied all the same.
+    one.report_numbered(AgentEvent::Provisioned, Some(InstanceStatus::Starting), Some(8));
+    assert_eq!(one.status(), InstanceStatus::Starting);
+    assert_eq!(said(), Some(8));
+    // An older host numbers nothing: the last number stands.
+    one.report(AgentEvent::Booted, Some(InstanceStatus::Running));
+    assert_eq!(one.status(), InstanceStatus::Running);
+    assert_eq!(said(), Some(8));
+    // A reboot asked now is the region's own: the host sees a status its events did not lead to.
+    one.act(UserAction::Reboot);
+    let intent = one.host.intent().expect("intent");
+    assert_eq!((intent.instances[0].status, intent.instances[0].applied_seq), (InstanceStatus::Stopping, Some(8)));
 }

@@ -149,6 +149,15 @@ pub struct InstanceIntent {
     /// `/latest/meta-data/<name>`; `/latest/user-data` is the spec's user data.
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// The [`InstanceEvent::seq`] of the last event of this host about this instance that the
+    /// control plane had applied when it drew this intent (`None`: none since it started, or an
+    /// older control plane). An intent drawn before the host's later reports landed says so: the
+    /// host keeps its own copy, which is ahead, when the region's status is the one the host's
+    /// events up to this one led to (nothing else changed it), instead of taking steps again
+    /// from an older status (a reboot repeated is not idempotent: the second halt would read as
+    /// the guest's own shutdown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_seq: Option<u64>,
 }
 
 /// What a host needs to run one instance.
@@ -429,6 +438,12 @@ pub struct InstanceEvent {
     /// intent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_after: Option<InstanceStatus>,
+    /// The host's number for this event: increasing, in the order the host observed its events,
+    /// across restarts of the agent (it starts from the clock). The control plane says in each
+    /// instance's intent the last one it applied ([`InstanceIntent::applied_seq`]). Absent: an
+    /// older host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -611,6 +626,7 @@ mod tests {
                     authorized_keys: vec!["ssh-ed25519 AAAA test".into()],
                 },
                 metadata: [("instance-id".to_string(), "i-1".to_string())].into_iter().collect(),
+                applied_seq: Some(41),
             }],
             tasks: vec![Task::Exec(ExecTask {
                 id: "t-1".into(),
@@ -636,8 +652,12 @@ mod tests {
         };
         let text = serde_json::to_string(&intent).expect("serialize");
         assert!(text.contains("\"UserData\":\"ZWNobyBoaQo=\""), "{text}");
+        assert!(text.contains(r#""AppliedSeq":41"#), "{text}");
         let back: Intent = serde_json::from_str(&text).expect("parse");
         assert_eq!(back, intent);
+        // An older control plane's intent says nothing of the reports it applied.
+        let older: Intent = serde_json::from_str(&text.replace(r#","AppliedSeq":41"#, "")).expect("older intent");
+        assert_eq!(older.instances[0].applied_seq, None);
         let report = Report {
             epoch: 2,
             events: vec![InstanceEvent {
@@ -645,6 +665,7 @@ mod tests {
                 event: Some(AgentEvent::Booted),
                 error: None,
                 status_after: Some(InstanceStatus::Running),
+                seq: Some(42),
             }],
             results: vec![TaskResult {
                 task_id: "t-1".into(),
@@ -671,9 +692,11 @@ mod tests {
         // An event of a host that waits for every status to come back in an intent.
         let text = serde_json::to_string(&report.events[0]).expect("ser");
         assert!(text.contains(r#""StatusAfter":"Running""#), "{text}");
+        assert!(text.contains(r#""Seq":42"#), "{text}");
         let older: InstanceEvent =
-            serde_json::from_str(&text.replace(r#","StatusAfter":"Running""#, "")).expect("older event");
+            serde_json::from_str(&text.replace(r#","StatusAfter":"Running","Seq":42"#, "")).expect("older event");
         assert_eq!(older.status_after, None);
+        assert_eq!(older.seq, None);
         assert_eq!(older.event, Some(AgentEvent::Booted));
     }
 

@@ -338,6 +338,7 @@ pub fn instance(id: &str, user_data: Option<&str>) -> InstanceIntent {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
+        applied_seq: None,
     }
 }
 

@@ -370,6 +370,7 @@ impl FakeHost {
                     event: Some(ev),
                     error: None,
                     status_after: None,
+                    seq: None,
                 });
             }
         }
