@@ -426,7 +426,13 @@ impl ControlLink for ControlPlane {
         self.host_intent(credential, since, wait).await
     }
     async fn report(&self, credential: &Credential, report: Report) -> Result<(), ProtoError> {
-        self.host_report(credential, report)
+        // It waits for the store to make the report durable (a log sync): on a multi-threaded
+        // runtime the worker hands its other tasks over meanwhile.
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| self.host_report(credential, report))
+        } else {
+            self.host_report(credential, report)
+        }
     }
     async fn fetch_image(&self, credential: &Credential, image_id: &str, dest: &Path) -> Result<u64, ProtoError> {
         self.host_fetch_image(credential, image_id, dest).await
