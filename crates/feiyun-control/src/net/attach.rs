@@ -107,7 +107,7 @@ impl ControlPlane {
             if !cidr::usable(&s.cidr, ip) {
                 return Err(NetError::PrivateIpOutside { ip: ip.to_string(), vswitch: s.id.clone() }.into());
             }
-            if state.net.used_ips(&s.vpc_id).is_some_and(|u| u.contains(&ip)) {
+            if state.net.used_ips(&s.vpc_id).is_some_and(|u| u.contains(ip)) {
                 return Err(NetError::PrivateIpTaken(ip.to_string()).into());
             }
         }
@@ -211,7 +211,7 @@ impl ControlPlane {
         }
         // The VPC's recorded addresses are looked at in place (a VPC may hold tens of thousands);
         // the ones this call gives out are kept beside them.
-        let none = BTreeSet::new();
+        let none = cidr::AddressRuns::default();
         let used = state.net.used_ips(&vpc.id).unwrap_or(&none);
         let mut picked: BTreeSet<Ipv4Addr> = BTreeSet::new();
         let mut public = BTreeSet::new();

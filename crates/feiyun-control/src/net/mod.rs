@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use feiyun_domain::net::cidr::Ipv4Net;
+use feiyun_domain::net::cidr::{AddressRuns, Ipv4Net};
 use feiyun_domain::net::{Nic, PublicIp, PublicIpKind, SecurityGroup, VSwitch, Vpc};
 use feiyun_domain::usage::TrafficCounter;
 use feiyun_store::{NetKey, NetLoaded, NetWrites};
@@ -123,7 +123,7 @@ pub(crate) struct NetState {
     /// By allocation id.
     pub public_ips: BTreeMap<String, PublicIp>,
     /// Private addresses taken per VPC.
-    used_ips: HashMap<String, BTreeSet<Ipv4Addr>>,
+    used_ips: HashMap<String, AddressRuns>,
     /// Instances (with an interface) per VPC.
     vpc_members: HashMap<String, BTreeSet<String>>,
     /// Instances per security group.
@@ -176,7 +176,7 @@ impl NetState {
 
     fn unindex_nic(&mut self, n: &Nic) {
         if let Some(u) = self.used_ips.get_mut(&n.vpc_id) {
-            u.remove(&n.ip);
+            u.remove(n.ip);
         }
         if let Some(m) = self.vpc_members.get_mut(&n.vpc_id) {
             m.remove(&n.instance_id);
@@ -251,7 +251,7 @@ impl NetState {
         }
     }
 
-    pub fn used_ips(&self, vpc_id: &str) -> Option<&BTreeSet<Ipv4Addr>> {
+    pub fn used_ips(&self, vpc_id: &str) -> Option<&AddressRuns> {
         self.used_ips.get(vpc_id)
     }
 
@@ -278,7 +278,7 @@ impl NetState {
 
     /// Addresses of a vSwitch that instances hold.
     pub fn used_in(&self, vsw: &VSwitch) -> usize {
-        self.used_ips.get(&vsw.vpc_id).map(|u| u.range(vsw.cidr.network()..=vsw.cidr.broadcast()).count()).unwrap_or(0)
+        self.used_ips.get(&vsw.vpc_id).map(|u| u.count_in(&vsw.cidr)).unwrap_or(0)
     }
 
     pub fn default_vpc(&self, account_id: &str) -> Option<&Vpc> {
