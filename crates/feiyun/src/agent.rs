@@ -89,7 +89,7 @@ pub fn parse_cgroup_parent(text: &str) -> Result<String, String> {
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
-    crate::up::init_logging();
+    crate::logging::init();
     if args.gpus > 0 && args.gpu_model.is_none() {
         anyhow::bail!("a host with GPUs needs --gpu-model");
     }

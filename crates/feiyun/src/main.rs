@@ -14,6 +14,7 @@ mod billing;
 mod cli;
 mod host;
 mod images;
+mod logging;
 mod profile;
 mod replay;
 mod tco;

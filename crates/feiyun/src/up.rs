@@ -42,15 +42,8 @@ pub struct UpArgs {
 /// Threads for work off the event loop (changes, store reads).
 const BLOCKING_THREADS: usize = 64;
 
-pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FEIYUN_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    crate::logging::init();
     let config = Config::load(args.config.as_deref())?;
     // Changes wait for the state's lock and the store's sync on a blocking thread; with
     // thousands of hosts reporting on a busy machine, an unbounded pool grows to hundreds of
