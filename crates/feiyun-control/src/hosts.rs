@@ -83,6 +83,12 @@ pub(crate) struct HostSlot {
 }
 
 impl HostSlot {
+    /// The instance is no longer on the host (moved or cleaned): nor is the word on its events.
+    pub fn remove_instance(&mut self, id: &str) {
+        self.instances.remove(id);
+        self.applied_seq.remove(id);
+    }
+
     pub fn bump(&mut self) {
         self.revision += 1;
         self.watch.send_replace(self.revision);

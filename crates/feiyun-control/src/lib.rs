@@ -246,8 +246,7 @@ impl State {
         let old_host = old.map(|o| o.host_id.clone()).filter(|h| *h != i.host_id);
         if let Some(h) = old_host {
             if let Some(slot) = self.hosts.get_mut(&h) {
-                slot.instances.remove(&i.id);
-                slot.applied_seq.remove(&i.id);
+                slot.remove_instance(&i.id);
                 slot.bump();
             }
         }
@@ -306,8 +305,7 @@ impl State {
         if let Some(i) = self.instances.remove(id) {
             self.unindex(&i);
             if let Some(slot) = self.hosts.get_mut(&i.host_id) {
-                slot.instances.remove(id);
-                slot.applied_seq.remove(id);
+                slot.remove_instance(id);
                 slot.bump();
             }
         }
