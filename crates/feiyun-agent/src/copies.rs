@@ -46,6 +46,11 @@ struct OwnCopy {
 }
 
 impl OwnCopy {
+    /// Whether the copy is the host's word on the instance for the intent at `revision`.
+    fn stands_for(&self, revision: u64) -> bool {
+        self.since <= revision && revision <= self.revision
+    }
+
     fn status(&self) -> InstanceStatus {
         self.trail.last().map(|t| t.1).unwrap_or(self.base)
     }
@@ -107,7 +112,7 @@ impl OwnCopies {
     /// The status of the instance `i` of the intent at `revision` on this host.
     pub(crate) fn status(&self, i: &InstanceIntent, revision: u64) -> InstanceStatus {
         match self.lock().by_instance.get(&i.id) {
-            Some(c) if c.since <= revision && revision <= c.revision => c.status(),
+            Some(c) if c.stands_for(revision) => c.status(),
             _ => i.status,
         }
     }
@@ -119,7 +124,7 @@ impl OwnCopies {
         let mut copies = self.lock();
         let latest = copies.revision;
         let revision = word.revision;
-        let ours = copies.by_instance.get(id).is_some_and(|c| c.since <= revision && revision <= c.revision);
+        let ours = copies.by_instance.get(id).is_some_and(|c| c.stands_for(revision));
         match after {
             None => {
                 if ours {
@@ -158,7 +163,7 @@ impl OwnCopies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::instance;
+    use crate::tests::{instance, intent_at};
     use InstanceStatus::*;
 
     fn said(status: InstanceStatus, applied_seq: Option<u64>) -> InstanceIntent {
@@ -166,16 +171,7 @@ mod tests {
     }
 
     fn intent(revision: u64, i: InstanceIntent) -> Intent {
-        Intent {
-            host_id: "h-1".into(),
-            epoch: 1,
-            revision,
-            instances: vec![i],
-            tasks: Vec::new(),
-            disks: Vec::new(),
-            snapshots: Vec::new(),
-            network: None,
-        }
+        intent_at(revision, vec![i])
     }
 
     /// Copies that rebooted the instance at revision 2 (halted: event 11, booted: event 12)

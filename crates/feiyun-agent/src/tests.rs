@@ -41,20 +41,26 @@ pub(crate) fn instance(n: usize, status: feiyun_domain::instance::InstanceStatus
     }
 }
 
+/// The intent at `revision` of host `h-1` (epoch 1) naming `instances`, and nothing else.
+pub(crate) fn intent_at(revision: u64, instances: Vec<InstanceIntent>) -> Intent {
+    Intent {
+        host_id: "h-1".into(),
+        epoch: 1,
+        revision,
+        instances,
+        tasks: Vec::new(),
+        disks: Vec::new(),
+        snapshots: Vec::new(),
+        network: None,
+    }
+}
+
 impl Quiet {
     fn intent(&self) -> Intent {
-        let instances =
-            (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect();
-        Intent {
-            host_id: "h-1".into(),
-            epoch: 1,
-            revision: 1,
-            instances,
-            tasks: Vec::new(),
-            disks: Vec::new(),
-            snapshots: Vec::new(),
-            network: None,
-        }
+        intent_at(
+            1,
+            (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect(),
+        )
     }
 }
 
@@ -241,16 +247,7 @@ async fn the_same_intent_again_leaves_the_hosts_own_copy_ahead() {
 #[tokio::test(start_paused = true)]
 async fn an_intent_that_comes_while_the_host_is_busy_is_acted_on_without_waiting_for_a_resync() {
     use feiyun_domain::instance::InstanceStatus;
-    let at = |revision, status| Intent {
-        host_id: "h-1".into(),
-        epoch: 1,
-        revision,
-        instances: vec![instance(0, status)],
-        tasks: Vec::new(),
-        disks: Vec::new(),
-        snapshots: Vec::new(),
-        network: None,
-    };
+    let at = |revision, status| intent_at(revision, vec![instance(0, status)]);
     let link = Arc::new(Quick {
         intents: vec![at(1, InstanceStatus::Pending), at(2, InstanceStatus::Starting)],
         reports: Mutex::new(Vec::new()),
@@ -288,16 +285,7 @@ impl Late {
             Some(seq) if !seen(AgentEvent::Halted) => (2, InstanceStatus::Stopping, Some(seq)),
             Some(seq) => (3, InstanceStatus::Stopping, Some(seq).filter(|_| self.numbered)),
         };
-        Intent {
-            host_id: "h-1".into(),
-            epoch: 1,
-            revision,
-            instances: vec![InstanceIntent { applied_seq, ..instance(0, status) }],
-            tasks: Vec::new(),
-            disks: Vec::new(),
-            snapshots: Vec::new(),
-            network: None,
-        }
+        intent_at(revision, vec![InstanceIntent { applied_seq, ..instance(0, status) }])
     }
 }
 
