@@ -15,7 +15,7 @@ fi
 STAMP="$VENV/.requirements.sha256"
 WANT="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir -r "$HERE/requirements.txt"
   echo "$WANT" > "$STAMP"
 fi
 
