@@ -55,17 +55,19 @@ pub(crate) fn intent_at(revision: u64, instances: Vec<InstanceIntent>) -> Intent
     }
 }
 
-impl Quiet {
-    fn intent(&self) -> Intent {
-        intent_at(
-            1,
-            (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect(),
-        )
-    }
+/// What a fake control plane scripts: the intents it answers and what it does with reports.
+/// Registering, heartbeats and image fetches answer the same for every fake ([`Fake`]).
+#[async_trait::async_trait]
+trait Script: Send + Sync {
+    async fn intent(&self, since: u64, wait: Duration) -> Intent;
+    async fn report(&self, report: Report);
 }
 
+/// A control plane of one host, `h-1` at epoch 1, acting on a [`Script`].
+struct Fake<S>(Arc<S>);
+
 #[async_trait::async_trait]
-impl ControlLink for Quiet {
+impl<S: Script + 'static> ControlLink for Fake<S> {
     async fn register(&self, _: &str, _: HostSpec) -> Result<Registered, ProtoError> {
         Ok(Registered {
             host_id: "h-1".into(),
@@ -80,18 +82,37 @@ impl ControlLink for Quiet {
         Ok(HeartbeatAck { epoch: 1, revision: 1 })
     }
     async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
-        self.polls.fetch_add(1, Ordering::SeqCst);
-        if since == self.intent().revision {
-            tokio::time::sleep(wait).await;
-        }
-        Ok(self.intent())
+        Ok(self.0.intent(since, wait).await)
     }
     async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
-        self.reports.lock().expect("lock").push(r.events.len());
+        self.0.report(r).await;
         Ok(())
     }
     async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
         Err(ProtoError::NotFound(id.to_string()))
+    }
+}
+
+impl Quiet {
+    fn intent(&self) -> Intent {
+        intent_at(
+            1,
+            (0..self.instances).map(|n| instance(n, feiyun_domain::instance::InstanceStatus::Pending)).collect(),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Script for Quiet {
+    async fn intent(&self, since: u64, wait: Duration) -> Intent {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        if since == self.intent().revision {
+            tokio::time::sleep(wait).await;
+        }
+        self.intent()
+    }
+    async fn report(&self, r: Report) {
+        self.reports.lock().expect("lock").push(r.events.len());
     }
 }
 
@@ -105,29 +126,19 @@ struct Quick {
 }
 
 #[async_trait::async_trait]
-impl ControlLink for Quick {
-    async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
-        Quiet::default().register(token, spec).await
-    }
-    async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
-        Quiet::default().heartbeat(c, b).await
-    }
-    async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+impl Script for Quick {
+    async fn intent(&self, since: u64, wait: Duration) -> Intent {
         match self.intents.iter().find(|i| i.revision > since) {
-            Some(i) => Ok(i.clone()),
+            Some(i) => i.clone(),
             None => {
                 tokio::time::sleep(wait).await;
-                Ok(self.intents[self.intents.len() - 1].clone())
+                self.intents[self.intents.len() - 1].clone()
             }
         }
     }
-    async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
+    async fn report(&self, r: Report) {
         let events = r.events.iter().filter_map(|e| e.event).collect();
         self.reports.lock().expect("lock").push((self.start.elapsed(), events));
-        Ok(())
-    }
-    async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-        Err(ProtoError::NotFound(id.to_string()))
     }
 }
 
@@ -140,31 +151,22 @@ struct Slow {
 }
 
 #[async_trait::async_trait]
-impl ControlLink for Slow {
-    async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
-        Quiet::default().register(token, spec).await
+impl Script for Slow {
+    async fn intent(&self, since: u64, wait: Duration) -> Intent {
+        Script::intent(&Quiet::default(), since, wait).await
     }
-    async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
-        Quiet::default().heartbeat(c, b).await
-    }
-    async fn intent(&self, c: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
-        ControlLink::intent(&Quiet::default(), c, since, wait).await
-    }
-    async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
+    async fn report(&self, r: Report) {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.applied.lock().expect("lock").extend(r.events.iter().filter_map(|e| e.event));
-        Ok(())
-    }
-    async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-        Err(ProtoError::NotFound(id.to_string()))
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn reports_land_in_the_order_their_events_were_observed() {
-    let link = Arc::new(Slow::default());
+    let slow = Arc::new(Slow::default());
+    let link = Arc::new(Fake(slow.clone()));
     let outbox = Arc::new(Mutex::new(Report::default()));
     let sending = Arc::new(tokio::sync::Mutex::new(()));
     let flush = || {
@@ -186,11 +188,11 @@ async fn reports_land_in_the_order_their_events_were_observed() {
     let second = flush();
     first.await.expect("first");
     second.await.expect("second");
-    assert_eq!(*link.applied.lock().expect("lock"), vec![AgentEvent::Halted, AgentEvent::Booted]);
-    assert_eq!(link.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(*slow.applied.lock().expect("lock"), vec![AgentEvent::Halted, AgentEvent::Booted]);
+    assert_eq!(slow.calls.load(Ordering::SeqCst), 2);
 }
 
-fn hollow(link: Arc<dyn ControlLink>) -> Agent {
+fn hollow<S: Script + 'static>(script: &Arc<S>) -> Agent {
     let opts = AgentOptions {
         host: HostSpec {
             name: "h".into(),
@@ -208,14 +210,14 @@ fn hollow(link: Arc<dyn ControlLink>) -> Agent {
         busybox: None,
         network_state: None,
     };
-    Agent::new(link, Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts)
+    Agent::new(Arc::new(Fake(script.clone())), Arc::new(feiyun_runtime::sim::SimRuntime::new()), None, opts)
 }
 
 #[tokio::test(start_paused = true)]
 async fn one_long_poll_spans_many_resyncs() {
     let link = Arc::new(Quiet::default());
     // Ten resyncs, a third of a long-poll.
-    hollow(link.clone() as Arc<dyn ControlLink>).run(tokio::time::sleep(Duration::from_secs(10))).await.expect("agent");
+    hollow(&link).run(tokio::time::sleep(Duration::from_secs(10))).await.expect("agent");
     // The first poll answers at once; the second is still waiting.
     assert_eq!(link.polls.load(Ordering::SeqCst), 2);
 }
@@ -223,7 +225,7 @@ async fn one_long_poll_spans_many_resyncs() {
 #[tokio::test(start_paused = true)]
 async fn a_hollow_host_reports_what_one_pass_observed_at_once() {
     let link = Arc::new(Quiet { instances: 3, ..Default::default() });
-    hollow(link.clone() as Arc<dyn ControlLink>).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
+    hollow(&link).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
     // Three instances provisioned and booted in the first pass (the host goes on from what
     // it reported without waiting for the intent to say it back): one report of six
     // events; nothing new after (the intent did not move, and each runs as it should).
@@ -235,10 +237,7 @@ async fn the_same_intent_again_leaves_the_hosts_own_copy_ahead() {
     let link = Arc::new(Quiet { instances: 3, ..Default::default() });
     // Two long-polls end without a change and bring the same intent (its instances still
     // Pending) back.
-    hollow(link.clone() as Arc<dyn ControlLink>)
-        .run(tokio::time::sleep(LONG_POLL * 2 + Duration::from_secs(5)))
-        .await
-        .expect("agent");
+    hollow(&link).run(tokio::time::sleep(LONG_POLL * 2 + Duration::from_secs(5))).await.expect("agent");
     assert!(link.polls.load(Ordering::SeqCst) >= 3);
     // Booted once: the host does not go back to Pending and boot them again.
     assert_eq!(*link.reports.lock().expect("lock"), vec![6]);
@@ -253,7 +252,7 @@ async fn an_intent_that_comes_while_the_host_is_busy_is_acted_on_without_waiting
         reports: Mutex::new(Vec::new()),
         start: tokio::time::Instant::now(),
     });
-    hollow(link.clone() as Arc<dyn ControlLink>).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
+    hollow(&link).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
     let reports = link.reports.lock().expect("lock").clone();
     let booted = reports.iter().find(|(_, e)| e.contains(&AgentEvent::Booted)).expect("booted");
     assert!(booted.0 < Duration::from_millis(500), "{reports:?}");
@@ -290,34 +289,24 @@ impl Late {
 }
 
 #[async_trait::async_trait]
-impl ControlLink for Late {
-    async fn register(&self, token: &str, spec: HostSpec) -> Result<Registered, ProtoError> {
-        Quiet::default().register(token, spec).await
-    }
-    async fn heartbeat(&self, c: &Credential, b: Heartbeat) -> Result<HeartbeatAck, ProtoError> {
-        Quiet::default().heartbeat(c, b).await
-    }
-    async fn intent(&self, _: &Credential, since: u64, wait: Duration) -> Result<Intent, ProtoError> {
+impl Script for Late {
+    async fn intent(&self, since: u64, wait: Duration) -> Intent {
         let until = tokio::time::Instant::now() + wait;
         loop {
             let latest = self.latest();
             if latest.revision != since || tokio::time::Instant::now() >= until {
-                return Ok(latest);
+                return latest;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    async fn report(&self, _: &Credential, r: Report) -> Result<(), ProtoError> {
+    async fn report(&self, r: Report) {
         self.events.lock().expect("lock").extend(r.events);
-        Ok(())
-    }
-    async fn fetch_image(&self, _: &Credential, id: &str, _: &Path) -> Result<u64, ProtoError> {
-        Err(ProtoError::NotFound(id.to_string()))
     }
 }
 
 async fn events_of(link: Arc<Late>) -> Vec<AgentEvent> {
-    hollow(link.clone() as Arc<dyn ControlLink>).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
+    hollow(&link).run(tokio::time::sleep(Duration::from_secs(3))).await.expect("agent");
     let events = link.events.lock().expect("lock");
     let seqs: Vec<u64> = events.iter().filter_map(|e| e.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "numbered in order: {seqs:?}");
