@@ -7,6 +7,9 @@ scripts/deps.sh --test
 # A one-off build gains nothing from incremental compilation's caches, which took a third of the
 # target directory's disk.
 export CARGO_INCREMENTAL=0
+# A clean run takes about 3 GB (build, virtualenv, instances' files); say what there is, so a run
+# that fills the disk says so at its top.
+echo "== disk free where the suite runs: $(df -h --output=avail . | tail -1 | tr -d ' ') (a clean run needs about 3 GB)"
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
