@@ -309,3 +309,29 @@ fn a_churning_vpc_reaches_the_other_hosts_at_most_once_per_period() {
     cp.flush_peer_updates().expect("flush");
     assert_eq!(rev(&h1), after, "a period without change wakes nobody");
 }
+
+#[test]
+fn a_simulated_host_is_not_woken_for_its_peers() {
+    // A simulated host's intent carries no network: the VPC's new members and its groups' rules
+    // change nothing in it, so they do not wake it (a host with a network is woken).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let cp = empty(dir.path(), &clock);
+    let real = FakeHost::join_net(&cp, "n1", "z1", 64, Some(ip("192.0.2.1")));
+    let hollow = FakeHost::join(&cp, "n2", "z2", 64);
+    assert!(hollow.intent().expect("intent").network.is_none());
+    let (acct, _) = cp.create_account("alice").expect("account");
+    let (v, s) = vpc(&cp, &acct.id, "10.0.0.0/16", &[("z1", "10.0.1.0/24"), ("z2", "10.0.2.0/24")]);
+    let g = group(&cp, &acct.id, &v, GroupKind::Basic);
+    let _on_hollow = run(&cp, &acct.id, &s[1], &[&g]);
+    let _on_real = run(&cp, &acct.id, &s[0], &[&g]);
+    cp.flush_peer_updates().expect("flush");
+    cp.flush_peer_updates().expect("flush: the VPC is quiet again");
+    let before = (rev(&real), rev(&hollow));
+    let _another = run(&cp, &acct.id, &s[0], &[&g]);
+    let ssh = rule(Direction::Ingress, Policy::Accept, 1, Protocol::Tcp, Some((22, 22)), cidr("0.0.0.0/0"));
+    cp.authorize(&acct.id, &g, &[ssh]).expect("authorize");
+    cp.flush_peer_updates().expect("flush");
+    assert_ne!(rev(&real), before.0, "the host with a network hears of the new member and the rule");
+    assert_eq!(rev(&hollow), before.1, "the simulated host is left alone");
+}
