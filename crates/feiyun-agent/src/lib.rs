@@ -49,8 +49,12 @@ use serde::{Deserialize, Serialize};
 
 pub use reconcile::{step, step_with_retries, Assignment, Observer, MAX_BOOT_FAILURES};
 
-/// How long one long-poll of the host's intent waits for a change.
-pub const LONG_POLL: Duration = Duration::from_secs(30);
+/// How long one long-poll of the host's intent waits for a change: the control plane's longest
+/// ([`feiyun_hostproto::http::MAX_WAIT`]). A poll that ends without a change brings the whole
+/// intent again, so at 10,000 hosts 30 s polls cost the control plane as much as a third of
+/// the heartbeats did; a host whose link went silently dead is found by its heartbeats
+/// (the control plane's side) and by the poll's own timeout (the host's).
+pub const LONG_POLL: Duration = Duration::from_secs(60);
 
 /// How an agent joins and what it says about its host.
 #[derive(Debug, Clone)]

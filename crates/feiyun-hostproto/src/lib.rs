@@ -7,7 +7,7 @@
 //! client an agent process uses).
 //!
 //! Every exchange is started by the host: it registers with a join token, then heartbeats and
-//! long-polls its intent (`intent?since=REV&wait=30s`, in the style of Nomad's blocking
+//! long-polls its intent (`intent?since=REV&wait=60s`, in the style of Nomad's blocking
 //! queries) with the credential registration gave it, and reports what it observed. So a host
 //! needs no open port and the control plane needs no message broker. The in-process transport of
 //! a one-machine region is the control plane itself implementing [`ControlLink`].

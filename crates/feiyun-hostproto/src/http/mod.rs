@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `POST /host/v1/register` | join token | [`HostSpec`] → [`Registered`] |
 //! | `POST /host/v1/heartbeat` | host credential | [`Heartbeat`] → [`HeartbeatAck`] |
-//! | `GET /host/v1/intent?since=REV&wait=30s` | host credential | → [`Intent`] (long-poll) |
+//! | `GET /host/v1/intent?since=REV&wait=60s` | host credential | → [`Intent`] (long-poll) |
 //! | `POST /host/v1/report` | host credential | [`Report`] → `{}` |
 //! | `GET /host/v1/images/{id}` | host credential | → the image archive |
 //! | `PUT /host/v1/blobs/{kind}/{id}` | host credential | the blob's bytes → [`BlobInfo`] |
