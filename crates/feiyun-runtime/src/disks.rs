@@ -26,7 +26,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -37,6 +36,10 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::loopdev::{self, LoopDev};
 use crate::mounts::{self, Mount};
+
+mod files;
+use files::*;
+pub(crate) use files::{fs_bytes, partial_of, remove_if_exists};
 
 /// The largest disk a host makes (32 TiB, as ECS's largest cloud disk).
 pub const MAX_DISK_GIB: u64 = 32 * 1024;
@@ -787,201 +790,5 @@ impl Storage {
     }
 }
 
-/// A filesystem frozen with `fsfreeze`; thawed when dropped, should the caller not.
-struct Frozen(Option<PathBuf>);
-
-impl Frozen {
-    fn freeze(at: &Path) -> Result<Frozen> {
-        loopdev::run(Command::new("fsfreeze").arg("-f").arg(at))?;
-        Ok(Frozen(Some(at.to_path_buf())))
-    }
-
-    fn thaw(mut self) -> Result<()> {
-        match self.0.take() {
-            Some(at) => loopdev::run(Command::new("fsfreeze").arg("-u").arg(&at)).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        if let Some(at) = self.0.take() {
-            if let Err(e) = loopdev::run(Command::new("fsfreeze").arg("-u").arg(&at)) {
-                tracing::error!(mount = %at.display(), error = %e, "cannot thaw a filesystem");
-            }
-        }
-    }
-}
-
-const CAP_SYS_RESOURCE: u32 = 24;
-
-/// Whether the calling process has a capability in its effective set.
-fn has_capability(cap: u32) -> bool {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|bits| bits & (1 << cap) != 0)
-}
-
-fn cmd_err(what: &str, path: &Path, e: Errno) -> StorageError {
-    StorageError::Command(what.to_string(), format!("{}: {e}", path.display()))
-}
-
-pub(crate) fn partial_of(file: &Path) -> PathBuf {
-    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".partial");
-    file.with_file_name(name)
-}
-
-pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StorageError::Io(path.display().to_string(), e)),
-    }
-}
-
-fn sync_dir(file: &Path) -> Result<()> {
-    match file.parent() {
-        Some(dir) => File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir)),
-        None => Ok(()),
-    }
-}
-
-/// Bytes the file takes on the host.
-fn allocated(path: &Path) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).map(|m| m.blocks() * 512).map_err(io(path))
-}
-
-/// Format a file as ext4: no blocks reserved for root (it is a data disk), inode tables and
-/// journal initialized now (by punching holes) rather than by the kernel after the first mount.
-fn mkfs(file: &Path) -> Result<()> {
-    loopdev::run(
-        Command::new("mke2fs")
-            .args(["-t", "ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
-            .arg(file),
-    )
-    .map(|_| ())
-}
-
-/// `e2fsck -f -p`: check and repair what is safe to repair; anything worse is an error.
-fn fsck(file: &Path) -> Result<()> {
-    let out = Command::new("e2fsck")
-        .args(["-f", "-p"])
-        .arg(file)
-        .output()
-        .map_err(|e| StorageError::Command("e2fsck".into(), e.to_string()))?;
-    match out.status.code() {
-        // 0: clean, 1: errors fixed, 2: fixed, reboot advised (meaningless for a file).
-        Some(0..=2) => Ok(()),
-        code => Err(StorageError::Command(
-            "e2fsck".into(),
-            format!("exit {code:?}: {}", String::from_utf8_lossy(&out.stdout).trim()),
-        )),
-    }
-}
-
-/// Grow an unmounted disk file to `bytes` and its filesystem to the file.
-fn grow_offline(file: &Path, bytes: u64) -> Result<()> {
-    let len = fs::metadata(file).map(|m| m.len()).map_err(io(file))?;
-    if len < bytes {
-        OpenOptions::new().write(true).open(file).and_then(|f| f.set_len(bytes)).map_err(io(file))?;
-    }
-    if fs_bytes(file)? < len.max(bytes) {
-        // resize2fs wants a freshly checked filesystem.
-        fsck(file)?;
-        loopdev::run(Command::new("resize2fs").arg(file))?;
-    }
-    Ok(())
-}
-
-/// The size of the ext4 filesystem in a disk file, from its superblock.
-pub(crate) fn fs_bytes(file: &Path) -> Result<u64> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = File::open(file).map_err(io(file))?;
-    let mut sb = [0u8; 1024];
-    f.seek(SeekFrom::Start(1024)).and_then(|_| f.read_exact(&mut sb)).map_err(io(file))?;
-    let u32_at = |o: usize| u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]) as u64;
-    if u16::from_le_bytes([sb[0x38], sb[0x39]]) != 0xEF53 {
-        return Err(StorageError::Refused(format!("{} holds no ext4 filesystem", file.display())));
-    }
-    let log = u32_at(0x18);
-    if log > 6 {
-        return Err(StorageError::Refused(format!("{}: implausible block size", file.display())));
-    }
-    let hi = if u32_at(0x60) & 0x80 != 0 { u32_at(0x150) } else { 0 };
-    Ok(((hi << 32) | u32_at(0x04)) * (1024 << log))
-}
-
-/// A blob must be a plain qcow2 image: no backing file or external data file (which would make
-/// `qemu-img` read other files of this host).
-fn check_qcow2(blob: &Path) -> Result<()> {
-    let info = loopdev::run(Command::new("qemu-img").args(["info", "--output=json", "-f", "qcow2"]).arg(blob))
-        .map_err(|e| StorageError::Refused(format!("the blob is not a qcow2 image: {e}")))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&info).map_err(|e| StorageError::Refused(format!("qemu-img info: {e}")))?;
-    if v["format"] != "qcow2" {
-        return Err(StorageError::Refused("the blob is not a qcow2 image".into()));
-    }
-    if v.get("backing-filename").is_some() || v["format-specific"]["data"].get("data-file").is_some() {
-        return Err(StorageError::Refused("the blob refers to other files".into()));
-    }
-    let size = v["virtual-size"].as_u64().unwrap_or(u64::MAX);
-    if size > MAX_DISK_GIB * GIB {
-        return Err(StorageError::Refused(format!("the blob's disk is too large ({size} bytes)")));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_devices_and_sizes() {
-        assert!(check_id("disk id", "d-2ze8x_1").is_ok());
-        for bad in ["", "../x", "a/b", "-x", ".img", &"x".repeat(65)] {
-            assert!(check_id("disk id", bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(device_name("/dev/vdb").ok().as_deref(), Some("vdb"));
-        assert_eq!(device_name("xvdc1").ok().as_deref(), Some("xvdc1"));
-        for bad in ["/dev/", "/dev/../x", "/dev/VDB", "/dev/1a", "/dev/vd b"] {
-            assert!(device_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(gib_bytes(0).is_err() && gib_bytes(MAX_DISK_GIB + 1).is_err());
-        assert_eq!(partial_of(Path::new("/x/d.img")), PathBuf::from("/x/d.img.partial"));
-    }
-
-    #[test]
-    fn lists_only_files_it_made() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = Storage::new(dir.path()).expect("store");
-        for name in ["d-1.img", "d-2.img.partial", "d-3.fetch", "notes.txt", ".hidden.img", "d-1.img.partial"] {
-            fs::write(dir.path().join("disks").join(name), b"").expect("write");
-        }
-        assert_eq!(s.disk_ids().expect("ids"), vec!["d-1", "d-2", "d-3"]);
-        fs::write(dir.path().join("snapshots/s-1.img"), b"").expect("write");
-        assert_eq!(s.snapshot_ids().expect("ids"), vec!["s-1"]);
-    }
-
-    #[test]
-    fn reads_the_filesystem_size_from_the_superblock() {
-        if Command::new("mke2fs").arg("-V").output().is_err() {
-            eprintln!("skipping: e2fsprogs is not installed");
-            return;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("d.img");
-        File::create(&f).and_then(|x| x.set_len(64 << 20)).expect("file");
-        mkfs(&f).expect("mkfs");
-        assert_eq!(fs_bytes(&f).expect("size"), 64 << 20);
-        grow_offline(&f, 96 << 20).expect("grow");
-        assert_eq!(fs_bytes(&f).expect("size"), 96 << 20);
-        fs::write(dir.path().join("junk"), vec![0u8; 4096]).expect("junk");
-        assert!(matches!(fs_bytes(&dir.path().join("junk")), Err(StorageError::Refused(_))));
-    }
-}
+mod tests;
