@@ -340,7 +340,7 @@ impl ControlPlane {
             });
         }
         let state = self.read();
-        let page: Vec<&Instance> = state.of_account(account_id).skip(offset).take(size).collect();
+        let page: Vec<&Instance> = state.page_of_account(account_id, offset, size).collect();
         then(state.count_of_account(account_id), &page, &crate::InstanceNets(&state.net))
     }
 
