@@ -14,14 +14,17 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== unit and integration tests"
-# The Rust tests run their containers under the `feiyun-test` parent cgroup, which runc makes and
-# no single test can tell it is the last to use. Once the tests are done, passed or not, the
-# parents they made go again (rmdir removes only an empty one; one that was here before stays).
-test_cgroups_before=$(find /sys/fs/cgroup -maxdepth 2 -type d -name feiyun-test 2>/dev/null | sort || true)
+# Each Rust test that runs containers puts them under a parent cgroup of its own
+# (`feiyun-test-*`) and removes it when it is done, passed or failed. A test killed before its
+# clean-up ran leaves its parent: those are removed here (rmdir removes only an empty one; one
+# that was here before the suite stays) and named, since it means a test did not finish.
+test_cgroups_before=$(find /sys/fs/cgroup -maxdepth 2 -type d -name 'feiyun-test*' 2>/dev/null | sort || true)
 remove_test_cgroups() {
     local d
-    for d in $(find /sys/fs/cgroup -maxdepth 2 -type d -name feiyun-test 2>/dev/null); do
-        grep -qxF "$d" <<<"$test_cgroups_before" || rmdir "$d" 2>/dev/null || true
+    for d in $(find /sys/fs/cgroup -maxdepth 2 -type d -name 'feiyun-test*' 2>/dev/null); do
+        if ! grep -qxF "$d" <<<"$test_cgroups_before" && rmdir "$d" 2>/dev/null; then
+            echo "removed a test's leftover cgroup: $d" >&2
+        fi
     done
 }
 trap remove_test_cgroups EXIT

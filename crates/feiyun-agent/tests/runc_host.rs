@@ -16,7 +16,10 @@ use feiyun_runtime::images::{find_busybox, ImageStore, BUILTIN_IMAGE_ID};
 use feiyun_runtime::runc::{find_runc, RuncRuntime};
 use feiyun_runtime::{Observed, Runtime, RuntimeSpec};
 
-const CGROUP_PARENT: &str = "feiyun-test";
+/// The cgroup a host's instances go under: one per host directory.
+fn cgroup_parent(root: &Path) -> String {
+    format!("feiyun-test-{}", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
+}
 
 /// runc and busybox, or None (saying why) where real containers cannot run.
 fn real_host() -> Option<(PathBuf, PathBuf)> {
@@ -50,7 +53,9 @@ impl Host {
         let _ = fs::remove_dir_all(&root);
         let images = ImageStore::new(root.join("images"));
         images.ensure_builtin(&bb, "now").expect("image");
-        let rt = RuncRuntime::new(runc.clone(), root.join("host"), CGROUP_PARENT).expect("runtime");
+        // A parent cgroup of its own, removed with the host (a shared one could only be removed
+        // by the last test to use it, which no test can tell).
+        let rt = RuncRuntime::new(runc.clone(), root.join("host"), &cgroup_parent(&root)).expect("runtime");
         let spec = RuntimeSpec {
             id: format!("i-ag{}{name}", std::process::id()),
             hostname: name.into(),
@@ -137,7 +142,7 @@ impl Host {
         let cgroups = Path::new("/sys/fs/cgroup");
         let hierarchies = fs::read_dir(cgroups).expect("cgroup root").flatten().map(|e| e.path());
         for h in std::iter::once(cgroups.to_path_buf()).chain(hierarchies) {
-            let cg = h.join(CGROUP_PARENT).join(&id);
+            let cg = h.join(cgroup_parent(&self.root)).join(&id);
             if cg.exists() {
                 held.push(format!("cgroup {}", cg.display()));
             }
@@ -171,6 +176,9 @@ impl Drop for Host {
                 .arg("-l")
                 .arg(self.root.join("host/instances").join(&id).join("rootfs"))
                 .output();
+        }
+        if let Err(e) = self.rt.remove_parent_cgroup() {
+            eprintln!("removing the instances' parent cgroup: {e}");
         }
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let root = self.root.to_string_lossy();

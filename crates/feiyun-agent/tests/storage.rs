@@ -82,8 +82,9 @@ impl DiskHost {
     }
 
     fn reopen(data: PathBuf) -> DiskHost {
-        let runtime =
-            Arc::new(RuncRuntime::new(find_runc().expect("runc"), data.join("host"), CGROUP_PARENT).expect("runtime"));
+        let runtime = Arc::new(
+            RuncRuntime::new(find_runc().expect("runc"), data.join("host"), &cgroup_parent(&data)).expect("runtime"),
+        );
         let images = Arc::new(ImageStore::new(data.join("images")));
         DiskHost { data, runtime, images }
     }
@@ -182,6 +183,9 @@ impl DiskHost {
             if let Err(e) = s.release_all() {
                 eprintln!("releasing disks: {e}");
             }
+        }
+        if let Err(e) = self.runtime.remove_parent_cgroup() {
+            eprintln!("removing the instances' parent cgroup: {e}");
         }
         if self.held().is_empty() {
             let _ = std::fs::remove_dir_all(&self.data);

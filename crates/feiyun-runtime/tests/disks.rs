@@ -49,7 +49,9 @@ impl Host {
         let _ = fs::remove_dir_all(&dir);
         let images = ImageStore::new(dir.join("images"));
         images.ensure_builtin(&find_busybox().expect("busybox"), "now").expect("image");
-        let rt = RuncRuntime::new(find_runc().expect("runc"), dir.join("host"), "feiyun-test").expect("runtime");
+        // A parent cgroup of its own, removed with the host.
+        let parent = format!("feiyun-test-disks-{tag}-{}", std::process::id());
+        let rt = RuncRuntime::new(find_runc().expect("runc"), dir.join("host"), &parent).expect("runtime");
         let storage = rt.storage().expect("a real runtime keeps disks");
         Host { rt, storage, image: images.rootfs(BUILTIN_IMAGE_ID), ids: Vec::new(), dir, tag: tag.into() }
     }
@@ -116,6 +118,9 @@ impl Drop for Host {
         }
         if let Err(e) = self.storage.release_all() {
             eprintln!("releasing the disks: {e}");
+        }
+        if let Err(e) = self.rt.remove_parent_cgroup() {
+            eprintln!("removing the instances' parent cgroup: {e}");
         }
         if held_under(&self.dir).is_empty() {
             let _ = fs::remove_dir_all(&self.dir);

@@ -32,7 +32,12 @@ use feiyun_runtime::images::{find_busybox, ImageStore, BUILTIN_IMAGE_ID};
 use feiyun_runtime::runc::{find_runc, RuncRuntime};
 use feiyun_runtime::{Observed, Runtime};
 
-pub const CGROUP_PARENT: &str = "feiyun-test";
+/// The cgroup a test host's instances go under: one per data directory, so that the host removes
+/// it when it is cleaned up without racing another test's host (a shared parent could only be
+/// removed by whoever is last, which no test can tell).
+pub fn cgroup_parent(data: &Path) -> String {
+    format!("feiyun-test-{}", data.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
+}
 pub const METADATA_PORT: u16 = 8775;
 pub const INTERNET_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
@@ -432,7 +437,7 @@ impl LabHost {
     pub fn reopen(ns_name: String, prefix: String, underlay: Ipv4Addr, data: PathBuf) -> LabHost {
         let runc = find_runc().expect("runc");
         let images = Arc::new(ImageStore::new(data.join("images")));
-        let runtime = Arc::new(RuncRuntime::new(runc, data.join("host"), CGROUP_PARENT).expect("runtime"));
+        let runtime = Arc::new(RuncRuntime::new(runc, data.join("host"), &cgroup_parent(&data)).expect("runtime"));
         LabHost { ns_name, prefix, underlay, data, runtime, images }
     }
 
@@ -536,11 +541,14 @@ fn remove_instances(root: &Path) {
     if !root.join("host").exists() {
         return;
     }
-    if let Ok(rt) = RuncRuntime::new(runc, root.join("host"), CGROUP_PARENT) {
+    if let Ok(rt) = RuncRuntime::new(runc, root.join("host"), &cgroup_parent(root)) {
         for id in rt.list().unwrap_or_default() {
             if let Err(e) = rt.destroy(&id) {
                 eprintln!("cleaning up {id}: {e}");
             }
+        }
+        if let Err(e) = rt.remove_parent_cgroup() {
+            eprintln!("removing the instances' parent cgroup: {e}");
         }
     }
 }
@@ -594,7 +602,8 @@ impl Lab {
             let data = std::env::temp_dir().join(format!("feiyun-agentnet-{tag}{i}"));
             let images = Arc::new(ImageStore::new(data.join("images")));
             images.ensure_builtin(&bb, "now").expect("image");
-            let runtime = Arc::new(RuncRuntime::new(runc.clone(), data.join("host"), CGROUP_PARENT).expect("runtime"));
+            let runtime =
+                Arc::new(RuncRuntime::new(runc.clone(), data.join("host"), &cgroup_parent(&data)).expect("runtime"));
             let underlay = Ipv4Addr::new(169, 254, 0, i as u8);
             lab.hosts.push(LabHost { ns_name, prefix, underlay, data, runtime, images });
         }

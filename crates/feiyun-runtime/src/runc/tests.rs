@@ -11,7 +11,8 @@ fn container_lifecycle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let images = ImageStore::new(dir.path().join("images"));
     images.ensure_builtin(&bb, "now").expect("image");
-    let rt = RuncRuntime::new(runc, dir.path().join("rt"), "feiyun-test").expect("runtime");
+    let parent = format!("feiyun-test-lifecycle-{}", std::process::id());
+    let rt = RuncRuntime::new(runc, dir.path().join("rt"), &parent).expect("runtime");
     let id = format!("i-rttest{}", std::process::id());
     let spec = RuntimeSpec {
         id: id.clone(),
@@ -40,7 +41,7 @@ fn container_lifecycle() {
     let text = String::from_utf8_lossy(&out.output);
     assert!(text.starts_with("unit-host\n"), "{text}");
     assert!(text.contains("user-data-ran"), "{text}");
-    let cg = format!("/sys/fs/cgroup/memory/feiyun-test/{id}/memory.limit_in_bytes");
+    let cg = format!("/sys/fs/cgroup/memory/{parent}/{id}/memory.limit_in_bytes");
     if let Ok(limit) = fs::read_to_string(&cg) {
         assert_eq!(limit.trim(), (256u64 * 1024 * 1024).to_string());
     }
@@ -62,8 +63,10 @@ fn container_lifecycle() {
     assert!(console.contains("shutting down"), "{console}");
     rt.destroy(&id).expect("destroy");
     assert_eq!(rt.observe(&id).expect("observe"), Observed::Absent);
-    assert!(!Path::new(&format!("/sys/fs/cgroup/memory/feiyun-test/{id}")).exists());
+    assert!(!Path::new(&format!("/sys/fs/cgroup/memory/{parent}/{id}")).exists());
     assert!(rt.list().expect("list").is_empty());
+    rt.remove_parent_cgroup().expect("parent cgroup");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/memory/{parent}")).exists());
 }
 
 /// runc and busybox, or None (saying why) where real containers cannot run.
@@ -82,12 +85,13 @@ fn real_host() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-const TEST_CGROUP_PARENT: &str = "feiyun-test";
-
 /// A runtime on a private directory. Dropping it, also when a test fails, removes every
 /// instance the test made: processes, containers, mounts, cgroups, files.
 struct Scratch {
     rt: RuncRuntime,
+    /// The instances' parent cgroup, the test's own: removed with the scratch runtime (a shared
+    /// one could only be removed by the last test to use it, which no test can tell).
+    parent: String,
     runc: PathBuf,
     image: PathBuf,
     ids: Vec<String>,
@@ -99,8 +103,11 @@ impl Scratch {
         let dir = tempfile::tempdir().expect("tempdir");
         let images = ImageStore::new(dir.path().join("images"));
         images.ensure_builtin(busybox, "now").expect("image");
-        let rt = RuncRuntime::new(runc.clone(), dir.path().join("rt"), TEST_CGROUP_PARENT).expect("runtime");
-        Scratch { rt, runc, image: images.rootfs(BUILTIN_IMAGE_ID), ids: Vec::new(), _dir: dir }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let parent = format!("feiyun-test-{}-{n}", std::process::id());
+        let rt = RuncRuntime::new(runc.clone(), dir.path().join("rt"), &parent).expect("runtime");
+        Scratch { rt, parent, runc, image: images.rootfs(BUILTIN_IMAGE_ID), ids: Vec::new(), _dir: dir }
     }
 
     fn spec(&mut self, name: &str, user_data: Option<&[u8]>) -> RuntimeSpec {
@@ -172,7 +179,7 @@ impl Scratch {
         let root = Path::new("/sys/fs/cgroup");
         let hierarchies = fs::read_dir(root).expect("cgroup root").flatten().map(|e| e.path());
         for h in std::iter::once(root.to_path_buf()).chain(hierarchies) {
-            let cg = h.join(TEST_CGROUP_PARENT).join(id);
+            let cg = h.join(&self.parent).join(id);
             if cg.exists() {
                 held.push(format!("cgroup {}", cg.display()));
             }
@@ -201,6 +208,9 @@ impl Drop for Scratch {
                     .output();
                 let _ = umount2(&self.rt.dir(id).join("rootfs"), MntFlags::MNT_DETACH);
             }
+        }
+        if let Err(e) = self.rt.remove_parent_cgroup() {
+            eprintln!("removing the instances' parent cgroup: {e}");
         }
     }
 }
@@ -347,7 +357,7 @@ fn stop_and_start_finish_what_a_cut_short_stop_left() {
     // runc's record is gone but a process is left in the instance's cgroup.
     let memory = Path::new("/sys/fs/cgroup/memory");
     if memory.is_dir() {
-        let cg = memory.join(TEST_CGROUP_PARENT).join(&id);
+        let cg = memory.join(&s.parent).join(&id);
         fs::create_dir_all(&cg).expect("cgroup");
         let mut stray = Command::new("sleep").arg("60").spawn().expect("sleep");
         fs::write(cg.join("cgroup.procs"), stray.id().to_string()).expect("move into cgroup");
