@@ -10,16 +10,14 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::cgroup_parent;
 use feiyun_agent::{step, Assignment, Observer};
 use feiyun_domain::instance::{AgentEvent, InstanceStatus, PowerState, UserAction};
 use feiyun_runtime::images::{find_busybox, ImageStore, BUILTIN_IMAGE_ID};
 use feiyun_runtime::runc::{find_runc, RuncRuntime};
 use feiyun_runtime::{Observed, Runtime, RuntimeSpec};
-
-/// The cgroup a host's instances go under: one per host directory.
-fn cgroup_parent(root: &Path) -> String {
-    format!("feiyun-test-{}", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
-}
 
 /// runc and busybox, or None (saying why) where real containers cannot run.
 fn real_host() -> Option<(PathBuf, PathBuf)> {
@@ -141,8 +139,9 @@ impl Host {
         }
         let cgroups = Path::new("/sys/fs/cgroup");
         let hierarchies = fs::read_dir(cgroups).expect("cgroup root").flatten().map(|e| e.path());
+        let parent = cgroup_parent(&self.root);
         for h in std::iter::once(cgroups.to_path_buf()).chain(hierarchies) {
-            let cg = h.join(cgroup_parent(&self.root)).join(&id);
+            let cg = h.join(&parent).join(&id);
             if cg.exists() {
                 held.push(format!("cgroup {}", cg.display()));
             }
